@@ -1,0 +1,122 @@
+"""The product's errors: one root, a stable code on each, context as attributes.
+
+::
+
+    XdmcError                      code, message
+    ├── InvalidInput               the request or definition is wrong (400)
+    │   └── ExpressionError        a source expression does not parse or type-check
+    ├── NotFound                   no such object in this organization (404)
+    ├── Conflict                   the object's state forbids the action (409)
+    ├── AuthenticationError        missing or invalid credentials (401)
+    ├── PermissionDenied           authenticated, but lacking a role (403)
+    ├── StoreError                 the metadata store failed (driver errors wrapped)
+    └── ExportError                an export job failed; ``transient`` decides retries
+        ├── SourceError            ACP-880056: reading the source database failed
+        └── DestinationError       ACP-880096: the destination refused or lost the batch
+
+Services raise these; the HTTP layer maps them to answers in one handler, the worker maps
+``ExportError`` to the job's reason.
+"""
+
+from __future__ import annotations
+
+
+class XdmcError(Exception):
+    """Root of every error the product raises on purpose."""
+
+    code: str = "XDMC-000"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(XdmcError):
+    """A request, a file or a definition is not acceptable as given."""
+
+    code = "XDMC-400"
+
+
+class ExpressionError(InvalidInput):
+    """A source expression is wrong at a place: ``line 1, column 14: unknown field @emial``."""
+
+    code = "XDMC-EXPR"
+
+    def __init__(self, message: str, *, line: int = 1, column: int = 1) -> None:
+        super().__init__(f"line {line}, column {column}: {message}")
+        self.line = line
+        self.column = column
+        self.detail = message
+
+
+class NotFound(XdmcError):
+    """No such object in the organization (another tenant's objects included)."""
+
+    code = "XDMC-404"
+
+
+class Conflict(XdmcError):
+    """The object exists but its state forbids the action."""
+
+    code = "XDMC-409"
+
+
+class AuthenticationError(XdmcError):
+    """Credentials are missing or invalid."""
+
+    code = "401013"
+
+
+class PermissionDenied(XdmcError):
+    """The caller is known but lacks the role the action needs."""
+
+    code = "XDMC-403"
+
+    def __init__(self, message: str, *, role: str) -> None:
+        super().__init__(message)
+        self.role = role
+
+
+class StoreError(XdmcError):
+    """The metadata store could not be read or written."""
+
+    code = "XDMC-STORE"
+
+
+class ExportError(XdmcError):
+    """An export job failed; ``transient`` errors may succeed when tried again."""
+
+    code = "XDMC-EXPORT"
+
+    def __init__(self, message: str, *, code: str | None = None, transient: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.transient = transient
+
+
+SOURCE_FAILED_MESSAGE = "ACP-880056 Failed to fetch the record from the database."
+UPLOAD_FAILED_MESSAGE = (
+    "ACP-880096 Sync Job failed to upload. Please check the error in the Platform UI."
+)
+
+
+class SourceError(ExportError):
+    """Reading the organization's source database failed (``ACP-880056``)."""
+
+    code = "ACP-880056"
+
+
+class DestinationError(ExportError):
+    """The destination failed after the batch was prepared (``ACP-880096``)."""
+
+    code = "ACP-880096"
+
+    def __init__(
+        self, message: str, *, batch_id: str = "", transient: bool = False
+    ) -> None:
+        super().__init__(message, transient=transient)
+        self.batch_id = batch_id

@@ -1,0 +1,74 @@
+"""Fixtures shared by every test layer.
+
+PostgreSQL tests use the server named by ``XDMC_TEST_POSTGRES_URL`` and get a database of
+their own, created for the test and dropped after it. An unreachable server fails the test
+with a message saying how to point at one; it never turns into a silent skip (deselect the
+PostgreSQL tests explicitly with ``-m "not postgres"`` on a machine without a server).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _server_url() -> str:
+    return os.environ.get("XDMC_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+
+
+def _libpq_conninfo(url: str, database: str | None = None) -> str:
+    parsed = make_url(url)
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """The PostgreSQL server for the tests; fails loudly when it cannot be reached."""
+    url = _server_url()
+    try:
+        with psycopg.connect(_libpq_conninfo(url), connect_timeout=5):
+            pass
+    except psycopg.OperationalError as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        pytest.fail(
+            f"PostgreSQL is unreachable at {where} ({exc}). Start it, set "
+            'XDMC_TEST_POSTGRES_URL, or deselect these tests with -m "not postgres".',
+            pytrace=False,
+        )
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = f"xdmc_test_{uuid.uuid4().hex[:12]}"
+    admin = _libpq_conninfo(postgres_server_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_url(postgres_server_url).set(database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that asks for a PostgreSQL database with ``postgres``."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "postgres_url" in fixtures or "postgres_server_url" in fixtures:
+            item.add_marker(pytest.mark.postgres)
