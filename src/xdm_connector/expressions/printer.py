@@ -1,0 +1,84 @@
+"""Canonical text of a syntax tree: ``parse(to_text(tree)) == tree``.
+
+Keywords in capitals, strings in single quotes, one space around binary operators,
+parentheses only where precedence needs them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from xdm_connector.expressions.ast import Binary, Call, FieldRef, Literal, Node, Unary
+
+_OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _NEGATION, _ATOM = range(1, 9)
+
+_LEVELS = {
+    "OR": _OR,
+    "AND": _AND,
+    "=": _COMPARE,
+    "!=": _COMPARE,
+    "<": _COMPARE,
+    "<=": _COMPARE,
+    ">": _COMPARE,
+    ">=": _COMPARE,
+    "+": _SUM,
+    "-": _SUM,
+    "*": _PRODUCT,
+    "/": _PRODUCT,
+}
+
+
+def to_text(node: Node) -> str:
+    """The canonical text of ``node``.
+
+    Example: ``to_text(parse("iif(@a<>1,'x','it''s')")) == "Iif(@a != 1, 'x', 'it''s')"``.
+    """
+    match node:
+        case Literal():
+            return _literal(node)
+        case FieldRef(links=(), name=name):
+            return f"@{name}"
+        case FieldRef(links=links, name=name):
+            return "[" + "".join(f"{link}/" for link in links) + f"@{name}]"
+        case Unary(op="NOT", operand=operand):
+            return "NOT " + _operand(operand, _NOT)
+        case Unary(operand=operand):
+            text = _operand(operand, _NEGATION)
+            return "- " + text if text.startswith("-") else "-" + text
+        case Binary(op=op, left=left, right=right):
+            level = _LEVELS[op]
+            left_level = _SUM if level == _COMPARE else level
+            right_level = _SUM if level == _COMPARE else level + 1
+            return f"{_operand(left, left_level)} {op} {_operand(right, right_level)}"
+        case Call(name=name, args=args):
+            return f"{name}({', '.join(to_text(arg) for arg in args)})"
+
+
+def _level(node: Node) -> int:
+    match node:
+        case Binary(op=op):
+            return _LEVELS[op]
+        case Unary(op="NOT"):
+            return _NOT
+        case Unary():
+            return _NEGATION
+    return _ATOM
+
+
+def _operand(node: Node, at_least: int) -> str:
+    text = to_text(node)
+    return text if _level(node) >= at_least else f"({text})"
+
+
+def _literal(node: Literal) -> str:
+    value = node.value
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text if "." in text else text + ".0"
+    return str(value)
