@@ -7,9 +7,12 @@
     │   └── ExpressionError        a source expression does not parse or type-check
     ├── NotFound                   no such object in this organization (404)
     ├── Conflict                   the object's state forbids the action (409)
+    │   ├── MappingNotPublished    an ingestion asked of a draft mapping
+    │   └── MappingNotStopped      an ingestion asked of a started mapping
     ├── AuthenticationError        missing or invalid credentials (401)
     ├── PermissionDenied           authenticated, but lacking a role (403)
     ├── StoreError                 the metadata store failed (driver errors wrapped)
+    ├── LeaseLost                  a worker no longer holds the job it works on
     └── ExportError                an export job failed; ``transient`` decides retries
         ├── SourceError            ACP-880056: reading the source database failed
         └── DestinationError       ACP-880096: the destination refused or lost the batch
@@ -66,6 +69,14 @@ class Conflict(XdmcError):
     code = "XDMC-409"
 
 
+class MappingNotPublished(Conflict):
+    """The mapping is a draft: it cannot be triggered."""
+
+
+class MappingNotStopped(Conflict):
+    """The mapping runs on its schedule: it cannot be triggered through the API."""
+
+
 class AuthenticationError(XdmcError):
     """Credentials are missing or invalid."""
 
@@ -86,6 +97,12 @@ class StoreError(XdmcError):
     """The metadata store could not be read or written."""
 
     code = "XDMC-STORE"
+
+
+class LeaseLost(XdmcError):
+    """The job was aborted, reaped or claimed by another worker while this one worked."""
+
+    code = "XDMC-LEASE"
 
 
 class ExportError(XdmcError):
@@ -115,8 +132,6 @@ class DestinationError(ExportError):
 
     code = "ACP-880096"
 
-    def __init__(
-        self, message: str, *, batch_id: str = "", transient: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, batch_id: str = "", transient: bool = False) -> None:
         super().__init__(message, transient=transient)
         self.batch_id = batch_id

@@ -1,0 +1,313 @@
+"""Export jobs in the store: the table is the work queue.
+
+A worker claims a ``Created`` job by taking its lease, heartbeats to keep it, and ends it
+with one transaction that checks it still holds the lease. Every change of a job in
+progress is guarded by ``(id, lease_owner, state in progress)``, so a worker that lost its
+lease (reaped, aborted, claimed elsewhere) can change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from xdm_connector.errors import (
+    LeaseLost,
+    MappingNotPublished,
+    MappingNotStopped,
+    NotFound,
+    StoreError,
+)
+from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState, JobTrigger
+from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
+from xdm_connector.store.models import Job, Mapping, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from xdm_connector.store.store import Store
+
+IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
+ABORTED_REASON = (
+    "Ingestion request aborted due to some issue with data ingestion service. "
+    "Please submit a new request"
+)
+REQUEST_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """The outcome of asking for a job: the job, and whether this call created it."""
+
+    job: Job
+    created: bool
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a finished job records."""
+
+    records_read: int = 0
+    records_ingested: int = 0
+    records_rejected: int = 0
+    batch_id: str = ""
+    reason: str = ""
+    details: dict[str, Any] | None = None
+
+
+class JobQueue:
+    """Creation, claiming, leases and outcomes of export jobs."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def request_ingestion(self, org_id: str, mapping_id: str) -> JobRequest:
+        """An API-triggered job for a published, stopped mapping.
+
+        At most one job per mapping is in progress; when one is, it is answered instead of
+        a new one. The unique index decides under concurrency, not this code.
+        """
+        for _ in range(REQUEST_ATTEMPTS):
+            try:
+                with self._store.write() as session:
+                    mapping = session.get(Mapping, (org_id, mapping_id))
+                    if mapping is None:
+                        raise NotFound(f"unknown mapping {mapping_id}")
+                    if mapping.publication_status != PublicationStatus.PUBLISHED:
+                        raise MappingNotPublished(f"mapping {mapping_id} is not published")
+                    if mapping.execution_status != ExecutionStatus.STOPPED:
+                        raise MappingNotStopped(f"mapping {mapping_id} is not stopped")
+                    job = self._new_job(org_id, mapping_id, JobTrigger.API)
+                    session.add(job)
+                    session.flush()
+                    return JobRequest(job=job, created=True)
+            except IntegrityError:
+                running = self.in_progress(org_id, mapping_id)
+                if running is not None:
+                    return JobRequest(job=running, created=False)
+        raise StoreError(f"could not create a job for mapping {mapping_id}")
+
+    def in_progress(self, org_id: str, mapping_id: str) -> Job | None:
+        """The mapping's job in progress, if any."""
+        with self._store.read() as session:
+            return session.scalar(
+                sa.select(Job).where(
+                    Job.org_id == org_id, Job.mapping_id == mapping_id, Job.state.in_(IN_PROGRESS)
+                )
+            )
+
+    def get(self, org_id: str, mapping_id: str, job_id: int) -> Job:
+        """The job of that mapping, or ``NotFound``."""
+        with self._store.read() as session:
+            job = session.get(Job, job_id)
+        if job is None or job.org_id != org_id or job.mapping_id != mapping_id:
+            raise NotFound(f"unknown request {job_id}")
+        return job
+
+    def get_by_id(self, job_id: int) -> Job:
+        """The job with this id, whatever its organization (workers only)."""
+        with self._store.read() as session:
+            job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"unknown job {job_id}")
+        return job
+
+    def list_for_mapping(self, org_id: str, mapping_id: str, limit: int = 50) -> list[Job]:
+        """The mapping's latest jobs, newest first."""
+        with self._store.read() as session:
+            query = (
+                sa.select(Job)
+                .where(Job.org_id == org_id, Job.mapping_id == mapping_id)
+                .order_by(Job.id.desc())
+                .limit(limit)
+            )
+            return list(session.scalars(query))
+
+    def schedule_due(self, now: datetime) -> list[Job]:
+        """Jobs for the started mappings whose next run time has come.
+
+        Each slot is taken by a conditional update of ``next_run_at``, so any number of
+        schedulers create one job per slot; a mapping with a job in progress skips the slot.
+        """
+        created: list[Job] = []
+        with self._store.read() as session:
+            due = session.execute(
+                sa.select(Mapping.org_id, Mapping.id, Mapping.next_run_at, Mapping.interval_seconds)
+                .where(
+                    Mapping.execution_status == ExecutionStatus.STARTED,
+                    Mapping.publication_status == PublicationStatus.PUBLISHED,
+                    Mapping.next_run_at <= now,
+                )
+                .order_by(Mapping.next_run_at)
+            ).all()
+        for org_id, mapping_id, slot, interval in due:
+            with self._store.write() as session:
+                taken = _rowcount(
+                    session.execute(
+                        sa.update(Mapping)
+                        .where(
+                            Mapping.org_id == org_id,
+                            Mapping.id == mapping_id,
+                            Mapping.next_run_at == slot,
+                            Mapping.execution_status == ExecutionStatus.STARTED,
+                        )
+                        .values(next_run_at=now + timedelta(seconds=interval))
+                    )
+                )
+                if not taken:
+                    continue
+                job = self._new_job(org_id, mapping_id, JobTrigger.SCHEDULE)
+                try:
+                    with session.begin_nested():
+                        session.add(job)
+                except IntegrityError:
+                    continue
+                created.append(job)
+        return created
+
+    def claim(self, owner: str, lease: timedelta, now: datetime) -> Job | None:
+        """Take the lease of the oldest unclaimed job, if there is one."""
+        with self._store.write() as session:
+            query = (
+                sa.select(Job)
+                .where(Job.state == JobState.CREATED, Job.lease_owner.is_(None))
+                .order_by(Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            job = session.scalar(query)
+            if job is None:
+                return None
+            job.lease_owner = owner
+            job.lease_expires_at = now + lease
+            job.attempt += 1
+            job.started_at = now
+            return job
+
+    def heartbeat(self, job_id: int, owner: str, lease: timedelta) -> None:
+        """Extend the lease; ``LeaseLost`` when the worker no longer holds the job."""
+        self._update_held(job_id, owner, lease_expires_at=utcnow() + lease)
+
+    def set_window(self, job_id: int, owner: str, window: dict[str, Any]) -> None:
+        """Record the window of rows the job exports."""
+        self._update_held(job_id, owner, window=window)
+
+    def record_batch(self, job_id: int, owner: str, batch_id: str) -> None:
+        """Remember the destination batch as soon as it exists."""
+        self._update_held(job_id, owner, batch_id=batch_id)
+
+    def mark_uploaded(self, job_id: int, owner: str, batch_id: str) -> None:
+        """The batch's files are sent; the destination now validates it."""
+        self._update_held(job_id, owner, state=JobState.UPLOADED, batch_id=batch_id)
+
+    def succeed(
+        self, job: Job, owner: str, outcome: JobOutcome, watermark: dict[str, Any] | None
+    ) -> None:
+        """End the job ``Success`` and advance its mapping's watermark, in one transaction."""
+        with self._store.write() as session:
+            self._end_held(session, job.id, owner, JobState.SUCCESS, outcome)
+            if watermark is not None:
+                session.execute(
+                    sa.update(Mapping)
+                    .where(Mapping.org_id == job.org_id, Mapping.id == job.mapping_id)
+                    .values(watermark=watermark)
+                )
+
+    def fail(self, job_id: int, owner: str, outcome: JobOutcome) -> None:
+        """End the job ``Failed`` with its reason."""
+        with self._store.write() as session:
+            self._end_held(session, job_id, owner, JobState.FAILED, outcome)
+
+    def abort_held(self, job_id: int, owner: str, outcome: JobOutcome) -> None:
+        """End a job this worker holds as ``Aborted`` (shutdown, cancel)."""
+        with self._store.write() as session:
+            self._end_held(
+                session,
+                job_id,
+                owner,
+                JobState.ABORTED,
+                JobOutcome(**{**outcome.__dict__, "reason": outcome.reason or ABORTED_REASON}),
+            )
+
+    def reap_expired(self, now: datetime) -> list[Job]:
+        """Abort every job in progress whose lease has expired; answers them."""
+        with self._store.write() as session:
+            expired = list(
+                session.scalars(
+                    sa.select(Job)
+                    .where(Job.state.in_(IN_PROGRESS), Job.lease_expires_at < now)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for job in expired:
+                job.state = JobState.ABORTED
+                job.reason = ABORTED_REASON
+                job.ended_at = now
+                job.lease_owner = None
+                job.lease_expires_at = None
+            return expired
+
+    def _update_held(self, job_id: int, owner: str, **values: Any) -> None:
+        with self._store.write() as session:
+            updated = _rowcount(
+                session.execute(
+                    sa.update(Job)
+                    .where(Job.id == job_id, Job.lease_owner == owner, Job.state.in_(IN_PROGRESS))
+                    .values(**values)
+                )
+            )
+        if not updated:
+            raise LeaseLost(f"job {job_id} is no longer held by {owner}")
+
+    @staticmethod
+    def _end_held(
+        session: Session, job_id: int, owner: str, state: JobState, outcome: JobOutcome
+    ) -> None:
+        values: dict[str, Any] = {
+            "state": state,
+            "ended_at": utcnow(),
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "records_read": outcome.records_read,
+            "records_ingested": outcome.records_ingested,
+            "records_rejected": outcome.records_rejected,
+            "reason": outcome.reason,
+        }
+        if outcome.batch_id:
+            values["batch_id"] = outcome.batch_id
+        if outcome.details is not None:
+            values["details"] = outcome.details
+        updated = _rowcount(
+            session.execute(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner, Job.state.in_(IN_PROGRESS))
+                .values(**values)
+            )
+        )
+        if not updated:
+            raise LeaseLost(f"job {job_id} is no longer held by {owner}")
+
+    @staticmethod
+    def _new_job(org_id: str, mapping_id: str, trigger: JobTrigger) -> Job:
+        return Job(
+            org_id=org_id,
+            mapping_id=mapping_id,
+            trigger=trigger,
+            state=JobState.CREATED,
+            batch_id="",
+            records_read=0,
+            records_ingested=0,
+            records_rejected=0,
+            reason="",
+            attempt=0,
+            created_at=utcnow(),
+        )
+
+
+def _rowcount(result: sa.Result[Any]) -> int:
+    """Rows matched by an UPDATE (its result is always a cursor result)."""
+    return cast("sa.CursorResult[Any]", result).rowcount

@@ -1,0 +1,161 @@
+"""Data mappings and their publication log in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from xdm_connector.errors import Conflict, NotFound
+from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
+from xdm_connector.store.models import Dataset, Mapping, PublicationLogEntry, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from xdm_connector.store.store import Store
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line to write to a publication log."""
+
+    level: str
+    code: str
+    message: str
+
+
+class MappingRecords:
+    """Queries and state changes of data mappings."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def save(
+        self,
+        org_id: str,
+        mapping_id: str,
+        *,
+        label: str,
+        dataset_id: str,
+        definition: dict[str, Any],
+    ) -> tuple[Mapping, bool]:
+        """Create a draft mapping or replace an existing one's editable definition.
+
+        A published mapping keeps running its published definition until published again.
+        Answers the mapping and whether it was created.
+        """
+        with self._store.write() as session:
+            if session.get(Dataset, (org_id, dataset_id)) is None:
+                raise NotFound(f"unknown dataset {dataset_id}")
+            mapping = session.get(Mapping, (org_id, mapping_id))
+            created = mapping is None
+            if mapping is None:
+                mapping = Mapping(
+                    org_id=org_id,
+                    id=mapping_id,
+                    publication_status=PublicationStatus.DRAFT,
+                    execution_status=ExecutionStatus.STOPPED,
+                    published_definition=None,
+                    next_run_at=None,
+                    watermark=None,
+                )
+                session.add(mapping)
+            mapping.label = label
+            mapping.dataset_id = dataset_id
+            mapping.definition = definition
+            return mapping, created
+
+    def get(self, org_id: str, mapping_id: str) -> Mapping:
+        """The mapping, or ``NotFound``."""
+        with self._store.read() as session:
+            return self._get(session, org_id, mapping_id)
+
+    def list_for_org(self, org_id: str) -> list[Mapping]:
+        """The organization's mappings, by id."""
+        with self._store.read() as session:
+            query = sa.select(Mapping).where(Mapping.org_id == org_id).order_by(Mapping.id)
+            return list(session.scalars(query))
+
+    def publish(
+        self,
+        org_id: str,
+        mapping_id: str,
+        *,
+        definition: dict[str, Any],
+        resend: bool,
+        start: bool,
+        log: Sequence[LogLine],
+    ) -> Mapping:
+        """Make ``definition`` the running one; ``resend`` resets the watermark."""
+        with self._store.write() as session:
+            mapping = self._get(session, org_id, mapping_id)
+            mapping.published_definition = definition
+            mapping.publication_status = PublicationStatus.PUBLISHED
+            mapping.execution_status = ExecutionStatus.STARTED if start else ExecutionStatus.STOPPED
+            mapping.next_run_at = utcnow() if start else None
+            if resend:
+                mapping.watermark = None
+            self._log(session, org_id, mapping_id, log)
+            return mapping
+
+    def log_failed_publication(self, org_id: str, mapping_id: str, log: Sequence[LogLine]) -> None:
+        """Record the log of a publication that failed validation; the mapping is unchanged."""
+        with self._store.write() as session:
+            self._get(session, org_id, mapping_id)
+            self._log(session, org_id, mapping_id, log)
+
+    def set_execution(self, org_id: str, mapping_id: str, status: ExecutionStatus) -> Mapping:
+        """Start or stop a published mapping's schedule."""
+        with self._store.write() as session:
+            mapping = self._get(session, org_id, mapping_id)
+            if mapping.publication_status != PublicationStatus.PUBLISHED:
+                raise Conflict(f"mapping {mapping_id} is not published")
+            mapping.execution_status = status
+            mapping.next_run_at = utcnow() if status == ExecutionStatus.STARTED else None
+            return mapping
+
+    def unpublish(self, org_id: str, mapping_id: str) -> Mapping:
+        """Take a mapping back to ``Draft``; it no longer runs."""
+        with self._store.write() as session:
+            mapping = self._get(session, org_id, mapping_id)
+            mapping.publication_status = PublicationStatus.DRAFT
+            mapping.execution_status = ExecutionStatus.STOPPED
+            mapping.next_run_at = None
+            return mapping
+
+    def publication_log(self, org_id: str, mapping_id: str) -> list[PublicationLogEntry]:
+        """The mapping's publication log, oldest first."""
+        with self._store.read() as session:
+            self._get(session, org_id, mapping_id)
+            query = (
+                sa.select(PublicationLogEntry)
+                .where(
+                    PublicationLogEntry.org_id == org_id,
+                    PublicationLogEntry.mapping_id == mapping_id,
+                )
+                .order_by(PublicationLogEntry.id)
+            )
+            return list(session.scalars(query))
+
+    @staticmethod
+    def _get(session: Session, org_id: str, mapping_id: str) -> Mapping:
+        mapping = session.get(Mapping, (org_id, mapping_id))
+        if mapping is None:
+            raise NotFound(f"unknown mapping {mapping_id}")
+        return mapping
+
+    @staticmethod
+    def _log(session: Session, org_id: str, mapping_id: str, log: Sequence[LogLine]) -> None:
+        session.add_all(
+            PublicationLogEntry(
+                org_id=org_id,
+                mapping_id=mapping_id,
+                level=line.level,
+                code=line.code,
+                message=line.message,
+            )
+            for line in log
+        )

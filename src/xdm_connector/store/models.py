@@ -1,0 +1,239 @@
+"""Tables of the metadata store (SQLAlchemy 2 declarative models).
+
+The jobs table is the work queue: a job in progress holds a lease, and a partial unique
+index allows at most one job in progress per mapping (invariant 1), whatever the number
+of API processes and workers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from xdm_connector.jobs.states import IN_PROGRESS_STATES
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no zone; PostgreSQL keeps ``timestamptz``. Both answer aware datetimes.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+JsonDocument = sa.JSON().with_variant(JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names for migrations."""
+
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JsonDocument}
+
+
+class Organization(Base):
+    """A tenant: the ``{ORGANIZATION}`` segment of every API path."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    source_url: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SecurityGroup(Base):
+    """A named set of roles inside an organization (``Administrators``, ...)."""
+
+    __tablename__ = "security_groups"
+    __table_args__ = (sa.UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(128))
+
+
+class GroupRole(Base):
+    """A role (``administration``, ``sql``) held by a security group."""
+
+    __tablename__ = "group_roles"
+
+    group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("security_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+
+
+class Integration(Base):
+    """An API client of one organization; its client id is also its API key."""
+
+    __tablename__ = "integrations"
+
+    client_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(128))
+    secret_hash: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IntegrationGroup(Base):
+    """Membership of an integration in a security group."""
+
+    __tablename__ = "integration_groups"
+
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("integrations.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("security_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AccessToken(Base):
+    """A bearer token, stored only as its SHA-256 digest."""
+
+    __tablename__ = "access_tokens"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("integrations.client_id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime]
+
+
+class Dataset(Base):
+    """A destination table with an XDM schema (a class plus field groups)."""
+
+    __tablename__ = "datasets"
+
+    org_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    schema_spec: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Mapping(Base):
+    """A data mapping: its editable definition and the published one that runs."""
+
+    __tablename__ = "mappings"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["org_id", "dataset_id"], ["datasets.org_id", "datasets.id"]),
+    )
+
+    org_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    label: Mapped[str] = mapped_column(sa.String(256))
+    dataset_id: Mapped[str] = mapped_column(sa.String(128))
+    definition: Mapped[dict[str, Any]]
+    published_definition: Mapped[dict[str, Any] | None]
+    publication_status: Mapped[str] = mapped_column(sa.String(16))
+    execution_status: Mapped[str] = mapped_column(sa.String(16))
+    interval_seconds: Mapped[int] = mapped_column(default=15 * 60)
+    next_run_at: Mapped[datetime | None]
+    watermark: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PublicationLogEntry(Base):
+    """One line of a mapping's publication log (``ACP-880066 Starting ...``)."""
+
+    __tablename__ = "publication_log"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["org_id", "mapping_id"], ["mappings.org_id", "mappings.id"], ondelete="CASCADE"
+        ),
+        sa.Index(None, "org_id", "mapping_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[str] = mapped_column(sa.String(64))
+    mapping_id: Mapped[str] = mapped_column(sa.String(128))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(sa.String(16))
+    code: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str] = mapped_column(sa.Text)
+
+
+_in_progress = sa.column("state").in_(sorted(state.value for state in IN_PROGRESS_STATES))
+
+
+class Job(Base):
+    """One run of a mapping; an API request is a job whose id is the ``requestId``."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["org_id", "mapping_id"], ["mappings.org_id", "mappings.id"], ondelete="CASCADE"
+        ),
+        # Invariant 1: the store, not Python, allows one job in progress per mapping.
+        sa.Index(
+            "uq_jobs_one_in_progress",
+            "org_id",
+            "mapping_id",
+            unique=True,
+            sqlite_where=_in_progress,
+            postgresql_where=_in_progress,
+        ),
+        sa.Index(None, "org_id", "mapping_id", "id"),
+        sa.Index(None, "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[str] = mapped_column(sa.String(64))
+    mapping_id: Mapped[str] = mapped_column(sa.String(128))
+    trigger: Mapped[str] = mapped_column(sa.String(16))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    batch_id: Mapped[str] = mapped_column(sa.String(128), default="")
+    records_read: Mapped[int] = mapped_column(default=0)
+    records_ingested: Mapped[int] = mapped_column(default=0)
+    records_rejected: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    window: Mapped[dict[str, Any] | None]
+    details: Mapped[dict[str, Any] | None]
+    attempt: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(128))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]

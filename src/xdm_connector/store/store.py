@@ -1,0 +1,80 @@
+"""The ``Store``: transactions over the metadata database, and the queries of the product.
+
+Every state change is one short transaction. ``write()`` begins as a writer (SQLite:
+``BEGIN IMMEDIATE``), ``read()`` as a reader. Objects come back detached and loaded, so
+callers never trigger lazy loads outside a transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from xdm_connector.errors import StoreError
+from xdm_connector.store import schema_version
+from xdm_connector.store.engine import create_store_engine, writer_engine
+from xdm_connector.store.jobs import JobQueue
+from xdm_connector.store.mappings import MappingRecords
+from xdm_connector.store.tenants import Tenants
+
+
+class Store:
+    """The metadata store (SQLite or PostgreSQL) behind every process of the product."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine = create_store_engine(url)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the metadata store: {exc}") from exc
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(writer_engine(self.engine), expire_on_commit=False)
+        self.tenants = Tenants(self)
+        self.mappings = MappingRecords(self)
+        self.jobs = JobQueue(self)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def upgrade(self) -> None:
+        """Apply the migrations that the store lacks."""
+        try:
+            schema_version.upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the metadata store: {exc}") from exc
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers a trivial query."""
+        with self.read() as session:
+            session.execute(sa.select(1))
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._session(self._writer) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """One read transaction."""
+        with self._session(self._reader) as session:
+            yield session
+
+    @contextmanager
+    def _session(self, factory: sessionmaker[Session]) -> Iterator[Session]:
+        try:
+            with factory.begin() as session:
+                yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata store error: {type(exc).__name__}") from exc

@@ -1,0 +1,177 @@
+"""Organizations, security groups, integrations, tokens and datasets in the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from xdm_connector.errors import Conflict, NotFound
+from xdm_connector.store.models import (
+    AccessToken,
+    Dataset,
+    GroupRole,
+    Integration,
+    IntegrationGroup,
+    Organization,
+    SecurityGroup,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from xdm_connector.store.store import Store
+
+DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
+    "Administrators": ("administration",),
+    "Standard Users": (),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: an integration of one organization, with the roles of its groups."""
+
+    client_id: str
+    org_id: str
+    roles: frozenset[str]
+
+
+class Tenants:
+    """Queries on organizations and what belongs to them directly."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create_organization(self, org_id: str, source_url: str) -> Organization:
+        """A new organization with its default security groups."""
+        try:
+            with self._store.write() as session:
+                org = Organization(id=org_id, source_url=source_url)
+                session.add(org)
+                session.flush()
+                for name, roles in DEFAULT_GROUPS.items():
+                    group = SecurityGroup(org_id=org_id, name=name)
+                    session.add(group)
+                    session.flush()
+                    session.add_all(GroupRole(group_id=group.id, role=role) for role in roles)
+                return org
+        except IntegrityError as exc:
+            raise Conflict(f"organization {org_id} already exists") from exc
+
+    def get_organization(self, org_id: str) -> Organization:
+        """The organization ``org_id``, or ``NotFound``."""
+        with self._store.read() as session:
+            org = session.get(Organization, org_id)
+        if org is None:
+            raise NotFound(f"unknown organization {org_id}")
+        return org
+
+    def list_organizations(self) -> list[Organization]:
+        """Every organization, by id."""
+        with self._store.read() as session:
+            return list(session.scalars(sa.select(Organization).order_by(Organization.id)))
+
+    def grant_role(self, org_id: str, group_name: str, role: str) -> None:
+        """Give ``role`` to a group (idempotent)."""
+        with self._store.write() as session:
+            group = self._group(session, org_id, group_name)
+            if session.get(GroupRole, (group.id, role)) is None:
+                session.add(GroupRole(group_id=group.id, role=role))
+
+    def group_roles(self, org_id: str, group_name: str) -> list[str]:
+        """The roles a group holds, sorted."""
+        with self._store.read() as session:
+            group = self._group(session, org_id, group_name)
+            query = sa.select(GroupRole.role).where(GroupRole.group_id == group.id)
+            return sorted(session.scalars(query))
+
+    def create_integration(
+        self, org_id: str, client_id: str, secret_hash: str, name: str, groups: list[str]
+    ) -> Integration:
+        """A new integration, member of ``groups`` (which must exist)."""
+        with self._store.write() as session:
+            if session.get(Organization, org_id) is None:
+                raise NotFound(f"unknown organization {org_id}")
+            integration = Integration(
+                client_id=client_id, org_id=org_id, name=name, secret_hash=secret_hash
+            )
+            session.add(integration)
+            session.flush()
+            for group_name in groups:
+                group = self._group(session, org_id, group_name)
+                session.add(IntegrationGroup(client_id=client_id, group_id=group.id))
+            return integration
+
+    def get_integration(self, client_id: str) -> Integration | None:
+        """The integration whose client id is ``client_id``, if any."""
+        with self._store.read() as session:
+            return session.get(Integration, client_id)
+
+    def add_token(self, token_hash: str, client_id: str, expires_at: datetime) -> None:
+        """Record an issued token's digest; expired tokens of the client are dropped."""
+        with self._store.write() as session:
+            session.execute(
+                sa.delete(AccessToken).where(
+                    AccessToken.client_id == client_id, AccessToken.expires_at <= utcnow()
+                )
+            )
+            session.add(
+                AccessToken(token_hash=token_hash, client_id=client_id, expires_at=expires_at)
+            )
+
+    def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
+        """Who holds the unexpired token with this digest, or None."""
+        with self._store.read() as session:
+            row = session.execute(
+                sa.select(Integration.client_id, Integration.org_id)
+                .join(AccessToken, AccessToken.client_id == Integration.client_id)
+                .where(AccessToken.token_hash == token_hash, AccessToken.expires_at > now)
+            ).first()
+            if row is None:
+                return None
+            roles = session.scalars(
+                sa.select(GroupRole.role)
+                .join(IntegrationGroup, IntegrationGroup.group_id == GroupRole.group_id)
+                .where(IntegrationGroup.client_id == row.client_id)
+            )
+            return Principal(client_id=row.client_id, org_id=row.org_id, roles=frozenset(roles))
+
+    def _group(self, session: Session, org_id: str, name: str) -> SecurityGroup:
+        group = session.scalar(
+            sa.select(SecurityGroup).where(
+                SecurityGroup.org_id == org_id, SecurityGroup.name == name
+            )
+        )
+        if group is None:
+            raise NotFound(f"unknown security group {name}")
+        return group
+
+    def create_dataset(self, org_id: str, dataset_id: str, schema_spec: dict[str, Any]) -> Dataset:
+        """A new dataset of the organization."""
+        try:
+            with self._store.write() as session:
+                if session.get(Organization, org_id) is None:
+                    raise NotFound(f"unknown organization {org_id}")
+                dataset = Dataset(org_id=org_id, id=dataset_id, schema_spec=schema_spec)
+                session.add(dataset)
+                return dataset
+        except IntegrityError as exc:
+            raise Conflict(f"dataset {dataset_id} already exists") from exc
+
+    def get_dataset(self, org_id: str, dataset_id: str) -> Dataset:
+        """The dataset, or ``NotFound``."""
+        with self._store.read() as session:
+            dataset = session.get(Dataset, (org_id, dataset_id))
+        if dataset is None:
+            raise NotFound(f"unknown dataset {dataset_id}")
+        return dataset
+
+    def list_datasets(self, org_id: str) -> list[Dataset]:
+        """The organization's datasets, by id."""
+        with self._store.read() as session:
+            query = sa.select(Dataset).where(Dataset.org_id == org_id).order_by(Dataset.id)
+            return list(session.scalars(query))
