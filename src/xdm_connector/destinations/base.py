@@ -1,0 +1,115 @@
+"""The destination seam: where a job's batch files go, and how a batch becomes visible.
+
+A batch goes ``create_batch`` → ``put_file``\\* → ``complete`` (or ``abort``), then its
+``status`` is followed until ``SUCCESS`` or ``FAILED``::
+
+    batch_id = destination.create_batch(
+        org="acme", dataset="profiles", batch_key="job-42", file_format="parquet"
+    )
+    for written in files:
+        destination.put_file(batch_id, written.name, written.path)
+    destination.complete(batch_id)
+    destination.status(batch_id)  # BatchStatus(state=BatchState.SUCCESS, records=1000)
+
+The batch id is derived from the batch key, so a retried attempt with the same key finds
+its batch again: still loading (its files are replaced by name), or already complete.
+Failures raise ``DestinationError``; ``transient`` ones may succeed when tried again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow.parquet as pq
+
+from xdm_connector.errors import InvalidInput
+
+FILE_FORMATS = frozenset({"parquet", "jsonl"})
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@=-]{0,199}")
+
+
+class BatchState(StrEnum):
+    """Where a batch stands, in the platform's words."""
+
+    LOADING = "loading"
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    """A batch's state, its record count once known, and why it failed if it did."""
+
+    state: BatchState
+    records: int | None = None
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+
+class Destination(Protocol):
+    """A place that takes batches of files and makes each visible only when complete."""
+
+    def create_batch(self, *, org: str, dataset: str, batch_key: str, file_format: str) -> str:
+        """Create (or find again) the batch of ``batch_key``; answers its id."""
+        ...
+
+    def put_file(self, batch_id: str, name: str, path: Path) -> None:
+        """Add the file at ``path`` to the batch as ``name``, replacing a file of that name."""
+        ...
+
+    def complete(self, batch_id: str) -> None:
+        """Make the batch visible with all its files; a no-op on a complete batch."""
+        ...
+
+    def abort(self, batch_id: str) -> None:
+        """Drop the batch and its files; it never becomes (or stays) visible."""
+        ...
+
+    def status(self, batch_id: str) -> BatchStatus:
+        """The batch's state; ``UNKNOWN`` for an id the destination never gave."""
+        ...
+
+
+def batch_id_for(org: str, dataset: str, batch_key: str) -> str:
+    """The id of the batch of ``batch_key`` in a dataset: 32 hex digits, always the same."""
+    digest = hashlib.sha256("\0".join((org, dataset, batch_key)).encode()).hexdigest()
+    return digest[:32]
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` if it is safe as one path segment (``acme``, ``part-00000.parquet``).
+
+    Refuses separators, ``..``, and a leading ``_`` or ``.`` (kept for the destination's
+    own folders and temporary files).
+    """
+    if not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise InvalidInput(
+            f"{what} {name!r} must start with a letter or digit and hold only letters, "
+            "digits and . _ - @ = (no '..', at most 200 characters)"
+        )
+    return name
+
+
+def check_file_format(file_format: str) -> str:
+    """``file_format`` if it is one the destinations take."""
+    if file_format not in FILE_FORMATS:
+        raise InvalidInput(f"Unknown file format {file_format!r}: parquet or jsonl")
+    return file_format
+
+
+def file_rows(path: Path) -> int | None:
+    """The number of records of a batch file (Parquet footer, JSON Lines lines)."""
+    if path.suffix == ".parquet":
+        return int(pq.read_metadata(path).num_rows)
+    if path.suffix == ".jsonl":
+        with path.open("rb") as lines:
+            return sum(1 for line in lines if line.strip())
+    return None

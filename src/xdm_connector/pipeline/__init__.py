@@ -1,0 +1,1 @@
+"""The stages of one export job: plan, extract, transform, validate, write, deliver, commit."""

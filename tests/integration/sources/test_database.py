@@ -1,0 +1,337 @@
+"""Reading real SQLite files and PostgreSQL databases as Arrow batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from xdm_connector.errors import InvalidInput, SourceError
+from xdm_connector.sources.database import SourceDatabase
+
+UTC = dt.UTC
+EXPECTED_TYPES = {
+    "id": pa.int64(),
+    "name": pa.string(),
+    "score": pa.float64(),
+    "visits": pa.int64(),
+    "birth": pa.date32(),
+    "vip": pa.bool_(),
+    "modified": pa.timestamp("us"),
+}
+
+
+def sample_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "sample",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(50)),
+        sa.Column("score", sa.Float),
+        sa.Column("visits", sa.Integer),
+        sa.Column("birth", sa.Date),
+        sa.Column("vip", sa.Boolean),
+        sa.Column("modified", sa.DateTime),
+    )
+
+
+def sample_rows(count: int, *, null_until: int = 0) -> list[dict[str, Any]]:
+    """Rows whose ``name``, ``score``, ``birth`` are NULL for ids below ``null_until``; ``score``
+    mixes whole and fractional values."""
+    start = dt.datetime(2024, 1, 1, 0, 0, 0, 250)
+    return [
+        {
+            "id": i,
+            "name": None if i < null_until else f"name-{i}",
+            "score": None if i < null_until else (float(i) if i % 2 else i + 0.5),
+            "visits": None if i % 7 == 0 else i * 3,
+            "birth": None if i < null_until else dt.date(1990, 1, 1) + dt.timedelta(days=i % 9000),
+            "vip": i % 3 == 0,
+            "modified": start + dt.timedelta(seconds=i),
+        }
+        for i in range(1, count + 1)
+    ]
+
+
+def fill(url: str, rows: list[dict[str, Any]]) -> sa.Table:
+    metadata = sa.MetaData()
+    table = sample_table(metadata)
+    engine = sa.create_engine(url)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            for start in range(0, len(rows), 20_000):
+                conn.execute(table.insert(), rows[start : start + 20_000])
+    finally:
+        engine.dispose()
+    return table
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'source.db'}"
+
+
+@pytest.fixture(params=["adbc", "sqlalchemy"])
+def use_adbc(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param == "adbc")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLite file or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'source.db'}"
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+def read(
+    url: str, query: sa.Select[Any], batch_rows: int, use_adbc: bool = True
+) -> list[pa.RecordBatch]:
+    with SourceDatabase(url, use_adbc=use_adbc) as source:
+        return list(source.read_batches(query, batch_rows=batch_rows))
+
+
+def test_types_and_values_follow_the_statement(database_url: str, use_adbc: bool) -> None:
+    table = fill(database_url, sample_rows(10))
+    batches = read(database_url, sa.select(table).order_by(table.c.id), 100, use_adbc)
+    [batch] = batches
+    assert dict(zip(batch.schema.names, batch.schema.types, strict=True)) == EXPECTED_TYPES
+    assert batch.to_pylist() == sample_rows(10)
+
+
+def test_columns_null_in_the_whole_first_batch(database_url: str, use_adbc: bool) -> None:
+    rows = sample_rows(3000, null_until=2500)
+    table = fill(database_url, rows)
+    batches = read(database_url, sa.select(table).order_by(table.c.id), 1000, use_adbc)
+    assert [b.num_rows for b in batches] == [1000, 1000, 1000]
+    assert all(b.schema.types == list(EXPECTED_TYPES.values()) for b in batches)
+    assert [row for b in batches for row in b.to_pylist()] == rows
+
+
+def test_parameters_expressions_and_labels(database_url: str, use_adbc: bool) -> None:
+    table = fill(database_url, sample_rows(50))
+    query = (
+        sa.select(
+            table.c.id.label("key"),
+            sa.func.lower(table.c.name).label("lower_name"),
+            (table.c.visits > 30).label("frequent"),
+            sa.literal("x'y").label("constant"),
+            sa.cast(table.c.score * 2, sa.Numeric(10, 2)).label("double_score"),
+        )
+        .where(
+            table.c.modified >= dt.datetime(2024, 1, 1, 0, 0, 10),
+            table.c.birth > dt.date(1990, 1, 1),
+            table.c.id.in_([11, 12, 14, 40]) | (table.c.name == "name-49"),
+        )
+        .order_by(table.c.id.desc())
+    )
+    [batch] = read(database_url, query, 10, use_adbc)
+    assert batch.schema.types == [pa.int64(), pa.string(), pa.bool_(), pa.string(), pa.float64()]
+    assert batch.schema.names == ["key", "lower_name", "frequent", "constant", "double_score"]
+    assert [tuple(row.values()) for row in batch.to_pylist()] == [
+        (49, "name-49", None, "x'y", 98.0),
+        (40, "name-40", True, "x'y", 81.0),
+        (14, "name-14", None, "x'y", 29.0),
+        (12, "name-12", True, "x'y", 25.0),
+        (11, "name-11", True, "x'y", 22.0),
+    ]
+
+
+def test_a_large_table_streams_in_batches_of_the_asked_size(database_url: str) -> None:
+    rows = sample_rows(200_000)
+    table = fill(database_url, rows)
+    total, sizes, last_id = 0, [], 0
+    with SourceDatabase(database_url) as source:
+        query = sa.select(table.c.id, table.c.name).order_by(table.c.id)
+        for batch in source.read_batches(query, batch_rows=30_000):
+            sizes.append(batch.num_rows)
+            ids = batch.column("id")
+            assert ids[0].as_py() == last_id + 1
+            last_id = ids[-1].as_py()
+            total += batch.num_rows
+    assert total == 200_000
+    assert sizes == [30_000] * 6 + [20_000]
+
+
+def test_an_empty_result_gives_no_batch(database_url: str, use_adbc: bool) -> None:
+    table = fill(database_url, sample_rows(5))
+    assert read(database_url, sa.select(table).where(table.c.id > 99), 10, use_adbc) == []
+
+
+def test_a_reader_closed_early_releases_its_connection(database_url: str) -> None:
+    table = fill(database_url, sample_rows(500))
+    with SourceDatabase(database_url) as source:
+        batches = source.read_batches(sa.select(table), batch_rows=100)
+        assert next(batches).num_rows == 100
+        batches.close()
+        assert source.scalar(sa.select(sa.func.count()).select_from(table)) == 500
+
+
+def test_scalar_and_first_row(database_url: str) -> None:
+    table = fill(database_url, sample_rows(5))
+    with SourceDatabase(database_url) as source:
+        assert source.scalar(sa.select(sa.func.max(table.c.id))) == 5
+        latest = sa.select(table.c.modified, table.c.id).order_by(table.c.id.desc())
+        assert source.first_row(latest) == (dt.datetime(2024, 1, 1, 0, 0, 5, 250), 5)
+        assert source.first_row(latest.where(table.c.id > 5)) is None
+
+
+def test_columns_need_distinct_names(sqlite_url: str) -> None:
+    table = fill(sqlite_url, sample_rows(1))
+    query = sa.select(table.c.id, table.c.visits.label("id"))
+    with SourceDatabase(sqlite_url) as source, pytest.raises(InvalidInput, match="distinct"):
+        source.expected_schema(query)
+
+
+def test_a_query_error_is_a_source_error(database_url: str) -> None:
+    fill(database_url, sample_rows(1))
+    missing = sa.table("missing", sa.column("id", sa.Integer))
+    with SourceDatabase(database_url) as source, pytest.raises(SourceError) as caught:
+        list(source.read_batches(sa.select(missing.c.id), batch_rows=10))
+    assert caught.value.code == "ACP-880056"
+    assert str(caught.value).startswith("ACP-880056 Failed to fetch the record from the database.")
+    assert not caught.value.transient
+
+
+# -- SQLite specifics ---------------------------------------------------------------------------
+
+
+def test_sqlite_mixed_storage_classes_in_a_real_column(sqlite_url: str, use_adbc: bool) -> None:
+    table = fill(sqlite_url, [])
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as conn:
+        rows: list[tuple[Any, ...]] = [(i, None, 2 if i % 2 else 2.5) for i in range(1, 2501)]
+        rows += [(2501, 77, 3)]  # an integer in a text column, after the first batch
+        conn.executemany("INSERT INTO sample (id, name, score) VALUES (?, ?, ?)", rows)
+        conn.commit()
+    query = sa.select(table.c.id, table.c.name, table.c.score).order_by(table.c.id)
+    batches = read(sqlite_url, query, 1000, use_adbc)
+    values = [row for batch in batches for row in batch.to_pylist()]
+    assert values[0] == {"id": 1, "name": None, "score": 2.0}
+    assert values[1] == {"id": 2, "name": None, "score": 2.5}
+    assert values[-1] == {"id": 2501, "name": "77", "score": 3.0}
+
+
+def test_sqlite_text_in_an_integer_column_is_a_source_error(
+    sqlite_url: str, use_adbc: bool
+) -> None:
+    table = fill(sqlite_url, [])
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as conn:
+        conn.executemany("INSERT INTO sample (id, visits) VALUES (?, ?)", [(1, 5), (2, "many")])
+        conn.commit()
+    with pytest.raises(SourceError, match="visits"):
+        read(sqlite_url, sa.select(table.c.visits), 10, use_adbc)
+
+
+def test_a_missing_sqlite_file_is_an_error_and_stays_missing(tmp_path: Path) -> None:
+    path = tmp_path / "missing.db"
+    query = sa.select(sa.column("id", sa.Integer)).select_from(sa.table("t"))
+    for use_adbc in (True, False):
+        with SourceDatabase(f"sqlite:///{path}", use_adbc=use_adbc) as source:
+            with pytest.raises(SourceError, match="does not exist") as caught:
+                list(source.read_batches(query, batch_rows=10))
+            assert caught.value.code == "ACP-880056"
+            with pytest.raises(SourceError, match="does not exist"):
+                source.scalar(query)
+    assert not path.exists()
+
+
+def test_a_sqlite_source_is_read_only(sqlite_url: str) -> None:
+    table = fill(sqlite_url, sample_rows(1))
+    with SourceDatabase(sqlite_url) as source, pytest.raises(SourceError):
+        source.scalar(table.delete())
+
+
+def test_sqlite_in_memory_reads_through_sqlalchemy() -> None:
+    with SourceDatabase("sqlite://") as source:
+        query = sa.select(sa.literal(1, sa.Integer).label("one"), sa.literal("a").label("a"))
+        [batch] = list(source.read_batches(query, batch_rows=5))
+    assert batch.to_pylist() == [{"one": 1, "a": "a"}]
+
+
+# -- PostgreSQL specifics -----------------------------------------------------------------------
+
+
+def test_postgresql_types(postgres_url: str, use_adbc: bool) -> None:
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "typed",
+        metadata,
+        sa.Column("id", sa.SmallInteger, primary_key=True),
+        sa.Column("amount", sa.Numeric(12, 2)),
+        sa.Column("at", sa.DateTime(timezone=True)),
+        sa.Column("token", sa.Uuid),
+        sa.Column("doc", sa.JSON(none_as_null=True)),
+        sa.Column("big", sa.BigInteger),
+    )
+    token = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    engine = sa.create_engine(postgres_url)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            table.insert(),
+            [
+                {"id": 1, "amount": None, "at": None, "token": None, "doc": None, "big": None},
+                {
+                    "id": 2,
+                    "amount": Decimal("12.50"),
+                    "at": dt.datetime(
+                        2024, 1, 31, 14, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))
+                    ),
+                    "token": token,
+                    "doc": {"a": 1},
+                    "big": 2**40,
+                },
+            ],
+        )
+    engine.dispose()
+    [batch] = read(postgres_url, sa.select(table).order_by(table.c.id), 10, use_adbc)
+    assert batch.schema.types == [
+        pa.int64(),
+        pa.float64(),
+        pa.timestamp("us", tz="UTC"),
+        pa.string(),
+        pa.string(),
+        pa.int64(),
+    ]
+    first, second = batch.to_pylist()
+    assert first == dict.fromkeys(("amount", "at", "token", "doc", "big"), None) | {"id": 1}
+    assert second["amount"] == 12.5
+    assert second["at"] == dt.datetime(2024, 1, 31, 12, 30, tzinfo=UTC)
+    assert second["token"] == str(token)
+    assert second["doc"].replace(" ", "") == '{"a":1}'
+
+
+@pytest.mark.parametrize("use_adbc", [True, False])
+def test_an_unreachable_server_is_a_transient_source_error_without_password(use_adbc: bool) -> None:
+    url = "postgresql+psycopg://reader:s3cr3t-pw@127.0.0.1:9/nowhere"
+    query = sa.select(sa.literal(1).label("one"))
+    with SourceDatabase(url, use_adbc=use_adbc) as source:
+        with pytest.raises(SourceError) as caught:
+            list(source.read_batches(query, batch_rows=10))
+        assert "s3cr3t-pw" not in repr(source)
+    error = caught.value
+    assert error.code == "ACP-880056"
+    assert error.transient
+    assert "s3cr3t-pw" not in str(error)
+    assert "reader:***@127.0.0.1:9" in str(error)
+
+
+def test_a_wrong_password_is_not_echoed(postgres_server_url: str) -> None:
+    url = sa.make_url(postgres_server_url).set(password="not-the-pw", database="absent_db_xdmc")
+    query = sa.select(sa.literal(1).label("one"))
+    for use_adbc in (True, False):
+        with SourceDatabase(url, use_adbc=use_adbc) as source, pytest.raises(SourceError) as caught:
+            list(source.read_batches(query, batch_rows=10))
+        assert "not-the-pw" not in str(caught.value)
+        assert caught.value.transient

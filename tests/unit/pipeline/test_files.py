@@ -1,0 +1,146 @@
+"""Batch files: Parquet and JSON Lines, rolled at a size limit, named deterministically."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from xdm_connector.errors import InvalidInput
+from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, json_lines
+
+IDENTITY = pa.struct([("id", pa.string()), ("primary", pa.bool_())])
+SCHEMA = pa.schema(
+    [
+        ("_id", pa.string()),
+        ("person", pa.struct([("birthDate", pa.date32()), ("score", pa.float64())])),
+        ("identityMap", pa.map_(pa.string(), pa.list_(IDENTITY))),
+        ("modified", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def records(count: int, start: int = 0) -> pa.RecordBatch:
+    rows = [
+        {
+            "_id": f"profile-{i:06d}",
+            "person": {"birthDate": dt.date(1980, 1, 1) + dt.timedelta(days=i), "score": None}
+            if i % 3
+            else None,
+            "identityMap": [("Email", [{"id": f"p{i}@example.com", "primary": True}])]
+            if i % 2
+            else None,
+            "modified": dt.datetime(2024, 1, 31, 12, 30, 0, i % 1000, tzinfo=dt.UTC),
+        }
+        for i in range(start, start + count)
+    ]
+    return pa.RecordBatch.from_pylist(rows, schema=SCHEMA)
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "jsonl"])
+def test_files_roll_at_the_size_limit(tmp_path: Path, file_format: FileFormat) -> None:
+    writer = BatchFileWriter(
+        tmp_path, file_format=file_format, schema=SCHEMA, max_file_bytes=20_000
+    )
+    for start in range(0, 6000, 1500):
+        writer.write(records(1500, start))
+    written = writer.close()
+
+    assert len(written) > 2
+    extension = "parquet" if file_format == "parquet" else "jsonl"
+    assert [w.name for w in written] == [f"part-{i:05d}.{extension}" for i in range(len(written))]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [w.name for w in written]
+    assert sum(w.rows for w in written) == 6000
+    for file in written:
+        assert file.path == tmp_path / file.name
+        assert file.bytes == file.path.stat().st_size
+    assert all(file.bytes >= 20_000 for file in written[:-1])
+    assert all(file.bytes < 2 * 20_000 for file in written)
+
+
+def test_parquet_reads_back_equal_to_what_was_written(tmp_path: Path) -> None:
+    writer = BatchFileWriter(tmp_path, file_format="parquet", schema=SCHEMA, max_file_bytes=30_000)
+    batches = [records(1000, start) for start in range(0, 3000, 1000)]
+    for batch in batches:
+        writer.write(batch)
+    written = writer.close()
+
+    read = pa.concat_tables(pq.read_table(file.path) for file in written)
+    assert read.schema == SCHEMA
+    assert read.equals(pa.Table.from_batches(batches))
+    assert [pq.read_metadata(file.path).num_rows for file in written] == [w.rows for w in written]
+
+
+def test_json_lines_are_xed_documents(tmp_path: Path) -> None:
+    writer = BatchFileWriter(tmp_path, file_format="jsonl", schema=SCHEMA)
+    writer.write(records(4))
+    [written] = writer.close()
+
+    lines = written.path.read_bytes().splitlines()
+    assert written.rows == len(lines) == 4
+    assert [orjson.loads(line) for line in lines] == [
+        {"_id": "profile-000000", "modified": "2024-01-31T12:30:00Z"},
+        {
+            "_id": "profile-000001",
+            "person": {"birthDate": "1980-01-02"},
+            "identityMap": {"Email": [{"id": "p1@example.com", "primary": True}]},
+            "modified": "2024-01-31T12:30:00.000001Z",
+        },
+        {
+            "_id": "profile-000002",
+            "person": {"birthDate": "1980-01-03"},
+            "modified": "2024-01-31T12:30:00.000002Z",
+        },
+        {
+            "_id": "profile-000003",
+            "identityMap": {"Email": [{"id": "p3@example.com", "primary": True}]},
+            "modified": "2024-01-31T12:30:00.000003Z",
+        },
+    ]
+
+
+def test_json_lines_of_an_empty_batch_is_empty() -> None:
+    assert json_lines(records(0)) == b""
+
+
+def test_the_same_rows_give_the_same_files(tmp_path: Path) -> None:
+    def write(folder: Path) -> list[tuple[str, int, bytes]]:
+        writer = BatchFileWriter(folder, file_format="jsonl", schema=SCHEMA, max_file_bytes=5_000)
+        writer.write(records(300))
+        return [(w.name, w.rows, w.path.read_bytes()) for w in writer.close()]
+
+    assert write(tmp_path / "one") == write(tmp_path / "two")
+
+
+def test_no_rows_no_file(tmp_path: Path) -> None:
+    writer = BatchFileWriter(tmp_path / "out", file_format="parquet", schema=SCHEMA)
+    writer.write(records(0))
+    assert writer.close() == []
+    assert writer.close() == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_of_another_schema_is_refused(tmp_path: Path) -> None:
+    writer = BatchFileWriter(tmp_path, file_format="parquet", schema=SCHEMA)
+    with pytest.raises(InvalidInput, match="differs"):
+        writer.write(pa.record_batch({"_id": ["x"]}))
+    writer.close()
+
+
+def test_writing_after_close_is_refused(tmp_path: Path) -> None:
+    writer = BatchFileWriter(tmp_path, file_format="parquet", schema=SCHEMA)
+    writer.write(records(2))
+    assert len(writer.close()) == 1
+    with pytest.raises(InvalidInput, match="closed"):
+        writer.write(records(2))
+
+
+@pytest.mark.parametrize(("file_format", "limit"), [("csv", 10), ("parquet", 0)])
+def test_bad_settings_are_refused(tmp_path: Path, file_format: Any, limit: int) -> None:
+    with pytest.raises(InvalidInput):
+        BatchFileWriter(tmp_path, file_format=file_format, schema=SCHEMA, max_file_bytes=limit)
