@@ -56,9 +56,7 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield make_url(postgres_server_url).set(database=name).render_as_string(
-            hide_password=False
-        )
+        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0)
     """How long a claimed job stays leased to its worker without a heartbeat."""
 
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    """How long a stopping worker lets its running job finish before aborting it."""
+
     extract_batch_rows: int = Field(default=65_536, gt=0)
     """Rows per Arrow record batch read from a source database."""
 

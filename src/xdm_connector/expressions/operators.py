@@ -2,7 +2,8 @@
 
 - ``AND``, ``OR``, ``NOT`` take booleans; comparisons give booleans and need comparable
   sides (numbers with numbers, dates with timestamps, strings with strings, booleans with
-  booleans, ``=`` and ``!=`` only for booleans); ``@x = NULL`` means ``@x IS NULL`` and
+  booleans, ``=`` and ``!=`` only for booleans, also against 0 and 1 integers as the
+  original stored them); ``@x = NULL`` means ``@x IS NULL`` and
   ``@x != NULL`` means ``@x IS NOT NULL``; ordering against NULL is an error.
 - ``+`` adds numbers or joins strings; ``-`` and ``*`` take numbers; ``/`` always divides
   exactly and gives a number (``7 / 2`` is ``3.5``). An operand NULL makes the result NULL.
@@ -83,12 +84,21 @@ def _comparison(node: Binary, left: Typed, right: Typed) -> Typed:
         subject = right if _is_null_literal(node.left) else left
         test = subject.column.is_(None) if op == "=" else subject.column.is_not(None)
         return Typed(test, ValueType.BOOLEAN)
+    if op in ("=", "!=") and {left.type, right.type} == {ValueType.BOOLEAN, ValueType.INTEGER}:
+        # The original stored booleans as 0/1 and compared them so: @blackListEmail=0.
+        left, right = _as_integer(left), _as_integer(right)
     if not comparable(left.type, right.type, ordering=op not in ("=", "!=")):
         raise ExpressionError(
             f"cannot compare {left.type.value} with {right.type.value} using '{op}'",
             **_at(node.op_pos),
         )
     return Typed(_COMPARE[op](left.column, right.column), ValueType.BOOLEAN)
+
+
+def _as_integer(value: Typed) -> Typed:
+    if value.type is not ValueType.BOOLEAN:
+        return value
+    return Typed(sa.cast(value.column, sa.Integer), ValueType.INTEGER)
 
 
 def _arithmetic(node: Binary, left: Typed, right: Typed) -> Typed:

@@ -1,0 +1,1 @@
+"""HTTP routes: parse the request, call one service, map the result."""

@@ -1,0 +1,64 @@
+"""``create_app(settings)``: the HTTP service, and its embedded worker when asked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from xdm_connector import __version__
+from xdm_connector.api import ingestion, token
+from xdm_connector.api.deps import StoreDep
+from xdm_connector.api.errors import install_error_handlers
+from xdm_connector.jobs.worker import Worker
+from xdm_connector.settings import Settings
+from xdm_connector.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The FastAPI application; the store opens (and migrates) when it starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.store_url)
+        store.upgrade()
+        app.state.store = store
+        worker = Worker(store, settings) if settings.embedded_worker else None
+        if worker is not None:
+            worker.start_in_thread()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            store.close()
+
+    app = FastAPI(
+        title="xdm-connector",
+        version=__version__,
+        description="Relational records into XDM datasets; the Campaign ingestion trigger API.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(token.router)
+    app.include_router(ingestion.router)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> JSONResponse:
+        """The process answers."""
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/ready", tags=["operations"])
+    def ready(store: StoreDep) -> JSONResponse:
+        """The metadata store answers."""
+        store.ping()
+        return JSONResponse({"status": "ready"})
+
+    return app

@@ -1,0 +1,110 @@
+"""The ingestion trigger API's answers, as the contract spells them.
+
+Each answer is an ordered dict whose keys, order and strings are those of
+``spec/ingestion-api.md``; the HTTP layer only serializes it and picks the status code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from xdm_connector.errors import MappingNotPublished, MappingNotStopped, NotFound
+from xdm_connector.jobs.states import JobState
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A contract body and the HTTP status it goes with."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def trigger(store: Store, org_id: str, mapping_id: str) -> Answer:
+    """Submit an immediate ingestion of a published, stopped mapping."""
+    try:
+        request = store.jobs.request_ingestion(org_id, mapping_id)
+    except MappingNotPublished:
+        return _refused(409, f"XDM Mapping ID: {mapping_id} is not published")
+    except MappingNotStopped:
+        return _refused(409, f"XDM Mapping ID: {mapping_id} is not stopped")
+    except NotFound:
+        return unknown_mapping_trigger(mapping_id)
+    if request.created:
+        return Answer(
+            200,
+            {
+                "requestId": request.job.id,
+                "info": f"Ingestion request submitted successfully for the Mapping ID: {mapping_id}",
+                "status": "Success",
+            },
+        )
+    return Answer(
+        200,
+        {
+            "requestId": request.job.id,
+            "info": f"Ingestion request already in progress for the Mapping ID: {mapping_id}",
+            "status": "In Progress",
+        },
+    )
+
+
+def request_status(store: Store, org_id: str, mapping_id: str, request_id: int) -> Answer:
+    """The status of one ingestion request of a mapping."""
+    try:
+        store.mappings.get(org_id, mapping_id)
+    except NotFound:
+        return unknown_mapping_status(mapping_id, request_id)
+    try:
+        job = store.jobs.get(org_id, mapping_id, request_id)
+    except NotFound:
+        return _unknown_request(mapping_id, request_id, f"Request ID {request_id} does not exist")
+    return Answer(200, status_body(job))
+
+
+def status_body(job: Job) -> dict[str, Any]:
+    """The contract's status answer for a job."""
+    state = JobState(job.state)
+    info = f"Mapping Id: {job.mapping_id}."
+    if not state.in_progress:
+        info = f"{info} {job.reason}"
+    return {
+        "batchId": job.batch_id,
+        "info": info,
+        "numRecords": job.records_ingested if state is JobState.SUCCESS else 0,
+        "requestId": job.id,
+        "status": state.api_status,
+    }
+
+
+def unknown_mapping_trigger(mapping_id: str) -> Answer:
+    """The answer to a trigger of a mapping that does not exist (or is another tenant's)."""
+    return _refused(404, f"XDM Mapping ID: {mapping_id} does not exist")
+
+
+def unknown_mapping_status(mapping_id: str, request_id: int) -> Answer:
+    """The answer to a status of a mapping that does not exist (or is another tenant's)."""
+    return _unknown_request(mapping_id, request_id, f"XDM Mapping ID {mapping_id} does not exist")
+
+
+def _refused(status_code: int, what: str) -> Answer:
+    return Answer(
+        status_code,
+        {"info": f"Unable to submit data ingestion request, {what}", "status": "Failed"},
+    )
+
+
+def _unknown_request(mapping_id: str, request_id: int, what: str) -> Answer:
+    return Answer(
+        404,
+        {
+            "batchId": "",
+            "info": f"Mapping Id: {mapping_id}. {what}",
+            "numRecords": 0,
+            "requestId": request_id,
+            "status": "Failed",
+        },
+    )

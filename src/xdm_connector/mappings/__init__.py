@@ -1,0 +1,1 @@
+"""Data mappings: definition, lifecycle and publication."""

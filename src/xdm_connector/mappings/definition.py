@@ -1,0 +1,99 @@
+"""The definition of a data mapping, as a user writes it (YAML or JSON).
+
+::
+
+    id: XDM44
+    label: Profiles to Platform
+    targetingDimension: profile
+    dataset: profiles
+    auditFields: ["@lastModified"]
+    fieldMappings:
+      - {source: "@email", xdm: "/personalEmail/address"}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from xdm_connector.errors import InvalidInput
+
+IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
+class FieldMapping(BaseModel):
+    """One row: a source field expression and the XDM field path it fills."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=4000)
+    xdm: str = Field(pattern=r"^/[^\s]*$", max_length=1000)
+
+
+class MappingDefinition(BaseModel):
+    """Everything a mapping says; the stored and published form of a mapping."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str = Field(pattern=IDENTIFIER)
+    label: str = Field(default="", max_length=256)
+    targeting_dimension: str = Field(alias="targetingDimension", min_length=1, max_length=128)
+    dataset: str = Field(pattern=IDENTIFIER)
+    audit_fields: list[str] = Field(alias="auditFields", default_factory=lambda: ["@lastModified"])
+    field_mappings: list[FieldMapping] = Field(alias="fieldMappings", min_length=1)
+    map_to_xdm_array: bool = Field(alias="mapToXdmArray", default=False)
+    exdm_values: dict[str, dict[str, str]] = Field(alias="exdmValues", default_factory=dict)
+    """Per XDM path, source values that ``EXDM`` maps explicitly (``{"unknown": "not_specified"}``)."""
+    primary_key: list[str] | None = Field(alias="primaryKey", default=None)
+    """Key columns of a targeting dimension that declares none (a view)."""
+    interval_minutes: int = Field(alias="intervalMinutes", default=15, ge=1, le=7 * 24 * 60)
+    rejected_threshold_percent: float = Field(
+        alias="rejectedThresholdPercent", default=5.0, ge=0, le=100
+    )
+
+    @field_validator("audit_fields", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("audit_fields")
+    @classmethod
+    def _at_least_one(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one audit field is needed")
+        return value
+
+    def document(self) -> dict[str, Any]:
+        """The definition as stored: JSON-compatible, with the original's field names."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    @classmethod
+    def from_document(cls, document: Any) -> MappingDefinition:
+        """Validate a parsed document; every problem is named at once."""
+        try:
+            return cls.model_validate(document)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'mapping'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise InvalidInput(f"invalid mapping definition: {problems}") from exc
+
+    @classmethod
+    def from_file(cls, path: Path) -> MappingDefinition:
+        """Read a YAML or JSON mapping file."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            document = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+            raise InvalidInput(
+                f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
+            ) from exc
+        return cls.from_document(document)

@@ -1,0 +1,124 @@
+"""Mapping services: define, publish (validating, with the original's log), stop, start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdm_connector.errors import InvalidInput, NotFound, SourceError
+from xdm_connector.mappings.datasets import dataset_schema
+from xdm_connector.mappings.definition import MappingDefinition
+from xdm_connector.mappings.status import ExecutionStatus
+from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
+from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.schema import describe_resource
+from xdm_connector.store.mappings import LogLine
+from xdm_connector.store.models import Mapping
+from xdm_connector.store.store import Store
+from xdm_connector.xdm.registry import SchemaRegistry
+
+VALIDATION_FAILED = LogLine(
+    "error",
+    "ACP-880185",
+    "Mapping validation has failed. Please check the error in the logs and change the "
+    "mapping accordingly.",
+)
+
+
+@dataclass(frozen=True)
+class PublicationResult:
+    """Whether a publication went through, and its log lines."""
+
+    published: bool
+    log: list[LogLine]
+
+
+def apply_mapping(store: Store, org_id: str, definition: MappingDefinition) -> bool:
+    """Create or update a mapping from its definition; answers whether it was created."""
+    _, created = store.mappings.save(
+        org_id,
+        definition.id,
+        label=definition.label or definition.id,
+        dataset_id=definition.dataset,
+        definition=definition.document(),
+    )
+    return created
+
+
+def publish_mapping(
+    store: Store,
+    registry: SchemaRegistry,
+    org_id: str,
+    mapping_id: str,
+    *,
+    resend: bool = False,
+    start: bool = True,
+) -> PublicationResult:
+    """Validate the mapping's definition and make it the running one.
+
+    ``resend`` resets the watermark (the next export starts from the beginning); ``start``
+    starts the schedule, else the mapping is published stopped (ready for API triggers).
+    A mapping that fails validation is unchanged and its log names every problem.
+    """
+    mapping = store.mappings.get(org_id, mapping_id)
+    log = [LogLine("info", "ACP-880066", "Starting Mapping validation")]
+    problems = _validate(store, registry, org_id, mapping, log)
+    if problems:
+        log.extend(LogLine("error", problem.code, problem.message) for problem in problems)
+        log.append(VALIDATION_FAILED)
+        store.mappings.log_failed_publication(org_id, mapping_id, log)
+        return PublicationResult(published=False, log=log)
+    log.append(LogLine("info", "ACP-880090", "Publishing and sending mapping to queue"))
+    log.append(LogLine("info", "ACP-880092", "Mapping is published and mapping job is created"))
+    store.mappings.publish(
+        org_id, mapping_id, definition=mapping.definition, resend=resend, start=start, log=log
+    )
+    return PublicationResult(published=True, log=log)
+
+
+def stop_mapping(store: Store, org_id: str, mapping_id: str) -> Mapping:
+    """Stop a published mapping's schedule; it can then be triggered through the API."""
+    return store.mappings.set_execution(org_id, mapping_id, ExecutionStatus.STOPPED)
+
+
+def start_mapping(store: Store, org_id: str, mapping_id: str) -> Mapping:
+    """Start a published mapping's schedule; its first run is due at once."""
+    return store.mappings.set_execution(org_id, mapping_id, ExecutionStatus.STARTED)
+
+
+def unpublish_mapping(store: Store, org_id: str, mapping_id: str) -> Mapping:
+    """Take a mapping back to ``Draft``."""
+    return store.mappings.unpublish(org_id, mapping_id)
+
+
+def _validate(
+    store: Store, registry: SchemaRegistry, org_id: str, mapping: Mapping, log: list[LogLine]
+) -> list[Problem]:
+    try:
+        definition = MappingDefinition.from_document(mapping.definition)
+    except InvalidInput as exc:
+        return [Problem("ACP-880086", exc.message)]
+    log.append(LogLine("info", "ACP-880071", "Applying rule: Get and Refresh Dataset"))
+    try:
+        dataset = store.tenants.get_dataset(org_id, definition.dataset)
+    except NotFound as exc:
+        return [Problem("ACP-880071", exc.message)]
+    log.append(LogLine("info", "ACP-880074", "Applying rule: Get and Refresh XDM Schema"))
+    try:
+        schema = dataset_schema(registry, dataset.schema_spec)
+    except InvalidInput as exc:
+        return [Problem("ACP-880074", exc.message)]
+    log.append(LogLine("info", "ACP-880086", "Rule applied: Check mandatory fields"))
+    log.append(LogLine("info", "ACP-880087", "Applying rule: Validate ACS source paths"))
+    organization = store.tenants.get_organization(org_id)
+    try:
+        with SourceDatabase(organization.source_url) as source:
+            resource = describe_resource(
+                source.engine, definition.targeting_dimension, key=definition.primary_key
+            )
+        plan_export(definition, schema, resource)
+    except MappingInvalid as exc:
+        return exc.problems
+    except (SourceError, InvalidInput) as exc:
+        return [Problem(exc.code, exc.message)]
+    log.append(LogLine("info", "ACP-880089", "Rule applied: Validate ACS source paths"))
+    return []

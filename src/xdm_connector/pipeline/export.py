@@ -1,0 +1,283 @@
+"""One export job, from plan to commit: the pipeline of ``DESIGN.md``.
+
+plan → extract → shape → write → deliver; the worker then commits (job ``Success`` and
+the new watermark in one transaction). The destination batch is created only once the
+files are written, so a source failure leaves nothing behind; its id is recorded on the
+job as soon as it exists, so a destination failure reports it (``ACP-880096``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from xdm_connector.destinations.base import BatchState, Destination
+from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.errors import (
+    SOURCE_FAILED_MESSAGE,
+    DestinationError,
+    ExportError,
+    InvalidInput,
+    SourceError,
+    XdmcError,
+)
+from xdm_connector.mappings.datasets import dataset_schema
+from xdm_connector.mappings.definition import MappingDefinition
+from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
+from xdm_connector.pipeline.plan import (
+    KEY_LABEL,
+    Bound,
+    ExportPlan,
+    Window,
+    decode_bound,
+    encode_bound,
+    plan_export,
+)
+from xdm_connector.pipeline.shaping import RecordShaper
+from xdm_connector.settings import Settings
+from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.schema import Resource, describe_resource
+from xdm_connector.store.jobs import JobOutcome
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+from xdm_connector.xdm.registry import SchemaRegistry
+
+log = logging.getLogger(__name__)
+
+MAX_REJECTED_SAMPLES = 20
+STATUS_POLL_SECONDS = 0.2
+STATUS_TIMEOUT_SECONDS = 3600.0
+
+
+class JobAborted(XdmcError):
+    """The job was told to stop (lease lost, cancel, shutdown past its grace period)."""
+
+    code = "XDMC-ABORTED"
+
+    def __init__(self, batch_id: str = "") -> None:
+        super().__init__("the job was aborted")
+        self.batch_id = batch_id
+
+
+@dataclass
+class JobControl:
+    """Signals between a worker and the job it runs."""
+
+    owner: str
+    abort: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    batch_id: str = ""
+
+    def check(self) -> None:
+        """Raise ``JobAborted`` if the job must stop; called between batches and files."""
+        if self.abort.is_set():
+            raise JobAborted(self.batch_id)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What a successful export records: counts, batch, and the new watermark."""
+
+    outcome: JobOutcome
+    watermark: dict[str, Any] | None
+
+
+def describe_targeting_dimension(source: SourceDatabase, definition: MappingDefinition) -> Resource:
+    """The mapping's targeting dimension in the source, with its links."""
+    try:
+        return describe_resource(
+            source.engine, definition.targeting_dimension, key=definition.primary_key
+        )
+    except SQLAlchemyError as exc:
+        raise SourceError(SOURCE_FAILED_MESSAGE, transient=True) from exc
+
+
+class Exporter:
+    """Runs export jobs against their source and destination."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        registry: SchemaRegistry | None = None,
+        destination: Destination | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.registry = registry or SchemaRegistry.packaged()
+        self.destination = destination or LakeDestination(settings.lake_root)
+
+    def run(self, job: Job, control: JobControl) -> ExportResult:
+        """Export the job's window; raises ``ExportError`` or ``JobAborted`` on failure."""
+        mapping = self.store.mappings.get(job.org_id, job.mapping_id)
+        if mapping.published_definition is None:
+            raise ExportError("the mapping is not published", code="ACP-880185")
+        definition = MappingDefinition.from_document(mapping.published_definition)
+        organization = self.store.tenants.get_organization(job.org_id)
+        dataset = self.store.tenants.get_dataset(job.org_id, definition.dataset)
+        schema = dataset_schema(self.registry, dataset.schema_spec)
+        workdir = self.settings.home / "work" / f"job-{job.id}-{job.attempt}"
+        try:
+            with SourceDatabase(organization.source_url) as source:
+                resource = describe_targeting_dimension(source, definition)
+                try:
+                    plan = plan_export(definition, schema, resource)
+                except InvalidInput as exc:
+                    raise ExportError(exc.message, code="ACP-880185") from exc
+                after = decode_bound(mapping.watermark)
+                until = self._high_water(source, plan, after)
+                if until is None:
+                    return ExportResult(JobOutcome(), mapping.watermark)
+                window = Window(after=after, until=until)
+                self.store.jobs.set_window(job.id, control.owner, _window_document(window))
+                counts, files = self._extract(source, plan, window, workdir, control)
+            outcome = self._deliver(job, dataset.id, files, counts, control)
+            return ExportResult(outcome, encode_bound(until))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def abort_batch(self, job: Job, batch_id: str = "") -> None:
+        """Abort the job's destination batch, if it has one (best effort)."""
+        batch_id = batch_id or job.batch_id
+        if not batch_id:
+            return
+        try:
+            self.destination.abort(batch_id)
+        except XdmcError as exc:
+            log.warning("aborting batch %s of job %s failed: %s", batch_id, job.id, exc)
+
+    def _high_water(
+        self, source: SourceDatabase, plan: ExportPlan, after: Bound | None
+    ) -> Bound | None:
+        # Read through SQLAlchemy so that the bound binds back with the same type processing.
+        try:
+            with source.engine.connect() as connection:
+                row = connection.execute(plan.high_water_query(after)).first()
+        except SQLAlchemyError as exc:
+            raise SourceError(SOURCE_FAILED_MESSAGE, transient=True) from exc
+        return None if row is None else Bound(audit=row[0], key=row[1])
+
+    def _extract(
+        self,
+        source: SourceDatabase,
+        plan: ExportPlan,
+        window: Window,
+        workdir: Path,
+        control: JobControl,
+    ) -> tuple[_Counts, list[WrittenFile]]:
+        shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
+        counts = _Counts()
+        writer = BatchFileWriter(workdir, file_format="parquet", schema=shaper.output_schema)
+        try:
+            for batch in source.read_batches(
+                plan.rows_query(window), batch_rows=self.settings.extract_batch_rows
+            ):
+                control.check()
+                shaped = shaper.shape(batch)
+                counts.read += batch.num_rows
+                counts.ingested += shaped.records.num_rows
+                counts.rejected += batch.num_rows - shaped.records.num_rows
+                counts.sample(shaped.problems, batch.column(KEY_LABEL))
+                if shaped.records.num_rows:
+                    writer.write(shaped.records)
+        finally:
+            files = writer.close()
+        return counts, files
+
+    def _deliver(
+        self,
+        job: Job,
+        dataset_id: str,
+        files: list[WrittenFile],
+        counts: _Counts,
+        control: JobControl,
+    ) -> JobOutcome:
+        details = counts.details()
+        if counts.ingested == 0:
+            return JobOutcome(
+                records_read=counts.read, records_rejected=counts.rejected, details=details
+            )
+        batch_id = ""
+        try:
+            batch_id = self.destination.create_batch(
+                org=job.org_id,
+                dataset=dataset_id,
+                batch_key=f"{job.org_id}-{job.mapping_id}-{job.id}-{job.attempt}",
+                file_format="parquet",
+            )
+            control.batch_id = batch_id
+            self.store.jobs.record_batch(job.id, control.owner, batch_id)
+            for written in files:
+                control.check()
+                self.destination.put_file(batch_id, written.name, written.path)
+            control.check()
+            self.destination.complete(batch_id)
+            self.store.jobs.mark_uploaded(job.id, control.owner, batch_id)
+            self._await_success(batch_id, control)
+        except DestinationError as exc:
+            exc.batch_id = exc.batch_id or batch_id
+            raise
+        return JobOutcome(
+            records_read=counts.read,
+            records_ingested=counts.ingested,
+            records_rejected=counts.rejected,
+            batch_id=batch_id,
+            details=details,
+        )
+
+    def _await_success(self, batch_id: str, control: JobControl) -> None:
+        deadline = time.monotonic() + STATUS_TIMEOUT_SECONDS
+        while True:
+            status = self.destination.status(batch_id)
+            if status.state is BatchState.SUCCESS:
+                return
+            if status.state in (BatchState.FAILED, BatchState.ABORTED):
+                raise DestinationError(
+                    f"the destination ended batch {batch_id} {status.state.value}",
+                    batch_id=batch_id,
+                )
+            if time.monotonic() > deadline:
+                raise DestinationError(
+                    f"batch {batch_id} was not processed in time", batch_id=batch_id, transient=True
+                )
+            control.check()
+            time.sleep(STATUS_POLL_SECONDS)
+
+
+@dataclass
+class _Counts:
+    read: int = 0
+    ingested: int = 0
+    rejected: int = 0
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def sample(self, problems: Any, keys: Any) -> None:
+        for problem in problems:
+            if len(self.samples) >= MAX_REJECTED_SAMPLES:
+                return
+            self.samples.append(
+                {
+                    "key": keys[problem.row].as_py(),
+                    "path": problem.path,
+                    "value": repr(problem.value),
+                    "reason": problem.reason,
+                }
+            )
+
+    def details(self) -> dict[str, Any]:
+        return {"rejectedSamples": self.samples}
+
+
+def _window_document(window: Window) -> dict[str, Any]:
+    return {
+        "after": encode_bound(window.after) if window.after else None,
+        "until": encode_bound(window.until),
+    }

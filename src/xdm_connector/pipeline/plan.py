@@ -1,0 +1,272 @@
+"""Planning one export: the mapping compiled against its source and its dataset's schema.
+
+``plan_export`` checks everything a publication checks (every XDM path exists in the
+schema, every expression parses, type-checks against the source's columns and converts
+to its field's type) and names every problem at once. The plan then builds the queries of
+a job: the high-water mark, and the rows of a window over ``(audit value, key)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import ReturnTypeFromArgs
+
+from xdm_connector.errors import ExpressionError, InvalidInput
+from xdm_connector.expressions.compiler import CompiledExpression, ExpressionCompiler
+from xdm_connector.mappings.definition import MappingDefinition
+from xdm_connector.sources.schema import Resource
+from xdm_connector.xdm.fields import XdmField, XdmType
+from xdm_connector.xdm.schema import XedSchema
+
+KEY_LABEL = "_key"
+
+
+class Greatest(ReturnTypeFromArgs[Any]):
+    """``greatest(a, b, ...)``; SQLite spells it as the scalar ``max(a, b, ...)``."""
+
+    name = "greatest"
+    inherit_cache = True
+
+
+@compiles(Greatest, "sqlite")
+def _greatest_sqlite(element: Greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a mapping cannot run, with the original's code where it has one."""
+
+    code: str
+    message: str
+
+
+class MappingInvalid(InvalidInput):
+    """A mapping that cannot be published or run; ``problems`` lists every reason."""
+
+    code = "ACP-880185"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{problem.code} {problem.message}" for problem in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A position in the export order: an audit value and a key value."""
+
+    audit: Any
+    key: Any
+
+
+@dataclass(frozen=True)
+class Window:
+    """The rows of one job: after ``after`` (exclusive, None = the beginning), up to ``until``."""
+
+    after: Bound | None
+    until: Bound
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """A mapping compiled for one source and one dataset schema."""
+
+    definition: MappingDefinition
+    schema: XedSchema
+    compiler: ExpressionCompiler
+    targets: dict[str, CompiledExpression]
+    """XDM path → compiled source expression, in the mapping's order."""
+    audit: CompiledExpression
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """XDM path → the column label it has in the rows' query."""
+        return {path: f"c{index}" for index, path in enumerate(self.targets)}
+
+    @property
+    def constant_paths(self) -> frozenset[str]:
+        """XDM paths filled by constants (a literal, or a function of literals)."""
+        return frozenset(path for path, compiled in self.targets.items() if compiled.is_constant)
+
+    @property
+    def key(self) -> sa.ColumnElement[Any]:
+        """The targeting dimension's key column, the tie-breaker of the export order."""
+        return self.compiler.key_columns[0]
+
+    def high_water_query(self, after: Bound | None) -> sa.Select[Any]:
+        """The last row in export order after ``after``: the job's upper bound."""
+        query = self.compiler.select({"audit": self.audit}).add_columns(self.key.label("key"))
+        query = query.where(self.audit.column.is_not(None))
+        if after is not None:
+            query = query.where(self._after(after))
+        return query.order_by(self.audit.column.desc(), self.key.desc()).limit(1)
+
+    def rows_query(self, window: Window) -> sa.Select[Any]:
+        """The window's rows, one labelled column per XDM path, plus the key."""
+        columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
+        query = self.compiler.select(columns).add_columns(self.key.label(KEY_LABEL))
+        query = query.where(
+            sa.or_(
+                self.audit.column < window.until.audit,
+                sa.and_(self.audit.column == window.until.audit, self.key <= window.until.key),
+            )
+        )
+        if window.after is not None:
+            query = query.where(self._after(window.after))
+        return query
+
+    def _after(self, bound: Bound) -> sa.ColumnElement[bool]:
+        return sa.or_(
+            self.audit.column > bound.audit,
+            sa.and_(self.audit.column == bound.audit, self.key > bound.key),
+        )
+
+
+def plan_export(definition: MappingDefinition, schema: XedSchema, resource: Resource) -> ExportPlan:
+    """Compile ``definition``; ``MappingInvalid`` lists every problem found."""
+    problems: list[Problem] = []
+    if len(resource.key) != 1:
+        problems.append(
+            Problem(
+                "ACP-880087",
+                f"the targeting dimension {resource.name} needs a single-column key "
+                f"(it has {len(resource.key)}); name one with primaryKey",
+            )
+        )
+    compiler = ExpressionCompiler(resource)
+    targets: dict[str, CompiledExpression] = {}
+    for index, row in enumerate(definition.field_mappings):
+        field = _target_field(schema, row.xdm, definition.map_to_xdm_array, problems)
+        if field is None:
+            continue
+        if row.xdm in targets:
+            problems.append(Problem("ACP-880189", f"The XDM field {row.xdm} is mapped twice"))
+            continue
+        try:
+            targets[row.xdm] = compiler.compile(
+                row.source,
+                target_type=field.type.value,
+                exdm_enum=_enum_labels(field),
+                exdm_values=definition.exdm_values.get(row.xdm),
+            )
+        except ExpressionError as exc:
+            problems.append(
+                Problem("ACP-880087", f"fieldMappings[{index}] {row.source!r} → {row.xdm}: {exc}")
+            )
+    audit = _audit(compiler, definition, problems)
+    if problems or audit is None:
+        raise MappingInvalid(problems)
+    return ExportPlan(definition, schema, compiler, targets, audit)
+
+
+def _target_field(
+    schema: XedSchema, path: str, arrays_allowed: bool, problems: list[Problem]
+) -> XdmField | None:
+    field = schema.field_at(path)
+    if field is None:
+        problems.append(
+            Problem("ACP-880189", f"The XDM field {path} is not a valid field of the XDM schema")
+        )
+        return None
+    if field.type in (XdmType.OBJECT, XdmType.ARRAY, XdmType.MAP):
+        problems.append(
+            Problem("ACP-880189", f"The XDM field {path} is an {field.type.value}, not a value")
+        )
+        return None
+    if not arrays_allowed and _crosses_array(schema, path):
+        problems.append(
+            Problem(
+                "ACP-880189",
+                f"The XDM field {path} is inside an array: set mapToXdmArray to map it",
+            )
+        )
+        return None
+    return field
+
+
+def _crosses_array(schema: XedSchema, path: str) -> bool:
+    node: XdmField | None = schema.root
+    for step in path.strip("/").split("/"):
+        if node is None:
+            return False
+        if node.type is XdmType.ARRAY:
+            return True
+        node = node.child(step)
+    return False
+
+
+def _enum_labels(field: XdmField) -> dict[object, str] | None:
+    if field.enum:
+        return {value: field.enum_labels.get(str(value), str(value)) for value in field.enum}
+    if field.enum_labels:
+        return dict(field.enum_labels.items())
+    return None
+
+
+def _audit(
+    compiler: ExpressionCompiler, definition: MappingDefinition, problems: list[Problem]
+) -> CompiledExpression | None:
+    compiled: list[CompiledExpression] = []
+    for index, text in enumerate(definition.audit_fields):
+        try:
+            expression = compiler.compile(text)
+        except ExpressionError as exc:
+            problems.append(Problem("ACP-880087", f"auditFields[{index}] {text!r}: {exc}"))
+            continue
+        if expression.is_constant:
+            problems.append(Problem("ACP-880087", f"auditFields[{index}] {text!r} is a constant"))
+            continue
+        compiled.append(expression)
+    if len(compiled) != len(definition.audit_fields):
+        return None
+    if len(compiled) == 1:
+        return compiled[0]
+    # Several audit fields: a record changed when any of them did, so order by the latest.
+    return CompiledExpression(
+        text=", ".join(definition.audit_fields),
+        column=Greatest(*(expression.column for expression in compiled)),
+        type=compiled[0].type,
+        is_constant=False,
+        links=tuple(link for expression in compiled for link in expression.links),
+    )
+
+
+def encode_bound(bound: Bound) -> dict[str, Any]:
+    """A bound as JSON, keeping the Python type of each value."""
+    return {"audit": _encode(bound.audit), "key": _encode(bound.key)}
+
+
+def decode_bound(document: dict[str, Any] | None) -> Bound | None:
+    """The bound ``encode_bound`` wrote, or None."""
+    if not document:
+        return None
+    return Bound(audit=_decode(document["audit"]), key=_decode(document["key"]))
+
+
+def _encode(value: Any) -> dict[str, Any]:
+    if isinstance(value, datetime):
+        return {"type": "datetime", "value": value.isoformat()}
+    if isinstance(value, date):
+        return {"type": "date", "value": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"type": "decimal", "value": str(value)}
+    if isinstance(value, bool | int | float | str):
+        return {"type": type(value).__name__, "value": value}
+    raise InvalidInput(f"an audit or key value of type {type(value).__name__} cannot be a bound")
+
+
+def _decode(document: dict[str, Any]) -> Any:
+    kind, value = document["type"], document["value"]
+    decoders: dict[str, Any] = {
+        "datetime": datetime.fromisoformat,
+        "date": date.fromisoformat,
+        "decimal": Decimal,
+    }
+    return decoders[kind](value) if kind in decoders else value

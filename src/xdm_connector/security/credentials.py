@@ -1,0 +1,80 @@
+"""Integration credentials and bearer tokens.
+
+Client secrets and tokens are 256-bit random values, so a SHA-256 digest is a safe way to
+store them (no stretching is needed against guessing a value of that size); digests are
+compared in constant time. Neither a secret nor a token is ever stored or logged in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from xdm_connector.errors import AuthenticationError
+from xdm_connector.store.models import utcnow
+from xdm_connector.store.store import Store
+from xdm_connector.store.tenants import Principal
+
+ROLE_ADMINISTRATION = "administration"
+ROLE_SQL = "sql"
+
+
+def digest(value: str) -> str:
+    """The SHA-256 hex digest under which a secret or token is stored."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewIntegration:
+    """Credentials of a new integration; the secret is shown once and never stored."""
+
+    client_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A bearer token as ``/ims/token/v3`` answers it."""
+
+    access_token: str
+    expires_in: int
+
+
+def create_integration(
+    store: Store, org_id: str, *, groups: list[str], name: str = "integration"
+) -> NewIntegration:
+    """Register an integration of ``org_id`` in ``groups`` and answer its credentials."""
+    client_id = secrets.token_hex(16)
+    client_secret = secrets.token_urlsafe(32)
+    store.tenants.create_integration(org_id, client_id, digest(client_secret), name, groups)
+    return NewIntegration(client_id=client_id, client_secret=client_secret)
+
+
+def issue_token(store: Store, client_id: str, client_secret: str, ttl_seconds: int) -> IssuedToken:
+    """Exchange an integration's credentials for a bearer token."""
+    integration = store.tenants.get_integration(client_id)
+    expected = integration.secret_hash if integration else digest(secrets.token_hex(16))
+    if not hmac.compare_digest(expected, digest(client_secret)) or integration is None:
+        raise AuthenticationError("invalid client credentials", code="401013")
+    token = secrets.token_urlsafe(32)
+    store.tenants.add_token(
+        digest(token), integration.client_id, utcnow() + timedelta(seconds=ttl_seconds)
+    )
+    return IssuedToken(access_token=token, expires_in=ttl_seconds)
+
+
+def authenticate(store: Store, token: str | None, api_key: str | None) -> Principal:
+    """The caller behind a bearer token, checked against its ``X-Api-Key``."""
+    if not token:
+        raise AuthenticationError("Oauth token is missing.", code="403010")
+    if not api_key:
+        raise AuthenticationError("Api Key is required", code="403000")
+    principal = store.tenants.principal_for_token(digest(token), utcnow())
+    if principal is None:
+        raise AuthenticationError("Oauth token is not valid", code="401013")
+    if not hmac.compare_digest(principal.client_id, api_key):
+        raise AuthenticationError("Api Key is invalid", code="403003")
+    return principal

@@ -1,0 +1,172 @@
+"""End-to-end fixtures: the real ``xdm-connector`` command and server processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+COMMAND = [sys.executable, "-m", "xdm_connector"]
+START_TIMEOUT_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Installation:
+    """One product installation: a home folder, a metadata store, and its processes."""
+
+    home: Path
+    database_url: str | None
+    port: int = field(default_factory=free_port)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("XDMC_")}
+        env.update(
+            XDMC_HOME=str(self.home),
+            XDMC_PORT=str(self.port),
+            XDMC_WORKER_POLL_SECONDS="0.1",
+            XDMC_LOG_LEVEL="INFO",
+        )
+        if self.database_url:
+            env["XDMC_DATABASE_URL"] = self.database_url
+        return env
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``xdm-connector ARGS`` against this installation."""
+        result = subprocess.run(
+            [*COMMAND, *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"xdm-connector {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start a long-running ``xdm-connector`` process (``serve``, ``worker``)."""
+        with (self.home / f"{args[0]}-{len(self.processes)}.log").open("wb") as log:
+            process = subprocess.Popen([*COMMAND, *args], env=self.env, stdout=log, stderr=log)
+        self.processes.append(process)
+        return process
+
+    def serve(self, *, worker: bool = True) -> None:
+        """Start the server and wait until it answers."""
+        process = self.start("serve", *([] if worker else ["--no-worker"]))
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"the server exited with {process.returncode}")
+            try:
+                if httpx.get(f"{self.base_url}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("the server did not start in time")
+
+    def logs(self) -> str:
+        """What the installation's processes wrote, for failure messages."""
+        return "\n".join(path.read_text(errors="replace") for path in self.home.glob("*.log"))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+
+@dataclass
+class Client:
+    """An API client holding a bearer token."""
+
+    base_url: str
+    client_id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "X-Api-Key": self.client_id}
+
+    def ingest_url(self, mapping: str, org: str = "demo") -> str:
+        return f"{self.base_url}/{org}/campaign/dataIngestion/xdmIngestion/{mapping}/ingest"
+
+    def trigger(self, mapping: str, org: str = "demo") -> httpx.Response:
+        return httpx.post(self.ingest_url(mapping, org), headers=self.headers, timeout=30)
+
+    def status(self, mapping: str, request_id: int, org: str = "demo") -> httpx.Response:
+        return httpx.get(
+            self.ingest_url(mapping, org),
+            params={"requestId": request_id},
+            headers=self.headers,
+            timeout=30,
+        )
+
+    def wait_until_done(self, mapping: str, request_id: int, org: str = "demo") -> dict[str, Any]:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            body: dict[str, Any] = self.status(mapping, request_id, org).json()
+            if body["status"] != "In Progress":
+                return body
+            time.sleep(0.1)
+        raise AssertionError(f"request {request_id} still in progress")
+
+
+def token_for(base_url: str, credentials: dict[str, str]) -> Client:
+    response = httpx.post(
+        f"{base_url}/ims/token/v3",
+        data={**credentials, "grant_type": "client_credentials"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return Client(base_url, credentials["client_id"], response.json()["access_token"])
+
+
+def demo_credentials(installation: Installation) -> dict[str, str]:
+    document: dict[str, str] = orjson.loads(
+        (installation.home / "demo-credentials.json").read_bytes()
+    )
+    return document
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def installation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Installation]:
+    """A demo installation on each metadata store; its processes are stopped after."""
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    installed = Installation(home=tmp_path / "home", database_url=database_url)
+    installed.home.mkdir()
+    installed.cli("demo")
+    try:
+        yield installed
+    finally:
+        installed.stop()
