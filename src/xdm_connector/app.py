@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from xdm_connector import __version__
-from xdm_connector.api import ingestion, token
+from xdm_connector.api import datasets, ingestion, mappings, token
 from xdm_connector.api.deps import StoreDep
 from xdm_connector.api.errors import install_error_handlers
 from xdm_connector.jobs.worker import Worker
@@ -49,6 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(token.router)
     app.include_router(ingestion.router)
+    app.include_router(mappings.router)
+    app.include_router(datasets.router)
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:

@@ -1,0 +1,368 @@
+"""``/{org}/campaign/dataIngestion/xdmMapping``: data mappings, their publication and jobs.
+
+Status codes: a created mapping 201, a deleted one 204; a publication that fails
+validation 422 (its log names every problem, the mapping stays ``Draft``); an unknown
+mapping (or one of another organization) 404; an existing id on create, deleting a
+published mapping (or one whose export is running), starting or stopping a draft 409; an
+invalid body or an unknown dataset 400; a write without the ``administration`` role 403;
+no or bad token 401.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Body, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from xdm_connector.api.collections import (
+    BASE,
+    Collection,
+    OrgReaderDep,
+    OrgWriterDep,
+    PageDep,
+    administrator,
+    error_responses,
+    member,
+    paginate,
+)
+from xdm_connector.api.datasets import RegistryDep
+from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.errors import Conflict, InvalidInput, NotFound
+from xdm_connector.mappings import service
+from xdm_connector.mappings.definition import MappingDefinition
+from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
+from xdm_connector.store.jobs import IN_PROGRESS
+from xdm_connector.store.models import Job, Mapping, PublicationLogEntry
+from xdm_connector.store.store import Store
+from xdm_connector.store.tenants import Principal
+
+router = APIRouter(prefix=f"{BASE}/xdmMapping", tags=["mappings"])
+ITEM = "/{mapping_id}"
+ALL_JOBS = 2**31 - 1
+_PATCH_EXAMPLE = {"label": "Profiles to Platform", "auditFields": ["@lastModified"]}
+
+
+class MappingResource(MappingDefinition):
+    """A mapping: its definition as last saved (the draft) and its state."""
+
+    publication_status: PublicationStatus = Field(alias="publicationStatus")
+    execution_status: ExecutionStatus = Field(alias="executionStatus")
+    next_run_time: datetime | None = Field(alias="nextRunTime")
+    published_definition: dict[str, Any] | None = Field(
+        alias="publishedDefinition",
+        description="The definition that runs, when it differs from the draft.",
+    )
+    interval: str = Field(description="Time between scheduled runs (ISO-8601), e.g. PT15M.")
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class PublishRequest(_Camel):
+    """Options of a publication."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resend: bool = Field(default=False, description="Resend the records from the beginning.")
+    start: bool = Field(default=True, description="Start the schedule, else publish stopped.")
+
+
+class PublicationLine(_Camel):
+    """One line of a publication log."""
+
+    level: str
+    code: str
+    message: str
+
+
+class LogEntry(PublicationLine):
+    """A stored line of the publication log."""
+
+    at: datetime
+
+
+class PublicationAnswer(_Camel):
+    """Whether the mapping was published, and the publication's log."""
+
+    published: bool
+    log: list[PublicationLine]
+
+
+class JobResource(_Camel):
+    """One export job of the mapping ("Status of data export to platform")."""
+
+    id: int
+    status: str = Field(description="Created, Uploaded, Success, Failed or Aborted.")
+    trigger: str
+    batch_id: str
+    records_read: int
+    records_ingested: int
+    records_rejected: int
+    reason: str
+    created: datetime
+    started: datetime | None
+    ended: datetime | None
+
+
+def _duration(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"PT{seconds}S" if rest else f"PT{minutes}M"
+
+
+def _resource(mapping: Mapping) -> MappingResource:
+    published = mapping.published_definition
+    return MappingResource.model_validate(
+        {
+            **mapping.definition,
+            "label": mapping.label,
+            "publicationStatus": mapping.publication_status,
+            "executionStatus": mapping.execution_status,
+            "nextRunTime": mapping.next_run_at,
+            "publishedDefinition": published if published != mapping.definition else None,
+            "interval": _duration(mapping.interval_seconds),
+        }
+    )
+
+
+def _log_entry(entry: PublicationLogEntry) -> LogEntry:
+    return LogEntry(at=entry.at, level=entry.level, code=entry.code, message=entry.message)
+
+
+def _job(job: Job) -> JobResource:
+    return JobResource(
+        id=job.id,
+        status=job.state,
+        trigger=job.trigger,
+        batch_id=job.batch_id,
+        records_read=job.records_read,
+        records_ingested=job.records_ingested,
+        records_rejected=job.records_rejected,
+        reason=job.reason,
+        created=job.created_at,
+        started=job.started_at,
+        ended=job.ended_at,
+    )
+
+
+def _save(store: Store, org_id: str, definition: MappingDefinition) -> MappingResource:
+    """Save the definition; an unknown dataset is a fault of the body (400), not a 404."""
+    try:
+        service.apply_mapping(store, org_id, definition)
+    except NotFound as exc:
+        raise InvalidInput(exc.message) from exc
+    return _resource(store.mappings.get(org_id, definition.id))
+
+
+def _delete_draft(store: Store, org_id: str, mapping_id: str) -> None:
+    """Delete a draft with its log and jobs (by cascade), in one transaction."""
+    with store.write() as session:
+        mapping = session.get(Mapping, (org_id, mapping_id))
+        if mapping is None:
+            raise NotFound(f"unknown mapping {mapping_id}")
+        if mapping.publication_status != PublicationStatus.DRAFT:
+            raise Conflict(f"mapping {mapping_id} is published: unpublish it first")
+        running = sa.select(Job.id).where(
+            Job.org_id == org_id, Job.mapping_id == mapping_id, Job.state.in_(IN_PROGRESS)
+        )
+        if session.scalar(running.limit(1)) is not None:
+            raise Conflict(f"an export of mapping {mapping_id} is in progress")
+        session.delete(mapping)
+
+
+def _mapping_reader(org: str, mapping_id: str, principal: PrincipalDep) -> Principal:
+    return member(principal, org, f"unknown mapping {mapping_id}")
+
+
+def _mapping_writer(org: str, mapping_id: str, principal: PrincipalDep) -> Principal:
+    return administrator(principal, org, f"unknown mapping {mapping_id}")
+
+
+ReaderDep = Annotated[Principal, Depends(_mapping_reader)]
+WriterDep = Annotated[Principal, Depends(_mapping_writer)]
+
+
+@router.get(
+    "",
+    summary="List the mappings",
+    response_model=Collection[MappingResource],
+    responses=error_responses(400, 401, 404),
+)
+def list_mappings(
+    request: Request, store: StoreDep, principal: OrgReaderDep, page: PageDep
+) -> Response:
+    """The organization's mappings, by id, a page at a time (``_lineCount``, ``_lineStart``)."""
+    return paginate(request, page, store.mappings.list_for_org(principal.org_id), _resource)
+
+
+@router.post(
+    "",
+    summary="Create a mapping",
+    status_code=201,
+    response_model=MappingResource,
+    responses=error_responses(400, 401, 403, 404, 409),
+)
+def create_mapping(
+    definition: MappingDefinition, store: StoreDep, principal: OrgWriterDep
+) -> MappingResource:
+    """Create a draft mapping from its definition; an existing id is a 409 (PATCH it)."""
+    try:
+        store.mappings.get(principal.org_id, definition.id)
+    except NotFound:
+        return _save(store, principal.org_id, definition)
+    raise Conflict(f"mapping {definition.id} already exists: PATCH it to change it")
+
+
+@router.get(
+    ITEM,
+    summary="Read a mapping",
+    response_model=MappingResource,
+    responses=error_responses(401, 404),
+)
+def get_mapping(mapping_id: str, store: StoreDep, principal: ReaderDep) -> MappingResource:
+    """The mapping's draft definition, statuses, next run time and published definition."""
+    return _resource(store.mappings.get(principal.org_id, mapping_id))
+
+
+@router.patch(
+    ITEM,
+    summary="Change a mapping",
+    response_model=MappingResource,
+    responses=error_responses(400, 401, 403, 404),
+)
+def patch_mapping(
+    mapping_id: str,
+    changes: Annotated[
+        dict[str, Any], Body(openapi_examples={"relabel": {"value": _PATCH_EXAMPLE}})
+    ],
+    store: StoreDep,
+    principal: WriterDep,
+) -> MappingResource:
+    """Merge the given fields into the definition and save it.
+
+    A published mapping keeps running its published definition until published again.
+    """
+    if changes.get("id", mapping_id) != mapping_id:
+        raise InvalidInput("the id of a mapping cannot change")
+    current = store.mappings.get(principal.org_id, mapping_id)
+    definition = MappingDefinition.from_document({**current.definition, **changes})
+    return _save(store, principal.org_id, definition)
+
+
+@router.delete(
+    ITEM,
+    summary="Delete a draft mapping",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 403, 404, 409),
+)
+def delete_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> Response:
+    """Delete a draft mapping with its log and jobs; a published one is a 409."""
+    _delete_draft(store, principal.org_id, mapping_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    f"{ITEM}/publish",
+    summary="Validate and publish a mapping",
+    response_model=PublicationAnswer,
+    responses={
+        422: {"model": PublicationAnswer, "description": "Validation failed; see the log"},
+        **error_responses(400, 401, 403, 404),
+    },
+)
+def publish_mapping(
+    mapping_id: str,
+    response: Response,
+    store: StoreDep,
+    schemas: RegistryDep,
+    principal: WriterDep,
+    options: Annotated[PublishRequest | None, Body()] = None,
+) -> PublicationAnswer:
+    """Validate the mapping and make its definition the running one.
+
+    ``resend`` resets the watermark (a full re-export); ``start`` starts the schedule, else
+    the mapping is published stopped, ready for API triggers. The log answers every step
+    (``ACP-880066`` ... ``ACP-880092``) or every problem (``ACP-880185``).
+    """
+    options = options or PublishRequest()
+    result = service.publish_mapping(
+        store, schemas, principal.org_id, mapping_id, resend=options.resend, start=options.start
+    )
+    if not result.published:
+        response.status_code = 422
+    return PublicationAnswer(
+        published=result.published,
+        log=[
+            PublicationLine(level=ln.level, code=ln.code, message=ln.message) for ln in result.log
+        ],
+    )
+
+
+_LIFECYCLE_RESPONSES = error_responses(401, 403, 404, 409)
+
+
+@router.post(
+    f"{ITEM}/unpublish",
+    summary="Unpublish a mapping",
+    response_model=MappingResource,
+    responses=_LIFECYCLE_RESPONSES,
+)
+def unpublish_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
+    """Take the mapping back to Draft: it no longer runs."""
+    return _resource(service.unpublish_mapping(store, principal.org_id, mapping_id))
+
+
+@router.post(
+    f"{ITEM}/start",
+    summary="Start a mapping's schedule",
+    response_model=MappingResource,
+    responses=_LIFECYCLE_RESPONSES,
+)
+def start_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
+    """Start a published mapping's schedule; its first run is due at once."""
+    return _resource(service.start_mapping(store, principal.org_id, mapping_id))
+
+
+@router.post(
+    f"{ITEM}/stop",
+    summary="Stop a mapping's schedule",
+    response_model=MappingResource,
+    responses=_LIFECYCLE_RESPONSES,
+)
+def stop_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
+    """Stop a published mapping's schedule; it can then be triggered through the API."""
+    return _resource(service.stop_mapping(store, principal.org_id, mapping_id))
+
+
+@router.get(
+    f"{ITEM}/log",
+    summary="Read a mapping's publication log",
+    response_model=Collection[LogEntry],
+    responses=error_responses(400, 401, 404),
+)
+def publication_log(
+    request: Request, mapping_id: str, store: StoreDep, principal: ReaderDep, page: PageDep
+) -> Response:
+    """The lines of every publication of the mapping, oldest first."""
+    log = store.mappings.publication_log(principal.org_id, mapping_id)
+    return paginate(request, page, log, _log_entry)
+
+
+@router.get(
+    f"{ITEM}/jobs",
+    summary="List a mapping's export jobs",
+    response_model=Collection[JobResource],
+    responses=error_responses(400, 401, 404),
+)
+def list_jobs(
+    request: Request, mapping_id: str, store: StoreDep, principal: ReaderDep, page: PageDep
+) -> Response:
+    """The mapping's export jobs, newest first, with their states, counts and reasons."""
+    store.mappings.get(principal.org_id, mapping_id)
+    jobs = store.jobs.list_for_mapping(principal.org_id, mapping_id, limit=ALL_JOBS)
+    return paginate(request, page, jobs, _job)
