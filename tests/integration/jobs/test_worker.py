@@ -1,0 +1,200 @@
+"""The worker and the export pipeline on a real store and source, with a fake destination."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.destinations.base import BatchState
+from xdm_connector.destinations.memory import InMemoryDestination
+from xdm_connector.jobs.states import JobState
+from xdm_connector.jobs.worker import Worker
+from xdm_connector.pipeline.export import Exporter
+from xdm_connector.settings import Settings
+from xdm_connector.store.models import utcnow
+from xdm_connector.store.store import Store
+
+PROFILES = 300
+UPLOAD_FAILED = "ACP-880096 Sync Job failed to upload. Please check the error in the Platform UI."
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    return Settings(home=tmp_path, database_url=database_url, lease_seconds=5)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = Store(settings.store_url)
+    opened.upgrade()
+    prepare_demo(settings, opened, profiles=PROFILES)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def destination() -> InMemoryDestination:
+    return InMemoryDestination()
+
+
+@pytest.fixture
+def worker(store: Store, settings: Settings, destination: InMemoryDestination) -> Worker:
+    return Worker(store, settings, exporter=Exporter(store, settings, destination=destination))
+
+
+def trigger(store: Store) -> int:
+    return store.jobs.request_ingestion("demo", "XDM44").job.id
+
+
+def test_a_job_exports_every_record_once_then_only_changes(
+    store: Store, worker: Worker, destination: InMemoryDestination, settings: Settings
+) -> None:
+    first = trigger(store)
+    assert worker.run_once()
+    job = store.jobs.get("demo", "XDM44", first)
+    assert job.state == JobState.SUCCESS
+    assert (job.records_read, job.records_ingested, job.records_rejected) == (PROFILES, PROFILES, 0)
+    batch = destination.batches[job.batch_id]
+    assert batch.state is BatchState.SUCCESS
+    assert batch.records == PROFILES
+    assert store.mappings.get("demo", "XDM44").watermark is not None
+    assert job.window is not None
+    assert job.window["after"] is None
+    assert not (settings.home / "work").exists() or not any((settings.home / "work").iterdir())
+
+    later = "2030-01-01 00:00:00.000000"
+    with sqlite3.connect(settings.demo_source_path) as source:
+        source.execute(
+            "update profile set lastModified = ?, email = 'changed' || id || '@example.com'"
+            " where id in (3, 5, 8)",
+            (later,),
+        )
+    second = trigger(store)
+    assert worker.run_once()
+    assert exported_emails(store, destination, second) == {
+        "changed3@example.com",
+        "changed5@example.com",
+        "changed8@example.com",
+    }
+
+    # A row with the same audit value as the last high-water mark, but a later key.
+    with sqlite3.connect(settings.demo_source_path) as source:
+        source.execute(
+            "insert into profile (id, email, lastModified, created, gender)"
+            " values (?, 'tied@example.com', ?, ?, 'female')",
+            (PROFILES + 1, later, later),
+        )
+    third = trigger(store)
+    assert worker.run_once()
+    assert exported_emails(store, destination, third) == {"tied@example.com"}
+
+
+def exported_emails(store: Store, destination: InMemoryDestination, request: int) -> set[str]:
+    job = store.jobs.get("demo", "XDM44", request)
+    assert job.state == JobState.SUCCESS, job.reason
+    emails: set[str] = set()
+    for content in destination.batches[job.batch_id].files.values():
+        table = pq.read_table(pa.BufferReader(content))
+        emails.update(row["address"] for row in table.column("personalEmail").to_pylist())
+    assert job.records_ingested == len(emails)
+    return emails
+
+
+def test_nothing_new_succeeds_without_a_batch(store: Store, worker: Worker) -> None:
+    trigger(store)
+    worker.run_once()
+    again = trigger(store)
+    worker.run_once()
+    job = store.jobs.get("demo", "XDM44", again)
+    assert job.state == JobState.SUCCESS
+    assert (job.records_ingested, job.batch_id) == (0, "")
+
+
+def test_a_destination_failure_reports_the_batch_and_keeps_the_watermark(
+    store: Store, worker: Worker, destination: InMemoryDestination
+) -> None:
+    destination.fail_on("put_file", call=1)
+    request = trigger(store)
+    worker.run_once()
+    job = store.jobs.get("demo", "XDM44", request)
+    assert job.state == JobState.FAILED
+    assert job.reason == UPLOAD_FAILED
+    assert job.batch_id
+    assert destination.batches[job.batch_id].state is BatchState.ABORTED
+    assert store.mappings.get("demo", "XDM44").watermark is None
+    # The mapping can run again, and then exports everything.
+    retried = trigger(store)
+    worker.run_once()
+    assert store.jobs.get("demo", "XDM44", retried).records_ingested == PROFILES
+
+
+def test_a_batch_the_destination_refuses_fails_the_job(
+    store: Store, worker: Worker, destination: InMemoryDestination
+) -> None:
+    destination.end_failed(["INGEST-1212-400 Encountered 3 errors in the data."])
+    request = trigger(store)
+    worker.run_once()
+    job = store.jobs.get("demo", "XDM44", request)
+    assert (job.state, job.reason) == (JobState.FAILED, UPLOAD_FAILED)
+    assert job.batch_id in destination.batches
+
+
+def test_an_unreadable_source_fails_without_a_batch(
+    store: Store, worker: Worker, destination: InMemoryDestination, settings: Settings
+) -> None:
+    settings.demo_source_path.unlink()
+    request = trigger(store)
+    worker.run_once()
+    job = store.jobs.get("demo", "XDM44", request)
+    assert job.state == JobState.FAILED
+    assert job.reason == "ACP-880056 Failed to fetch the record from the database."
+    assert job.batch_id == ""
+    assert destination.batches == {}
+
+
+def test_a_stop_past_its_grace_period_aborts_the_job_and_its_batch(
+    store: Store, settings: Settings, destination: InMemoryDestination
+) -> None:
+    impatient = settings.model_copy(update={"shutdown_grace_seconds": 0})
+    worker = Worker(store, impatient, exporter=Exporter(store, impatient, destination=destination))
+    destination.hang("put_file", timeout=30)
+    request = trigger(store)
+    running = threading.Thread(target=worker.run_once)
+    running.start()
+    try:
+        while not destination.batches and running.is_alive():
+            threading.Event().wait(0.05)
+        worker.request_stop()
+        threading.Event().wait(0.2)
+        destination.release()
+    finally:
+        running.join(timeout=30)
+    job = store.jobs.get("demo", "XDM44", request)
+    assert job.state == JobState.ABORTED
+    assert job.reason.startswith("Ingestion request aborted")
+    assert destination.batches[job.batch_id].state is BatchState.ABORTED
+    assert store.mappings.get("demo", "XDM44").watermark is None
+
+
+def test_an_expired_lease_is_reaped(store: Store, worker: Worker) -> None:
+    request = trigger(store)
+    claimed = store.jobs.claim(
+        "a-lost-worker", timedelta(seconds=1), utcnow() - timedelta(minutes=5)
+    )
+    assert claimed is not None
+    assert claimed.id == request
+    worker.run_once()
+    job = store.jobs.get("demo", "XDM44", request)
+    assert job.state == JobState.ABORTED
+    assert trigger(store) != request
