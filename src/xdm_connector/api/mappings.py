@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -31,11 +30,10 @@ from xdm_connector.api.collections import (
 )
 from xdm_connector.api.datasets import RegistryDep
 from xdm_connector.api.deps import PrincipalDep, StoreDep
-from xdm_connector.errors import Conflict, InvalidInput, NotFound
+from xdm_connector.errors import InvalidInput
 from xdm_connector.mappings import service
 from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
-from xdm_connector.store.jobs import IN_PROGRESS
 from xdm_connector.store.models import Job, Mapping, PublicationLogEntry
 from xdm_connector.store.store import Store
 from xdm_connector.store.tenants import Principal
@@ -150,28 +148,9 @@ def _job(job: Job) -> JobResource:
 
 
 def _save(store: Store, org_id: str, definition: MappingDefinition) -> MappingResource:
-    """Save the definition; an unknown dataset is a fault of the body (400), not a 404."""
-    try:
-        service.apply_mapping(store, org_id, definition)
-    except NotFound as exc:
-        raise InvalidInput(exc.message) from exc
+    """Save the definition (an unknown dataset is a fault of the body: 400)."""
+    service.apply_mapping(store, org_id, definition)
     return _resource(store.mappings.get(org_id, definition.id))
-
-
-def _delete_draft(store: Store, org_id: str, mapping_id: str) -> None:
-    """Delete a draft with its log and jobs (by cascade), in one transaction."""
-    with store.write() as session:
-        mapping = session.get(Mapping, (org_id, mapping_id))
-        if mapping is None:
-            raise NotFound(f"unknown mapping {mapping_id}")
-        if mapping.publication_status != PublicationStatus.DRAFT:
-            raise Conflict(f"mapping {mapping_id} is published: unpublish it first")
-        running = sa.select(Job.id).where(
-            Job.org_id == org_id, Job.mapping_id == mapping_id, Job.state.in_(IN_PROGRESS)
-        )
-        if session.scalar(running.limit(1)) is not None:
-            raise Conflict(f"an export of mapping {mapping_id} is in progress")
-        session.delete(mapping)
 
 
 def _mapping_reader(org: str, mapping_id: str, principal: PrincipalDep) -> Principal:
@@ -210,11 +189,7 @@ def create_mapping(
     definition: MappingDefinition, store: StoreDep, principal: OrgWriterDep
 ) -> MappingResource:
     """Create a draft mapping from its definition; an existing id is a 409 (PATCH it)."""
-    try:
-        store.mappings.get(principal.org_id, definition.id)
-    except NotFound:
-        return _save(store, principal.org_id, definition)
-    raise Conflict(f"mapping {definition.id} already exists: PATCH it to change it")
+    return _resource(service.create_mapping(store, principal.org_id, definition))
 
 
 @router.get(
@@ -262,7 +237,7 @@ def patch_mapping(
 )
 def delete_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> Response:
     """Delete a draft mapping with its log and jobs; a published one is a 409."""
-    _delete_draft(store, principal.org_id, mapping_id)
+    service.delete_mapping(store, principal.org_id, mapping_id)
     return Response(status_code=204)
 
 

@@ -44,6 +44,22 @@ def apply_mapping(store: Store, org_id: str, definition: MappingDefinition) -> b
     return created
 
 
+def create_mapping(store: Store, org_id: str, definition: MappingDefinition) -> Mapping:
+    """Create a draft mapping; ``Conflict`` when its id is taken."""
+    return store.mappings.create(
+        org_id,
+        definition.id,
+        label=definition.label or definition.id,
+        dataset_id=definition.dataset,
+        definition=definition.document(),
+    )
+
+
+def delete_mapping(store: Store, org_id: str, mapping_id: str) -> None:
+    """Delete a draft mapping with its log and jobs."""
+    store.mappings.delete_draft(org_id, mapping_id)
+
+
 def publish_mapping(
     store: Store,
     registry: SchemaRegistry,
@@ -69,8 +85,15 @@ def publish_mapping(
         return PublicationResult(published=False, log=log)
     log.append(LogLine("info", "ACP-880090", "Publishing and sending mapping to queue"))
     log.append(LogLine("info", "ACP-880092", "Mapping is published and mapping job is created"))
+    interval_minutes = MappingDefinition.from_document(mapping.definition).interval_minutes
     store.mappings.publish(
-        org_id, mapping_id, definition=mapping.definition, resend=resend, start=start, log=log
+        org_id,
+        mapping_id,
+        definition=mapping.definition,
+        interval_seconds=interval_minutes * 60,
+        resend=resend,
+        start=start,
+        log=log,
     )
     return PublicationResult(published=True, log=log)
 

@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
-from xdm_connector.errors import Conflict, NotFound
+from xdm_connector.errors import Conflict, InvalidInput, NotFound
+from xdm_connector.jobs.states import IN_PROGRESS_STATES
 from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
-from xdm_connector.store.models import Dataset, Mapping, PublicationLogEntry, utcnow
+from xdm_connector.store.models import Dataset, Job, Mapping, PublicationLogEntry, utcnow
+
+IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -49,7 +53,7 @@ class MappingRecords:
         """
         with self._store.write() as session:
             if session.get(Dataset, (org_id, dataset_id)) is None:
-                raise NotFound(f"unknown dataset {dataset_id}")
+                raise InvalidInput(f"unknown dataset {dataset_id}")
             mapping = session.get(Mapping, (org_id, mapping_id))
             created = mapping is None
             if mapping is None:
@@ -68,6 +72,51 @@ class MappingRecords:
             mapping.definition = definition
             return mapping, created
 
+    def create(
+        self,
+        org_id: str,
+        mapping_id: str,
+        *,
+        label: str,
+        dataset_id: str,
+        definition: dict[str, Any],
+    ) -> Mapping:
+        """Create a draft mapping; ``Conflict`` when the id is taken (decided by the key)."""
+        try:
+            with self._store.write() as session:
+                if session.get(Dataset, (org_id, dataset_id)) is None:
+                    raise InvalidInput(f"unknown dataset {dataset_id}")
+                mapping = Mapping(
+                    org_id=org_id,
+                    id=mapping_id,
+                    label=label,
+                    dataset_id=dataset_id,
+                    definition=definition,
+                    publication_status=PublicationStatus.DRAFT,
+                    execution_status=ExecutionStatus.STOPPED,
+                    published_definition=None,
+                    next_run_at=None,
+                    watermark=None,
+                )
+                session.add(mapping)
+                session.flush()
+                return mapping
+        except IntegrityError as exc:
+            raise Conflict(f"mapping {mapping_id} already exists") from exc
+
+    def delete_draft(self, org_id: str, mapping_id: str) -> None:
+        """Delete a draft mapping with its log and jobs; a published one is a ``Conflict``."""
+        with self._store.write() as session:
+            mapping = self._get(session, org_id, mapping_id)
+            if mapping.publication_status != PublicationStatus.DRAFT:
+                raise Conflict(f"mapping {mapping_id} is published: unpublish it first")
+            running = sa.select(Job.id).where(
+                Job.org_id == org_id, Job.mapping_id == mapping_id, Job.state.in_(IN_PROGRESS)
+            )
+            if session.scalar(running.limit(1)) is not None:
+                raise Conflict(f"an export of mapping {mapping_id} is in progress")
+            session.delete(mapping)
+
     def get(self, org_id: str, mapping_id: str) -> Mapping:
         """The mapping, or ``NotFound``."""
         with self._store.read() as session:
@@ -85,6 +134,7 @@ class MappingRecords:
         mapping_id: str,
         *,
         definition: dict[str, Any],
+        interval_seconds: int,
         resend: bool,
         start: bool,
         log: Sequence[LogLine],
@@ -93,6 +143,7 @@ class MappingRecords:
         with self._store.write() as session:
             mapping = self._get(session, org_id, mapping_id)
             mapping.published_definition = definition
+            mapping.interval_seconds = interval_seconds
             mapping.publication_status = PublicationStatus.PUBLISHED
             mapping.execution_status = ExecutionStatus.STARTED if start else ExecutionStatus.STOPPED
             mapping.next_run_at = utcnow() if start else None

@@ -12,15 +12,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.jobs.states import JobState
 from xdm_connector.jobs.worker import Worker
+from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.store import Store
+from xdm_connector.xdm.registry import SchemaRegistry
 
 PROFILES = 300
 UPLOAD_FAILED = "ACP-880096 Sync Job failed to upload. Please check the error in the Platform UI."
@@ -198,3 +200,23 @@ def test_an_expired_lease_is_reaped(store: Store, worker: Worker) -> None:
     job = store.jobs.get("demo", "XDM44", request)
     assert job.state == JobState.ABORTED
     assert trigger(store) != request
+
+
+def test_a_started_mapping_runs_on_its_schedule(
+    store: Store, worker: Worker, settings: Settings
+) -> None:
+    definition = demo_mapping().model_copy(update={"interval_minutes": 5})
+    apply_mapping(store, "demo", definition)
+    assert publish_mapping(store, SchemaRegistry.packaged(), "demo", "XDM44").published
+    mapping = store.mappings.get("demo", "XDM44")
+    assert (mapping.execution_status, mapping.interval_seconds) == ("Started", 300)
+    before = utcnow()
+    assert worker.run_once()
+    jobs = store.jobs.list_for_mapping("demo", "XDM44")
+    assert [(job.trigger, job.state, job.records_ingested) for job in jobs] == [
+        ("schedule", JobState.SUCCESS, PROFILES)
+    ]
+    next_run = store.mappings.get("demo", "XDM44").next_run_at
+    assert next_run is not None
+    assert next_run >= before + timedelta(minutes=5)
+    assert not worker.run_once()
