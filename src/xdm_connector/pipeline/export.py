@@ -158,11 +158,7 @@ class Exporter:
         self, source: SourceDatabase, plan: ExportPlan, after: Bound | None
     ) -> Bound | None:
         # Read through SQLAlchemy so that the bound binds back with the same type processing.
-        try:
-            with source.engine.connect() as connection:
-                row = connection.execute(plan.high_water_query(after)).first()
-        except SQLAlchemyError as exc:
-            raise SourceError(SOURCE_FAILED_MESSAGE, transient=True) from exc
+        row = source.first_row(plan.high_water_query(after))
         return None if row is None else Bound(audit=row[0], key=row[1])
 
     def _extract(
