@@ -51,26 +51,23 @@ class MappingRecords:
         A published mapping keeps running its published definition until published again.
         Answers the mapping and whether it was created.
         """
+        # Create first: the primary key decides between simultaneous savers.
+        try:
+            mapping = self.create(
+                org_id, mapping_id, label=label, dataset_id=dataset_id, definition=definition
+            )
+        except Conflict:
+            pass
+        else:
+            return mapping, True
         with self._store.write() as session:
             if session.get(Dataset, (org_id, dataset_id)) is None:
                 raise InvalidInput(f"unknown dataset {dataset_id}")
-            mapping = session.get(Mapping, (org_id, mapping_id))
-            created = mapping is None
-            if mapping is None:
-                mapping = Mapping(
-                    org_id=org_id,
-                    id=mapping_id,
-                    publication_status=PublicationStatus.DRAFT,
-                    execution_status=ExecutionStatus.STOPPED,
-                    published_definition=None,
-                    next_run_at=None,
-                    watermark=None,
-                )
-                session.add(mapping)
+            mapping = self._get(session, org_id, mapping_id)
             mapping.label = label
             mapping.dataset_id = dataset_id
             mapping.definition = definition
-            return mapping, created
+            return mapping, False
 
     def create(
         self,

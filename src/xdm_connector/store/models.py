@@ -46,7 +46,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-JsonDocument = sa.JSON().with_variant(JSONB(), "postgresql")
+JsonDocument = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

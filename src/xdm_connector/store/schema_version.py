@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
+from xdm_connector.store.engine import writer_engine
 
 SCRIPT_LOCATION = "xdm_connector.store:migrations"
 
@@ -20,9 +24,22 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return config
 
 
+# Alembic's migration context is process-global: one upgrade at a time per process.
+_UPGRADING = threading.Lock()
+# Key of the PostgreSQL advisory lock that serializes upgrades across processes.
+_PG_UPGRADE_LOCK = 0x7864_6D63
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the store's schema to ``revision`` (the latest by default)."""
-    with engine.begin() as connection:
+    """Bring the store's schema to ``revision`` (the latest by default).
+
+    Safe when several processes start together on a new database: each upgrade runs in a
+    writer transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL an advisory lock), so the
+    ones that wait find the schema current.
+    """
+    with _UPGRADING, writer_engine(engine).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_UPGRADE_LOCK)))
         command.upgrade(alembic_config(connection), revision)
 
 
