@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint types install install-dev bench clean
+.PHONY: run test lint types install install-dev bench clean chromium
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "xdm-connector needs Python 3.11 or newer (set PYTHON=...)")'
@@ -27,8 +27,21 @@ run: install
 	exec $(BIN)/xdm-connector serve
 
 ## Lint, types, and every test (unit, integration on SQLite and PostgreSQL, end to end)
-test: lint types
+test: lint types chromium
 	$(BIN)/pytest
+
+## Debian's Chromium for the browser tests (Playwright cannot download its own browser here)
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "Installing Debian's chromium for the browser tests (apt-get)"; \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "make test needs $(CHROMIUM): run as root, or install sudo, or apt-get install chromium" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	    || { echo "make test could not install chromium with apt-get: install it, then run make test again" >&2; exit 1; }; \
+	fi
+	@test -x $(CHROMIUM) || { echo "make test needs $(CHROMIUM), and it is still missing" >&2; exit 1; }
 
 lint: install-dev
 	$(BIN)/ruff check src tests

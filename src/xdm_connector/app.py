@@ -10,12 +10,22 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from xdm_connector import __version__
-from xdm_connector.api import datasets, ingestion, mappings, token
+from xdm_connector.api import (
+    audit,
+    datasets,
+    ingestion,
+    integrations,
+    mappings,
+    metrics,
+    security,
+    token,
+)
 from xdm_connector.api.deps import StoreDep
 from xdm_connector.api.errors import install_error_handlers
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
+from xdm_connector.ui import mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +59,12 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(token.router)
     app.include_router(ingestion.router)
-    app.include_router(mappings.router)
-    app.include_router(datasets.router)
+    app.include_router(mappings.router, dependencies=[audit.AUDITED])
+    app.include_router(datasets.router, dependencies=[audit.AUDITED])
+    app.include_router(security.router)
+    app.include_router(integrations.router)
+    app.include_router(audit.router)
+    app.include_router(metrics.router)
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
@@ -63,4 +77,5 @@ def create_app(settings: Settings) -> FastAPI:
         store.ping()
         return JSONResponse({"status": "ready"})
 
+    mount_ui(app, settings)
     return app

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +10,9 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
+from xdm_connector import logs
 from xdm_connector.errors import XdmcError
+from xdm_connector.platform.commands import platform_app
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
@@ -33,6 +33,9 @@ app.add_typer(groups_app, name="groups")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(mappings_app, name="mappings")
+lake_app = typer.Typer(no_args_is_help=True, help="The local data lake.")
+app.add_typer(lake_app, name="lake")
+app.add_typer(platform_app, name="platform")
 
 OrgOption = Annotated[str, typer.Option("--org", help="The organization.")]
 T = TypeVar("T")
@@ -44,12 +47,8 @@ def main() -> None:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Logs to standard error, one line per event."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    """Logs to standard error, one line per event (JSON unless ``XDMC_LOG_FORMAT=text``)."""
+    logs.configure_logging(settings.log_level, settings.log_format)
 
 
 @contextmanager
@@ -128,7 +127,12 @@ def db_upgrade() -> None:
 def orgs_create(
     org: Annotated[str, typer.Argument(help="Organization id, as in the API's paths.")],
     source_url: Annotated[
-        str, typer.Option("--source-url", help="SQLAlchemy URL of its source database.")
+        str,
+        typer.Option(
+            "--source-url",
+            help="SQLAlchemy URL of its source database. Name a password, never write it: "
+            "postgresql://crm:${CRM_PASSWORD}@db/crm or ...?password_file=/run/secrets/crm.",
+        ),
     ],
 ) -> None:
     """Create an organization with its default security groups."""
@@ -141,30 +145,67 @@ def orgs_create(
 
 @orgs_app.command("list")
 def orgs_list() -> None:
-    """List the organizations."""
+    """List the organizations and their source URLs (passwords masked)."""
+    from xdm_connector.organizations import organization_summaries
+
     with opened_store() as (_settings, store):
-        for organization in store.tenants.list_organizations():
-            typer.echo(organization.id)
+        for org_id, source_url in organization_summaries(store):
+            typer.echo(f"{org_id}\t{source_url}")
+
+
+GroupOption = Annotated[str, typer.Option("--group", help="Security group name.")]
+RoleOption = Annotated[str, typer.Option("--role", help="Role: administration or sql.")]
+ClientIdArgument = Annotated[str, typer.Argument(help="The integration's client id.")]
+
+
+def _operator() -> str:
+    from xdm_connector.security.audit import operator_actor
+
+    return operator_actor()
+
+
+@groups_app.command("list")
+def groups_list(org: OrgOption) -> None:
+    """List the security groups and their roles."""
+    from xdm_connector.organizations import list_groups
+
+    with opened_store() as (_settings, store):
+        for group in run_command(lambda: list_groups(store, org)):
+            typer.echo(f"{group.name}\t{','.join(group.roles)}")
+
+
+@groups_app.command("create")
+def groups_create(org: OrgOption, group: GroupOption) -> None:
+    """Create a custom security group, holding no role."""
+    from xdm_connector.organizations import create_group
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: create_group(store, org, group, actor=_operator()))
+        typer.echo(f"security group {group} created")
 
 
 @groups_app.command("grant")
-def groups_grant(
-    org: OrgOption,
-    group: Annotated[str, typer.Option("--group", help="Security group name.")],
-    role: Annotated[str, typer.Option("--role", help="Role: administration or sql.")],
-) -> None:
+def groups_grant(org: OrgOption, group: GroupOption, role: RoleOption) -> None:
     """Give a role to a security group (idempotent)."""
     from xdm_connector.organizations import grant_role
 
     with opened_store() as (_settings, store):
-        run_command(lambda: grant_role(store, org, group, role))
+        run_command(lambda: grant_role(store, org, group, role, actor=_operator()))
         typer.echo(f"role {role} granted to {group}")
 
 
+@groups_app.command("revoke")
+def groups_revoke(org: OrgOption, group: GroupOption, role: RoleOption) -> None:
+    """Take a role from a security group (idempotent)."""
+    from xdm_connector.organizations import revoke_role
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: revoke_role(store, org, group, role, actor=_operator()))
+        typer.echo(f"role {role} revoked from {group}")
+
+
 @groups_app.command("roles")
-def groups_roles(
-    org: OrgOption, group: Annotated[str, typer.Option("--group", help="Security group name.")]
-) -> None:
+def groups_roles(org: OrgOption, group: GroupOption) -> None:
     """List the roles of a security group."""
     with opened_store() as (_settings, store):
         for role in run_command(lambda: store.tenants.group_roles(org, group)):
@@ -181,8 +222,58 @@ def integrations_create(
     from xdm_connector.security.credentials import create_integration
 
     with opened_store() as (_settings, store):
-        credentials = run_command(lambda: create_integration(store, org, groups=group, name=name))
+        credentials = run_command(
+            lambda: create_integration(store, org, groups=group, name=name, actor=_operator())
+        )
         echo_json({"client_id": credentials.client_id, "client_secret": credentials.client_secret})
+
+
+@integrations_app.command("list")
+def integrations_list(org: OrgOption) -> None:
+    """List the API clients: client id, name, groups (never a secret)."""
+    from xdm_connector.security.credentials import list_integrations
+
+    with opened_store() as (_settings, store):
+        for info in run_command(lambda: list_integrations(store, org)):
+            typer.echo(f"{info.client_id}\t{info.name}\t{','.join(info.groups)}")
+
+
+@integrations_app.command("rotate")
+def integrations_rotate(org: OrgOption, client_id: ClientIdArgument) -> None:
+    """Give an API client a new secret (printed once); its tokens stop working at once."""
+    from xdm_connector.security.credentials import rotate_integration
+
+    with opened_store() as (_settings, store):
+        credentials = run_command(
+            lambda: rotate_integration(store, org, client_id, actor=_operator())
+        )
+        echo_json({"client_id": credentials.client_id, "client_secret": credentials.client_secret})
+
+
+@integrations_app.command("delete")
+def integrations_delete(org: OrgOption, client_id: ClientIdArgument) -> None:
+    """Delete an API client; its tokens stop working at once."""
+    from xdm_connector.security.credentials import delete_integration
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: delete_integration(store, org, client_id, actor=_operator()))
+        typer.echo(f"integration {client_id} deleted")
+
+
+@app.command("audit")
+def audit(
+    org: OrgOption,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. grant.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 50,
+) -> None:
+    """Print the organization's audit trail, newest first: when, who, what, target."""
+    from xdm_connector.security.audit import audit_trail
+
+    with opened_store() as (_settings, store):
+        for entry in run_command(lambda: audit_trail(store, org, action))[:limit]:
+            details = orjson.dumps(entry.details).decode() if entry.details else ""
+            line = f"{entry.at.isoformat()}\t{entry.actor}\t{entry.action}\t{entry.target}"
+            typer.echo(f"{line}\t{details}".rstrip("\t"))
 
 
 @datasets_app.command("create")
@@ -219,6 +310,39 @@ def datasets_create(
         typer.echo(f"dataset {dataset_id} created")
 
 
+@datasets_app.command("list")
+def datasets_list(org: OrgOption) -> None:
+    """List the datasets: id, class, field groups (one line each)."""
+    with opened_store() as (_settings, store):
+        run_command(lambda: store.tenants.get_organization(org))
+        for dataset in store.tenants.list_datasets(org):
+            spec = dataset.schema_spec
+            typer.echo(f"{dataset.id}\t{spec['class']}\t{','.join(spec.get('fieldGroups', []))}")
+
+
+@datasets_app.command("get")
+def datasets_get(
+    org: OrgOption, dataset_id: Annotated[str, typer.Argument(help="Dataset id.")]
+) -> None:
+    """Print a dataset with its schema resolved to XED JSON schema, as the API answers it."""
+    from xdm_connector.mappings.datasets import dataset_schema
+    from xdm_connector.xdm.registry import SchemaRegistry
+
+    with opened_store() as (_settings, store):
+        dataset = run_command(lambda: store.tenants.get_dataset(org, dataset_id))
+        spec = dataset.schema_spec
+        schema = run_command(lambda: dataset_schema(SchemaRegistry.packaged(), spec))
+        echo_json(
+            {
+                "id": dataset.id,
+                "class": spec["class"],
+                "fieldGroups": spec.get("fieldGroups", []),
+                "custom": spec.get("custom"),
+                "schema": schema.json_schema,
+            }
+        )
+
+
 @mappings_app.command("apply")
 def mappings_apply(
     org: OrgOption,
@@ -230,8 +354,10 @@ def mappings_apply(
 
     with opened_store() as (_settings, store):
         definition = run_command(lambda: MappingDefinition.from_file(file))
-        created = run_command(lambda: apply_mapping(store, org, definition))
-        typer.echo(f"mapping {definition.id} {'created' if created else 'updated'}")
+        saved = run_command(lambda: apply_mapping(store, org, definition))
+        typer.echo(f"mapping {definition.id} {'created' if saved.created else 'updated'}")
+        for warning in saved.warnings:
+            typer.echo(f"warning: {warning}", err=True)
 
 
 @mappings_app.command("publish")
@@ -290,6 +416,151 @@ def mappings_unpublish(org: OrgOption, mapping_id: MappingIdArgument) -> None:
     from xdm_connector.mappings.service import unpublish_mapping
 
     _change_lifecycle(org, mapping_id, unpublish_mapping)
+
+
+@mappings_app.command("list")
+def mappings_list(org: OrgOption) -> None:
+    """List the mappings: id, statuses, dataset, label (one line each)."""
+    with opened_store() as (_settings, store):
+        run_command(lambda: store.tenants.get_organization(org))
+        for mapping in store.mappings.list_for_org(org):
+            typer.echo(
+                f"{mapping.id}\t{mapping.publication_status}\t{mapping.execution_status}"
+                f"\t{mapping.dataset_id}\t{mapping.label}"
+            )
+
+
+@mappings_app.command("get")
+def mappings_get(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Print a mapping: its draft definition, statuses and published definition (JSON)."""
+    with opened_store() as (_settings, store):
+        mapping = run_command(lambda: store.mappings.get(org, mapping_id))
+        published = mapping.published_definition
+        echo_json(
+            {
+                **mapping.definition,
+                "label": mapping.label,
+                "publicationStatus": mapping.publication_status,
+                "executionStatus": mapping.execution_status,
+                "nextRunTime": mapping.next_run_at,
+                "publishedDefinition": published if published != mapping.definition else None,
+                "intervalSeconds": mapping.interval_seconds,
+            }
+        )
+
+
+@mappings_app.command("log")
+def mappings_log(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Print the mapping's publication log, oldest first: time, level, code, message."""
+    with opened_store() as (_settings, store):
+        for entry in run_command(lambda: store.mappings.publication_log(org, mapping_id)):
+            typer.echo(f"{entry.at.isoformat()}\t{entry.level}\t{entry.code}\t{entry.message}")
+
+
+@mappings_app.command("jobs")
+def mappings_jobs(
+    org: OrgOption,
+    mapping_id: MappingIdArgument,
+    limit: Annotated[int, typer.Option(help="How many jobs, newest first.")] = 50,
+) -> None:
+    """Print the mapping's export jobs: id, status, trigger, records read/ingested/rejected,
+    batch id, reason (one line each, newest first)."""
+    with opened_store() as (_settings, store):
+        run_command(lambda: store.mappings.get(org, mapping_id))
+        for job in store.jobs.list_for_mapping(org, mapping_id, limit=limit):
+            counts = f"{job.records_read}/{job.records_ingested}/{job.records_rejected}"
+            typer.echo(
+                f"{job.id}\t{job.state}\t{job.trigger}\t{counts}\t{job.batch_id}\t{job.reason}"
+            )
+
+
+@mappings_app.command("preview")
+def mappings_preview(
+    org: OrgOption,
+    mapping_id: MappingIdArgument,
+    limit: Annotated[int, typer.Option(help="Source rows to read (1 to 100).")] = 10,
+    published: Annotated[
+        bool, typer.Option("--published", help="Preview the published definition.")
+    ] = False,
+) -> None:
+    """A dry run: the first records of the mapping's draft, each with its errors (JSON).
+
+    Nothing is exported and the watermark is untouched.
+    """
+    from xdm_connector.pipeline.preview import preview_mapping
+    from xdm_connector.xdm.registry import SchemaRegistry
+
+    with opened_store() as (_settings, store):
+        preview = run_command(
+            lambda: preview_mapping(
+                store,
+                SchemaRegistry.packaged(),
+                org,
+                mapping_id,
+                limit=limit,
+                use_draft=not published,
+            )
+        )
+        echo_json(preview.document())
+
+
+@mappings_app.command("delete")
+def mappings_delete(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Delete a draft mapping with its log and jobs."""
+    from xdm_connector.mappings.service import delete_mapping
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: delete_mapping(store, org, mapping_id))
+        typer.echo(f"mapping {mapping_id} deleted")
+
+
+@orgs_app.command("set-destination")
+def orgs_set_destination(
+    org: Annotated[str, typer.Argument(help="Organization id.")],
+    config: Annotated[
+        str | None, typer.Argument(help='The destination as JSON, e.g. \'{"type": "lake"}\'.')
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Read the destination from a JSON file.")
+    ] = None,
+) -> None:
+    """Set where an organization's jobs deliver: the lake or a platform (README)."""
+    from xdm_connector.destinations.config import destination_document, set_destination
+
+    if (config is None) == (file is None):
+        typer.echo("error: give the destination as an argument or with --file", err=True)
+        raise typer.Exit(2)
+    text = file.read_text(encoding="utf-8") if file is not None else config or ""
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        typer.echo(f"error: the destination is not valid JSON: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    with opened_store() as (_settings, store):
+        chosen = run_command(lambda: set_destination(store, org, document))
+        echo_json(destination_document(chosen))
+
+
+@lake_app.command("query")
+def lake_query(
+    org: OrgOption,
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset id.")],
+    sql: Annotated[str, typer.Argument(help="SQL; the dataset is a view named after it.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row.")] = False,
+) -> None:
+    """Query a dataset of the lake with DuckDB (committed batches only)."""
+    from xdm_connector.destinations.lake import LakeDestination
+    from xdm_connector.destinations.lake_query import query_dataset
+
+    lake = LakeDestination(Settings().lake_root)
+    result = run_command(lambda: query_dataset(lake, org, dataset, sql))
+    if as_json:
+        for record in result.records():
+            typer.echo(orjson.dumps(record, default=str).decode())
+        return
+    typer.echo("\t".join(result.columns))
+    for row in result.rows:
+        typer.echo("\t".join("" if value is None else str(value) for value in row))
 
 
 @app.command()

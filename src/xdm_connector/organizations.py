@@ -1,36 +1,79 @@
-"""Organizations (tenants) and the roles of their security groups."""
+"""Organizations (tenants), their security groups and the roles those hold.
+
+An organization's source URL never holds a password in clear (``security.secrets``); a
+change to groups or roles is written to the audit trail with its ``actor``, in the same
+transaction.
+"""
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from xdm_connector.errors import InvalidInput
-from xdm_connector.security.credentials import ROLE_ADMINISTRATION, ROLE_SQL
+from xdm_connector.security.credentials import OPERATOR
+from xdm_connector.security.roles import ROLES, known_role
+from xdm_connector.security.secrets import check_source_url, display_source_url
+from xdm_connector.store.groups import GroupRoles
 from xdm_connector.store.models import Organization
 from xdm_connector.store.store import Store
 
+__all__ = [
+    "ORG_ID",
+    "ROLES",
+    "create_group",
+    "create_organization",
+    "grant_role",
+    "list_groups",
+    "organization_summaries",
+    "revoke_role",
+]
+
 ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-ROLES = {ROLE_ADMINISTRATION: "Administration", ROLE_SQL: "SQL function execution"}
+GROUP_NAME = re.compile(r"^[^\x00-\x1f/]{1,128}$")
 
 
 def create_organization(store: Store, org_id: str, source_url: str) -> Organization:
-    """Create an organization reading from the source database at ``source_url``."""
+    """Create an organization reading from the source database at ``source_url``.
+
+    ``InvalidInput`` if the URL holds a password in clear: it must name it,
+    ``postgresql://crm:${CRM_PASSWORD}@db/crm`` or ``...?password_file=/run/secrets/crm``.
+    """
     if not ORG_ID.match(org_id):
         raise InvalidInput(
             f"invalid organization id {org_id!r}: letters, digits, '_' and '-', not first"
         )
-    try:
-        make_url(source_url)
-    except ArgumentError as exc:
-        raise InvalidInput("the source URL is not a database URL") from exc
+    check_source_url(source_url)
     return store.tenants.create_organization(org_id, source_url)
 
 
-def grant_role(store: Store, org_id: str, group: str, role: str) -> None:
-    """Give ``role`` to a security group of the organization (idempotent)."""
-    if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}: one of {', '.join(sorted(ROLES))}")
-    store.tenants.grant_role(org_id, group, role)
+def organization_summaries(store: Store) -> list[tuple[str, str]]:
+    """Every organization's id and source URL as it may be shown (passwords masked)."""
+    return [
+        (org.id, display_source_url(org.source_url)) for org in store.tenants.list_organizations()
+    ]
+
+
+def list_groups(store: Store, org_id: str) -> list[GroupRoles]:
+    """The organization's security groups with their roles."""
+    store.tenants.get_organization(org_id)
+    return store.tenants.list_groups(org_id)
+
+
+def create_group(store: Store, org_id: str, name: str, *, actor: str = OPERATOR) -> None:
+    """Create a custom security group holding no role."""
+    name = name.strip()
+    if not GROUP_NAME.match(name):
+        raise InvalidInput("a security group's name has 1 to 128 characters, no '/'")
+    store.tenants.create_group(org_id, name, actor=actor)
+
+
+def grant_role(store: Store, org_id: str, group: str, role: str, *, actor: str = OPERATOR) -> bool:
+    """Give ``role`` to a security group (idempotent); answers whether it changed."""
+    known_role(role)
+    return store.tenants.grant_role(org_id, group, role, actor=actor)
+
+
+def revoke_role(store: Store, org_id: str, group: str, role: str, *, actor: str = OPERATOR) -> bool:
+    """Take ``role`` from a security group (idempotent); answers whether it changed."""
+    known_role(role)
+    return store.tenants.revoke_role(org_id, group, role, actor=actor)

@@ -7,9 +7,12 @@ anywhere else.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from xdm_connector.retry import RetryPolicy
 
 
 class Settings(BaseSettings):
@@ -53,6 +56,39 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     """Level of the process's logs."""
 
+    log_format: Literal["json", "text"] = "json"
+    """Logs as JSON lines (with org, mapping, job and batch ids) or as text for people."""
+
+    max_file_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    """Size at which a job's batch file is closed and the next one started."""
+
+    retry_attempts: int = Field(default=5, ge=1)
+    """Attempts of a destination call that fails transiently, the first one included."""
+
+    retry_base_seconds: float = Field(default=0.5, ge=0)
+    """Wait after a first transient failure; it doubles after each next one, with jitter."""
+
+    retry_max_seconds: float = Field(default=30.0, ge=0)
+    """Longest backoff between two attempts (a ``Retry-After`` answer may ask for more)."""
+
+    status_poll_max_seconds: float = Field(default=10.0, gt=0)
+    """Longest wait between two reads of a completed batch's status (it starts at 0.2 s)."""
+
+    platform_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Time limit of one HTTP call to the platform or its IMS."""
+
+    platform_large_file_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    """Files above this size are sent with the platform's large-file protocol."""
+
+    platform_part_bytes: int = Field(default=256 * 1024 * 1024, gt=0, le=512_000_000)
+    """Size of each ranged ``PATCH`` part of a large file (the platform takes 512,000,000)."""
+
+    platform_home: Path | None = None
+    """Folder of the local platform service (``platform serve``); ``home/platform`` if unset."""
+
+    platform_faults: bool = False
+    """Whether the local platform service takes failure injection at ``/_local/faults``."""
+
     @property
     def store_url(self) -> str:
         """The metadata store's SQLAlchemy URL."""
@@ -64,6 +100,19 @@ class Settings(BaseSettings):
     def lake_root(self) -> Path:
         """The local data lake's root folder."""
         return (self.lake_path or self.home / "lake").resolve()
+
+    @property
+    def platform_root(self) -> Path:
+        """The local platform service's folder: its clients, datasets, batches and lake."""
+        return (self.platform_home or self.home / "platform").resolve()
+
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy these settings describe."""
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            base_delay=self.retry_base_seconds,
+            max_delay=self.retry_max_seconds,
+        )
 
     @property
     def demo_source_path(self) -> Path:

@@ -25,14 +25,24 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from xdm_connector.api.deps import PrincipalDep
-from xdm_connector.errors import NotFound, PermissionDenied
-from xdm_connector.security.credentials import ROLE_ADMINISTRATION
+from xdm_connector.api.deps import PrincipalDep, administrator, member
 from xdm_connector.store.tenants import Principal
 
 BASE = "/{org}/campaign/dataIngestion"
 DEFAULT_LINE_COUNT = 25
 MAX_LINE_COUNT = 500
+
+__all__ = [
+    "BASE",
+    "Collection",
+    "OrgReaderDep",
+    "OrgWriterDep",
+    "PageDep",
+    "administrator",
+    "error_responses",
+    "member",
+    "paginate",
+]
 
 RowT = TypeVar("RowT")
 ItemT = TypeVar("ItemT")
@@ -125,24 +135,6 @@ def paginate(
         href = request.url.include_query_params(_lineCount=page.line_count, _lineStart=end)
         collection.next = Link(href=str(href))
     return collection.response()
-
-
-def member(principal: Principal, org: str, unknown: str) -> Principal:
-    """The caller, if it belongs to ``org``; else ``NotFound(unknown)``."""
-    if principal.org_id != org:
-        raise NotFound(unknown)
-    return principal
-
-
-def administrator(principal: Principal, org: str, unknown: str) -> Principal:
-    """The caller, if it belongs to ``org`` and holds the ``administration`` role."""
-    member(principal, org, unknown)
-    if ROLE_ADMINISTRATION not in principal.roles:
-        raise PermissionDenied(
-            "The role administration is required to change mappings and datasets",
-            role=ROLE_ADMINISTRATION,
-        )
-    return principal
 
 
 def _organization_reader(org: str, principal: PrincipalDep) -> Principal:

@@ -1,4 +1,10 @@
-"""Dependencies of the routes: the store, the settings and the authenticated caller."""
+"""Dependencies of the routes: the store, the settings, the caller and its rights.
+
+Every route under ``/{org}/...`` checks the caller against the path's organization
+before anything else: a caller of another organization is answered ``NotFound`` with the
+message of a missing object (``member``), so another tenant's ids are never revealed;
+then the role the action needs (``require_role``, 403 naming the role).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from xdm_connector.errors import AuthenticationError
+from xdm_connector.errors import AuthenticationError, NotFound, PermissionDenied
 from xdm_connector.security.credentials import authenticate
+from xdm_connector.security.roles import ROLE_ADMINISTRATION, role_required
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 from xdm_connector.store.tenants import Principal
@@ -25,6 +32,15 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, as the server saw it.
+
+    Behind a reverse proxy, uvicorn's ``FORWARDED_ALLOW_IPS`` makes it the client's; a
+    forwarded header is never read here.
+    """
+    return request.client.host if request.client else "unknown"
+
+
 def get_principal(
     store: Annotated[Store, Depends(get_store)],
     authorization: Annotated[str | None, Header()] = None,
@@ -40,6 +56,38 @@ def get_principal(
     return authenticate(store, token, x_api_key)
 
 
+def member(principal: Principal, org: str, unknown: str) -> Principal:
+    """The caller, if it belongs to ``org``; else ``NotFound(unknown)``.
+
+    ``unknown`` is the message a missing object gets (``unknown mapping XDM44``), so that
+    another organization's object is answered exactly like one that does not exist.
+    """
+    if principal.org_id != org:
+        raise NotFound(unknown)
+    return principal
+
+
+def require_role(principal: Principal, org: str, role: str, unknown: str, action: str) -> Principal:
+    """The caller, if it belongs to ``org`` and holds ``role``; else 404, then 403.
+
+    ``require_role(caller, "acme", "sql", "unknown mapping XDM44", "trigger an ingestion")``
+    raises, for a caller of ``acme`` without ``sql``, ``PermissionDenied`` with the message
+    ``The role sql (SQL function execution) is required to trigger an ingestion``.
+    """
+    member(principal, org, unknown)
+    if role not in principal.roles:
+        raise PermissionDenied(role_required(role, action), role=role)
+    return principal
+
+
+def administrator(principal: Principal, org: str, unknown: str) -> Principal:
+    """The caller, if it belongs to ``org`` and holds the ``administration`` role."""
+    return require_role(
+        principal, org, ROLE_ADMINISTRATION, unknown, "change the organization's objects"
+    )
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AddressDep = Annotated[str, Depends(client_address)]

@@ -78,7 +78,7 @@ def trigger_ingestion(org: str, mapping_id: str, store: StoreDep, principal: Pri
                 "The role sql (SQL function execution) is required to trigger an ingestion",
                 role=ROLE_SQL,
             )
-        answer = ingestion.trigger(store, org, mapping_id)
+        answer = ingestion.trigger(store, org, mapping_id, actor=principal.client_id)
     return ContractJSONResponse(answer.body, answer.status_code)
 
 

@@ -5,7 +5,8 @@ validation 422 (its log names every problem, the mapping stays ``Draft``); an un
 mapping (or one of another organization) 404; an existing id on create, deleting a
 published mapping (or one whose export is running), starting or stopping a draft 409; an
 invalid body or an unknown dataset 400; a write without the ``administration`` role 403;
-no or bad token 401.
+no or bad token 401. Creating or publishing a mapping whose dataset another mapping uses
+answers ``warnings`` (its data may be overwritten).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -34,6 +35,12 @@ from xdm_connector.errors import InvalidInput
 from xdm_connector.mappings import service
 from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
+from xdm_connector.pipeline.preview import (
+    DEFAULT_PREVIEW_ROWS,
+    MAX_PREVIEW_ROWS,
+    Preview,
+    preview_mapping,
+)
 from xdm_connector.store.models import Job, Mapping, PublicationLogEntry
 from xdm_connector.store.store import Store
 from xdm_connector.store.tenants import Principal
@@ -55,6 +62,12 @@ class MappingResource(MappingDefinition):
         description="The definition that runs, when it differs from the draft.",
     )
     interval: str = Field(description="Time between scheduled runs (ISO-8601), e.g. PT15M.")
+
+
+class CreatedMapping(MappingResource):
+    """A created mapping, with what the user should know (a dataset used by another)."""
+
+    warnings: list[str]
 
 
 class _Camel(BaseModel):
@@ -89,6 +102,7 @@ class PublicationAnswer(_Camel):
 
     published: bool
     log: list[PublicationLine]
+    warnings: list[str] = Field(description="The log's warnings, e.g. a shared dataset.")
 
 
 class JobResource(_Camel):
@@ -182,14 +196,18 @@ def list_mappings(
     "",
     summary="Create a mapping",
     status_code=201,
-    response_model=MappingResource,
+    response_model=CreatedMapping,
     responses=error_responses(400, 401, 403, 404, 409),
 )
 def create_mapping(
     definition: MappingDefinition, store: StoreDep, principal: OrgWriterDep
-) -> MappingResource:
-    """Create a draft mapping from its definition; an existing id is a 409 (PATCH it)."""
-    return _resource(service.create_mapping(store, principal.org_id, definition))
+) -> CreatedMapping:
+    """Create a draft mapping from its definition; an existing id is a 409 (PATCH it).
+
+    ``warnings`` names the other mappings that already write to its dataset.
+    """
+    saved = service.create_mapping(store, principal.org_id, definition)
+    return CreatedMapping(**_resource(saved.mapping).model_dump(), warnings=saved.warnings)
 
 
 @router.get(
@@ -275,6 +293,7 @@ def publish_mapping(
         log=[
             PublicationLine(level=ln.level, code=ln.code, message=ln.message) for ln in result.log
         ],
+        warnings=result.warnings,
     )
 
 
@@ -341,3 +360,31 @@ def list_jobs(
     store.mappings.get(principal.org_id, mapping_id)
     jobs = store.jobs.list_for_mapping(principal.org_id, mapping_id, limit=ALL_JOBS)
     return paginate(request, page, jobs, _job)
+
+
+@router.get(
+    f"{ITEM}/preview",
+    summary="Preview a mapping's records",
+    response_model=Preview,
+    responses=error_responses(400, 401, 404, 409),
+)
+def preview(
+    mapping_id: str,
+    store: StoreDep,
+    schemas: RegistryDep,
+    principal: ReaderDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PREVIEW_ROWS, description="Rows to read.")] = (
+        DEFAULT_PREVIEW_ROWS
+    ),
+    published: Annotated[
+        bool, Query(description="Preview the published definition, not the draft.")
+    ] = False,
+) -> Preview:
+    """A dry run: the first ``limit`` source rows in key order, each with its XDM record
+    (``null`` when a value does not convert) and its errors (``path``, ``value``,
+    ``reason``). A definition that does not compile answers its ``problems`` and no
+    records. Nothing is exported, no job is created, the watermark is untouched.
+    """
+    return preview_mapping(
+        store, schemas, principal.org_id, mapping_id, limit=limit, use_draft=not published
+    )

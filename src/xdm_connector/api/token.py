@@ -1,4 +1,10 @@
-"""``POST /ims/token/v3``: credentials for a bearer token, as Adobe's IMS answers."""
+"""``POST /ims/token/v3``: credentials for a bearer token, as Adobe's IMS answers.
+
+Failed attempts are rate-limited per client id and per remote address
+(``security.rate_limit``): over the limit the answer is 429 with ``Retry-After`` and
+``{"error_code": "429050", "message": "Too many failed attempts; retry later"}``, whatever
+the credentials.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 
-from xdm_connector.api.deps import SettingsDep, StoreDep
+from xdm_connector.api.deps import AddressDep, SettingsDep, StoreDep
 from xdm_connector.api.responses import ContractJSONResponse, gateway_error
 from xdm_connector.security.credentials import issue_token
+from xdm_connector.security.rate_limit import TooManyAttempts, login_attempt
 
 router = APIRouter(tags=["token"])
 
@@ -19,11 +26,13 @@ router = APIRouter(tags=["token"])
     responses={
         400: {"description": "Unsupported grant type"},
         401: {"description": "Bad credentials"},
+        429: {"description": "Too many failed attempts of this client id or address"},
     },
 )
 def create_token(
     store: StoreDep,
     settings: SettingsDep,
+    address: AddressDep,
     client_id: Annotated[str, Form()],
     client_secret: Annotated[str, Form()],
     grant_type: Annotated[str, Form()] = "client_credentials",
@@ -32,7 +41,13 @@ def create_token(
     """Exchange an integration's client id and secret for a bearer token."""
     if grant_type != "client_credentials":
         return gateway_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
-    token = issue_token(store, client_id, client_secret, settings.token_ttl_seconds)
+    try:
+        with login_attempt(store, client_id, address):
+            token = issue_token(store, client_id, client_secret, settings.token_ttl_seconds)
+    except TooManyAttempts as exc:
+        refused = gateway_error(429, exc.code, exc.message)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     return ContractJSONResponse(
         {"access_token": token.access_token, "token_type": "bearer", "expires_in": token.expires_in}
     )

@@ -1,6 +1,8 @@
-"""Destinations of export batches: the local lake, and an in-memory one for tests.
+"""Destinations of export batches: the local lake, a platform, and an in-memory one for tests.
 
 ``Destination`` (in ``base``) is the seam; ``LakeDestination`` writes dataset folders any
-Parquet reader can query; ``InMemoryDestination`` keeps batches in memory, with failure
-switches.
+Parquet reader can query (``lake_query`` runs SQL over them); ``PlatformDestination``
+speaks Experience Platform's batch ingestion protocol (``platform``, ``platform_api``,
+``ims``); ``InMemoryDestination`` keeps batches in memory, with failure switches.
+``factory`` picks an organization's destination from its configuration (``config``).
 """

@@ -97,7 +97,7 @@ class LakeDestination:
                     "state": BatchState.LOADING,
                     "created": _now(),
                 }
-                _write_json(self.layout.record(batch_id), record)
+                write_json(self.layout.record(batch_id), record)
             self.layout.staging(org, dataset, batch_id).mkdir(parents=True, exist_ok=True)
         return batch_id
 
@@ -151,7 +151,7 @@ class LakeDestination:
             manifest = self._manifest(org, dataset)
             manifest["batches"] = [b for b in manifest["batches"] if b["id"] != batch_id]
             manifest["batches"].append(entry)
-            _write_json(self.layout.manifest(org, dataset), manifest)
+            write_json(self.layout.manifest(org, dataset), manifest)
 
     def abort(self, batch_id: str) -> None:
         org, dataset = self._owner(batch_id)
@@ -163,11 +163,11 @@ class LakeDestination:
                 os.rename(committed, withdrawn)  # invisible from here on
                 manifest = self._manifest(org, dataset)
                 manifest["batches"] = [b for b in manifest["batches"] if b["id"] != batch_id]
-                _write_json(self.layout.manifest(org, dataset), manifest)
+                write_json(self.layout.manifest(org, dataset), manifest)
                 shutil.rmtree(withdrawn)
             shutil.rmtree(staging, ignore_errors=True)
             record = self._record(batch_id) or {}
-            _write_json(self.layout.record(batch_id), {**record, "state": BatchState.ABORTED})
+            write_json(self.layout.record(batch_id), {**record, "state": BatchState.ABORTED})
 
     def status(self, batch_id: str) -> BatchStatus:
         record = self._record(batch_id)
@@ -188,11 +188,19 @@ class LakeDestination:
         """The dataset's manifest: ``{"org", "dataset", "batches": [...]}``."""
         return self._manifest(check_name(org, "Organization"), check_name(dataset, "Dataset"))
 
+    def committed_files(self, org: str, dataset: str) -> list[Path]:
+        """The files of the dataset's committed batches, as its manifest lists them."""
+        return [
+            self.layout.committed(org, dataset, batch["id"]) / file["name"]
+            for batch in self.manifest(org, dataset)["batches"]
+            for file in batch["files"]
+        ]
+
     # -- records -------------------------------------------------------------------------------
 
     def _record(self, batch_id: str) -> dict[str, Any] | None:
         path = self.layout.record(check_name(batch_id, "Batch id"))
-        return _read_json(path) if path.is_file() else None
+        return read_json(path) if path.is_file() else None
 
     def _owner(self, batch_id: str) -> tuple[str, str]:
         record = self._record(batch_id)
@@ -203,7 +211,7 @@ class LakeDestination:
     def _manifest(self, org: str, dataset: str) -> dict[str, Any]:
         path = self.layout.manifest(org, dataset)
         if path.is_file():
-            return _read_json(path)
+            return read_json(path)
         return {"org": org, "dataset": dataset, "batches": []}
 
     @contextmanager
@@ -229,12 +237,13 @@ def _io_errors(batch_id: str) -> Iterator[None]:
         ) from exc
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object written by ``write_json``."""
     document: dict[str, Any] = orjson.loads(path.read_bytes())
     return document
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
+def write_json(path: Path, document: dict[str, Any]) -> None:
     """Write ``document`` so a reader sees the old or the new file, never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")

@@ -11,6 +11,7 @@ from typing import Any
 
 from xdm_connector.errors import MappingNotPublished, MappingNotStopped, NotFound
 from xdm_connector.jobs.states import JobState
+from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
 
@@ -23,8 +24,11 @@ class Answer:
     body: dict[str, Any]
 
 
-def trigger(store: Store, org_id: str, mapping_id: str) -> Answer:
-    """Submit an immediate ingestion of a published, stopped mapping."""
+def trigger(store: Store, org_id: str, mapping_id: str, *, actor: str | None = None) -> Answer:
+    """Submit an immediate ingestion of a published, stopped mapping.
+
+    A created request is written to the audit trail as ``actor``'s ``trigger``.
+    """
     try:
         request = store.jobs.request_ingestion(org_id, mapping_id)
     except MappingNotPublished:
@@ -34,6 +38,9 @@ def trigger(store: Store, org_id: str, mapping_id: str) -> Answer:
     except NotFound:
         return unknown_mapping_trigger(mapping_id)
     if request.created:
+        if actor is not None:
+            details = {"requestId": request.job.id}
+            store.tenants.audit.record(org_id, actor, AuditAction.TRIGGER, mapping_id, details)
         return Answer(
             200,
             {

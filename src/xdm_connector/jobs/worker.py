@@ -24,6 +24,7 @@ from xdm_connector.errors import (
     SourceError,
     XdmcError,
 )
+from xdm_connector.logs import log_context
 from xdm_connector.pipeline.export import Exporter, JobAborted, JobControl
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
@@ -122,7 +123,8 @@ class Worker:
         self._running = control
         heartbeat.start()
         try:
-            self._export(job, control)
+            with log_context(org=job.org_id, mapping=job.mapping_id, job=job.id):
+                self._export(job, control)
         finally:
             self._running = None
             control.finished.set()

@@ -1,4 +1,9 @@
-"""Mapping services: define, publish (validating, with the original's log), stop, start."""
+"""Mapping services: define, publish (validating, with the original's log), stop, start.
+
+Saving or publishing a mapping whose dataset another mapping of the organization already
+writes to is allowed, but warned about: ``Dataset profiles is already used by mapping
+XDM45: its data may be overwritten``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,10 @@ from xdm_connector.errors import InvalidInput, NotFound, SourceError
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.status import ExecutionStatus
+from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
+from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
-from xdm_connector.sources.schema import describe_resource
 from xdm_connector.store.mappings import LogLine
 from xdm_connector.store.models import Mapping
 from xdm_connector.store.store import Store
@@ -31,28 +37,60 @@ class PublicationResult:
     published: bool
     log: list[LogLine]
 
+    @property
+    def warnings(self) -> list[str]:
+        """The messages of the log's warnings (a dataset shared with another mapping)."""
+        return [line.message for line in self.log if line.level == "warning"]
 
-def apply_mapping(store: Store, org_id: str, definition: MappingDefinition) -> bool:
-    """Create or update a mapping from its definition; answers whether it was created."""
-    _, created = store.mappings.save(
+
+@dataclass(frozen=True)
+class SavedMapping:
+    """A saved mapping, whether the save created it, and what the user should know."""
+
+    mapping: Mapping
+    created: bool
+    warnings: list[str]
+
+
+def apply_mapping(store: Store, org_id: str, definition: MappingDefinition) -> SavedMapping:
+    """Create or update a mapping from its definition."""
+    mapping, created = store.mappings.save(
         org_id,
         definition.id,
         label=definition.label or definition.id,
         dataset_id=definition.dataset,
         definition=definition.document(),
     )
-    return created
+    warnings = dataset_warnings(store, org_id, definition.id, definition.dataset)
+    return SavedMapping(mapping, created, warnings)
 
 
-def create_mapping(store: Store, org_id: str, definition: MappingDefinition) -> Mapping:
+def create_mapping(store: Store, org_id: str, definition: MappingDefinition) -> SavedMapping:
     """Create a draft mapping; ``Conflict`` when its id is taken."""
-    return store.mappings.create(
+    mapping = store.mappings.create(
         org_id,
         definition.id,
         label=definition.label or definition.id,
         dataset_id=definition.dataset,
         definition=definition.document(),
     )
+    warnings = dataset_warnings(store, org_id, definition.id, definition.dataset)
+    return SavedMapping(mapping, True, warnings)
+
+
+def dataset_warnings(store: Store, org_id: str, mapping_id: str, dataset_id: str) -> list[str]:
+    """One warning per other mapping of the organization writing to ``dataset_id`` (its
+    draft or its published definition): their records may overwrite each other."""
+    others = [
+        other.id
+        for other in store.mappings.list_for_org(org_id)
+        if other.id != mapping_id
+        and dataset_id in (other.dataset_id, (other.published_definition or {}).get("dataset"))
+    ]
+    return [
+        f"Dataset {dataset_id} is already used by mapping {other}: its data may be overwritten"
+        for other in others
+    ]
 
 
 def delete_mapping(store: Store, org_id: str, mapping_id: str) -> None:
@@ -125,6 +163,10 @@ def _validate(
         dataset = store.tenants.get_dataset(org_id, definition.dataset)
     except NotFound as exc:
         return [Problem("ACP-880071", exc.message)]
+    log.extend(
+        LogLine("warning", "ACP-880071", warning)
+        for warning in dataset_warnings(store, org_id, mapping.id, dataset.id)
+    )
     log.append(LogLine("info", "ACP-880074", "Applying rule: Get and Refresh XDM Schema"))
     try:
         schema = dataset_schema(registry, dataset.schema_spec)
@@ -134,10 +176,8 @@ def _validate(
     log.append(LogLine("info", "ACP-880087", "Applying rule: Validate ACS source paths"))
     organization = store.tenants.get_organization(org_id)
     try:
-        with SourceDatabase(organization.source_url) as source:
-            resource = describe_resource(
-                source.engine, definition.targeting_dimension, key=definition.primary_key
-            )
+        with SourceDatabase(resolve_source_url(organization.source_url)) as source:
+            resource = describe_targeting_dimension(source, definition)
         plan_export(definition, schema, resource)
     except MappingInvalid as exc:
         return exc.problems

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from xdm_connector.destinations.base import BatchState, Destination
-from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.destinations.base import BatchState, BatchStatus, Destination
+from xdm_connector.destinations.factory import OrgDestination, destination_for
 from xdm_connector.errors import (
     SOURCE_FAILED_MESSAGE,
     DestinationError,
@@ -28,9 +28,10 @@ from xdm_connector.errors import (
     SourceError,
     XdmcError,
 )
+from xdm_connector.logs import bind_log_context
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.mappings.definition import MappingDefinition
-from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
+from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, WrittenFile
 from xdm_connector.pipeline.plan import (
     KEY_LABEL,
     Bound,
@@ -41,6 +42,7 @@ from xdm_connector.pipeline.plan import (
     plan_export,
 )
 from xdm_connector.pipeline.shaping import RecordShaper
+from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import Resource, describe_resource
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 
 MAX_REJECTED_SAMPLES = 20
 STATUS_POLL_SECONDS = 0.2
+STATUS_POLL_GROWTH = 1.5
 STATUS_TIMEOUT_SECONDS = 3600.0
 
 
@@ -100,7 +103,12 @@ def describe_targeting_dimension(source: SourceDatabase, definition: MappingDefi
 
 
 class Exporter:
-    """Runs export jobs against their source and destination."""
+    """Runs export jobs against their source and destination.
+
+    Each job delivers to its organization's destination (``destinations/factory.py``), in
+    the file format that destination asks for; a ``destination`` given here serves every
+    organization instead, with Parquet files (tests).
+    """
 
     def __init__(
         self,
@@ -113,7 +121,14 @@ class Exporter:
         self.store = store
         self.settings = settings
         self.registry = registry or SchemaRegistry.packaged()
-        self.destination = destination or LakeDestination(settings.lake_root)
+        self.destination = destination
+
+    def destination_of(self, org_id: str) -> OrgDestination:
+        """The destination of an organization's jobs, opened (close it after use)."""
+        if self.destination is not None:
+            return OrgDestination(self.destination)
+        organization = self.store.tenants.get_organization(org_id)
+        return destination_for(organization.destination, self.settings)
 
     def run(self, job: Job, control: JobControl) -> ExportResult:
         """Export the job's window; raises ``ExportError`` or ``JobAborted`` on failure."""
@@ -126,20 +141,23 @@ class Exporter:
         schema = dataset_schema(self.registry, dataset.schema_spec)
         workdir = self.settings.home / "work" / f"job-{job.id}-{job.attempt}"
         try:
-            with SourceDatabase(organization.source_url) as source:
-                resource = describe_targeting_dimension(source, definition)
-                try:
-                    plan = plan_export(definition, schema, resource)
-                except InvalidInput as exc:
-                    raise ExportError(exc.message, code="ACP-880185") from exc
-                after = decode_bound(mapping.watermark)
-                until = self._high_water(source, plan, after)
-                if until is None:
-                    return ExportResult(JobOutcome(), mapping.watermark)
-                window = Window(after=after, until=until)
-                self.store.jobs.set_window(job.id, control.owner, _window_document(window))
-                counts, files = self._extract(source, plan, window, workdir, control)
-            outcome = self._deliver(job, dataset.id, files, counts, control)
+            with self.destination_of(job.org_id) as chosen:
+                with SourceDatabase(resolve_source_url(organization.source_url)) as source:
+                    resource = describe_targeting_dimension(source, definition)
+                    try:
+                        plan = plan_export(definition, schema, resource)
+                    except InvalidInput as exc:
+                        raise ExportError(exc.message, code="ACP-880185") from exc
+                    after = decode_bound(mapping.watermark)
+                    until = self._high_water(source, plan, after)
+                    if until is None:
+                        return ExportResult(JobOutcome(), mapping.watermark)
+                    window = Window(after=after, until=until)
+                    self.store.jobs.set_window(job.id, control.owner, _window_document(window))
+                    counts, files = self._extract(
+                        source, plan, window, workdir, control, chosen.file_format
+                    )
+                outcome = self._deliver(chosen, job, dataset.id, files, counts, control)
             return ExportResult(outcome, encode_bound(until))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -150,7 +168,8 @@ class Exporter:
         if not batch_id:
             return
         try:
-            self.destination.abort(batch_id)
+            with self.destination_of(job.org_id) as chosen:
+                chosen.destination.abort(batch_id)
         except XdmcError as exc:
             log.warning("aborting batch %s of job %s failed: %s", batch_id, job.id, exc)
 
@@ -168,10 +187,16 @@ class Exporter:
         window: Window,
         workdir: Path,
         control: JobControl,
+        file_format: FileFormat,
     ) -> tuple[_Counts, list[WrittenFile]]:
         shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
         counts = _Counts()
-        writer = BatchFileWriter(workdir, file_format="parquet", schema=shaper.output_schema)
+        writer = BatchFileWriter(
+            workdir,
+            file_format=file_format,
+            schema=shaper.output_schema,
+            max_file_bytes=self.settings.max_file_bytes,
+        )
         try:
             for batch in source.read_batches(
                 plan.rows_query(window), batch_rows=self.settings.extract_batch_rows
@@ -190,6 +215,7 @@ class Exporter:
 
     def _deliver(
         self,
+        chosen: OrgDestination,
         job: Job,
         dataset_id: str,
         files: list[WrittenFile],
@@ -201,43 +227,56 @@ class Exporter:
             return JobOutcome(
                 records_read=counts.read, records_rejected=counts.rejected, details=details
             )
+        destination = chosen.destination
         batch_id = ""
         try:
-            batch_id = self.destination.create_batch(
+            batch_id = destination.create_batch(
                 org=job.org_id,
                 dataset=dataset_id,
                 batch_key=f"{job.org_id}-{job.mapping_id}-{job.id}-{job.attempt}",
-                file_format="parquet",
+                file_format=chosen.file_format,
             )
             control.batch_id = batch_id
+            bind_log_context(batch=batch_id)
             self.store.jobs.record_batch(job.id, control.owner, batch_id)
             for written in files:
                 control.check()
-                self.destination.put_file(batch_id, written.name, written.path)
+                destination.put_file(batch_id, written.name, written.path)
             control.check()
-            self.destination.complete(batch_id)
+            destination.complete(batch_id)
             self.store.jobs.mark_uploaded(job.id, control.owner, batch_id)
-            self._await_success(batch_id, control)
+            status = self._await_success(destination, batch_id, control)
         except DestinationError as exc:
             exc.batch_id = exc.batch_id or batch_id
             raise
+        # The destination may refuse some records and still succeed (partial ingestion).
+        ingested = (
+            counts.ingested if status.records is None else min(status.records, counts.ingested)
+        )
+        if status.errors:
+            details["destinationErrors"] = status.errors
         return JobOutcome(
             records_read=counts.read,
-            records_ingested=counts.ingested,
-            records_rejected=counts.rejected,
+            records_ingested=ingested,
+            records_rejected=counts.rejected + counts.ingested - ingested,
             batch_id=batch_id,
             details=details,
         )
 
-    def _await_success(self, batch_id: str, control: JobControl) -> None:
+    def _await_success(
+        self, destination: Destination, batch_id: str, control: JobControl
+    ) -> BatchStatus:
+        """The batch's final status once it succeeded; polls sooner at first, then less often."""
         deadline = time.monotonic() + STATUS_TIMEOUT_SECONDS
+        pause = STATUS_POLL_SECONDS
         while True:
-            status = self.destination.status(batch_id)
+            status = destination.status(batch_id)
             if status.state is BatchState.SUCCESS:
-                return
+                return status
             if status.state in (BatchState.FAILED, BatchState.ABORTED):
+                why = f": {'; '.join(status.errors)}" if status.errors else ""
                 raise DestinationError(
-                    f"the destination ended batch {batch_id} {status.state.value}",
+                    f"the destination ended batch {batch_id} {status.state.value}{why}",
                     batch_id=batch_id,
                 )
             if time.monotonic() > deadline:
@@ -245,7 +284,8 @@ class Exporter:
                     f"batch {batch_id} was not processed in time", batch_id=batch_id, transient=True
                 )
             control.check()
-            time.sleep(STATUS_POLL_SECONDS)
+            time.sleep(pause)
+            pause = min(pause * STATUS_POLL_GROWTH, self.settings.status_poll_max_seconds)
 
 
 @dataclass

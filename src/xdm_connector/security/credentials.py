@@ -3,6 +3,10 @@
 Client secrets and tokens are 256-bit random values, so a SHA-256 digest is a safe way to
 store them (no stretching is needed against guessing a value of that size); digests are
 compared in constant time. Neither a secret nor a token is ever stored or logged in clear.
+
+A token is bound to its integration: ``X-Api-Key`` must be that integration's client id,
+and rotating the secret or deleting the integration deletes its tokens in the same
+transaction, so they stop working at once.
 """
 
 from __future__ import annotations
@@ -14,12 +18,28 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from xdm_connector.errors import AuthenticationError
+from xdm_connector.security.roles import ROLE_ADMINISTRATION, ROLE_SQL
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.store import Store
-from xdm_connector.store.tenants import Principal
+from xdm_connector.store.tenants import IntegrationInfo, Principal
 
-ROLE_ADMINISTRATION = "administration"
-ROLE_SQL = "sql"
+__all__ = [
+    "OPERATOR",
+    "ROLE_ADMINISTRATION",
+    "ROLE_SQL",
+    "IssuedToken",
+    "NewIntegration",
+    "authenticate",
+    "create_integration",
+    "delete_integration",
+    "digest",
+    "issue_token",
+    "list_integrations",
+    "rotate_integration",
+]
+
+OPERATOR = "operator"
+"""The audit trail's actor for changes made with direct access to the store (CLI, demo)."""
 
 
 def digest(value: str) -> str:
@@ -44,13 +64,40 @@ class IssuedToken:
 
 
 def create_integration(
-    store: Store, org_id: str, *, groups: list[str], name: str = "integration"
+    store: Store,
+    org_id: str,
+    *,
+    groups: list[str],
+    name: str = "integration",
+    actor: str = OPERATOR,
 ) -> NewIntegration:
     """Register an integration of ``org_id`` in ``groups`` and answer its credentials."""
     client_id = secrets.token_hex(16)
     client_secret = secrets.token_urlsafe(32)
-    store.tenants.create_integration(org_id, client_id, digest(client_secret), name, groups)
+    store.tenants.create_integration(
+        org_id, client_id, digest(client_secret), name, groups, actor=actor
+    )
     return NewIntegration(client_id=client_id, client_secret=client_secret)
+
+
+def rotate_integration(
+    store: Store, org_id: str, client_id: str, *, actor: str = OPERATOR
+) -> NewIntegration:
+    """Give an integration a new secret; its tokens stop working at once."""
+    client_secret = secrets.token_urlsafe(32)
+    store.tenants.rotate_secret(org_id, client_id, digest(client_secret), actor=actor)
+    return NewIntegration(client_id=client_id, client_secret=client_secret)
+
+
+def delete_integration(store: Store, org_id: str, client_id: str, *, actor: str = OPERATOR) -> None:
+    """Delete an integration; its tokens stop working at once."""
+    store.tenants.delete_integration(org_id, client_id, actor=actor)
+
+
+def list_integrations(store: Store, org_id: str) -> list[IntegrationInfo]:
+    """The organization's integrations (client id, name, groups; never a secret)."""
+    store.tenants.get_organization(org_id)
+    return store.tenants.list_integrations(org_id)
 
 
 def issue_token(store: Store, client_id: str, client_secret: str, ttl_seconds: int) -> IssuedToken:
@@ -60,9 +107,11 @@ def issue_token(store: Store, client_id: str, client_secret: str, ttl_seconds: i
     if not hmac.compare_digest(expected, digest(client_secret)) or integration is None:
         raise AuthenticationError("invalid client credentials", code="401013")
     token = secrets.token_urlsafe(32)
-    store.tenants.add_token(
-        digest(token), integration.client_id, utcnow() + timedelta(seconds=ttl_seconds)
-    )
+    expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+    if not store.tenants.add_token(
+        digest(token), integration.client_id, expires_at, secret_hash=expected
+    ):
+        raise AuthenticationError("invalid client credentials", code="401013")
     return IssuedToken(access_token=token, expires_in=ttl_seconds)
 
 

@@ -72,6 +72,8 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     source_url: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    destination: Mapped[dict[str, Any] | None]
+    """Where its jobs deliver (``destinations/config.py``); the lake when null."""
 
 
 class SecurityGroup(Base):
@@ -237,3 +239,33 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One line of an organization's audit trail: who did what, to what, when."""
+
+    __tablename__ = "audit_trail"
+    __table_args__ = (sa.Index(None, "org_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    target: Mapped[str] = mapped_column(sa.String(256), default="")
+    details: Mapped[dict[str, Any] | None]
+
+
+class LoginFailure(Base):
+    """A failed token request, kept for the token endpoint's sliding-window rate limit.
+
+    ``subject`` is a digest of ``client:<id>`` or ``address:<ip>``: never the attempted
+    value itself, which may be a secret pasted in the wrong field.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (sa.Index(None, "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(index=True)

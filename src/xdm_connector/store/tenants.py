@@ -1,4 +1,7 @@
-"""Organizations, security groups, integrations, tokens and datasets in the store."""
+"""Organizations, security groups, integrations, tokens and datasets in the store.
+
+A method given an ``actor`` writes the audit entry of its change in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xdm_connector.errors import Conflict, NotFound
+from xdm_connector.store.audit import AuditAction, AuditTrail, LoginFailures, add_entry
+from xdm_connector.store.groups import SecurityGroups
 from xdm_connector.store.models import (
     AccessToken,
     Dataset,
@@ -40,11 +45,28 @@ class Principal:
     roles: frozenset[str]
 
 
-class Tenants:
-    """Queries on organizations and what belongs to them directly."""
+@dataclass(frozen=True)
+class IntegrationInfo:
+    """An integration as it is listed: never its secret's digest."""
+
+    client_id: str
+    name: str
+    groups: tuple[str, ...]
+    created_at: datetime
+
+
+class Tenants(SecurityGroups):
+    """Queries on organizations and what belongs to them directly.
+
+    Security groups and their roles come from ``SecurityGroups``; ``audit`` is the
+    organizations' audit trail; ``login_failures`` the failed token requests that the
+    token endpoint's rate limit counts.
+    """
 
     def __init__(self, store: Store) -> None:
-        self._store = store
+        super().__init__(store)
+        self.audit = AuditTrail(store)
+        self.login_failures = LoginFailures(store)
 
     def create_organization(self, org_id: str, source_url: str) -> Organization:
         """A new organization with its default security groups."""
@@ -75,22 +97,15 @@ class Tenants:
         with self._store.read() as session:
             return list(session.scalars(sa.select(Organization).order_by(Organization.id)))
 
-    def grant_role(self, org_id: str, group_name: str, role: str) -> None:
-        """Give ``role`` to a group (idempotent)."""
-        with self._store.write() as session:
-            group = self._group(session, org_id, group_name)
-            if session.get(GroupRole, (group.id, role)) is None:
-                session.add(GroupRole(group_id=group.id, role=role))
-
-    def group_roles(self, org_id: str, group_name: str) -> list[str]:
-        """The roles a group holds, sorted."""
-        with self._store.read() as session:
-            group = self._group(session, org_id, group_name)
-            query = sa.select(GroupRole.role).where(GroupRole.group_id == group.id)
-            return sorted(session.scalars(query))
-
     def create_integration(
-        self, org_id: str, client_id: str, secret_hash: str, name: str, groups: list[str]
+        self,
+        org_id: str,
+        client_id: str,
+        secret_hash: str,
+        name: str,
+        groups: list[str],
+        *,
+        actor: str | None = None,
     ) -> Integration:
         """A new integration, member of ``groups`` (which must exist)."""
         with self._store.write() as session:
@@ -104,6 +119,11 @@ class Tenants:
             for group_name in groups:
                 group = self._group(session, org_id, group_name)
                 session.add(IntegrationGroup(client_id=client_id, group_id=group.id))
+            if actor is not None:
+                details = {"name": name, "groups": sorted(groups)}
+                add_entry(
+                    session, org_id, actor, AuditAction.INTEGRATION_CREATE, client_id, details
+                )
             return integration
 
     def get_integration(self, client_id: str) -> Integration | None:
@@ -111,9 +131,71 @@ class Tenants:
         with self._store.read() as session:
             return session.get(Integration, client_id)
 
-    def add_token(self, token_hash: str, client_id: str, expires_at: datetime) -> None:
-        """Record an issued token's digest; expired tokens of the client are dropped."""
+    def list_integrations(self, org_id: str) -> list[IntegrationInfo]:
+        """The organization's integrations with their groups, by name then client id."""
+        with self._store.read() as session:
+            integrations = session.scalars(
+                sa.select(Integration)
+                .where(Integration.org_id == org_id)
+                .order_by(Integration.name, Integration.client_id)
+            ).all()
+            memberships = session.execute(
+                sa.select(IntegrationGroup.client_id, SecurityGroup.name)
+                .join(SecurityGroup, SecurityGroup.id == IntegrationGroup.group_id)
+                .where(SecurityGroup.org_id == org_id)
+                .order_by(SecurityGroup.name)
+            ).all()
+        groups: dict[str, list[str]] = {}
+        for client_id, group in memberships:
+            groups.setdefault(client_id, []).append(group)
+        return [
+            IntegrationInfo(i.client_id, i.name, tuple(groups.get(i.client_id, ())), i.created_at)
+            for i in integrations
+        ]
+
+    def rotate_secret(
+        self, org_id: str, client_id: str, secret_hash: str, *, actor: str | None = None
+    ) -> None:
+        """Replace an integration's secret; every token issued to it stops working at once."""
         with self._store.write() as session:
+            integration = self._integration(session, org_id, client_id)
+            integration.secret_hash = secret_hash
+            session.execute(sa.delete(AccessToken).where(AccessToken.client_id == client_id))
+            if actor is not None:
+                add_entry(session, org_id, actor, AuditAction.INTEGRATION_ROTATE, client_id)
+
+    def delete_integration(self, org_id: str, client_id: str, *, actor: str | None = None) -> None:
+        """Delete an integration with its tokens and memberships."""
+        with self._store.write() as session:
+            integration = self._integration(session, org_id, client_id)
+            session.execute(sa.delete(AccessToken).where(AccessToken.client_id == client_id))
+            session.execute(
+                sa.delete(IntegrationGroup).where(IntegrationGroup.client_id == client_id)
+            )
+            session.delete(integration)
+            if actor is not None:
+                add_entry(session, org_id, actor, AuditAction.INTEGRATION_DELETE, client_id)
+
+    def add_token(
+        self,
+        token_hash: str,
+        client_id: str,
+        expires_at: datetime,
+        *,
+        secret_hash: str | None = None,
+    ) -> bool:
+        """Record an issued token's digest; expired tokens of the client are dropped.
+
+        With ``secret_hash`` (the digest the caller's secret was checked against), the token
+        is recorded only if the integration still exists with that secret, and answers
+        whether it was: the row is locked, so a rotation or deletion that commits meanwhile
+        never lets a token of the old secret survive it.
+        """
+        with self._store.write() as session:
+            if secret_hash is not None:
+                integration = session.get(Integration, client_id, with_for_update=True)
+                if integration is None or integration.secret_hash != secret_hash:
+                    return False
             session.execute(
                 sa.delete(AccessToken).where(
                     AccessToken.client_id == client_id, AccessToken.expires_at <= utcnow()
@@ -122,6 +204,7 @@ class Tenants:
             session.add(
                 AccessToken(token_hash=token_hash, client_id=client_id, expires_at=expires_at)
             )
+            return True
 
     def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
         """Who holds the unexpired token with this digest, or None."""
@@ -140,15 +223,12 @@ class Tenants:
             )
             return Principal(client_id=row.client_id, org_id=row.org_id, roles=frozenset(roles))
 
-    def _group(self, session: Session, org_id: str, name: str) -> SecurityGroup:
-        group = session.scalar(
-            sa.select(SecurityGroup).where(
-                SecurityGroup.org_id == org_id, SecurityGroup.name == name
-            )
-        )
-        if group is None:
-            raise NotFound(f"unknown security group {name}")
-        return group
+    @staticmethod
+    def _integration(session: Session, org_id: str, client_id: str) -> Integration:
+        integration = session.get(Integration, client_id)
+        if integration is None or integration.org_id != org_id:
+            raise NotFound(f"unknown integration {client_id}")
+        return integration
 
     def create_dataset(self, org_id: str, dataset_id: str, schema_spec: dict[str, Any]) -> Dataset:
         """A new dataset of the organization."""

@@ -4,8 +4,9 @@ A :class:`RecordValidator` compiles the schema once (a draft-06 validator with f
 checks for ``date``, ``date-time``, ``email``, ``uri`` and ``uri-reference``) and adds the
 rules of a profile dataset:
 
-- a record with an ``identityMap`` needs at least one identity with ``"primary": true``
-  (skipped when the schema has no ``identityMap``);
+- a record needs at least one identity in its ``identityMap`` with ``"primary": true``; a
+  record without any identity fails too (the rule is skipped when the schema has no
+  ``identityMap``);
 - a record may not exceed 100 KB (102,400 bytes of compact JSON).
 
 Each problem is a :class:`RecordError` at an XED slash path: ``/person/birthDate``, or the
@@ -130,12 +131,17 @@ def _size_errors(record: Mapping[str, Any]) -> list[RecordError]:
 
 def _identity_errors(identity_map: object) -> list[RecordError]:
     if not isinstance(identity_map, Mapping):
-        return []
+        # A wrong type is the schema's error; a missing map still lacks a primary identity.
+        return _no_primary_identity(identity_map) if identity_map is None else []
     for identities in identity_map.values():
         if isinstance(identities, list) and any(
             isinstance(item, Mapping) and item.get("primary") is True for item in identities
         ):
             return []
+    return _no_primary_identity(identity_map)
+
+
+def _no_primary_identity(identity_map: object) -> list[RecordError]:
     reason = 'a profile record needs an identity with "primary": true'
     return [RecordError("/identityMap", identity_map, reason)]
 

@@ -109,6 +109,7 @@ def create(client: TestClient, headers: dict[str, str], **overrides: Any) -> dic
     response = client.post(MAPPINGS, json=mapping_document(**overrides), headers=headers)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
+    assert isinstance(body.pop("warnings"), list)
     return body
 
 
@@ -423,3 +424,82 @@ def test_the_openapi_document_describes_the_mapping_api(client: TestClient) -> N
             assert statuses <= set(operation["responses"]), (path, method)
     listing = paths[base]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"_lineCount", "_lineStart"}
+
+
+def test_a_preview_is_a_dry_run_any_member_may_ask_for(
+    client: TestClient, store: Store, tmp_path: Path, admin: dict[str, str]
+) -> None:
+    create(client, admin)
+    user = caller(client, store, "acme", admin=False)
+
+    answer = client.get(f"{MAPPINGS}/XDM44/preview?limit=1", headers=user)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "mapping": "XDM44",
+        "definition": "draft",
+        "problems": [],
+        "records": [
+            {
+                "key": 1,
+                "record": {
+                    "_id": "1",
+                    "personalEmail": {"address": "ada@example.com"},
+                    "identityMap": {"Email": [{"id": "ada@example.com", "primary": True}]},
+                },
+                "errors": [],
+            }
+        ],
+    }
+    every = client.get(f"{MAPPINGS}/XDM44/preview", headers=user).json()["records"]
+    assert [record["key"] for record in every] == [1, 2]
+    for bad in ("limit=0", "limit=101", "limit=some"):
+        refused = client.get(f"{MAPPINGS}/XDM44/preview?{bad}", headers=user)
+        assert refused.status_code == 400, bad
+    assert client.get(f"{MAPPINGS}/XDM44/preview?published=true", headers=user).status_code == 409
+    stranger = organization(client, store, tmp_path, org="globex")
+    assert client.get(f"{MAPPINGS}/XDM44/preview", headers=stranger).status_code == 404
+    assert client.get(f"{MAPPINGS}/NOPE/preview", headers=user).status_code == 404
+
+    rows = [
+        {"source": "@emial", "xdm": "/personalEmail/address"},
+        {"source": "'x'", "xdm": BAD_PATH},
+    ]
+    client.patch(f"{MAPPINGS}/XDM44", json={"fieldMappings": rows}, headers=admin)
+    broken = client.get(f"{MAPPINGS}/XDM44/preview", headers=user).json()
+    assert broken["records"] == []
+    assert {problem["code"] for problem in broken["problems"]} == {"ACP-880087", "ACP-880189"}
+    assert client.get(f"{MAPPINGS}/XDM44/jobs", headers=user).json()["count"] == {"value": 0}
+
+    paths = client.get("/openapi.json").json()["paths"]
+    operation = paths["/{org}/campaign/dataIngestion/xdmMapping/{mapping_id}/preview"]["get"]
+    assert operation["summary"]
+    assert operation["description"]
+    assert {"200", "400", "404", "409"} <= set(operation["responses"])
+    assert {p["name"] for p in operation["parameters"]} >= {"limit", "published"}
+
+
+def test_a_dataset_used_by_another_mapping_is_warned_about(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    first = client.post(MAPPINGS, json=mapping_document("XDM44"), headers=admin)
+    assert first.json()["warnings"] == []
+    warning = "Dataset profiles is already used by mapping XDM44: its data may be overwritten"
+
+    second = client.post(MAPPINGS, json=mapping_document("XDM45"), headers=admin)
+
+    assert second.status_code == 201
+    assert second.json()["warnings"] == [warning]
+    published = client.post(f"{MAPPINGS}/XDM45/publish", headers=admin).json()
+    assert published["published"] is True
+    assert published["warnings"] == [warning]
+    assert [line for line in published["log"] if line["level"] == "warning"] == [
+        {"level": "warning", "code": "ACP-880071", "message": warning}
+    ]
+    log = client.get(f"{MAPPINGS}/XDM45/log", headers=admin).json()["content"]
+    assert [line["code"] for line in log][:3] == ["ACP-880066", "ACP-880071", "ACP-880071"]
+    assert log[2]["level"] == "warning"
+    alone = client.post(f"{MAPPINGS}/XDM44/publish", headers=admin).json()
+    assert alone["warnings"] == [
+        "Dataset profiles is already used by mapping XDM45: its data may be overwritten"
+    ]

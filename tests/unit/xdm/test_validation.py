@@ -97,12 +97,29 @@ def test_a_profile_record_needs_a_primary_identity(validator: RecordValidator) -
     ]
 
 
-def test_a_profile_record_without_an_identity_map_skips_the_identity_rule(
-    validator: RecordValidator,
+@pytest.mark.parametrize("identity_map", [None, {}, {"CRMID": [{"id": "42"}]}, {"Email": []}])
+def test_a_profile_record_without_a_primary_identity_fails(
+    validator: RecordValidator, identity_map: dict[str, Any] | None
 ) -> None:
     record = {key: value for key, value in GOOD_PROFILE.items() if key != "identityMap"}
+    if identity_map is not None:
+        record["identityMap"] = identity_map
 
-    assert validator.errors(record) == []
+    assert validator.errors(record) == [
+        RecordError(
+            "/identityMap", identity_map, 'a profile record needs an identity with "primary": true'
+        )
+    ]
+
+
+def test_an_identity_map_of_the_wrong_type_is_the_schemas_error(
+    validator: RecordValidator,
+) -> None:
+    record = with_change("/identityMap", ["jane@doe.com"])
+
+    assert validator.errors(record) == [
+        RecordError("/identityMap", ["jane@doe.com"], "expected object, got array")
+    ]
 
 
 def test_a_profile_record_over_100_kb_is_refused(validator: RecordValidator) -> None:

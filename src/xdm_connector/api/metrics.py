@@ -1,0 +1,90 @@
+"""``GET /metrics``: the exporter's figures in the Prometheus text format.
+
+Collected from the store at each scrape by a custom collector, so every API process of a
+deployment answers the same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from xdm_connector.jobs.states import JobState
+from xdm_connector.store.models import utcnow
+from xdm_connector.store.statistics import job_statistics
+from xdm_connector.store.store import Store
+
+router = APIRouter(tags=["operations"])
+
+DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+class StoreCollector(Collector):
+    """Reads the job figures from the store when Prometheus scrapes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        figures = job_statistics(self.store)
+        jobs = GaugeMetricFamily(
+            "xdmc_jobs", "Export jobs by organization and state.", labels=["org", "state"]
+        )
+        orgs = sorted({org for org, _ in figures.jobs_by_state} | set(figures.records))
+        for org in orgs:
+            for state in JobState:
+                jobs.add_metric([org, state.value], figures.jobs_by_state.get((org, state), 0))
+        yield jobs
+        names = ("read", "ingested", "rejected")
+        for index, name in enumerate(names):
+            family = CounterMetricFamily(
+                f"xdmc_records_{name}", f"Records {name} by export jobs.", labels=["org"]
+            )
+            for org, counts in sorted(figures.records.items()):
+                family.add_metric([org], counts[index])
+            yield family
+        yield GaugeMetricFamily(
+            "xdmc_queue_depth", "Jobs waiting for a worker.", value=figures.queue_depth
+        )
+        yield _durations(figures.durations)
+        lag = GaugeMetricFamily(
+            "xdmc_export_lag_seconds",
+            "Seconds since the last successful export of each published mapping "
+            "(absent until it has one).",
+            labels=["org", "mapping"],
+        )
+        now = utcnow()
+        for (org, mapping), at in sorted(figures.last_success.items()):
+            if at is not None:
+                lag.add_metric([org, mapping], (now - at).total_seconds())
+        yield lag
+
+
+def _durations(values: Sequence[float]) -> HistogramMetricFamily:
+    buckets = [
+        (str(bound), sum(1 for value in values if value <= bound)) for bound in DURATION_BUCKETS
+    ]
+    buckets.append(("+Inf", len(values)))
+    return HistogramMetricFamily(
+        "xdmc_job_duration_seconds",
+        "Durations of the most recent ended export jobs.",
+        buckets=buckets,
+        sum_value=sum(values),
+    )
+
+
+@router.get("/metrics", response_class=Response, include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Jobs by state, records read/delivered/rejected, durations, lag and queue depth."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(request.app.state.store))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

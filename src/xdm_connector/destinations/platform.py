@@ -1,0 +1,239 @@
+"""The platform destination: Experience Platform's batch ingestion and catalog APIs.
+
+The same client serves Adobe Experience Platform and the product's local platform service
+(``xdm-connector platform serve``)::
+
+    destination = PlatformDestination(config, policy=settings.retry_policy())
+    batch_id = destination.create_batch(
+        org="acme", dataset="profiles", batch_key="acme-XDM44-7-1", file_format="parquet"
+    )
+    destination.put_file(batch_id, "part-00000.parquet", path)  # PUT, or the large-file protocol
+    destination.complete(batch_id)                               # POST ?action=COMPLETE
+    destination.status(batch_id)                                 # GET catalog/batches/{id}
+
+Calls go through ``PlatformApi`` (headers, token, errors, retries by the one policy).
+Files above ``large_file_bytes`` are sent with ``INITIALIZE``, ranged ``PATCH`` parts and
+``COMPLETE``. The platform assigns batch ids: a retried ``create_batch`` whose first
+attempt was lost creates a second batch, and the first one, never completed, is left to the
+platform to abandon.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from xdm_connector.destinations.base import (
+    BatchState,
+    BatchStatus,
+    check_file_format,
+    check_name,
+)
+from xdm_connector.destinations.config import PlatformConfig
+from xdm_connector.destinations.ims import ImsTokens
+from xdm_connector.destinations.platform_api import PlatformApi, PlatformError
+from xdm_connector.retry import RetryPolicy
+
+IMPORT = "/data/foundation/import"
+CATALOG = "/data/foundation/catalog"
+LARGE_FILE_BYTES = 256 * 1024 * 1024
+READ_CHUNK_BYTES = 1024 * 1024
+
+PLATFORM_STATES: dict[str, BatchState] = {
+    "loading": BatchState.LOADING,
+    "loaded": BatchState.PROCESSING,
+    "queued": BatchState.PROCESSING,
+    "processing": BatchState.PROCESSING,
+    "staging": BatchState.PROCESSING,
+    "retrying": BatchState.PROCESSING,
+    "stalled": BatchState.PROCESSING,
+    "success": BatchState.SUCCESS,
+    "active": BatchState.SUCCESS,
+    "failed": BatchState.FAILED,
+    "abandoned": BatchState.FAILED,
+    "aborted": BatchState.ABORTED,
+    "inactive": BatchState.ABORTED,
+    "deleted": BatchState.ABORTED,
+}
+"""The platform's batch statuses, on the destination seam's states."""
+
+
+class PlatformDestination:
+    """Batches delivered to a platform through its batch ingestion protocol."""
+
+    def __init__(
+        self,
+        config: PlatformConfig,
+        *,
+        policy: RetryPolicy,
+        timeout: float = 60.0,
+        large_file_bytes: int = LARGE_FILE_BYTES,
+        part_bytes: int = LARGE_FILE_BYTES,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.large_file_bytes = large_file_bytes
+        self.part_bytes = part_bytes
+        self._client = httpx.Client(timeout=timeout, transport=transport)
+        tokens = ImsTokens(
+            self._client,
+            config.ims_url,
+            config.client_id,
+            config.resolve_secret,
+            policy,
+            scope=config.scope,
+        )
+        self.api = PlatformApi(
+            self._client,
+            config.platform_url,
+            api_key=config.client_id,
+            ims_org_id=config.ims_org_id,
+            sandbox=config.sandbox,
+            tokens=tokens,
+            policy=policy,
+        )
+        self._datasets: dict[str, str] = {}
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._client.close()
+
+    def create_batch(self, *, org: str, dataset: str, batch_key: str, file_format: str) -> str:
+        check_file_format(file_format)
+        dataset_id = self.config.platform_dataset(dataset)
+        input_format: dict[str, object] = {"format": "parquet"}
+        if file_format == "jsonl":
+            input_format = {"format": "json", "isMultiLineJson": False}
+        percentage = self.config.partial_ingestion_percentage
+        body = {
+            "datasetId": dataset_id,
+            "inputFormat": input_format,
+            "enableErrorDiagnostics": True,
+            "partialIngestionPercentage": int(percentage)
+            if percentage.is_integer()
+            else percentage,
+        }
+        response = self.api.call("POST", f"{IMPORT}/batches", json=body)
+        batch_id = _field(response, "id")
+        self._datasets[batch_id] = dataset_id
+        return batch_id
+
+    def put_file(self, batch_id: str, name: str, path: Path) -> None:
+        check_name(name, "File name")
+        url = self._file_url(batch_id, name)
+        size = Path(path).stat().st_size
+        if size > self.large_file_bytes:
+            self._put_large(batch_id, url, Path(path), size)
+            return
+        self.api.call(
+            "PUT",
+            url,
+            batch_id=batch_id,
+            headers=_octets(size),
+            content=functools.partial(_chunks, Path(path), 0, size),
+        )
+
+    def complete(self, batch_id: str) -> None:
+        self._signal(batch_id, "COMPLETE")
+
+    def abort(self, batch_id: str) -> None:
+        self._signal(batch_id, "ABORT")
+
+    def status(self, batch_id: str) -> BatchStatus:
+        try:
+            batch = self._catalog_batch(batch_id)
+        except PlatformError as exc:
+            if exc.status_code == 404:
+                return BatchStatus(BatchState.UNKNOWN)
+            raise
+        state = PLATFORM_STATES.get(str(batch.get("status", "")).lower(), BatchState.UNKNOWN)
+        metrics = batch.get("metrics") or {}
+        records = metrics.get("outputRecordCount") if state is BatchState.SUCCESS else None
+        errors = [
+            " ".join(
+                str(part)
+                for part in (error.get("code"), error.get("description") or error.get("message"))
+                if part
+            )
+            for error in batch.get("errors") or []
+            if isinstance(error, dict)
+        ]
+        return BatchStatus(state, records=records, errors=errors)
+
+    # -- inside --------------------------------------------------------------------------------
+
+    def _signal(self, batch_id: str, action: str) -> None:
+        check_name(batch_id, "Batch id")
+        self.api.call(
+            "POST", f"{IMPORT}/batches/{batch_id}", batch_id=batch_id, params={"action": action}
+        )
+
+    def _put_large(self, batch_id: str, url: str, path: Path, size: int) -> None:
+        """INITIALIZE, one ranged PATCH per part, COMPLETE (each call retried alone)."""
+        self.api.call("POST", url, batch_id=batch_id, params={"action": "INITIALIZE"})
+        for start in range(0, size, self.part_bytes):
+            end = min(start + self.part_bytes, size)
+            headers = {**_octets(end - start), "Content-Range": f"bytes {start}-{end - 1}/{size}"}
+            self.api.call(
+                "PATCH",
+                url,
+                batch_id=batch_id,
+                headers=headers,
+                content=functools.partial(_chunks, path, start, end),
+            )
+        self.api.call("POST", url, batch_id=batch_id, params={"action": "COMPLETE"})
+
+    def _file_url(self, batch_id: str, name: str) -> str:
+        check_name(batch_id, "Batch id")
+        dataset_id = self._datasets.get(batch_id)
+        if dataset_id is None:
+            related = self._catalog_batch(batch_id).get("relatedObjects") or []
+            found = [
+                o.get("id") for o in related if isinstance(o, dict) and o.get("type") == "dataSet"
+            ]
+            if not found or not isinstance(found[0], str):
+                raise PlatformError(f"batch {batch_id} names no dataset", batch_id=batch_id)
+            dataset_id = self._datasets[batch_id] = found[0]
+        return (
+            f"{IMPORT}/batches/{batch_id}/datasets/{quote(dataset_id, safe='')}/files/{quote(name)}"
+        )
+
+    def _catalog_batch(self, batch_id: str) -> dict[str, Any]:
+        check_name(batch_id, "Batch id")
+        document = self.api.call("GET", f"{CATALOG}/batches/{batch_id}", batch_id=batch_id).json()
+        batch = document.get(batch_id) if isinstance(document, dict) else None
+        if not isinstance(batch, dict):
+            raise PlatformError(f"the catalog answered no batch {batch_id}", batch_id=batch_id)
+        return batch
+
+
+def _field(response: httpx.Response, name: str) -> str:
+    try:
+        value = response.json()[name]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PlatformError(f"the platform answered without {name!r}") from exc
+    if not isinstance(value, str) or not value:
+        raise PlatformError(f"the platform answered an empty {name!r}")
+    return value
+
+
+def _octets(length: int) -> dict[str, str]:
+    return {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
+
+
+def _chunks(path: Path, start: int, end: int) -> Iterator[bytes]:
+    """The bytes ``[start, end)`` of a file, read a megabyte at a time."""
+    with path.open("rb") as file:
+        file.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = file.read(min(READ_CHUNK_BYTES, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk

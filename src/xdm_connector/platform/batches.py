@@ -1,0 +1,207 @@
+"""The batch ingestion API of the local platform service (``/data/foundation/import``).
+
+- ``POST /batches``: a new batch of a dataset, ``loading``;
+- ``PUT /batches/{id}/datasets/{dataset}/files/{path}``: a file, replaced if sent again;
+- large files: ``POST .../files/{path}?action=INITIALIZE``, ``PATCH`` parts with
+  ``Content-Range: bytes {start}-{end}/{total}``, ``POST ...?action=COMPLETE`` (400 when
+  parts overlap or are missing), ``HEAD`` for the bytes received so far;
+- ``POST /batches/{id}?action=COMPLETE|ABORT|FAIL|REVERT``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from xdm_connector.errors import Conflict, InvalidInput, NotFound
+from xdm_connector.platform.auth import CallerDep
+from xdm_connector.platform.largefiles import LargeFiles
+from xdm_connector.platform.storage import PlatformStorage, inside, now_ms
+from xdm_connector.platform.transitions import signal
+
+router = APIRouter(prefix="/data/foundation/import", tags=["batch ingestion"])
+FILE_PATH = "/batches/{batch_id}/datasets/{dataset_id}/files/{file_path:path}"
+MAX_PART_BYTES = 512_000_000
+_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+class InputFormat(BaseModel):
+    """The batch's file format: ``json`` (one object per line) or ``parquet``."""
+
+    format: str = Field(pattern="^(json|parquet)$")
+    isMultiLineJson: bool = False
+
+
+class BatchRequest(BaseModel):
+    """The body of ``POST /batches`` (fields named as the platform names them)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    datasetId: str
+    inputFormat: InputFormat
+    enableErrorDiagnostics: bool = False
+    partialIngestionPercentage: float = Field(default=0, ge=0, le=100)
+
+
+def _storage(request: Request) -> PlatformStorage:
+    storage: PlatformStorage = request.app.state.storage
+    return storage
+
+
+@router.post("/batches", status_code=201)
+def create_batch(body: BatchRequest, caller: CallerDep, request: Request) -> JSONResponse:
+    """Create a batch of one dataset; files are added until it is completed."""
+    storage = _storage(request)
+    if body.inputFormat.isMultiLineJson:
+        raise InvalidInput("multi-line JSON is not supported: one object per line")
+    try:
+        storage.load(caller.org, caller.sandbox, "datasets", body.datasetId)
+    except NotFound as exc:
+        raise InvalidInput(f"dataset {body.datasetId[:200]!r} does not exist") from exc
+    created = now_ms()
+    batch = {
+        "id": uuid.uuid4().hex.upper(),
+        "imsOrg": caller.org,
+        "sandbox": caller.sandbox,
+        "datasetId": body.datasetId,
+        "status": "loading",
+        "relatedObjects": [{"type": "dataSet", "id": body.datasetId}],
+        "inputFormat": body.inputFormat.model_dump(),
+        "enableErrorDiagnostics": body.enableErrorDiagnostics,
+        "partialIngestionPercentage": body.partialIngestionPercentage
+        if body.enableErrorDiagnostics
+        else 0,
+        "created": created,
+        "createdUser": caller.client_id,
+        "version": "1.0.0",
+        "errors": [],
+        "metrics": {},
+    }
+    storage.save_batch(batch)
+    return JSONResponse(batch, 201)
+
+
+def _loading(request: Request, caller: CallerDep, batch_id: str, dataset_id: str) -> None:
+    batch = _storage(request).batch(batch_id, caller.org, caller.sandbox)
+    if dataset_id != batch["datasetId"]:
+        raise NotFound(f"batch {batch_id} has no dataset {dataset_id[:200]!r}")
+    if batch["status"] != "loading":
+        raise Conflict(f"batch {batch_id} is {batch['status']}: it takes no more files")
+
+
+@router.put(FILE_PATH)
+async def put_file(
+    batch_id: str, dataset_id: str, file_path: str, request: Request, caller: CallerDep
+) -> Response:
+    """Upload a whole file (a second upload of the same path replaces it)."""
+    _loading(request, caller, batch_id, dataset_id)
+    storage = _storage(request)
+    folder = storage.batch_folder(batch_id)
+    target = inside(folder / "files", file_path)
+    temporary = folder / f".put-{uuid.uuid4().hex}.tmp"
+
+    def commit() -> None:
+        with storage.lock(batch_id):
+            _loading(request, caller, batch_id, dataset_id)  # not completed meanwhile
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temporary, target)
+
+    try:
+        async with await anyio.open_file(temporary, "wb") as sink:
+            async for chunk in request.stream():
+                await sink.write(chunk)
+        await anyio.to_thread.run_sync(commit)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return Response(status_code=200)
+
+
+@router.post(FILE_PATH)
+def large_file_action(
+    batch_id: str,
+    dataset_id: str,
+    file_path: str,
+    request: Request,
+    caller: CallerDep,
+    action: Annotated[str, Query()],
+) -> Response:
+    """``INITIALIZE`` or ``COMPLETE`` a large file sent in ranged parts."""
+    storage = _storage(request)
+    files = LargeFiles(storage.batch_folder(batch_id))
+    with storage.lock(batch_id):
+        _loading(request, caller, batch_id, dataset_id)
+        match action.upper():
+            case "INITIALIZE":
+                files.initialize(file_path)
+                return Response(status_code=201)
+            case "COMPLETE":
+                files.complete(file_path)
+                return Response(status_code=200)
+            case _:
+                raise InvalidInput(f"unknown file action {action[:50]!r}: INITIALIZE or COMPLETE")
+
+
+@router.patch(FILE_PATH)
+async def put_part(
+    batch_id: str,
+    dataset_id: str,
+    file_path: str,
+    request: Request,
+    caller: CallerDep,
+    content_range: Annotated[str | None, Header()] = None,
+) -> Response:
+    """One part of a large file, at the bytes ``Content-Range`` names."""
+    _loading(request, caller, batch_id, dataset_id)
+    matched = _RANGE.fullmatch((content_range or "").strip())
+    if matched is None:
+        raise InvalidInput("a part needs Content-Range: bytes {start}-{end}/{total}")
+    start, end, total = (int(group) for group in matched.groups())
+    if not start <= end < total or end - start + 1 > MAX_PART_BYTES:
+        raise InvalidInput(f"invalid Content-Range {content_range}")
+    body = await request.body()
+    if len(body) != end - start + 1:
+        raise InvalidInput(f"the part has {len(body)} bytes; Content-Range says {end - start + 1}")
+    storage = _storage(request)
+    files = LargeFiles(storage.batch_folder(batch_id))
+
+    def write() -> None:
+        with storage.lock(batch_id):
+            _loading(request, caller, batch_id, dataset_id)
+            files.write_part(file_path, start, total, body)
+
+    await anyio.to_thread.run_sync(write)
+    return Response(status_code=200)
+
+
+@router.head(FILE_PATH)
+def file_received(
+    batch_id: str, dataset_id: str, file_path: str, request: Request, caller: CallerDep
+) -> Response:
+    """How many bytes of a file were received (``Content-Length``), complete or not."""
+    batch = _storage(request).batch(batch_id, caller.org, caller.sandbox)
+    if dataset_id != batch["datasetId"]:
+        raise NotFound(f"batch {batch_id} has no dataset {dataset_id[:200]!r}")
+    received, complete = LargeFiles(_storage(request).batch_folder(batch_id)).received(file_path)
+    headers = {"Content-Length": str(received), "x-upload-complete": str(complete).lower()}
+    return Response(status_code=200, headers=headers)
+
+
+@router.post("/batches/{batch_id}")
+def batch_action(
+    batch_id: str, request: Request, caller: CallerDep, action: Annotated[str, Query()]
+) -> Any:
+    """``COMPLETE`` (then processed in the background), ``ABORT``, ``FAIL`` or ``REVERT``."""
+    storage = _storage(request)
+    with storage.lock(batch_id):
+        batch = storage.batch(batch_id, caller.org, caller.sandbox)
+        process = signal(storage, batch, action.upper())
+    if process:
+        request.app.state.processor.submit(batch_id)
+    return Response(status_code=200)

@@ -1,0 +1,108 @@
+"""``xdm-connector platform ...``: serve the local platform service and prepare it.
+
+::
+
+    xdm-connector platform clients create                      # prints client_id, client_secret
+    xdm-connector platform datasets create --ims-org ACME@AdobeOrg --id profiles \\
+        --schema profile,profile-person-details,identitymap
+    xdm-connector platform serve --port 8081 [--home DIR] [--faults]
+
+Every command works on the service's folder: ``--home``, else ``XDMC_PLATFORM_HOME``, else
+``XDMC_HOME/platform``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from xdm_connector.errors import XdmcError
+from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.settings import Settings
+
+platform_app = typer.Typer(
+    no_args_is_help=True, help="The local platform service: Experience Platform's APIs, locally."
+)
+clients_app = typer.Typer(no_args_is_help=True, help="API clients of the local platform service.")
+datasets_app = typer.Typer(no_args_is_help=True, help="Datasets of the local platform service.")
+platform_app.add_typer(clients_app, name="clients")
+platform_app.add_typer(datasets_app, name="datasets")
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="The service's folder (default XDMC_HOME/platform).")
+]
+
+
+def _settings(home: Path | None, **overrides: Any) -> Settings:
+    if home is not None:
+        overrides["platform_home"] = home
+    return Settings(**overrides)
+
+
+def _echo_json(document: Any) -> None:
+    typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+
+
+def _fail(exc: XdmcError) -> typer.Exit:
+    typer.echo(f"error: {exc.code} {exc.message}", err=True)
+    return typer.Exit(1)
+
+
+@platform_app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    home: HomeOption = None,
+    faults: Annotated[
+        bool, typer.Option("--faults", help="Take failure injection at /_local/faults (tests).")
+    ] = False,
+) -> None:
+    """Serve the local platform service until interrupted."""
+    import uvicorn
+
+    from xdm_connector.cli import configure_logging
+    from xdm_connector.platform.app import create_platform_app
+
+    settings = _settings(home, **({"platform_faults": True} if faults else {}))
+    configure_logging(settings)
+    uvicorn.run(create_platform_app(settings), host=host, port=port, log_level="warning")
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option(help="A name to recognise it by.")] = "client",
+    home: HomeOption = None,
+) -> None:
+    """Register an API client; prints its id and secret (the secret is shown only once)."""
+    storage = PlatformStorage(_settings(home).platform_root)
+    client_id, secret = storage.create_client(name)
+    _echo_json({"client_id": client_id, "client_secret": secret})
+
+
+@datasets_app.command("create")
+def datasets_create(
+    ims_org: Annotated[str, typer.Option("--ims-org", help="The IMS organization id.")],
+    dataset_id: Annotated[str, typer.Option("--id", help="Dataset id.")],
+    schema: Annotated[
+        list[str],
+        typer.Option("--schema", help="The XDM class and field groups, comma-separated."),
+    ],
+    sandbox: Annotated[str, typer.Option(help="Sandbox name.")] = "prod",
+    home: HomeOption = None,
+) -> None:
+    """Create a dataset (and its schema) from an XDM class and field groups."""
+    from xdm_connector.platform.datasets import create_dataset_of
+    from xdm_connector.xdm.registry import SchemaRegistry
+
+    refs = [part.strip() for value in schema for part in value.split(",") if part.strip()]
+    storage = PlatformStorage(_settings(home).platform_root)
+    try:
+        dataset = create_dataset_of(
+            storage, SchemaRegistry.packaged(), ims_org, sandbox.lower(), dataset_id, refs
+        )
+    except XdmcError as exc:
+        raise _fail(exc) from exc
+    _echo_json(dataset)

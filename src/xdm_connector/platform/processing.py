@@ -1,0 +1,220 @@
+"""What the local platform service does with a completed batch, in the background.
+
+Every record of every file (Parquet, or JSON Lines) is converted as the platform converts
+values (``conversion``) and validated against the dataset's XDM schema
+(``RecordValidator``). Refused records go to the batch's ``failed.jsonl``, each as
+``{"_errors": [{"code": "1401-400", "message": "/person/gender: not one of ..."}],
+"_file": "part-00000.parquet", "_line": 7, "record": {...}}``.
+
+Then the partial-ingestion rule: when the refused records are at most
+``partialIngestionPercentage`` percent of the batch (0 when the batch did not ask for
+partial ingestion), the batch ends ``success`` and its accepted records are committed to
+the sandbox's lake; otherwise it ends ``failed`` and nothing is committed. Errors::
+
+    INGEST-1212-400  Encountered N errors in the data. Successfully ingested M rows.
+    INGEST-1211-400  N of T rows (P%) failed validation: more than the threshold of X%.
+    INGEST-1201-400  The batch has no files.
+    INGEST-1202-400  A file could not be read as the batch's format.
+    INGEST-1500-500  The service failed while processing the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from xdm_connector.pipeline.files import json_lines
+from xdm_connector.platform.conversion import convert
+from xdm_connector.platform.datasets import dataset_xed_schema
+from xdm_connector.platform.faults import Fault, Faults, tamper
+from xdm_connector.platform.storage import PlatformStorage, now_ms
+from xdm_connector.xdm.registry import SchemaRegistry
+from xdm_connector.xdm.validation import RecordValidator
+
+log = logging.getLogger(__name__)
+
+_Record = tuple[int, Any]
+
+
+class BatchProcessor:
+    """Validates and commits completed batches, one thread per batch (two at a time)."""
+
+    def __init__(
+        self, storage: PlatformStorage, registry: SchemaRegistry, faults: Faults | None = None
+    ) -> None:
+        self.storage = storage
+        self.registry = registry
+        self.faults = faults
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="platform-batch")
+
+    def submit(self, batch_id: str) -> None:
+        """Process the batch in the background."""
+        self._executor.submit(self._process_logged, batch_id)
+
+    def resume(self) -> None:
+        """Process again the batches left ``processing`` by a stopped service."""
+        for batch in self.storage.batches():
+            if batch["status"] == "processing":
+                self.submit(batch["id"])
+
+    def close(self) -> None:
+        """Let running batches finish; drop the queued ones (``resume`` picks them up)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _process_logged(self, batch_id: str) -> None:
+        try:
+            self.process(batch_id)
+        except Exception:
+            log.exception("batch %s failed to process", batch_id)
+            with self.storage.lock(batch_id):
+                batch = self.storage.batch_of(batch_id)
+                if batch["status"] != "processing":  # aborted meanwhile
+                    return
+                batch.update(status="failed", completed=now_ms())
+                batch["errors"] = [_error("INGEST-1500-500", "The service failed on this batch.")]
+                self.storage.save_batch(batch)
+
+    def process(self, batch_id: str) -> None:
+        """Validate a ``processing`` batch and end it ``success`` or ``failed``."""
+        batch = self.storage.batch_of(batch_id)
+        if batch["status"] != "processing":
+            return
+        org, sandbox, dataset = batch["imsOrg"], batch["sandbox"], batch["datasetId"]
+        schema = dataset_xed_schema(self.storage, self.registry, org, sandbox, dataset)
+        validator = RecordValidator(schema)
+        folder = self.storage.batch_folder(batch_id)
+        files = sorted(p for p in (folder / "files").rglob("*") if p.is_file())
+        accepted = folder / "accepted"
+        shutil.rmtree(accepted, ignore_errors=True)
+        accepted.mkdir(parents=True)
+        fault = self.faults.take("tamper") if self.faults else None
+        file_format = batch["inputFormat"]["format"]
+        ok = failed = 0
+        errors: list[dict[str, Any]] = []
+        with (folder / "failed.jsonl").open("wb") as refused:
+            for index, path in enumerate(files):
+                name = path.relative_to(folder / "files").as_posix()
+                with (accepted / f"part-{index:05d}.jsonl").open("wb") as out:
+                    try:
+                        for line, record in _tampered(
+                            _records(path, file_format), fault, ok + failed
+                        ):
+                            if _check(validator, record, name, line, out, refused):
+                                ok += 1
+                            else:
+                                failed += 1
+                    except (OSError, ValueError, pa.ArrowException) as exc:
+                        reason = f"{name} is not readable as {file_format}"
+                        errors.append(_error("INGEST-1202-400", f"{reason}: {type(exc).__name__}"))
+        total = ok + failed
+        threshold = float(batch.get("partialIngestionPercentage") or 0)
+        if not files:
+            errors.append(_error("INGEST-1201-400", "The batch has no files."))
+        over = total > 0 and failed * 100 > threshold * total
+        status = "failed" if errors or over else "success"
+        if failed:
+            kept = ok if status == "success" else 0
+            message = f"Encountered {failed} errors in the data. Successfully ingested {kept} rows."
+            errors.append(_error("INGEST-1212-400", message))
+        if over:
+            share = failed * 100 / total
+            message = (
+                f"{failed} of {total} rows ({share:.2f}%) failed validation: "
+                f"more than the partial ingestion threshold of {threshold:g}%."
+            )
+            errors.append(_error("INGEST-1211-400", message))
+        with self.storage.lock(batch_id):
+            batch = self.storage.batch_of(batch_id)
+            if batch["status"] != "processing":  # aborted meanwhile
+                return
+            if status == "success" and ok:
+                batch["lakeBatchId"] = self._commit(batch, accepted)
+            shutil.rmtree(accepted, ignore_errors=True)
+            batch.update(status=status, errors=errors, completed=now_ms())
+            batch["metrics"] = {
+                "inputFileCount": len(files),
+                "inputByteSize": sum(p.stat().st_size for p in files),
+                "inputRecordCount": total,
+                "outputRecordCount": ok if status == "success" else 0,
+                "failedRecordCount": failed,
+            }
+            self.storage.save_batch(batch)
+
+    def _commit(self, batch: dict[str, Any], accepted: Path) -> str:
+        lake = self.storage.lake(batch["sandbox"])
+        lake_id = lake.create_batch(
+            org=batch["imsOrg"],
+            dataset=batch["datasetId"],
+            batch_key=batch["id"],
+            file_format="jsonl",
+        )
+        for part in sorted(accepted.iterdir()):
+            if part.stat().st_size:
+                lake.put_file(lake_id, part.name, part)
+        lake.complete(lake_id)
+        return lake_id
+
+
+def _check(
+    validator: RecordValidator,
+    record: Any,
+    name: str,
+    line: int,
+    out: IO[bytes],
+    refused: IO[bytes],
+) -> bool:
+    """Write the record to ``out`` if it is valid once converted, else to ``refused``."""
+    if isinstance(record, dict):
+        converted = convert(record, validator.schema.root)
+        problems = [f"{e.path}: {e.reason}" for e in validator.errors(converted)]
+    else:
+        converted, problems = record, ["/: a record must be a JSON object"]
+    if not problems:
+        out.write(orjson.dumps(converted) + b"\n")
+        return True
+    document = {
+        "_errors": [{"code": "1401-400", "message": problem} for problem in problems],
+        "_file": name,
+        "_line": line,
+        "record": record,
+    }
+    refused.write(orjson.dumps(document, default=str) + b"\n")
+    return False
+
+
+def _records(path: Path, file_format: str) -> Iterator[_Record]:
+    """The records of a file with their line (JSON Lines) or row number (Parquet), from 1."""
+    if file_format == "parquet":
+        number = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+            for line in json_lines(batch).splitlines():
+                number += 1
+                yield number, orjson.loads(line)
+        return
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    yield number, orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    yield number, line.decode("utf-8", "replace").rstrip("\n")
+
+
+def _tampered(records: Iterator[_Record], fault: Fault | None, before: int) -> Iterator[_Record]:
+    """The records, with the tamper fault applied to every ``every``-th of the batch."""
+    for seen, (line, record) in enumerate(records, start=before):
+        if fault is not None and isinstance(record, dict) and seen % fault.every == 0:
+            tamper(record, fault.field, fault.value)
+        yield line, record
+
+
+def _error(code: str, description: str) -> dict[str, Any]:
+    return {"code": code, "description": description}

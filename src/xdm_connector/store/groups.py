@@ -1,0 +1,108 @@
+"""Security groups of the organizations and the roles they hold, in the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from xdm_connector.errors import Conflict, NotFound
+from xdm_connector.store.audit import AuditAction, add_entry
+from xdm_connector.store.models import GroupRole, Organization, SecurityGroup
+
+if TYPE_CHECKING:
+    from xdm_connector.store.store import Store
+
+
+@dataclass(frozen=True)
+class GroupRoles:
+    """A security group and the roles it holds, sorted."""
+
+    name: str
+    roles: tuple[str, ...]
+
+
+class SecurityGroups:
+    """Queries on security groups; a method given an ``actor`` audits its change."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def list_groups(self, org_id: str) -> list[GroupRoles]:
+        """The organization's security groups with their roles, by name."""
+        with self._store.read() as session:
+            rows = session.execute(
+                sa.select(SecurityGroup.name, GroupRole.role)
+                .outerjoin(GroupRole, GroupRole.group_id == SecurityGroup.id)
+                .where(SecurityGroup.org_id == org_id)
+                .order_by(SecurityGroup.name, GroupRole.role)
+            ).all()
+        groups: dict[str, list[str]] = {}
+        for name, role in rows:
+            groups.setdefault(name, []).extend([role] if role is not None else [])
+        return [GroupRoles(name, tuple(roles)) for name, roles in groups.items()]
+
+    def create_group(self, org_id: str, name: str, *, actor: str | None = None) -> None:
+        """A new security group holding no role; ``Conflict`` if the name is taken."""
+        try:
+            with self._store.write() as session:
+                if session.get(Organization, org_id) is None:
+                    raise NotFound(f"unknown organization {org_id}")
+                session.add(SecurityGroup(org_id=org_id, name=name))
+                session.flush()
+                if actor is not None:
+                    add_entry(session, org_id, actor, AuditAction.GROUP_CREATE, name)
+        except IntegrityError as exc:
+            raise Conflict(f"security group {name} already exists") from exc
+
+    def grant_role(
+        self, org_id: str, group_name: str, role: str, *, actor: str | None = None
+    ) -> bool:
+        """Give ``role`` to a group (idempotent); answers whether the group lacked it."""
+        try:
+            with self._store.write() as session:
+                group = self._group(session, org_id, group_name)
+                if session.get(GroupRole, (group.id, role)) is not None:
+                    return False
+                session.add(GroupRole(group_id=group.id, role=role))
+                session.flush()
+                if actor is not None:
+                    add_entry(session, org_id, actor, AuditAction.GRANT, group_name, {"role": role})
+                return True
+        except IntegrityError:
+            return False  # a concurrent grant of the same role committed first
+
+    def revoke_role(
+        self, org_id: str, group_name: str, role: str, *, actor: str | None = None
+    ) -> bool:
+        """Take ``role`` from a group (idempotent); answers whether the group held it."""
+        with self._store.write() as session:
+            group = self._group(session, org_id, group_name)
+            deleted = session.execute(
+                sa.delete(GroupRole).where(GroupRole.group_id == group.id, GroupRole.role == role)
+            )
+            if not getattr(deleted, "rowcount", 0):
+                return False
+            if actor is not None:
+                add_entry(session, org_id, actor, AuditAction.REVOKE, group_name, {"role": role})
+            return True
+
+    def group_roles(self, org_id: str, group_name: str) -> list[str]:
+        """The roles a group holds, sorted."""
+        with self._store.read() as session:
+            group = self._group(session, org_id, group_name)
+            query = sa.select(GroupRole.role).where(GroupRole.group_id == group.id)
+            return sorted(session.scalars(query))
+
+    def _group(self, session: Session, org_id: str, name: str) -> SecurityGroup:
+        group = session.scalar(
+            sa.select(SecurityGroup).where(
+                SecurityGroup.org_id == org_id, SecurityGroup.name == name
+            )
+        )
+        if group is None:
+            raise NotFound(f"unknown security group {name}")
+        return group

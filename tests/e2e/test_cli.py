@@ -1,0 +1,133 @@
+"""The ``xdm-connector`` command, end to end: the real command on a demo installation.
+
+Each call starts a process (about a second), so the assertions are grouped by command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.e2e.conftest import Installation
+
+PUBLISHED_LOG = [
+    "ACP-880066",
+    "ACP-880071",
+    "ACP-880074",
+    "ACP-880086",
+    "ACP-880087",
+    "ACP-880089",
+    "ACP-880090",
+    "ACP-880092",
+]
+BAD_PATH = "/optOutConsentLevel/privacyOptOuts/0/optOutType"
+BAD_MAPPING = f"""
+id: BAD
+label: A mapping that does not publish
+targetingDimension: profile
+dataset: profiles
+fieldMappings:
+  - {{source: "@emial", xdm: "/personalEmail/address"}}
+  - {{source: "'out'", xdm: "{BAD_PATH}"}}
+"""
+SHARED = "Dataset profiles is already used by mapping XDM44: its data may be overwritten"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Installation:
+    """One demo installation on the embedded store, shared by the tests of this module."""
+    installed = Installation(home=tmp_path_factory.mktemp("cli") / "home", database_url=None)
+    installed.home.mkdir()
+    installed.cli("demo")
+    return installed
+
+
+def lines(output: str) -> list[list[str]]:
+    return [line.split("\t") for line in output.splitlines()]
+
+
+def test_reading_mappings_and_datasets(demo: Installation) -> None:
+    listed = lines(demo.cli("mappings", "list", "--org", "demo").stdout)
+    assert listed == [["XDM44", "Published", "Stopped", "profiles", "Profiles to Platform"]]
+
+    mapping = orjson.loads(demo.cli("mappings", "get", "--org", "demo", "XDM44").stdout)
+    assert (mapping["id"], mapping["dataset"]) == ("XDM44", "profiles")
+    assert (mapping["publicationStatus"], mapping["executionStatus"]) == ("Published", "Stopped")
+    assert {"source": "@email", "xdm": "/personalEmail/address"} in mapping["fieldMappings"]
+
+    log = lines(demo.cli("mappings", "log", "--org", "demo", "XDM44").stdout)
+    assert [line[2] for line in log] == PUBLISHED_LOG
+    assert {line[1] for line in log} == {"info"}
+    assert log[-1][3] == "Mapping is published and mapping job is created"
+
+    assert demo.cli("mappings", "jobs", "--org", "demo", "XDM44").stdout == ""
+
+    preview = orjson.loads(
+        demo.cli("mappings", "preview", "--org", "demo", "XDM44", "--limit", "2").stdout
+    )
+    assert (preview["mapping"], preview["definition"], preview["problems"]) == (
+        "XDM44",
+        "draft",
+        [],
+    )
+    assert [record["key"] for record in preview["records"]] == [1, 2]
+    first = preview["records"][0]
+    assert first["errors"] == []
+    assert first["record"]["_id"] == "1"
+    assert first["record"]["identityMap"]["Email"][0]["primary"] is True
+
+    datasets = lines(demo.cli("datasets", "list", "--org", "demo").stdout)
+    assert [row[:2] for row in datasets] == [
+        ["profiles", "https://ns.adobe.com/xdm/context/profile"]
+    ]
+    assert "https://ns.adobe.com/xdm/context/identitymap" in datasets[0][2].split(",")
+    dataset = orjson.loads(demo.cli("datasets", "get", "--org", "demo", "profiles").stdout)
+    assert dataset["id"] == "profiles"
+    properties = dataset["schema"]["properties"]
+    assert {"person", "personalEmail", "identityMap", "_repo"} <= set(properties)
+    assert "xdm:person" not in properties
+
+    for args, message in [
+        (("mappings", "jobs", "--org", "demo", "NOPE"), "XDMC-404 unknown mapping NOPE"),
+        (("datasets", "get", "--org", "demo", "nope"), "XDMC-404 unknown dataset nope"),
+    ]:
+        refused = demo.cli(*args, check=False)
+        assert refused.returncode == 1, args
+        assert refused.stderr.startswith("error: "), args
+        assert message in refused.stderr, args
+
+
+def test_a_bad_mapping_fails_to_publish_and_its_draft_is_deleted(
+    demo: Installation, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_MAPPING, encoding="utf-8")
+
+    applied = demo.cli("mappings", "apply", "--org", "demo", str(bad))
+    assert applied.stdout == "mapping BAD created\n"
+    assert applied.stderr == f"warning: {SHARED}\n"
+
+    published = demo.cli("mappings", "publish", "--org", "demo", "BAD", check=False)
+    assert published.returncode == 1
+    printed = published.stdout.splitlines()
+    assert printed[0] == "ACP-880066 Starting Mapping validation"
+    assert f"ACP-880071 {SHARED}" in printed
+    assert f"ACP-880189 The XDM field {BAD_PATH} is not a valid field of the XDM schema" in printed
+    assert any(line.startswith("ACP-880087") and "@emial" in line for line in printed)
+    assert printed[-1] == (
+        "ACP-880185 Mapping validation has failed. Please check the error in the logs and "
+        "change the mapping accordingly."
+    )
+
+    preview = orjson.loads(demo.cli("mappings", "preview", "--org", "demo", "BAD").stdout)
+    assert preview["records"] == []
+    assert {problem["code"] for problem in preview["problems"]} == {"ACP-880087", "ACP-880189"}
+
+    refused = demo.cli("mappings", "delete", "--org", "demo", "XDM44", check=False)
+    assert refused.returncode == 1
+    assert "published" in refused.stderr
+    assert demo.cli("mappings", "delete", "--org", "demo", "BAD").stdout == "mapping BAD deleted\n"
+    gone = demo.cli("mappings", "log", "--org", "demo", "BAD", check=False)
+    assert (gone.returncode, gone.stderr) == (1, "error: XDMC-404 unknown mapping BAD\n")

@@ -1,0 +1,251 @@
+"""The connector delivering to the local platform service: two real processes over HTTP.
+
+The platform service runs as ``xdm-connector platform serve`` with failure injection on;
+the connector as ``xdm-connector serve`` with its worker, the demo organization's
+destination pointing at the service. Files above 100 kB take the large-file protocol:
+the demo's Parquet file (about 40 kB) does not, its JSON Lines file (about 360 kB) does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.e2e.conftest import (
+    START_TIMEOUT_SECONDS,
+    Client,
+    Installation,
+    demo_credentials,
+    free_port,
+    token_for,
+)
+from tests.integration.platform.checks import assert_valid_xdm, lake_records
+from xdm_connector.demo.setup import DEMO_SCHEMA
+from xdm_connector.store.store import Store
+
+IMS_ORG = "E2E@AdobeOrg"
+PROFILES = 500
+SECRET_VARIABLE = "XDMC_E2E_PLATFORM_SECRET"
+UPLOAD_FAILED = "ACP-880096 Sync Job failed to upload. Please check the error in the Platform UI."
+
+PREPARE_DEMO = """
+import sys
+from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.settings import Settings
+from xdm_connector.store.store import Store
+
+settings = Settings()
+settings.home.mkdir(parents=True, exist_ok=True)
+store = Store(settings.store_url)
+store.upgrade()
+prepare_demo(settings, store, profiles=int(sys.argv[1]))
+store.close()
+"""
+
+
+@dataclass
+class PlatformInstallation(Installation):
+    """A demo installation whose processes also get ``extra`` in their environment."""
+
+    extra: dict[str, str] = field(default_factory=dict)
+    platform_port: int = field(default_factory=free_port)
+    destination: dict[str, Any] = field(default_factory=dict)
+    reader: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, **self.extra}
+
+    @property
+    def platform_url(self) -> str:
+        return f"http://127.0.0.1:{self.platform_port}"
+
+    @property
+    def platform_home(self) -> Path:
+        return self.home / "platform"
+
+    def serve_platform(self) -> None:
+        home = str(self.platform_home)
+        self.start(
+            "platform", "serve", "--port", str(self.platform_port), "--home", home, "--faults"
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.platform_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the platform service did not start:\n{self.logs()}")
+
+    def platform_cli(self, *args: str) -> Any:
+        answer = self.cli("platform", *args, "--home", str(self.platform_home))
+        return orjson.loads(answer.stdout)
+
+    def set_destination(self, **changes: Any) -> None:
+        self.destination = {**self.destination, **changes}
+        self.cli("orgs", "set-destination", "demo", orjson.dumps(self.destination).decode())
+
+    def fault(self, **document: Any) -> None:
+        response = httpx.post(f"{self.platform_url}/_local/faults", json=document, timeout=10)
+        assert response.status_code == 201, response.text
+
+    def touch_every_profile(self) -> None:
+        """Make every source record newer than the watermark: the next job exports all."""
+        with sqlite3.connect(self.home / "demo-source.db") as source:
+            source.execute("update profile set lastModified = '2031-01-01 00:00:00.000000'")
+
+
+@pytest.fixture
+def installation(tmp_path: Path) -> Iterator[PlatformInstallation]:
+    installed = PlatformInstallation(home=tmp_path / "home", database_url=None)
+    installed.home.mkdir()
+    subprocess.run(
+        [sys.executable, "-c", PREPARE_DEMO, str(PROFILES)],
+        env=installed.env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    credentials = installed.platform_cli("clients", "create", "--name", "connector")
+    installed.reader = installed.platform_cli("clients", "create", "--name", "reader")
+    installed.platform_cli(
+        "datasets",
+        "create",
+        "--ims-org",
+        IMS_ORG,
+        "--id",
+        "profiles",
+        "--schema",
+        ",".join(DEMO_SCHEMA),
+    )
+    installed.extra = {
+        SECRET_VARIABLE: credentials["client_secret"],
+        "XDMC_RETRY_BASE_SECONDS": "0.05",
+        "XDMC_PLATFORM_LARGE_FILE_BYTES": "100000",
+        "XDMC_PLATFORM_PART_BYTES": "65536",
+    }
+    installed.set_destination(
+        type="platform",
+        imsUrl=installed.platform_url,
+        platformUrl=installed.platform_url,
+        clientId=credentials["client_id"],
+        clientSecret="${" + SECRET_VARIABLE + "}",
+        imsOrgId=IMS_ORG,
+        sandbox="prod",
+        fileFormat="parquet",
+    )
+    try:
+        installed.serve_platform()
+        installed.serve()
+        yield installed
+    finally:
+        installed.stop()
+
+
+def platform_batch(installation: PlatformInstallation, batch_id: str) -> dict[str, Any]:
+    """The batch as the service's catalog shows it, read with a client of the service."""
+    reader = installation.reader
+    url = f"{installation.platform_url}/ims/token/v3"
+    token = httpx.post(url, data=reader, timeout=10).json()["access_token"]
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "x-api-key": reader["client_id"],
+        "x-gw-ims-org-id": IMS_ORG,
+        "x-sandbox-name": "prod",
+    }
+    url = f"{installation.platform_url}/data/foundation/catalog/batches/{batch_id}"
+    batch: dict[str, Any] = httpx.get(url, headers=headers, timeout=10).json()[batch_id]
+    return batch
+
+
+def parts_sent(installation: PlatformInstallation) -> int:
+    """The ranged parts counted by the pass-through ``PATCH`` fault the test armed."""
+    pending = httpx.get(f"{installation.platform_url}/_local/faults", timeout=10).json()
+    return 100_000 - next(f["left"] for f in pending if f.get("method") == "PATCH")
+
+
+def run(installation: PlatformInstallation, client: Client) -> dict[str, Any]:
+    triggered = client.trigger("XDM44")
+    assert triggered.status_code == 200, triggered.text
+    return client.wait_until_done("XDM44", triggered.json()["requestId"])
+
+
+def test_parquet_and_json_lines_batches_arrive_valid_small_and_large(
+    installation: PlatformInstallation,
+) -> None:
+    client = token_for(installation.base_url, demo_credentials(installation))
+    installation.fault(method="PATCH", path="/files/", times=100_000)  # counts, lets through
+
+    done = run(installation, client)
+    assert (done["status"], done["numRecords"]) == ("Success", PROFILES), installation.logs()
+    batch = platform_batch(installation, done["batchId"])
+    assert (batch["status"], batch["inputFormat"]["format"]) == ("success", "parquet")
+    assert batch["metrics"]["outputRecordCount"] == PROFILES
+    assert parts_sent(installation) == 0
+
+    installation.set_destination(fileFormat="json")
+    installation.touch_every_profile()
+    done = run(installation, client)
+    assert (done["status"], done["numRecords"]) == ("Success", PROFILES), installation.logs()
+    batch = platform_batch(installation, done["batchId"])
+    assert (batch["status"], batch["inputFormat"]["format"]) == ("success", "json")
+    assert parts_sent(installation) > 1
+
+    lake = installation.platform_home / "lake" / "prod" / IMS_ORG / "profiles"
+    records = lake_records(lake)
+    assert len(records) == 2 * PROFILES
+    assert_valid_xdm(records)
+
+
+def test_platform_failures_become_retries_or_a_failed_request(
+    installation: PlatformInstallation,
+) -> None:
+    client = token_for(installation.base_url, demo_credentials(installation))
+
+    installation.fault(kind="tamper", field="/person/gender", value="robot", every=2)
+    triggered = client.trigger("XDM44")
+    request_id = triggered.json()["requestId"]
+    failed = client.wait_until_done("XDM44", request_id)
+    assert failed["batchId"]
+    answer = client.status("XDM44", request_id)
+    assert (
+        answer.content
+        == json.dumps(
+            {
+                "batchId": failed["batchId"],
+                "info": f"Mapping Id: XDM44. {UPLOAD_FAILED}",
+                "numRecords": 0,
+                "requestId": request_id,
+                "status": "Failed",
+            }
+        ).encode()
+    )
+    assert platform_batch(installation, failed["batchId"])["status"] == "failed"
+    store = Store(f"sqlite:///{installation.home / 'metadata.db'}")
+    try:
+        details = store.jobs.get("demo", "XDM44", request_id).details
+    finally:
+        store.close()
+    assert details is not None
+    assert f"INGEST-1212-400 Encountered {PROFILES // 2} errors in the data." in details["error"]
+
+    installation.fault(method="POST", path="/import/batches$", status=429, retryAfter=1)
+    installation.fault(method="PUT", path="/files/", status=503, times=2)
+    started = time.monotonic()
+    done = run(installation, client)
+    assert (done["status"], done["numRecords"]) == ("Success", PROFILES), installation.logs()
+    assert time.monotonic() - started >= 1.0
+    assert httpx.get(f"{installation.platform_url}/_local/faults", timeout=10).json() == []

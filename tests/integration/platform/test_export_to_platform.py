@@ -1,0 +1,159 @@
+"""Jobs of a real store delivering to the local platform service, with failures injected."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.platform.checks import assert_valid_xdm, lake_records
+from tests.integration.platform.conftest import IMS_ORG, LocalPlatform
+from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.destinations.config import set_destination
+from xdm_connector.jobs.states import JobState
+from xdm_connector.jobs.worker import Worker
+from xdm_connector.settings import Settings
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+PROFILES = 200
+UPLOAD_FAILED = "ACP-880096 Sync Job failed to upload. Please check the error in the Platform UI."
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "connector",
+        retry_base_seconds=0.05,
+        platform_timeout_seconds=5,
+        platform_part_bytes=2048,
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    settings.home.mkdir(parents=True)
+    opened = Store(settings.store_url)
+    opened.upgrade()
+    prepare_demo(settings, opened, profiles=PROFILES)
+    yield opened
+    opened.close()
+
+
+def run_job(store: Store, settings: Settings) -> Job:
+    request = store.jobs.request_ingestion("demo", "XDM44").job.id
+    assert Worker(store, settings).run_once()
+    return store.jobs.get("demo", "XDM44", request)
+
+
+def pending(platform: LocalPlatform) -> list[dict[str, Any]]:
+    answer: list[dict[str, Any]] = platform.http.get("/_local/faults").json()
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("file_format", "large_file_bytes"),
+    [
+        ("parquet", 256 * 1024 * 1024),
+        ("parquet", 4096),
+        ("json", 256 * 1024 * 1024),
+        ("json", 4096),
+    ],
+    ids=["parquet", "parquet-large", "json", "json-large"],
+)
+def test_a_job_delivers_every_record_valid_xdm(
+    store: Store,
+    settings: Settings,
+    local_platform: LocalPlatform,
+    file_format: str,
+    large_file_bytes: int,
+) -> None:
+    set_destination(store, "demo", local_platform.destination(fileFormat=file_format))
+    local_platform.fault(method="PATCH", path="/files/", times=10_000)  # counts, lets through
+    tuned = settings.model_copy(update={"platform_large_file_bytes": large_file_bytes})
+    job = run_job(store, tuned)
+    assert job.state == JobState.SUCCESS, job.details
+    assert job.records_ingested == PROFILES
+    batch = local_platform.wait_for(job.batch_id)
+    assert batch["status"] == "success"
+    assert batch["inputFormat"]["format"] == file_format
+    assert batch["metrics"]["outputRecordCount"] == PROFILES
+    [counter] = pending(local_platform)
+    parts = 10_000 - counter["left"]
+    assert (parts > 1) == (large_file_bytes == 4096)
+    lake = local_platform.storage.root / "lake" / "prod" / IMS_ORG / "profiles"
+    records = lake_records(lake)
+    assert len(records) == PROFILES
+    assert_valid_xdm(records)
+
+
+def test_transient_failures_are_retried_honouring_retry_after(
+    store: Store, settings: Settings, local_platform: LocalPlatform
+) -> None:
+    set_destination(store, "demo", local_platform.destination())
+    local_platform.fault(method="POST", path="/import/batches$", status=429, retryAfter=1)
+    local_platform.fault(method="PUT", path="/files/", status=503, times=2)
+    local_platform.fault(method="GET", path="/catalog/batches/", status=502)
+    started = time.monotonic()
+    job = run_job(store, settings)
+    assert job.state == JobState.SUCCESS, job.details
+    assert time.monotonic() - started >= 1.0
+    assert pending(local_platform) == []
+    assert len(local_platform.call("GET", "/data/foundation/catalog/batches").json()) == 1
+
+
+def test_a_call_that_times_out_is_tried_again(
+    store: Store, settings: Settings, local_platform: LocalPlatform
+) -> None:
+    set_destination(store, "demo", local_platform.destination())
+    local_platform.fault(method="GET", path="/catalog/batches/", delaySeconds=1.5)
+    job = run_job(store, settings.model_copy(update={"platform_timeout_seconds": 0.5}))
+    assert job.state == JobState.SUCCESS, job.details
+    assert pending(local_platform) == []
+
+
+def test_a_terminal_refusal_fails_the_job_at_once(
+    store: Store, settings: Settings, local_platform: LocalPlatform
+) -> None:
+    set_destination(store, "demo", local_platform.destination())
+    local_platform.fault(method="PUT", path="/files/", status=403, times=2)
+    job = run_job(store, settings)
+    assert (job.state, job.reason) == (JobState.FAILED, UPLOAD_FAILED)
+    assert job.batch_id
+    assert [fault["left"] for fault in pending(local_platform)] == [1]  # not retried
+    assert local_platform.wait_for(job.batch_id)["status"] == "aborted"
+
+
+def test_a_batch_failing_validation_fails_the_job_with_the_platforms_errors(
+    store: Store, settings: Settings, local_platform: LocalPlatform
+) -> None:
+    set_destination(store, "demo", local_platform.destination())
+    local_platform.fault(kind="tamper", field="/person/gender", value="robot")
+    job = run_job(store, settings)
+    assert (job.state, job.reason) == (JobState.FAILED, UPLOAD_FAILED)
+    batch = local_platform.wait_for(job.batch_id)
+    assert batch["status"] == "failed"
+    assert job.details is not None
+    assert f"batch {job.batch_id} failed" in job.details["error"]
+    assert f"INGEST-1212-400 Encountered {PROFILES} errors in the data." in job.details["error"]
+    assert "INGEST-1211-400" in job.details["error"]
+    assert store.mappings.get("demo", "XDM44").watermark is None
+    failed = local_platform.call("GET", f"/data/foundation/export/batches/{job.batch_id}/failed")
+    assert len(failed.content.splitlines()) == PROFILES
+
+
+def test_refusals_within_the_threshold_are_counted_as_rejected(
+    store: Store, settings: Settings, local_platform: LocalPlatform
+) -> None:
+    set_destination(store, "demo", local_platform.destination(partialIngestionPercentage=5))
+    local_platform.fault(kind="tamper", field="/person/gender", value="robot", every=50)
+    job = run_job(store, settings)
+    assert job.state == JobState.SUCCESS, job.details
+    assert (job.records_ingested, job.records_rejected) == (PROFILES - 4, 4)
+    assert job.details is not None
+    assert job.details["destinationErrors"] == [
+        f"INGEST-1212-400 Encountered 4 errors in the data. Successfully ingested {PROFILES - 4} rows."
+    ]

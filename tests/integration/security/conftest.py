@@ -1,0 +1,143 @@
+"""An app on each metadata store, and a world of two organizations to test access on.
+
+``acme`` has a SQLite source, the dataset ``profiles``, the mapping ``XDM44`` (published,
+stopped) with one ingestion request, and three integrations: an administrator holding
+``sql``, a standard user holding no role, and a spare one to rotate and delete. ``globex``
+has an administrator of its own, holding every role.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from xdm_connector.app import create_app
+from xdm_connector.mappings.datasets import create_dataset
+from xdm_connector.mappings.definition import MappingDefinition
+from xdm_connector.mappings.service import apply_mapping, publish_mapping
+from xdm_connector.organizations import create_organization, grant_role
+from xdm_connector.security.credentials import NewIntegration, create_integration
+from xdm_connector.settings import Settings
+from xdm_connector.store.store import Store
+from xdm_connector.xdm.registry import SchemaRegistry
+
+MAPPING_ID = "XDM44"
+DATASET_ID = "profiles"
+FIELD_GROUPS = ["profile-personal-details", "identitymap"]
+
+
+def mapping_document(mapping_id: str = MAPPING_ID) -> dict[str, Any]:
+    """A definition that publishes against ``source_database``."""
+    return {
+        "id": mapping_id,
+        "label": "Profiles to Platform",
+        "targetingDimension": "profile",
+        "dataset": DATASET_ID,
+        "auditFields": ["@lastModified"],
+        "fieldMappings": [
+            {"source": "ToString(@id)", "xdm": "/_id"},
+            {"source": "@email", "xdm": "/personalEmail/address"},
+        ],
+    }
+
+
+def source_database(folder: Path) -> str:
+    """A small SQLite source with a ``profile`` table; answers its URL."""
+    path = folder / "source.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "CREATE TABLE profile (id INTEGER PRIMARY KEY, email TEXT, lastModified DATETIME)"
+        )
+        connection.executemany(
+            "INSERT INTO profile VALUES (?, ?, ?)",
+            [(1, "ada@example.com", "2024-01-01 10:00:00"), (2, "bob@example.com", None)],
+        )
+    connection.close()
+    return f"sqlite:///{path}"
+
+
+def bearer(client: TestClient, credentials: NewIntegration) -> dict[str, str]:
+    """The headers of a call by ``credentials``, with a token from the token endpoint."""
+    response = client.post(
+        "/ims/token/v3",
+        data={"client_id": credentials.client_id, "client_secret": credentials.client_secret},
+    )
+    assert response.status_code == 200, response.text
+    return {
+        "Authorization": f"Bearer {response.json()['access_token']}",
+        "X-Api-Key": credentials.client_id,
+    }
+
+
+@dataclass(frozen=True)
+class World:
+    """The two organizations' callers and the ids of ``acme``'s objects."""
+
+    admin: NewIntegration
+    reader: NewIntegration
+    spare: NewIntegration
+    other: NewIntegration
+    admin_headers: dict[str, str]
+    reader_headers: dict[str, str]
+    other_headers: dict[str, str]
+    request_id: int
+
+
+def make_org(store: Store, org: str, folder: Path) -> None:
+    """An organization with a source, the dataset and a published, stopped mapping."""
+    folder.mkdir(parents=True, exist_ok=True)
+    registry = SchemaRegistry.packaged()
+    create_organization(store, org, source_database(folder))
+    grant_role(store, org, "Administrators", "sql")
+    create_dataset(store, registry, org, DATASET_ID, class_ref="profile", field_groups=FIELD_GROUPS)
+    apply_mapping(store, org, MappingDefinition.from_document(mapping_document()))
+    result = publish_mapping(store, registry, org, MAPPING_ID, start=False)
+    assert result.published, result.log
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    return Settings(home=tmp_path / "home", database_url=database_url, embedded_worker=False)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def store(client: TestClient) -> Store:
+    """The app's own store (opened by its lifespan)."""
+    app_store: Store = client.app.state.store  # type: ignore[attr-defined]
+    return app_store
+
+
+@pytest.fixture
+def world(client: TestClient, store: Store, tmp_path: Path) -> World:
+    make_org(store, "acme", tmp_path / "acme")
+    make_org(store, "globex", tmp_path / "globex")
+    admin = create_integration(store, "acme", groups=["Administrators"], name="admin")
+    reader = create_integration(store, "acme", groups=["Standard Users"], name="reader")
+    spare = create_integration(store, "acme", groups=["Standard Users"], name="spare")
+    other = create_integration(store, "globex", groups=["Administrators"], name="other")
+    request_id = store.jobs.request_ingestion("acme", MAPPING_ID).job.id
+    return World(
+        admin=admin,
+        reader=reader,
+        spare=spare,
+        other=other,
+        admin_headers=bearer(client, admin),
+        reader_headers=bearer(client, reader),
+        other_headers=bearer(client, other),
+        request_id=request_id,
+    )

@@ -1,0 +1,70 @@
+"""An organization's destination configuration, and the factory choosing from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
+from xdm_connector.destinations.factory import destination_for
+from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.destinations.platform import PlatformDestination
+from xdm_connector.errors import DestinationError, InvalidInput
+from xdm_connector.settings import Settings
+
+PLATFORM = {
+    "type": "platform",
+    "imsUrl": "http://127.0.0.1:1",
+    "platformUrl": "http://127.0.0.1:1",
+    "clientId": "c",
+    "clientSecret": "${XDMC_TEST_SECRET}",
+    "imsOrgId": "ACME@AdobeOrg",
+    "fileFormat": "json",
+}
+
+
+def test_no_configuration_is_the_lake_with_parquet(tmp_path: Path) -> None:
+    assert parse_destination(None) == LakeConfig()
+    with destination_for(None, Settings(home=tmp_path)) as chosen:
+        assert isinstance(chosen.destination, LakeDestination)
+        assert chosen.file_format == "parquet"
+
+
+def test_a_platform_configuration_chooses_the_platform_with_its_format(tmp_path: Path) -> None:
+    config = parse_destination(PLATFORM)
+    assert isinstance(config, PlatformConfig)
+    assert (config.sandbox, config.partial_ingestion_percentage) == ("prod", 5.0)
+    with destination_for(PLATFORM, Settings(home=tmp_path)) as chosen:
+        assert isinstance(chosen.destination, PlatformDestination)
+        assert chosen.file_format == "jsonl"
+
+
+def test_a_lake_can_take_json_lines() -> None:
+    assert parse_destination({"type": "lake", "fileFormat": "json"}).batch_file_format == "jsonl"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"clientSecret": "plain-secret"}, "reference an environment variable"),
+        ({"type": "ftp"}, "invalid destination"),
+        ({"fileFormat": "csv"}, "fileFormat"),
+        ({"sandbox": "Prod Sandbox"}, "sandbox"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_invalid_configurations_are_refused(change: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message) as raised:
+        parse_destination({**PLATFORM, **change})
+    assert "plain-secret" not in raised.value.message
+
+
+def test_the_secret_is_read_from_its_variable_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_destination(PLATFORM)
+    assert isinstance(config, PlatformConfig)
+    monkeypatch.delenv("XDMC_TEST_SECRET", raising=False)
+    with pytest.raises(DestinationError, match="XDMC_TEST_SECRET is not set"):
+        config.resolve_secret()
+    monkeypatch.setenv("XDMC_TEST_SECRET", "value")
+    assert config.resolve_secret() == "value"
