@@ -28,7 +28,7 @@ run: install
 
 ## Lint, types, and every test (unit, integration on SQLite and PostgreSQL, end to end)
 test: lint types chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## Debian's Chromium for the browser tests (Playwright cannot download its own browser here)
 CHROMIUM := /usr/bin/chromium
