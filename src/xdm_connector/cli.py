@@ -287,8 +287,15 @@ def datasets_create(
             help="The XDM class, then field groups: ids or short names, repeated or comma-separated.",
         ),
     ],
+    custom: Annotated[
+        Path | None,
+        typer.Option(
+            "--custom",
+            help="A JSON file of the tenant's own fields: JSON-schema properties placed under /_customer.",
+        ),
+    ] = None,
 ) -> None:
-    """Create a dataset from an XDM class and field groups."""
+    """Create a dataset from an XDM class, field groups and the tenant's own fields."""
     from xdm_connector.mappings.datasets import create_dataset
     from xdm_connector.xdm.registry import SchemaRegistry
 
@@ -296,6 +303,7 @@ def datasets_create(
     if not refs:
         typer.echo("error: --schema needs at least the XDM class", err=True)
         raise typer.Exit(2)
+    custom_fields = run_command(lambda: _read_json_object(custom)) if custom else None
     with opened_store() as (_settings, store):
         run_command(
             lambda: create_dataset(
@@ -305,6 +313,7 @@ def datasets_create(
                 dataset_id,
                 class_ref=refs[0],
                 field_groups=refs[1:],
+                custom=custom_fields,
             )
         )
         typer.echo(f"dataset {dataset_id} created")
@@ -577,3 +586,16 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a file; ``InvalidInput`` when it is not one."""
+    from xdm_connector.errors import InvalidInput
+
+    try:
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise InvalidInput(f"cannot read a JSON object from {path}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{path} must hold a JSON object")
+    return document

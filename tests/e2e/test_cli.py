@@ -131,3 +131,24 @@ def test_a_bad_mapping_fails_to_publish_and_its_draft_is_deleted(
     assert demo.cli("mappings", "delete", "--org", "demo", "BAD").stdout == "mapping BAD deleted\n"
     gone = demo.cli("mappings", "log", "--org", "demo", "BAD", check=False)
     assert (gone.returncode, gone.stderr) == (1, "error: XDMC-404 unknown mapping BAD\n")
+
+
+def test_a_dataset_with_the_tenants_own_fields(demo: Installation, tmp_path: Path) -> None:
+    custom = tmp_path / "custom.json"
+    custom.write_text(
+        '{"default": {"type": "object", "properties": {"cusBooleanField": {"type": "boolean"}}}}'
+    )
+    demo.cli(
+        "datasets", "create", "--org", "demo", "--id", "custom",
+        "--schema", "profile,identitymap", "--custom", str(custom),
+    )  # fmt: skip
+    dataset = orjson.loads(demo.cli("datasets", "get", "--org", "demo", "custom").stdout)
+    tenant = dataset["schema"]["properties"]["_customer"]["properties"]["default"]
+    assert tenant["properties"]["cusBooleanField"]["type"] == "boolean"
+    custom.write_text("[1, 2]")
+    refused = demo.cli(
+        "datasets", "create", "--org", "demo", "--id", "other",
+        "--schema", "profile", "--custom", str(custom), check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "must hold a JSON object" in refused.stderr
