@@ -25,6 +25,7 @@ from xdm_connector.api.errors import install_error_handlers
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
+from xdm_connector.ui import mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -76,4 +77,5 @@ def create_app(settings: Settings) -> FastAPI:
         store.ping()
         return JSONResponse({"status": "ready"})
 
+    mount_ui(app, settings)
     return app

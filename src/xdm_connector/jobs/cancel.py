@@ -1,0 +1,86 @@
+"""Cancelling an export job in progress: the job ends ``Aborted`` in the store at once.
+
+The store is where a job's state lives, so a cancel is one write transaction that moves a
+``Created`` or ``Uploaded`` job to ``Aborted`` and drops its lease::
+
+    Created ──┐
+              ├── cancel ──► Aborted  (reason: the contract's aborted message)
+    Uploaded ─┘
+
+The worker that runs the job learns it at its next store write or heartbeat: every change
+of a held job is guarded by ``(lease owner, state in progress)``, so it gets ``LeaseLost``
+and stops at its next batch boundary (``jobs/worker.py``). A job not claimed yet is never
+claimed, since only ``Created`` jobs without a lease are. The ingestion API then answers
+the request ``Aborted`` with the contract's message, which names a cancel among its causes.
+
+The job's destination batch, when it has one, is aborted too (best effort) so that nothing
+of a cancelled job becomes visible; who cancelled is kept in the job's details
+(``cancelledBy``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from xdm_connector.errors import Conflict, NotFound, XdmcError
+from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState
+from xdm_connector.store.jobs import ABORTED_REASON
+from xdm_connector.store.models import Job, utcnow
+from xdm_connector.store.store import Store
+
+log = logging.getLogger(__name__)
+
+IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
+
+BatchAborter = Callable[[Job], None]
+"""Aborts a job's destination batch (``Exporter.abort_batch``)."""
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A cancelled job, as it is now in the store, and its state before the cancel."""
+
+    job: Job
+    previous_state: JobState
+
+
+def cancel_job(
+    store: Store,
+    org_id: str,
+    job_id: int,
+    *,
+    actor: str,
+    abort_batch: BatchAborter | None = None,
+) -> Cancelled:
+    """End job ``job_id`` of ``org_id`` as ``Aborted`` if it is still in progress.
+
+    ``NotFound`` for an unknown job or one of another organization; ``Conflict`` for a job
+    that has already ended (the one that ended it first wins: the transaction re-reads the
+    state under the writer's lock). ``abort_batch`` is then given the job, when it has a
+    destination batch; its failure is logged, never raised.
+    """
+    with store.write() as session:
+        job = session.scalar(sa.select(Job).where(Job.id == job_id).with_for_update())
+        if job is None or job.org_id != org_id:
+            raise NotFound(f"unknown job {job_id}")
+        if job.state not in IN_PROGRESS:
+            raise Conflict(f"job {job_id} has already ended {job.state}: it cannot be cancelled")
+        previous = JobState(job.state)
+        job.state = JobState.ABORTED
+        job.reason = ABORTED_REASON
+        job.ended_at = utcnow()
+        job.lease_owner = None
+        job.lease_expires_at = None
+        job.details = {**(job.details or {}), "cancelledBy": actor}
+        session.flush()
+    log.info("job %s of mapping %s/%s cancelled by %s", job.id, org_id, job.mapping_id, actor)
+    if abort_batch is not None and job.batch_id:
+        try:
+            abort_batch(job)
+        except XdmcError as exc:
+            log.warning("aborting the batch of cancelled job %s failed: %s", job.id, exc)
+    return Cancelled(job=job, previous_state=previous)

@@ -1,0 +1,44 @@
+"""The pages: data mappings and "Status of data export to platform", in the browser.
+
+Server-rendered HTML (Jinja2), readable without JavaScript, served by the API's process::
+
+    /                          → /ui/mappings
+    /ui/signin, /ui/signout    a session over an integration's token (``sessions.py``)
+    /ui/mappings               every mapping, its statuses and last job
+    /ui/mappings/{id}          one mapping; Publish, Unpublish, Stop, Start, Ingest now
+    /ui/new-mapping            the editor (``/ui/mappings/{id}/edit`` for an existing one)
+    /ui/jobs                   one row per export job, filtered, paged, refreshed
+    /ui/jobs/{id}              one job; Cancel while it runs
+    /ui/static/...             the pages' own stylesheet and scripts
+
+None of these routes is in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from xdm_connector.settings import Settings
+from xdm_connector.ui import editor, jobs, mappings, signin
+from xdm_connector.ui.sessions import KEY_FILE, Signer
+from xdm_connector.ui.views import template_environment
+from xdm_connector.ui.web import Ui
+
+__all__ = ["mount_ui"]
+
+
+def mount_ui(app: FastAPI, settings: Settings) -> None:
+    """Add the pages, their JSON helpers and their static files to ``app``."""
+    app.state.ui = Ui(templates=template_environment(), signer=Signer(settings.home / KEY_FILE))
+    app.include_router(signin.router)
+    # The editor's ``/ui/new-mapping`` and ``.../edit`` come before ``/ui/mappings/{id}``.
+    app.include_router(editor.router)
+    app.include_router(editor.checks)
+    app.include_router(mappings.router)
+    app.include_router(jobs.router)
+    app.mount(
+        "/ui/static",
+        StaticFiles(packages=[("xdm_connector.ui", "static")]),
+        name="ui-static",
+    )

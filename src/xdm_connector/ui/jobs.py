@@ -1,0 +1,118 @@
+""" "Status of data export to platform" and the page of one job, with Cancel.
+
+The status page lists one row per export job, newest first: Mapping (label and id),
+BatchId, Status, Number of records, Reason, Start Time, End Time; it filters by mapping
+and status, pages through long histories (``?page=2``), and refreshes itself while a job
+it may show runs (``refresh.js``; a ``<meta http-equiv="refresh">`` without JavaScript).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from xdm_connector.api.deps import SettingsDep, StoreDep
+from xdm_connector.errors import Conflict
+from xdm_connector.jobs.cancel import cancel_job
+from xdm_connector.jobs.history import DEFAULT_PAGE_SIZE, job_history, organization_job
+from xdm_connector.jobs.states import JobState
+from xdm_connector.pipeline.export import Exporter
+from xdm_connector.security.audit import AuditAction
+from xdm_connector.security.roles import ROLE_SQL
+from xdm_connector.ui.sessions import Notice
+from xdm_connector.ui.views import platform_errors, rejected_samples, timeline, window_bounds
+from xdm_connector.ui.web import PosterDep, UiRoute, ViewerDep, redirect, render
+
+router = APIRouter(route_class=UiRoute, include_in_schema=False)
+
+REFRESH_SECONDS = 2
+STATES = [state.value for state in JobState]
+
+
+def _query(**params: object) -> str:
+    kept = {key: value for key, value in params.items() if value not in (None, "", 1)}
+    return f"?{urlencode(kept)}" if kept else ""
+
+
+@router.get("/ui/jobs")
+def jobs_page(
+    request: Request,
+    store: StoreDep,
+    viewer: ViewerDep,
+    mapping: str = "",
+    status: str = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    """One page of the organization's export jobs, filtered."""
+    state = JobState(status) if status in STATES else None
+    history = job_history(
+        store,
+        viewer.org_id,
+        mapping_id=mapping or None,
+        state=state,
+        offset=(page - 1) * DEFAULT_PAGE_SIZE,
+        limit=DEFAULT_PAGE_SIZE,
+    )
+    return render(
+        request,
+        "jobs.html",
+        {
+            "section": "jobs",
+            "history": history,
+            "mappings": store.mappings.list_for_org(viewer.org_id),
+            "mapping": mapping,
+            "status": state.value if state else "",
+            "states": STATES,
+            "refresh": REFRESH_SECONDS if history.running else 0,
+            "previous": _query(mapping=mapping, status=status, page=page - 1),
+            "next": _query(mapping=mapping, status=status, page=page + 1),
+        },
+    )
+
+
+@router.get("/ui/jobs/{job_id}")
+def job_page(request: Request, job_id: int, store: StoreDep, viewer: ViewerDep) -> Response:
+    """One job: window, counts, timeline, rejected samples, the platform's errors."""
+    row = organization_job(store, viewer.org_id, job_id)
+    job = row.job
+    running = JobState(job.state).in_progress
+    return render(
+        request,
+        "job.html",
+        {
+            "section": "jobs",
+            "job": job,
+            "label": row.label,
+            "running": running,
+            "refresh": REFRESH_SECONDS if running else 0,
+            "steps": timeline(job),
+            "window": window_bounds(job),
+            "samples": rejected_samples(job),
+            "errors": platform_errors(job),
+            "cancelled_by": (job.details or {}).get("cancelledBy"),
+        },
+    )
+
+
+@router.post("/ui/jobs/{job_id}/cancel")
+def cancel(
+    request: Request, job_id: int, store: StoreDep, settings: SettingsDep, viewer: PosterDep
+) -> Response:
+    """Cancel the job while it runs: it ends ``Aborted``, its batch is aborted."""
+    viewer.require(viewer.can_cancel, ROLE_SQL, "cancel an ingestion")
+    page = f"/ui/jobs/{job_id}"
+    actor = viewer.principal.client_id
+    exporter = Exporter(store, settings)
+    try:
+        cancelled = cancel_job(
+            store, viewer.org_id, job_id, actor=actor, abort_batch=exporter.abort_batch
+        )
+    except Conflict as exc:
+        return redirect(request, page, Notice("error", exc.message))
+    job = cancelled.job
+    details = {"requestId": job.id, "state": cancelled.previous_state.value}
+    store.tenants.audit.record(viewer.org_id, actor, AuditAction.CANCEL, job.mapping_id, details)
+    return redirect(request, page, Notice("ok", f"Job {job_id} is cancelled."))

@@ -1,0 +1,1 @@
+"""Helpers of the browser tests: Debian's Chromium under Playwright, and screenshots."""
