@@ -43,9 +43,24 @@ chromium:
 	fi
 	@test -x $(CHROMIUM) || { echo "make test needs $(CHROMIUM), and it is still missing" >&2; exit 1; }
 
+## Benchmarks against the limits and peers (not part of make test): BENCH_ARGS="--profiles 1000000,10000000"
+BENCH_ARGS ?=
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]' \
+	  || { echo "bench: dlt could not be installed: its row will say unavailable" >&2; \
+	       $(BIN)/python -m pip install --quiet -e '.[dev]'; }
+	touch $(VENV)/.installed $(VENV)/.installed-dev $@
+
+bench: $(VENV)/.installed-bench
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk \
+	    || echo "bench: wrk could not be installed: the API row will say unavailable" >&2; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: install-dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 types: install-dev
 	$(BIN)/mypy src

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from xdm_connector.errors import InvalidInput, SourceError
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.postgresql import parameters_as_settings
+from xdm_connector.sources.statements import dollar_dialect, portable_statement
 
 UTC = dt.UTC
 EXPECTED_TYPES = {
@@ -148,6 +150,24 @@ def test_parameters_expressions_and_labels(database_url: str, use_adbc: bool) ->
     ]
 
 
+def test_a_column_selected_twice_is_read_once_and_given_twice(
+    database_url: str, use_adbc: bool
+) -> None:
+    table = fill(database_url, sample_rows(20))
+    query = sa.select(
+        table.c.name.label("a"),
+        table.c.id.label("key"),
+        table.c.name.label("b"),
+        sa.literal("x").label("c"),
+        sa.literal("y").label("d"),
+    ).order_by(table.c.id)
+    [batch] = read(database_url, query, 100, use_adbc)
+    assert batch.schema.names == ["a", "key", "b", "c", "d"]
+    assert batch.column("a") == batch.column("b")
+    assert set(batch.column("c").to_pylist()) == {"x"}
+    assert set(batch.column("d").to_pylist()) == {"y"}
+
+
 def test_a_large_table_streams_in_batches_of_the_asked_size(database_url: str) -> None:
     rows = sample_rows(200_000)
     table = fill(database_url, rows)
@@ -259,6 +279,40 @@ def test_sqlite_in_memory_reads_through_sqlalchemy() -> None:
     assert batch.to_pylist() == [{"one": 1, "a": "a"}]
 
 
+def test_a_sqlite_scan_reads_every_row_once_in_ranges(sqlite_url: str) -> None:
+    rows = sample_rows(5000, null_until=3000)  # the first range starts with NULL columns
+    table = fill(sqlite_url, rows)
+    query = sa.select(table).where(table.c.id > 10)
+    with SourceDatabase(sqlite_url) as source:
+        batches = list(source.read_batches(query, batch_rows=1000, scan=True))
+    read_rows = sorted((row for b in batches for row in b.to_pylist()), key=lambda r: r["id"])
+    assert read_rows == [row for row in rows if row["id"] > 10]
+    assert all(b.schema.types == list(EXPECTED_TYPES.values()) for b in batches)
+    assert all(b.num_rows <= 1000 for b in batches)
+    assert sum(b.num_rows < 1000 for b in batches) <= 2  # the last of each range
+
+
+def test_a_sqlite_scan_of_a_view_reads_it_whole(sqlite_url: str) -> None:
+    rows = sample_rows(300)
+    fill(sqlite_url, rows)
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as conn:
+        conn.execute("CREATE VIEW recent AS SELECT id, name FROM sample WHERE id >= 100")
+    view = sa.table("recent", sa.column("id", sa.Integer), sa.column("name", sa.String))
+    with SourceDatabase(sqlite_url) as source:
+        batches = list(source.read_batches(sa.select(view), batch_rows=64, scan=True))
+    expected = [row["id"] for row in rows if row["id"] >= 100]
+    assert sorted(row["id"] for b in batches for row in b.to_pylist()) == expected
+
+
+def test_a_reader_closed_early_stops_every_range(sqlite_url: str) -> None:
+    table = fill(sqlite_url, sample_rows(3000))
+    with SourceDatabase(sqlite_url) as source:
+        batches = source.read_batches(sa.select(table), batch_rows=100, scan=True)
+        assert next(batches).num_rows == 100
+        batches.close()
+        assert source.scalar(sa.select(sa.func.count()).select_from(table)) == 3000
+
+
 # -- PostgreSQL specifics -----------------------------------------------------------------------
 
 
@@ -335,3 +389,31 @@ def test_a_wrong_password_is_not_echoed(postgres_server_url: str) -> None:
             list(source.read_batches(query, batch_rows=10))
         assert "not-the-pw" not in str(caught.value)
         assert caught.value.transient
+
+
+def test_postgresql_parameters_reach_copy_as_settings(postgres_url: str) -> None:
+    table = fill(postgres_url, sample_rows(40))
+    query = (
+        sa.select(
+            table.c.id,
+            sa.func.concat(table.c.name, sa.literal("'; --")).label("tagged"),
+        )
+        .where(
+            table.c.modified >= dt.datetime(2024, 1, 1, 0, 0, 10),
+            table.c.birth > dt.date(1990, 1, 1),
+            table.c.vip == sa.literal(True),
+            table.c.score < 30.5,
+        )
+        .order_by(table.c.id)
+    )
+    statement = portable_statement(
+        query, SourceDatabase(postgres_url).expected_schema(query), numerics_as_doubles=True
+    )
+    settled = parameters_as_settings(statement)
+    assert settled is not None
+    assert "'; --" in settled[1]
+    assert "'; --" not in str(settled[0].compile(dialect=dollar_dialect()))
+    batches = read(postgres_url, query, 4)
+    assert [b.num_rows for b in batches] == [4, 2]
+    assert [row["id"] for b in batches for row in b.to_pylist()] == [12, 15, 18, 21, 24, 27]
+    assert batches[0].column("tagged")[0].as_py() == "name-12'; --"

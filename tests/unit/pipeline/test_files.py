@@ -144,3 +144,14 @@ def test_writing_after_close_is_refused(tmp_path: Path) -> None:
 def test_bad_settings_are_refused(tmp_path: Path, file_format: Any, limit: int) -> None:
     with pytest.raises(InvalidInput):
         BatchFileWriter(tmp_path, file_format=file_format, schema=SCHEMA, max_file_bytes=limit)
+
+
+def test_a_failure_in_the_writer_thread_is_raised_by_the_next_call(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the folder should be")
+    writer = BatchFileWriter(blocked, file_format="parquet", schema=SCHEMA)
+    writer.write(records(10))
+    with pytest.raises(OSError, match=r"not-a-folder|Not a directory|exists"):
+        writer.close()
+    with pytest.raises(InvalidInput, match="closed"):
+        writer.write(records(1))

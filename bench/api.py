@@ -1,0 +1,184 @@
+"""The API under load: ``POST`` trigger and ``GET`` status against ``/health``, with wrk.
+
+The server runs as ``uvicorn --workers N`` (N processes sharing one listening socket) on
+a PostgreSQL metadata store (the database ``xdmc_bench_store``, made anew each run), with
+no embedded worker, so that a trigger finds its first job in progress and answers it: the
+trigger's whole path (token, role, mapping, the store's one-job-per-mapping check) runs on
+every request. Each endpoint gets the same load (64 connections, ``--api-seconds`` each),
+in alternating rounds; the medians are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+from psycopg import sql
+
+from bench.harness import ROOT
+from bench.sources import libpq_url
+
+STORE_DATABASE = "xdmc_bench_store"
+CONNECTIONS = 64
+_PATH = "/demo/campaign/dataIngestion/xdmIngestion/XDM44/ingest"
+_POST_SCRIPT = 'wrk.method = "POST"\n'
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def create_app() -> Any:
+    """The app of the benchmark's server processes (``uvicorn --factory``), from ``XDMC_*``."""
+    from xdm_connector.app import create_app as create
+    from xdm_connector.settings import Settings
+
+    return create(Settings())
+
+
+def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -> dict[str, Any]:
+    """Requests per second and p99 latency of the three endpoints, and the ratios."""
+    if shutil.which("wrk") is None:
+        return {"unavailable": "wrk is not installed (apt-get install -y wrk)"}
+    store_url = _fresh_database(server_url)
+    home = Path(tempfile.mkdtemp(prefix="xdmc-bench-api-"))
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "XDMC_HOME": str(home),
+        "XDMC_DATABASE_URL": store_url,
+        "XDMC_EMBEDDED_WORKER": "false",
+        "XDMC_LOG_LEVEL": "WARNING",
+    }
+    client_id, token = _prepare(home, store_url)
+    log = (home / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "bench.api:create_app", "--host",
+         "127.0.0.1", "--port", str(port), "--workers", str(processes), "--log-level", "warning"],
+        cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=log,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, home / "server.log")
+        headers = {"Authorization": f"Bearer {token}", "X-Api-Key": client_id}
+        first = httpx.post(base + _PATH, headers=headers, timeout=30).json()
+        endpoints = {
+            "health": (base + "/health", {}, False),
+            "trigger": (base + _PATH, headers, True),
+            "status": (f"{base}{_PATH}?requestId={first['requestId']}", headers, False),
+        }
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in endpoints}
+        for round_index in range(rounds):
+            names = list(endpoints) if round_index % 2 == 0 else list(reversed(endpoints))
+            for name in names:
+                url, endpoint_headers, post = endpoints[name]
+                runs[name].append(_wrk(url, endpoint_headers, post=post, seconds=seconds))
+                print(f"  api #{round_index + 1} {name}: {runs[name][-1]}", flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+    result: dict[str, Any] = {"processes": processes, "connections": CONNECTIONS}
+    for name, measured in runs.items():
+        result[name] = {
+            "requests_per_second": statistics.median(run["rps"] for run in measured),
+            "p99_ms": statistics.median(run["p99_ms"] for run in measured),
+            "errors": sum(run["errors"] for run in measured),
+            "runs": measured,
+        }
+    health = result["health"]["requests_per_second"]
+    for name in ("trigger", "status"):
+        result[name]["ratio_to_health"] = round(result[name]["requests_per_second"] / health, 3)
+    return result
+
+
+def _fresh_database(server_url: str) -> str:
+    server = sa.make_url(server_url)
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as admin:
+        name = sql.Identifier(STORE_DATABASE)
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    return server.set(database=STORE_DATABASE).render_as_string(hide_password=False)
+
+
+def _prepare(home: Path, store_url: str) -> tuple[str, str]:
+    """The demo in the store; an integration's client id and a bearer token."""
+    from xdm_connector.demo.setup import prepare_demo
+    from xdm_connector.security.credentials import issue_token
+    from xdm_connector.settings import Settings
+    from xdm_connector.store.store import Store
+
+    settings = Settings(home=home, database_url=store_url, embedded_worker=False)
+    store = Store(settings.store_url)
+    try:
+        store.upgrade()
+        setup = prepare_demo(settings, store, profiles=100)
+        token = issue_token(
+            store, setup.credentials.client_id, setup.credentials.client_secret, 86_400
+        )
+    finally:
+        store.close()
+    return setup.credentials.client_id, token.access_token
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_ready(base: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"bench: the API server did not start:\n{log.read_text()[-3000:]}")
+
+
+def _wrk(url: str, headers: dict[str, str], *, post: bool, seconds: int) -> dict[str, float]:
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(_POST_SCRIPT)
+        script.flush()
+        if post:
+            command += ["-s", script.name]
+        done = subprocess.run(
+            [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+        )
+    return _parse_wrk(done.stdout)
+
+
+def _parse_wrk(output: str) -> dict[str, float]:
+    """Requests per second, p99 latency (ms) and failed requests of a wrk report."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if rps is None or p99 is None:
+        raise RuntimeError(f"bench: unexpected wrk output:\n{output}")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", output)
+    failed = int(errors.group(1)) if errors else 0
+    if socket_errors:
+        failed += sum(int(group) for group in socket_errors.groups())
+    return {
+        "rps": float(rps.group(1)),
+        "p99_ms": round(float(p99.group(1)) * _UNITS[p99.group(2)], 3),
+        "errors": failed,
+    }

@@ -1,0 +1,76 @@
+"""The benchmark's results: the machine, a table for people, a JSON document for tools."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    """What the benchmark ran on: CPU model, cores, memory, load, versions."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    memory = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.MULTILINE)
+    import pyarrow
+
+    return {
+        "cpu": model.group(1).strip() if model else platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(memory.group(1)) / 2**20, 1) if memory else None,
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "python": platform.python_version(),
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The results as a Markdown table (the README's Performance section holds one)."""
+    lines = [
+        "| target | xdm-connector | reference | reference rate | ratio | goal | peak RSS (MiB) |",
+        "|---|---:|---|---:|---:|---|---:|",
+    ]
+    for comparison in result["comparisons"]:
+        subject = comparison["subject"]
+        for reference in comparison["references"]:
+            if "unavailable" in reference:
+                lines.append(
+                    f"| {comparison['title']} | {subject['rate']:,.0f}/s | "
+                    f"{reference['variant']} | unavailable: {reference['unavailable']} | | "
+                    f"{comparison['target']} | {subject['peak_rss_mib']:.0f} |"
+                )
+                continue
+            lines.append(
+                f"| {comparison['title']} | {subject['rate']:,.0f}/s | {reference['variant']} | "
+                f"{reference['rate']:,.0f}/s | {reference['ratio']:.2f}x | "
+                f"{comparison['target']} | {subject['peak_rss_mib']:.0f} / "
+                f"{reference['peak_rss_mib']:.0f} |"
+            )
+    for memory in result.get("memory", []):
+        lines.append(
+            f"| memory, {memory['profiles']:,} records | {memory['rate']:,.0f}/s | | | | "
+            f"< 300 MiB, flat | {memory['peak_rss_mib']:.0f} |"
+        )
+    api = result.get("api")
+    if api is not None and "unavailable" in api:
+        lines.append(f"| API | unavailable: {api['unavailable']} | | | | | |")
+    elif api is not None:
+        health = api["health"]
+        for name in ("trigger", "status"):
+            measured = api[name]
+            lines.append(
+                f"| API {name} (wrk, {api['connections']} connections, {api['processes']} "
+                f"processes) | {measured['requests_per_second']:,.0f} req/s, p99 "
+                f"{measured['p99_ms']:.0f} ms | /health | {health['requests_per_second']:,.0f} "
+                f"req/s, p99 {health['p99_ms']:.0f} ms | {measured['ratio_to_health']:.2f}x | "
+                ">= 0.5x, p99 < 50 ms | |"
+            )
+    scale = result.get("scale_out")
+    if scale is not None:
+        lines.append(
+            f"| scale-out, 2 workers vs 1 | {scale.get('unavailable', '')} | | | | <= 0.6x time | |"
+        )
+    return "\n".join(lines)

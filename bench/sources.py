@@ -1,0 +1,115 @@
+"""The benchmark's source databases: the demo's realistic profiles, made once and cached.
+
+- SQLite: ``<data>/profiles-<N>.db``, built by ``demo.source.create_demo_source``.
+- PostgreSQL: the same rows in the database ``xdmc_bench_<N>`` of the server named by
+  ``XDMC_TEST_POSTGRES_URL``, copied from the SQLite file with ``COPY``; kept while its row
+  count is right.
+
+Both have the demo's two tables, ``profile`` and ``postalAddress``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import sql
+
+from xdm_connector.demo.source import create_demo_source
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+POSTGRES_SCHEMA = """
+CREATE TABLE "postalAddress" (
+    id BIGINT PRIMARY KEY, line1 VARCHAR(80), line2 VARCHAR(80), city VARCHAR(50),
+    "zipCode" VARCHAR(10), "stateCode" VARCHAR(10), "countryCode" VARCHAR(2),
+    "addrDefined" BOOLEAN NOT NULL DEFAULT FALSE, "addrQuality" VARCHAR(40)
+);
+CREATE TABLE profile (
+    id BIGINT PRIMARY KEY, email VARCHAR(128), "firstName" VARCHAR(50),
+    "middleName" VARCHAR(50), "lastName" VARCHAR(50), "birthDate" DATE,
+    gender VARCHAR(10) NOT NULL DEFAULT 'unknown', "mobilePhone" VARCHAR(32),
+    phone VARCHAR(32), "blackList" BOOLEAN NOT NULL DEFAULT FALSE,
+    "blackListEmail" BOOLEAN NOT NULL DEFAULT FALSE,
+    "blackListMobile" BOOLEAN NOT NULL DEFAULT FALSE,
+    "postalAddress_id" BIGINT REFERENCES "postalAddress"(id),
+    created TIMESTAMP NOT NULL, "lastModified" TIMESTAMP NOT NULL
+);
+"""
+POSTGRES_INDEXES = 'CREATE INDEX profile_lastmodified_id ON profile ("lastModified", id);'
+_BOOLEAN_COLUMNS = {"postalAddress": (7,), "profile": (9, 10, 11)}
+
+# The source columns the demo mapping reads, as a plain read selects them.
+SOURCE_COLUMNS = (
+    'p.id, p.email, p."firstName", p."middleName", p."lastName", p."birthDate", p.gender, '
+    'p."mobilePhone", p.phone, a.line1, a.city, a."zipCode", a."stateCode", '
+    'a."countryCode", a."addrDefined", a."addrQuality", p."blackList", p."blackListEmail", '
+    'p."blackListMobile", p.created, p."lastModified"'
+)
+PLAIN_READ = (
+    f"SELECT {SOURCE_COLUMNS} FROM profile AS p "
+    'LEFT OUTER JOIN "postalAddress" AS a ON p."postalAddress_id" = a.id'
+)
+
+
+def sqlite_source(folder: Path, profiles: int) -> Path:
+    """The cached SQLite source of ``profiles`` profiles (built the first time)."""
+    path = folder / f"profiles-{profiles}.db"
+    if not path.is_file():
+        print(f"bench: generating {profiles:,} profiles in {path} (once)", flush=True)
+        create_demo_source(path, profiles=profiles)
+    return path
+
+
+def postgres_source(server_url: str, sqlite_path: Path, profiles: int) -> str:
+    """A PostgreSQL database holding the rows of ``sqlite_path``; its SQLAlchemy URL."""
+    server = sa.make_url(server_url)
+    name = f"xdmc_bench_{profiles}"
+    with psycopg.connect(_libpq(server), autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = server.set(database=name)
+    with psycopg.connect(_libpq(url)) as conn:
+        present = conn.execute("SELECT to_regclass('profile') IS NOT NULL").fetchone()
+        if not (present and present[0]) or _rows(conn) != profiles:
+            print(f"bench: copying {profiles:,} profiles into PostgreSQL {name} (once)", flush=True)
+            _fill(conn, sqlite_path)
+    return url.render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL as libpq takes it (no ``+driver``)."""
+    return _libpq(sa.make_url(url))
+
+
+def _libpq(url: sa.URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _rows(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    row = conn.execute("SELECT count(*) FROM profile").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _fill(conn: psycopg.Connection[tuple[object, ...]], sqlite_path: Path) -> None:
+    conn.execute('DROP TABLE IF EXISTS profile, "postalAddress"')
+    conn.execute(POSTGRES_SCHEMA)
+    with closing(sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)) as source:
+        for table in ("postalAddress", "profile"):
+            booleans = _BOOLEAN_COLUMNS[table]
+            rows = source.execute(f'SELECT * FROM "{table}" ORDER BY id')
+            copy = sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))
+            with conn.cursor().copy(copy) as sink:
+                while chunk := rows.fetchmany(10_000):
+                    for row in chunk:
+                        values = list(row)
+                        for index in booleans:
+                            values[index] = bool(values[index])
+                        sink.write_row(values)
+    conn.execute(POSTGRES_INDEXES)
+    conn.execute("ANALYZE")
+    conn.commit()

@@ -1,0 +1,175 @@
+"""PostgreSQL read through ADBC: ``COPY`` streaming, the parameters still bound.
+
+ADBC streams a query through ``COPY ... TO STDOUT`` (binary), about twice as fast as
+fetching from a cursor, but only without bound parameters: with parameters it materializes
+the whole result. So the values of the statement's parameters are handed over first, as
+bound parameters of ``SELECT set_config('xdmc.p0', $1, true), ...`` (settings local to
+the read's transaction), and the statement reads each back once,
+``(SELECT CAST(current_setting('xdmc.p0') AS TIMESTAMP))``: no value reaches the SQL text.
+Batches come by size from the driver and are cut to ``batch_rows`` rows.
+
+A parameter of a kind this cannot carry (a list for ``IN``, a type other than text,
+numbers, booleans, dates and date-times) reads through a server-side cursor instead,
+``DECLARE ... CURSOR`` with bound parameters then ``FETCH FORWARD n`` per batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager, closing
+from typing import Any
+
+import adbc_driver_postgresql
+import adbc_driver_postgresql.dbapi
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.sql import visitors
+
+from xdm_connector.sources.batches import BATCH_BYTES, conform, rechunked
+from xdm_connector.sources.statements import (
+    AnySelect,
+    compile_for_adbc,
+    dollar_dialect,
+    portable_statement,
+)
+
+_USE_COPY = adbc_driver_postgresql.StatementOptions.USE_COPY.value
+_BATCH_BYTES = adbc_driver_postgresql.StatementOptions.BATCH_SIZE_HINT_BYTES.value
+_SETTING = "xdmc.p{}"
+Batches = Generator[pa.RecordBatch, None, None]
+
+
+def read_postgresql(
+    uri: str,
+    query: AnySelect,
+    schema: pa.Schema,
+    batch_rows: int,
+    *,
+    connecting: Callable[[], AbstractContextManager[None]],
+) -> list[Batches] | None:
+    """The batches of ``query`` from the database at ``uri`` (a libpq URI); ``None`` when a
+    parameter cannot be bound by ADBC. ``connecting`` wraps the connection."""
+    statement = portable_statement(query, schema, numerics_as_doubles=True)
+    settled = parameters_as_settings(statement)
+    if settled is not None:
+        compiled = compile_for_adbc(settled[0], dollar_dialect())
+        if compiled is not None and compiled[1] is None:
+            return [_copied(uri, compiled[0], settled[1], schema, batch_rows, connecting)]
+    compiled = compile_for_adbc(statement, dollar_dialect())
+    if compiled is None:
+        return None
+    return [_fetched(uri, compiled[0], compiled[1], schema, batch_rows, connecting)]
+
+
+def parameters_as_settings(statement: AnySelect) -> tuple[AnySelect, list[str]] | None:
+    """The statement reading its parameters back from settings, and their values as text
+    (``None`` when a parameter cannot be carried so)."""
+    values: list[str] = []
+    carried = True
+
+    def replace(element: Any, **_: Any) -> Any:
+        nonlocal carried
+        if not isinstance(element, sa.BindParameter) or element.literal_execute:
+            return None
+        kind = _setting_type(element.type)
+        value = element.effective_value
+        if element.expanding or kind is None:
+            carried = False
+            return None
+        if value is None:
+            return sa.cast(sa.null(), kind)
+        text = _setting_text(value)
+        if text is None:
+            carried = False
+            return None
+        name: sa.ColumnElement[str] = sa.literal_column(f"'{_SETTING.format(len(values))}'")
+        values.append(text)
+        return sa.select(sa.cast(sa.func.current_setting(name), kind)).scalar_subquery()
+
+    replaced = visitors.replacement_traverse(statement, {}, replace)
+    assert isinstance(replaced, sa.Select)
+    return (replaced, values) if carried else None
+
+
+def _setting_type(kind: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any] | None:
+    if isinstance(kind, sa.Boolean):
+        return sa.Boolean()
+    if isinstance(kind, sa.Integer):
+        return sa.BigInteger()
+    if isinstance(kind, sa.Float):
+        return sa.Double()
+    if isinstance(kind, sa.Numeric):
+        return sa.Numeric()
+    if isinstance(kind, sa.DateTime):
+        return sa.DateTime(timezone=kind.timezone)
+    if isinstance(kind, sa.Date):
+        return sa.Date()
+    if isinstance(kind, sa.String | sa.types.NullType) and not isinstance(kind, sa.Enum):
+        return sa.Text()
+    return None
+
+
+def _setting_text(value: object) -> str | None:
+    """A parameter's value as PostgreSQL reads it back from text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | decimal.Decimal | str):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return None
+
+
+def _copied(
+    uri: str,
+    sql: str,
+    settings: list[str],
+    schema: pa.Schema,
+    batch_rows: int,
+    connecting: Callable[[], AbstractContextManager[None]],
+) -> Batches:
+    with connecting():
+        conn = adbc_driver_postgresql.dbapi.connect(uri)
+    with closing(conn), closing(conn.cursor()) as setup, closing(conn.cursor()) as copy:
+        setup.execute("SET TRANSACTION READ ONLY")
+        if settings:
+            calls = ", ".join(
+                f"set_config('{_SETTING.format(index)}', ${index + 1}, true)"
+                for index in range(len(settings))
+            )
+            values = pa.RecordBatch.from_arrays(
+                [pa.array([text], pa.string()) for text in settings],
+                names=[f"p{index}" for index in range(len(settings))],
+            )
+            setup.execute(f"SELECT {calls}", values)
+            setup.fetchall()
+        copy.adbc_statement.set_options(**{_USE_COPY: "true", _BATCH_BYTES: str(BATCH_BYTES)})
+        copy.execute(sql)
+        yield from rechunked((conform(b, schema) for b in copy.fetch_record_batch()), batch_rows)
+        conn.rollback()
+
+
+def _fetched(
+    uri: str,
+    sql: str,
+    parameters: pa.RecordBatch | None,
+    schema: pa.Schema,
+    batch_rows: int,
+    connecting: Callable[[], AbstractContextManager[None]],
+) -> Batches:
+    with connecting():
+        conn = adbc_driver_postgresql.dbapi.connect(uri)
+    with closing(conn), closing(conn.cursor()) as declare, closing(conn.cursor()) as fetch:
+        declare.execute("SET TRANSACTION READ ONLY")
+        declare.execute(f"DECLARE xdmc_read NO SCROLL CURSOR FOR {sql}", parameters)
+        fetch.adbc_statement.set_options(**{_USE_COPY: "false"})
+        while True:
+            fetch.execute(f"FETCH FORWARD {batch_rows:d} FROM xdmc_read")
+            table = fetch.fetch_arrow_table()
+            for batch in table.to_batches(max_chunksize=batch_rows):
+                yield conform(batch, schema)
+            if table.num_rows < batch_rows:
+                break
+        conn.rollback()

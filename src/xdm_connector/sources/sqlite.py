@@ -1,0 +1,136 @@
+"""SQLite read through ADBC: the statement as written, in one or two threads.
+
+ADBC's SQLite driver infers each column's Arrow type from the first batch. The statement
+keeps each column in one storage class (``statements.sqlite_statement``); when a column
+is NULL in the whole first batch (the driver would infer ``int64``), the reader starts
+again with a typed first row (``statements.sqlite_typed_statement``).
+
+A query that reads most of its first table (``scan``) is read by a table scan, split into
+two ranges of that table's rowid read side by side (one per core, when the worker has
+two): the batches of both come in the order they are read.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import urllib.parse
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager, closing
+from pathlib import Path
+from typing import Any
+
+import adbc_driver_sqlite
+import adbc_driver_sqlite.dbapi
+import pyarrow as pa
+import sqlalchemy as sa
+
+from xdm_connector.errors import SOURCE_FAILED_MESSAGE, SourceError
+from xdm_connector.sources.batches import conform, rechunked
+from xdm_connector.sources.statements import (
+    FIRST_ROW_FLAG,
+    AnySelect,
+    compile_for_adbc,
+    first_table,
+    rowid,
+    scan_hint,
+    sqlite_dialect,
+    sqlite_statement,
+    sqlite_typed_statement,
+)
+
+READ_THREADS = 2
+_BATCH_ROWS = adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value
+Batches = Generator[pa.RecordBatch, None, None]
+
+
+def read_sqlite(
+    path: Path,
+    query: AnySelect,
+    schema: pa.Schema,
+    batch_rows: int,
+    *,
+    scan: bool,
+    first_row: Callable[[AnySelect], tuple[Any, ...] | None],
+    connecting: Callable[[], AbstractContextManager[None]],
+) -> list[Batches] | None:
+    """One generator of batches per range read; ``None`` when a parameter cannot be bound
+    by ADBC. ``first_row`` runs a small query; ``connecting`` wraps the connection."""
+    parts = _ranges(scan_hint(query), first_row) if scan else [query]
+    compiled = [
+        compile_for_adbc(sqlite_statement(part, schema), sqlite_dialect()) for part in parts
+    ]
+    if any(each is None for each in compiled):
+        return None
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+
+    def run(statement: str, parameters: pa.RecordBatch | None) -> Batches:
+        with connecting():
+            conn = adbc_driver_sqlite.dbapi.connect(uri)
+        with closing(conn), closing(conn.cursor()) as cursor:
+            cursor.adbc_statement.set_options(**{_BATCH_ROWS: str(batch_rows)})
+            cursor.execute(statement, parameters)
+            yield from cursor.fetch_record_batch()
+
+    def batches(sql: str, parameters: pa.RecordBatch | None) -> Batches:
+        rows = run(sql, parameters)
+        first = next(rows, None)
+        if first is None:
+            return
+        if _inferred_as_expected(first.schema, schema):
+            yield conform(first, schema)
+            yield from (conform(batch, schema) for batch in rows)
+            return
+        rows.close()
+        typed = run(sqlite_typed_statement(sql, schema), parameters)
+        first = next(typed)
+        if not first.column(FIRST_ROW_FLAG)[0].as_py():
+            raise SourceError(f"{SOURCE_FAILED_MESSAGE} SQLite reordered the rows.")
+        # One row less in the first batch: batches of ``batch_rows`` again.
+        conformed = (conform(batch, schema) for batch in itertools.chain([first.slice(1)], typed))
+        yield from rechunked(conformed, batch_rows)
+
+    return [batches(sql, parameters) for sql, parameters in filter(None, compiled)]
+
+
+def _ranges(
+    query: AnySelect, first_row: Callable[[AnySelect], tuple[Any, ...] | None]
+) -> list[AnySelect]:
+    """The query split into ranges of its first table's rowid, one per core (two at most).
+    A view or a table without rowid is read whole."""
+    table = first_table(query)
+    cores = min(READ_THREADS, len(os.sched_getaffinity(0)))
+    if table is None or cores < 2:
+        return [query]
+    bounds = sa.select(sa.func.min(rowid(table)), sa.func.max(rowid(table))).select_from(table)
+    try:
+        low, high = first_row(bounds) or (None, None)
+    except SourceError:
+        return [query]
+    if not isinstance(low, int) or not isinstance(high, int) or high - low < cores:
+        return [query]
+    step = (high - low) // cores + 1
+    edges = [low + step * index for index in range(1, cores)]
+    parts = [query.where(rowid(table) < edges[0])]
+    parts += [
+        query.where(rowid(table) >= a, rowid(table) < b) for a, b in itertools.pairwise(edges)
+    ]
+    return [*parts, query.where(rowid(table) >= edges[-1])]
+
+
+def _inferred_as_expected(inferred: pa.Schema, expected: pa.Schema) -> bool:
+    """Whether the driver inferred each column as the kind ``conform`` expects: text for
+    text-like columns, doubles for reals, integers for integers and booleans."""
+    for field in expected:
+        given = inferred.field(field.name).type
+        if pa.types.is_string(field.type) or pa.types.is_temporal(field.type):
+            fits = pa.types.is_string(given) or pa.types.is_large_string(given)
+        elif pa.types.is_floating(field.type):
+            fits = pa.types.is_floating(given)
+        elif pa.types.is_binary(field.type):
+            fits = pa.types.is_binary(given) or pa.types.is_large_binary(given)
+        else:
+            fits = pa.types.is_integer(given)
+        if not fits:
+            return False
+    return True

@@ -1,0 +1,41 @@
+"""A smoke run of the benchmark harness: small sources, one repetition, every row measured.
+
+No timing is asserted: only that each row ran and reported positive rates and memory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bench.__main__ import main
+
+
+def test_a_smoke_run_measures_every_row(
+    tmp_path: Path, postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDMC_TEST_POSTGRES_URL", postgres_server_url)
+    out = tmp_path / "results" / "latest.json"
+    arguments = ["--profiles", "2000", "--repetitions", "1", "--skip", "api"]
+    result = main([*arguments, "--data", str(tmp_path / "data"), "--out", str(out)])
+
+    assert json.loads(out.read_text()) == result
+    assert [c["key"] for c in result["comparisons"]] == ["sqlite", "postgres", "jsonl"]
+    for comparison in result["comparisons"]:
+        subject = comparison["subject"]
+        assert subject["rows"] == 2000
+        assert subject["rate"] > 0
+        assert subject["peak_rss_mib"] > 0
+        for reference in comparison["references"]:
+            if "unavailable" in reference:  # dlt, when the bench extra is not installed
+                assert reference["variant"].startswith("dlt")
+                continue
+            assert reference["rows"] == 2000
+            assert reference["rate"] > 0
+            assert reference["ratio"] > 0
+    [memory] = result["memory"]
+    assert memory["profiles"] == 2000
+    assert memory["peak_rss_mib"] > 0
+    assert result["scale_out"]["unavailable"].startswith("not yet measurable")
+    assert result["machine"]["cores"] >= 1

@@ -1,0 +1,54 @@
+"""The harness's parsing of wrk and its table, without running anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.api import _parse_wrk
+from bench.report import table
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/health
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.12ms    1.02ms  30.11ms   90.00%
+  Latency Distribution
+     50%    4.90ms
+     75%    5.50ms
+     90%    6.20ms
+     99%   12.40ms
+  41250 requests in 10.00s, 5.90MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:   4124.90
+Transfer/sec:    603.40KB
+"""
+
+
+def test_a_wrk_report_gives_rate_p99_and_errors() -> None:
+    assert _parse_wrk(WRK_OUTPUT) == {"rps": 4124.9, "p99_ms": 12.4, "errors": 7}
+    seconds = WRK_OUTPUT.replace("12.40ms", "1.20s")
+    assert _parse_wrk(seconds)["p99_ms"] == 1200.0
+
+
+def test_the_table_has_a_line_per_reference_and_row() -> None:
+    subject = {"variant": "x", "rows": 10, "rate": 2000.0, "peak_rss_mib": 200.0}
+    result: dict[str, Any] = {
+        "comparisons": [
+            {
+                "key": "sqlite",
+                "title": "SQLite",
+                "target": ">= 1x",
+                "subject": subject,
+                "references": [
+                    {"variant": "sqlite3", "rate": 1000.0, "peak_rss_mib": 80.0, "ratio": 2.0},
+                    {"variant": "dlt", "unavailable": "dlt is not installed"},
+                ],
+            }
+        ],
+        "memory": [{"profiles": 10, "rate": 2000.0, "peak_rss_mib": 200.0}],
+        "scale_out": {"unavailable": "not yet measurable"},
+    }
+    lines = table(result).splitlines()
+    assert len(lines) == 2 + 2 + 1 + 1
+    assert "| 2.00x |" in lines[2]
+    assert "unavailable: dlt is not installed" in lines[3]
