@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     extract_batch_rows: int = Field(default=65_536, gt=0)
     """Rows per Arrow record batch read from a source database."""
 
+    lookback_seconds: float = Field(default=300.0, ge=0)
+    """How far back each incremental export reads again, for rows committed late with an
+    older audit value (deduplicated against the rows already exported); 0 turns it off."""
+
+    lookback_max_keys: int = Field(default=10_000, gt=0)
+    """Most rows a watermark remembers from its look-back span (past it, the span narrows)."""
+
+    retry_delay_seconds: float = Field(default=60.0, ge=0)
+    """Wait before a scheduled job that failed transiently is run again (a new job)."""
+
+    fault_pause_at: str | None = None
+    """Fault injection, for crash tests only: the export stage at which a worker stops and
+    waits (``extract``, ``written``, ``created``, ``completed``); see ``pipeline/faults.py``."""
+
     log_level: str = "INFO"
     """Level of the process's logs."""
 

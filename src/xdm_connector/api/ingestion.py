@@ -3,6 +3,10 @@
 Status codes (the original left them open): a created request and "In Progress" are 200;
 "not stopped" and "not published" 409; an unknown mapping or request 404 (another
 organization's too); a missing requestId 400; no or bad token 401; a missing role 403.
+
+``DELETE`` (role ``sql``) cancels a request in progress and answers its status, now
+``Aborted`` (200); a request that has already ended answers its status unchanged (200), so
+a cancel can be repeated safely.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
-from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.api.deps import PrincipalDep, SettingsDep, StoreDep
 from xdm_connector.api.responses import ContractJSONResponse
 from xdm_connector.errors import PermissionDenied
 from xdm_connector.jobs import ingestion
+from xdm_connector.pipeline.export import Exporter
 from xdm_connector.security.credentials import ROLE_SQL
 
 router = APIRouter(tags=["ingestion"])
@@ -113,4 +118,70 @@ def ingestion_status(
         answer = ingestion.unknown_mapping_status(mapping_id, request_id)
     else:
         answer = ingestion.request_status(store, org, mapping_id, request_id)
+    return ContractJSONResponse(answer.body, answer.status_code)
+
+
+@router.delete(
+    PATH,
+    response_class=ContractJSONResponse,
+    responses={
+        200: {
+            "description": "The request is cancelled (Aborted); a request that has already "
+            "ended answers its status unchanged",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "batchId": "",
+                        "info": "Mapping Id: XDM44. Ingestion request aborted due to some "
+                        "issue with data ingestion service. Please submit a new request",
+                        "numRecords": 0,
+                        "requestId": 3520,
+                        "status": "Aborted",
+                    }
+                }
+            },
+        },
+        400: {"description": "No requestId given"},
+        401: {"description": "Missing or invalid token"},
+        403: {"description": "The caller lacks the role sql"},
+        404: {"description": "Unknown mapping or request"},
+    },
+)
+def cancel_ingestion(
+    org: str,
+    mapping_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    body_request_id: Annotated[int | None, Depends(_body_request_id)],
+    request_id: Annotated[int | None, Query(alias="requestId")] = None,
+) -> Any:
+    """Cancel an ingestion request in progress: it ends ``Aborted``, its destination batch
+    is aborted and the mapping's watermark is left as it was. ``requestId`` in the query or
+    a JSON body, as for the status."""
+    request_id = request_id if request_id is not None else body_request_id
+    if principal.org_id != org:
+        return _answer(ingestion.unknown_mapping_status(mapping_id, request_id or 0))
+    if ROLE_SQL not in principal.roles:
+        raise PermissionDenied(
+            "The role sql (SQL function execution) is required to cancel an ingestion",
+            role=ROLE_SQL,
+        )
+    if request_id is None:
+        return ContractJSONResponse(
+            {"info": f"Mapping Id: {mapping_id}. A requestId is required", "status": "Failed"}, 400
+        )
+    exporter = Exporter(store, settings)
+    answer = ingestion.cancel(
+        store,
+        org,
+        mapping_id,
+        request_id,
+        actor=principal.client_id,
+        abort_batch=exporter.abort_batch,
+    )
+    return _answer(answer)
+
+
+def _answer(answer: ingestion.Answer) -> ContractJSONResponse:
     return ContractJSONResponse(answer.body, answer.status_code)

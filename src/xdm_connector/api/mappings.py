@@ -121,6 +121,32 @@ class JobResource(_Camel):
     ended: datetime | None
 
 
+class JobStep(_Camel):
+    """One state a job went through, and when."""
+
+    state: str
+    at: datetime | None
+
+
+class JobDetail(JobResource):
+    """One export job in full: its window, counts, timeline, rejected records and errors."""
+
+    attempt: int
+    uploaded: datetime | None
+    window: dict[str, Any] | None = Field(
+        description="The rows the job exports: after (exclusive; null: the beginning) and "
+        "until (inclusive), each an audit value and a key; lookbackFrom when recent rows "
+        "were read again."
+    )
+    timeline: list[JobStep]
+    rejected_samples: list[dict[str, Any]] = Field(
+        description="Samples of refused records: key, XDM path, value, reason."
+    )
+    rejected_threshold_percent: float | None
+    destination_errors: list[str]
+    error: str | None = Field(description="What made the job fail, when it failed.")
+
+
 def _duration(seconds: int) -> str:
     minutes, rest = divmod(seconds, 60)
     return f"PT{seconds}S" if rest else f"PT{minutes}M"
@@ -158,6 +184,41 @@ def _job(job: Job) -> JobResource:
         created=job.created_at,
         started=job.started_at,
         ended=job.ended_at,
+    )
+
+
+def _plain_bound(document: Any) -> Any:
+    """An encoded bound (``{"audit": {"type", "value"}, ...}``) as plain values."""
+    if not isinstance(document, dict):
+        return document
+    return {
+        name: part.get("value") if isinstance(part, dict) else part
+        for name, part in document.items()
+    }
+
+
+def _job_detail(job: Job) -> JobDetail:
+    details = job.details or {}
+    window = None
+    if job.window:
+        window = {name: _plain_bound(bound) for name, bound in job.window.items()}
+    steps = [JobStep(state="Created", at=job.created_at)]
+    if job.started_at is not None:
+        steps.append(JobStep(state="Started", at=job.started_at))
+    if job.uploaded_at is not None:
+        steps.append(JobStep(state="Uploaded", at=job.uploaded_at))
+    if job.ended_at is not None:
+        steps.append(JobStep(state=job.state, at=job.ended_at))
+    return JobDetail(
+        **_job(job).model_dump(),
+        attempt=job.attempt,
+        uploaded=job.uploaded_at,
+        window=window,
+        timeline=steps,
+        rejected_samples=list(details.get("rejectedSamples") or []),
+        rejected_threshold_percent=details.get("rejectedThresholdPercent"),
+        destination_errors=[str(error) for error in details.get("destinationErrors") or []],
+        error=details.get("error"),
     )
 
 
@@ -360,6 +421,19 @@ def list_jobs(
     store.mappings.get(principal.org_id, mapping_id)
     jobs = store.jobs.list_for_mapping(principal.org_id, mapping_id, limit=ALL_JOBS)
     return paginate(request, page, jobs, _job)
+
+
+@router.get(
+    f"{ITEM}/jobs/{{job_id}}",
+    summary="Read one export job",
+    response_model=JobDetail,
+    responses=error_responses(401, 404),
+)
+def get_job(mapping_id: str, job_id: int, store: StoreDep, principal: ReaderDep) -> JobDetail:
+    """One export job of the mapping: its window, records read, ingested and rejected, the
+    timeline of its states (created, started, uploaded, ended), samples of the rejected
+    records (key, XDM path, value, reason) and the destination's errors."""
+    return _job_detail(store.jobs.get(principal.org_id, mapping_id, job_id))
 
 
 @router.get(

@@ -24,6 +24,7 @@ Every path comes from ``LakeLayout``, the one place to change for object storage
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import os
 import shutil
@@ -226,14 +227,35 @@ class LakeDestination:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.EAGAIN,
+        errno.EBUSY,
+        errno.EDQUOT,
+        errno.EINTR,
+        errno.EIO,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+        errno.ENOSPC,
+        errno.ESTALE,
+        errno.ETIMEDOUT,
+    }
+)
+"""File system failures that may pass (a full disk, a lost mount); others (a file where a
+folder should be, a missing permission) fail the job at once."""
+
+
 @contextmanager
 def _io_errors(batch_id: str) -> Iterator[None]:
-    """File system failures (a full disk, a lost mount) are transient."""
+    """File system failures as ``DestinationError``, transient when they may pass."""
     try:
         yield
     except OSError as exc:
         raise DestinationError(
-            f"The lake failed on batch {batch_id}: {exc}", batch_id=batch_id, transient=True
+            f"The lake failed on batch {batch_id}: {exc}",
+            batch_id=batch_id,
+            transient=exc.errno in TRANSIENT_ERRNOS,
         ) from exc
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from xdm_connector.errors import MappingNotPublished, MappingNotStopped, NotFound
+from xdm_connector.errors import Conflict, MappingNotPublished, MappingNotStopped, NotFound
+from xdm_connector.jobs.cancel import BatchAborter, cancel_job
 from xdm_connector.jobs.states import JobState
 from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.models import Job
@@ -70,6 +71,37 @@ def request_status(store: Store, org_id: str, mapping_id: str, request_id: int) 
     except NotFound:
         return _unknown_request(mapping_id, request_id, f"Request ID {request_id} does not exist")
     return Answer(200, status_body(job))
+
+
+def cancel(
+    store: Store,
+    org_id: str,
+    mapping_id: str,
+    request_id: int,
+    *,
+    actor: str,
+    abort_batch: BatchAborter | None = None,
+) -> Answer:
+    """Cancel a request in progress: it ends ``Aborted``, its batch is aborted, the
+    watermark stays. Idempotent: a request that has ended answers its status unchanged.
+
+    A cancel that ended the request is written to the audit trail as ``actor``'s ``cancel``.
+    """
+    try:
+        store.mappings.get(org_id, mapping_id)
+    except NotFound:
+        return unknown_mapping_status(mapping_id, request_id)
+    try:
+        job = store.jobs.get(org_id, mapping_id, request_id)
+    except NotFound:
+        return _unknown_request(mapping_id, request_id, f"Request ID {request_id} does not exist")
+    try:
+        cancelled = cancel_job(store, org_id, job.id, actor=actor, abort_batch=abort_batch)
+    except Conflict:
+        return Answer(200, status_body(store.jobs.get(org_id, mapping_id, request_id)))
+    details = {"requestId": job.id, "state": cancelled.previous_state.value}
+    store.tenants.audit.record(org_id, actor, AuditAction.CANCEL, mapping_id, details)
+    return Answer(200, status_body(cancelled.job))
 
 
 def status_body(job: Job) -> dict[str, Any]:

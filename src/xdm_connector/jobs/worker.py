@@ -1,8 +1,10 @@
 """The worker: claims export jobs from the store and runs them, one at a time.
 
 Each loop turn reaps expired leases, creates the jobs of due schedules, then claims one
-job. While a job runs, a heartbeat thread extends its lease; when the lease is lost (the
-job was aborted or reaped), the pipeline is told to stop at its next batch boundary.
+job. While a job runs, a heartbeat thread extends its lease and checks every second that
+the worker still holds the job; when it no longer does (the job was cancelled, aborted or
+reaped), the pipeline is told to stop at its next batch boundary, and the batch it made is
+aborted unless the job ended ``Success`` (recovered by a reaper).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,8 +27,11 @@ from xdm_connector.errors import (
     SourceError,
     XdmcError,
 )
+from xdm_connector.jobs.notify import wakeups_for
+from xdm_connector.jobs.recovery import recover_expired
+from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.logs import log_context
-from xdm_connector.pipeline.export import Exporter, JobAborted, JobControl
+from xdm_connector.pipeline.export import Exporter, JobAborted, JobControl, TooManyRejected
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, utcnow
@@ -33,6 +39,8 @@ from xdm_connector.store.store import Store
 
 log = logging.getLogger(__name__)
 
+HOLD_CHECK_SECONDS = 1.0
+"""How often a running job checks that its worker still holds it (a cancel is seen then)."""
 INTERNAL_FAILURE = "XDMC-500 The export failed on an internal error; see the worker's log."
 
 
@@ -63,9 +71,7 @@ class Worker:
     def run_once(self) -> bool:
         """One turn of the loop; answers whether a job was run."""
         now = utcnow()
-        for expired in self.store.jobs.reap_expired(now):
-            log.warning("job %s aborted: its lease expired", expired.id)
-            self.exporter.abort_batch(expired)
+        recover_expired(self.store, self.exporter, self.owner, self.lease, now)
         self.store.jobs.schedule_due(now)
         claimed = self.store.jobs.claim(self.owner, self.lease, now)
         if claimed is None:
@@ -74,15 +80,21 @@ class Worker:
         return True
 
     def run(self) -> None:
-        """Loop until ``stop()``: run jobs, sleep when there is none."""
-        while not self._stopping.is_set():
-            try:
-                worked = self.run_once()
-            except XdmcError as exc:
-                log.error("worker turn failed: %s", exc)
-                worked = False
-            if not worked:
-                self._stopping.wait(self.settings.worker_poll_seconds)
+        """Loop until ``stop()``: run jobs; when there is none, wait for a notification of a
+        new job (PostgreSQL) or the poll interval."""
+        wakeups = wakeups_for(self.store, self._stopping)
+        log.info("worker %s started", self.owner)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    worked = self.run_once()
+                except XdmcError as exc:
+                    log.error("worker turn failed: %s", exc)
+                    worked = False
+                if not worked:
+                    wakeups.wait(self.settings.worker_poll_seconds)
+        finally:
+            wakeups.close()
 
     def start_in_thread(self) -> None:
         """Run the loop in a daemon thread (the embedded worker of ``serve``)."""
@@ -138,8 +150,11 @@ class Worker:
             log.info("job %s succeeded: %s records", job.id, result.outcome.records_ingested)
         except JobAborted as exc:
             log.warning("job %s aborted", job.id)
-            self.exporter.abort_batch(job, exc.batch_id)
+            self._release_batch(job, exc.batch_id or control.batch_id)
             self._end(self.store.jobs.abort_held, job, JobOutcome(batch_id=exc.batch_id))
+        except TooManyRejected as exc:
+            log.warning("job %s failed: %s", job.id, exc.message)
+            self._end(self.store.jobs.fail, job, exc.outcome)
         except ExportError as exc:
             batch_id = exc.batch_id if isinstance(exc, DestinationError) else ""
             log.warning("job %s failed: %s %s", job.id, exc.code, exc.message)
@@ -147,9 +162,19 @@ class Worker:
             outcome = JobOutcome(
                 batch_id=batch_id, reason=failure_reason(exc), details={"error": exc.message}
             )
-            self._end(self.store.jobs.fail, job, outcome)
+            retry_at = None
+            if exc.transient and job.trigger == JobTrigger.SCHEDULE:
+                retry_at = utcnow() + timedelta(seconds=self.settings.retry_delay_seconds)
+                log.info(
+                    "job %s failed transiently: its mapping runs again at %s", job.id, retry_at
+                )
+            try:
+                self.store.jobs.fail(job.id, self.owner, outcome, retry_at=retry_at)
+            except LeaseLost:
+                log.warning("job %s was already ended elsewhere", job.id)
         except LeaseLost:
             log.warning("job %s: lease lost, the job was ended elsewhere", job.id)
+            self._release_batch(job, control.batch_id)
         except Exception:
             log.exception("job %s failed on an internal error", job.id)
             self._end(self.store.jobs.fail, job, JobOutcome(reason=INTERNAL_FAILURE))
@@ -162,12 +187,34 @@ class Worker:
         except LeaseLost:
             log.warning("job %s was already ended elsewhere", job.id)
 
+    def _release_batch(self, job: Job, batch_id: str) -> None:
+        """Abort the batch of a job this worker stops, unless the job succeeded, or another
+        worker took it over to recover it."""
+        if not batch_id:
+            return
+        try:
+            now = self.store.jobs.get_by_id(job.id)
+            if now.state == JobState.SUCCESS:
+                return
+            if now.state in IN_PROGRESS_STATES and now.lease_owner != self.owner:
+                return  # recovered by another worker, which decides on the batch
+        except XdmcError as exc:
+            log.warning("job %s: cannot read its state (%s); aborting its batch", job.id, exc)
+        self.exporter.abort_batch(job, batch_id)
+
     def _heartbeat(self, job: Job, control: JobControl) -> None:
         interval = self.settings.lease_seconds / 3
-        while not control.finished.wait(interval):
+        tick = min(interval, HOLD_CHECK_SECONDS)
+        next_beat = time.monotonic() + interval
+        while not control.finished.wait(tick):
             try:
-                self.store.jobs.heartbeat(job.id, self.owner, self.lease)
+                if time.monotonic() >= next_beat:
+                    self.store.jobs.heartbeat(job.id, self.owner, self.lease)
+                    next_beat = time.monotonic() + interval
+                elif not self.store.jobs.holds(job.id, self.owner):
+                    raise LeaseLost(f"job {job.id} is no longer held by {self.owner}")
             except LeaseLost:
+                log.warning("job %s is no longer held by this worker: stopping it", job.id)
                 control.abort.set()
                 return
             except XdmcError as exc:

@@ -1,9 +1,15 @@
 """One export job, from plan to commit: the pipeline of ``DESIGN.md``.
 
-plan → extract → shape → write → deliver; the worker then commits (job ``Success`` and
-the new watermark in one transaction). The destination batch is created only once the
-files are written, so a source failure leaves nothing behind; its id is recorded on the
-job as soon as it exists, so a destination failure reports it (``ACP-880096``).
+plan → extract → shape → validate → write → deliver; the worker then commits (job
+``Success`` and the new watermark in one transaction). The destination batch is created
+only once the files are written, so a source failure leaves nothing behind; its id is
+recorded on the job as soon as it exists, so a destination failure reports it
+(``ACP-880096``).
+
+Records that shaping or validation refuse are counted and sampled (primary key, XDM path,
+value, reason). Above the mapping's ``rejectedThresholdPercent`` of the records read, the
+job fails as the platform fails a batch over its partial-ingestion threshold: the batch is
+created, aborted at once, and reported with ``ACP-880096`` (``TooManyRejected``).
 """
 
 from __future__ import annotations
@@ -16,12 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.exc import SQLAlchemyError
 
 from xdm_connector.destinations.base import BatchState, BatchStatus, Destination
 from xdm_connector.destinations.factory import OrgDestination, destination_for
+from xdm_connector.destinations.platform import PlatformDestination
+from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.errors import (
     SOURCE_FAILED_MESSAGE,
+    UPLOAD_FAILED_MESSAGE,
     DestinationError,
     ExportError,
     InvalidInput,
@@ -31,17 +42,23 @@ from xdm_connector.errors import (
 from xdm_connector.logs import bind_log_context
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.mappings.definition import MappingDefinition
+from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, WrittenFile
+from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import (
+    AUDIT_LABEL,
     KEY_LABEL,
     Bound,
     ExportPlan,
+    Since,
     Window,
     decode_bound,
     encode_bound,
+    encode_value,
     plan_export,
 )
-from xdm_connector.pipeline.shaping import RecordShaper
+from xdm_connector.pipeline.shaping import Problem, RecordShaper
+from xdm_connector.pipeline.validate import RecordChecks
 from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
@@ -57,6 +74,17 @@ MAX_REJECTED_SAMPLES = 20
 STATUS_POLL_SECONDS = 0.2
 STATUS_POLL_GROWTH = 1.5
 STATUS_TIMEOUT_SECONDS = 3600.0
+
+
+class TooManyRejected(DestinationError):
+    """More records were refused than the mapping's threshold allows; the batch is aborted.
+
+    ``outcome`` is what the failed job records: counts, samples, the batch id.
+    """
+
+    def __init__(self, message: str, *, batch_id: str, outcome: JobOutcome) -> None:
+        super().__init__(message, batch_id=batch_id)
+        self.outcome = outcome
 
 
 class JobAborted(XdmcError):
@@ -124,11 +152,20 @@ class Exporter:
         self.destination = destination
 
     def destination_of(self, org_id: str) -> OrgDestination:
-        """The destination of an organization's jobs, opened (close it after use)."""
+        """The destination of an organization's jobs, opened (close it after use).
+
+        Its calls are retried on transient errors by the settings' policy (the platform's
+        client does so itself, call by call).
+        """
         if self.destination is not None:
-            return OrgDestination(self.destination)
-        organization = self.store.tenants.get_organization(org_id)
-        return destination_for(organization.destination, self.settings)
+            opened = OrgDestination(self.destination)
+        else:
+            organization = self.store.tenants.get_organization(org_id)
+            opened = destination_for(organization.destination, self.settings)
+        if isinstance(opened.destination, PlatformDestination):
+            return opened
+        retrying = RetryingDestination(opened.destination, self.settings.retry_policy())
+        return OrgDestination(retrying, opened.file_format, opened.close)
 
     def run(self, job: Job, control: JobControl) -> ExportResult:
         """Export the job's window; raises ``ExportError`` or ``JobAborted`` on failure."""
@@ -149,16 +186,29 @@ class Exporter:
                     except InvalidInput as exc:
                         raise ExportError(exc.message, code="ACP-880185") from exc
                     after = decode_bound(mapping.watermark)
-                    until = self._high_water(source, plan, after)
+                    lookback = LookBack.start(
+                        mapping.watermark,
+                        seconds=self.settings.lookback_seconds,
+                        max_keys=self.settings.lookback_max_keys,
+                    )
+                    until = self._high_water(source, plan, after, lookback.since)
                     if until is None:
                         return ExportResult(JobOutcome(), mapping.watermark)
-                    window = Window(after=after, until=until)
+                    window = Window(after=after, until=until, since=lookback.since)
+                    lookback.plan_cutoff(until)
                     self.store.jobs.set_window(job.id, control.owner, _window_document(window))
                     counts, files = self._extract(
-                        source, plan, window, workdir, control, chosen.file_format
+                        source, plan, window, workdir, control, chosen.file_format, lookback
                     )
-                outcome = self._deliver(chosen, job, dataset.id, files, counts, control)
-            return ExportResult(outcome, encode_bound(until))
+                watermark = encode_bound(until)
+                recent = lookback.document()
+                if recent is not None:
+                    watermark["lookback"] = recent
+                counts.threshold = definition.rejected_threshold_percent
+                if counts.over_threshold:
+                    self._refuse(chosen, job, dataset.id, counts, control)
+                outcome = self._deliver(chosen, job, dataset.id, files, counts, control, watermark)
+            return ExportResult(outcome, watermark)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -173,12 +223,22 @@ class Exporter:
         except XdmcError as exc:
             log.warning("aborting batch %s of job %s failed: %s", batch_id, job.id, exc)
 
+    def _pause_at(self, stage: str) -> None:
+        pause_at(stage, self.settings.fault_pause_at, self.settings.home)
+
     def _high_water(
-        self, source: SourceDatabase, plan: ExportPlan, after: Bound | None
+        self, source: SourceDatabase, plan: ExportPlan, after: Bound | None, since: Since | None
     ) -> Bound | None:
+        """The job's upper bound; never before ``after`` (the look-back may find only
+        older rows)."""
         # Read through SQLAlchemy so that the bound binds back with the same type processing.
-        row = source.first_row(plan.high_water_query(after))
-        return None if row is None else Bound(audit=row[0], key=row[1])
+        row = source.first_row(plan.high_water_query(after, since))
+        if row is None:
+            return None
+        until = Bound(audit=row[0], key=row[1])
+        if after is not None and (until.audit, until.key) < (after.audit, after.key):
+            return after
+        return until
 
     def _extract(
         self,
@@ -188,8 +248,10 @@ class Exporter:
         workdir: Path,
         control: JobControl,
         file_format: FileFormat,
+        lookback: LookBack,
     ) -> tuple[_Counts, list[WrittenFile]]:
         shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
+        checks = RecordChecks(plan.schema, shaper.output_schema)
         counts = _Counts()
         writer = BatchFileWriter(
             workdir,
@@ -198,20 +260,72 @@ class Exporter:
             max_file_bytes=self.settings.max_file_bytes,
         )
         try:
+            # A first export reads the whole table: a scan beats the audit index there.
             for batch in source.read_batches(
-                plan.rows_query(window), batch_rows=self.settings.extract_batch_rows
+                plan.rows_query(window),
+                batch_rows=self.settings.extract_batch_rows,
+                scan=window.after is None,
             ):
                 control.check()
+                skipped = lookback.skip(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
+                if skipped is not None:
+                    batch = batch.filter(pc.invert(skipped))
+                lookback.processed(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
                 shaped = shaper.shape(batch)
+                keys = batch.column(KEY_LABEL)
+                counts.sample(shaped.problems, keys)
+                records = shaped.records
+                checked = checks.check(records)
+                if checked.rejected_count:
+                    accepted = pc.indices_nonzero(pc.invert(shaped.rejected))
+                    counts.sample(checked.problems, keys.take(accepted))
+                    records = records.filter(pc.invert(checked.rejected))
                 counts.read += batch.num_rows
-                counts.ingested += shaped.records.num_rows
-                counts.rejected += batch.num_rows - shaped.records.num_rows
-                counts.sample(shaped.problems, batch.column(KEY_LABEL))
-                if shaped.records.num_rows:
-                    writer.write(shaped.records)
+                counts.ingested += records.num_rows
+                counts.rejected += batch.num_rows - records.num_rows
+                if records.num_rows:
+                    writer.write(records)
+                self._pause_at("extract")
         finally:
             files = writer.close()
+        self._pause_at("written")
+        counts.skipped = lookback.skipped
         return counts, files
+
+    def _refuse(
+        self,
+        chosen: OrgDestination,
+        job: Job,
+        dataset_id: str,
+        counts: _Counts,
+        control: JobControl,
+    ) -> None:
+        """Fail the job over its threshold: a batch is created, aborted and reported."""
+        destination = chosen.destination
+        batch_id = destination.create_batch(
+            org=job.org_id,
+            dataset=dataset_id,
+            batch_key=batch_key(job),
+            file_format=chosen.file_format,
+        )
+        control.batch_id = batch_id
+        bind_log_context(batch=batch_id)
+        self.store.jobs.record_batch(job.id, control.owner, batch_id)
+        destination.abort(batch_id)
+        message = (
+            f"{counts.rejected} of {counts.read} records were rejected "
+            f"({counts.rejected_percent:.2f} %), above the mapping's threshold of "
+            f"{counts.threshold:g} %"
+        )
+        details = {**counts.details(), "error": message}
+        outcome = JobOutcome(
+            records_read=counts.read,
+            records_rejected=counts.rejected,
+            batch_id=batch_id,
+            reason=UPLOAD_FAILED_MESSAGE,
+            details=details,
+        )
+        raise TooManyRejected(message, batch_id=batch_id, outcome=outcome)
 
     def _deliver(
         self,
@@ -221,6 +335,7 @@ class Exporter:
         files: list[WrittenFile],
         counts: _Counts,
         control: JobControl,
+        watermark: dict[str, Any],
     ) -> JobOutcome:
         details = counts.details()
         if counts.ingested == 0:
@@ -233,12 +348,13 @@ class Exporter:
             batch_id = destination.create_batch(
                 org=job.org_id,
                 dataset=dataset_id,
-                batch_key=f"{job.org_id}-{job.mapping_id}-{job.id}-{job.attempt}",
+                batch_key=batch_key(job),
                 file_format=chosen.file_format,
             )
             control.batch_id = batch_id
             bind_log_context(batch=batch_id)
-            self.store.jobs.record_batch(job.id, control.owner, batch_id)
+            self.store.jobs.record_batch(job.id, control.owner, batch_id, watermark)
+            self._pause_at("created")
             for written in files:
                 control.check()
                 destination.put_file(batch_id, written.name, written.path)
@@ -246,6 +362,7 @@ class Exporter:
             destination.complete(batch_id)
             self.store.jobs.mark_uploaded(job.id, control.owner, batch_id)
             status = self._await_success(destination, batch_id, control)
+            self._pause_at("completed")
         except DestinationError as exc:
             exc.batch_id = exc.batch_id or batch_id
             raise
@@ -288,14 +405,30 @@ class Exporter:
             pause = min(pause * STATUS_POLL_GROWTH, self.settings.status_poll_max_seconds)
 
 
+def batch_key(job: Job) -> str:
+    """The destination batch key of a job: the same for every attempt of the job, so that an
+    attempt finds the batch of an earlier one (its files replaced by name)."""
+    return f"{job.org_id}-{job.mapping_id}-{job.id}"
+
+
 @dataclass
 class _Counts:
     read: int = 0
     ingested: int = 0
     rejected: int = 0
+    skipped: int = 0
+    threshold: float = 100.0
     samples: list[dict[str, Any]] = field(default_factory=list)
 
-    def sample(self, problems: Any, keys: Any) -> None:
+    @property
+    def rejected_percent(self) -> float:
+        return 100.0 * self.rejected / self.read if self.read else 0.0
+
+    @property
+    def over_threshold(self) -> bool:
+        return self.rejected_percent > self.threshold
+
+    def sample(self, problems: list[Problem], keys: pa.Array) -> None:
         for problem in problems:
             if len(self.samples) >= MAX_REJECTED_SAMPLES:
                 return
@@ -309,11 +442,22 @@ class _Counts:
             )
 
     def details(self) -> dict[str, Any]:
-        return {"rejectedSamples": self.samples}
+        return {
+            "rejectedSamples": self.samples,
+            "rejectedPercent": round(self.rejected_percent, 4),
+            "rejectedThresholdPercent": self.threshold,
+            "lookbackSkipped": self.skipped,
+        }
 
 
 def _window_document(window: Window) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "after": encode_bound(window.after) if window.after else None,
         "until": encode_bound(window.until),
     }
+    if window.since is not None:
+        document["lookbackFrom"] = {
+            "audit": encode_value(window.since.audit),
+            "exclusive": window.since.exclusive,
+        }
+    return document

@@ -4,6 +4,26 @@
 schema, every expression parses, type-checks against the source's columns and converts
 to its field's type) and names every problem at once. The plan then builds the queries of
 a job: the high-water mark, and the rows of a window over ``(audit value, key)``.
+
+**Windows.** Rows are ordered by ``(audit value, key)``. A job reads the high-water mark
+``H`` (the last row in that order) when it starts and exports the rows ``(after, H]``,
+where ``after`` is the mapping's watermark, the ``H`` of its last successful job. Rows
+sharing one audit value are split by their key, so none is lost or repeated at equal
+timestamps; rows changed while a job runs get an audit value above its ``H`` (or see
+below) and go to the next job.
+
+**Look-back.** A row committed late, with an audit value older than the watermark (a long
+transaction, a clock behind, a replica catching up), would fall behind the cursor. So a
+window also re-reads the recent past: every row whose audit value is at least ``since``
+(the watermark's audit value minus ``XDMC_LOOKBACK_SECONDS``), even if it is before
+``after``. The watermark document keeps, beside the bound, the rows already processed
+inside that span (``pipeline/lookback.py``: ``{"since": ..., "seen": [[key, audit]...]}``);
+a re-read row whose key and audit value are there is skipped, any other (late, or changed
+since) is exported. Only versions are compared, so the lake gets each version of a row
+once. The kept rows are bounded (``XDMC_LOOKBACK_MAX_KEYS``): past the bound, the oldest
+audit values are dropped whole and ``since`` moves up to the oldest one kept (exclusive),
+narrowing the look-back rather than exporting twice. The look-back applies to audit values
+that are dates or date-times; other audit values (a version number) use the strict cursor.
 """
 
 from __future__ import annotations
@@ -26,6 +46,7 @@ from xdm_connector.xdm.fields import XdmField, XdmType
 from xdm_connector.xdm.schema import XedSchema
 
 KEY_LABEL = "_key"
+AUDIT_LABEL = "_audit"
 
 
 class Greatest(ReturnTypeFromArgs[Any]):
@@ -67,11 +88,22 @@ class Bound:
 
 
 @dataclass(frozen=True)
+class Since:
+    """Where the look-back starts: rows whose audit value is at least (or, ``exclusive``,
+    above) ``audit`` are read again, whatever the window's ``after``."""
+
+    audit: Any
+    exclusive: bool = False
+
+
+@dataclass(frozen=True)
 class Window:
-    """The rows of one job: after ``after`` (exclusive, None = the beginning), up to ``until``."""
+    """The rows of one job: after ``after`` (exclusive, None = the beginning), up to
+    ``until``, and the look-back's rows from ``since``."""
 
     after: Bound | None
     until: Bound
+    since: Since | None = None
 
 
 @dataclass(frozen=True)
@@ -100,18 +132,22 @@ class ExportPlan:
         """The targeting dimension's key column, the tie-breaker of the export order."""
         return self.compiler.key_columns[0]
 
-    def high_water_query(self, after: Bound | None) -> sa.Select[Any]:
-        """The last row in export order after ``after``: the job's upper bound."""
+    def high_water_query(self, after: Bound | None, since: Since | None = None) -> sa.Select[Any]:
+        """The last row in export order after ``after`` (or in the look-back from
+        ``since``): the job's upper bound."""
         query = self.compiler.select({"audit": self.audit}).add_columns(self.key.label("key"))
         query = query.where(self.audit.column.is_not(None))
         if after is not None:
-            query = query.where(self._after(after))
+            query = query.where(self._from(after, since))
         return query.order_by(self.audit.column.desc(), self.key.desc()).limit(1)
 
     def rows_query(self, window: Window) -> sa.Select[Any]:
-        """The window's rows, one labelled column per XDM path, plus the key."""
+        """The window's rows, one labelled column per XDM path, plus the key and the audit
+        value (``KEY_LABEL``, ``AUDIT_LABEL``)."""
         columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
-        query = self.compiler.select(columns).add_columns(self.key.label(KEY_LABEL))
+        query = self.compiler.select(columns).add_columns(
+            self.key.label(KEY_LABEL), self.audit.column.label(AUDIT_LABEL)
+        )
         query = query.where(
             sa.or_(
                 self.audit.column < window.until.audit,
@@ -119,14 +155,20 @@ class ExportPlan:
             )
         )
         if window.after is not None:
-            query = query.where(self._after(window.after))
+            query = query.where(self._from(window.after, window.since))
         return query
 
-    def _after(self, bound: Bound) -> sa.ColumnElement[bool]:
-        return sa.or_(
-            self.audit.column > bound.audit,
-            sa.and_(self.audit.column == bound.audit, self.key > bound.key),
+    def _from(self, after: Bound, since: Since | None) -> sa.ColumnElement[bool]:
+        later = sa.or_(
+            self.audit.column > after.audit,
+            sa.and_(self.audit.column == after.audit, self.key > after.key),
         )
+        if since is None:
+            return later
+        recent = (
+            self.audit.column > since.audit if since.exclusive else self.audit.column >= since.audit
+        )
+        return sa.or_(later, recent)
 
 
 def plan_export(definition: MappingDefinition, schema: XedSchema, resource: Resource) -> ExportPlan:
@@ -240,17 +282,18 @@ def _audit(
 
 def encode_bound(bound: Bound) -> dict[str, Any]:
     """A bound as JSON, keeping the Python type of each value."""
-    return {"audit": _encode(bound.audit), "key": _encode(bound.key)}
+    return {"audit": encode_value(bound.audit), "key": encode_value(bound.key)}
 
 
 def decode_bound(document: dict[str, Any] | None) -> Bound | None:
     """The bound ``encode_bound`` wrote, or None."""
     if not document:
         return None
-    return Bound(audit=_decode(document["audit"]), key=_decode(document["key"]))
+    return Bound(audit=decode_value(document["audit"]), key=decode_value(document["key"]))
 
 
-def _encode(value: Any) -> dict[str, Any]:
+def encode_value(value: Any) -> dict[str, Any]:
+    """An audit or key value as JSON, with its Python type (``{"type": "int", "value": 42}``)."""
     if isinstance(value, datetime):
         return {"type": "datetime", "value": value.isoformat()}
     if isinstance(value, date):
@@ -262,7 +305,8 @@ def _encode(value: Any) -> dict[str, Any]:
     raise InvalidInput(f"an audit or key value of type {type(value).__name__} cannot be a bound")
 
 
-def _decode(document: dict[str, Any]) -> Any:
+def decode_value(document: dict[str, Any]) -> Any:
+    """The value ``encode_value`` wrote."""
     kind, value = document["type"], document["value"]
     decoders: dict[str, Any] = {
         "datetime": datetime.fromisoformat,

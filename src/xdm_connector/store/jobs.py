@@ -84,6 +84,7 @@ class JobQueue:
                     job = self._new_job(org_id, mapping_id, JobTrigger.API)
                     session.add(job)
                     session.flush()
+                    _notify(session)
                     return JobRequest(job=job, created=True)
             except IntegrityError:
                 running = self.in_progress(org_id, mapping_id)
@@ -166,6 +167,7 @@ class JobQueue:
                         session.add(job)
                 except IntegrityError:
                     continue
+                _notify(session)
                 created.append(job)
         return created
 
@@ -196,13 +198,30 @@ class JobQueue:
         """Record the window of rows the job exports."""
         self._update_held(job_id, owner, window=window)
 
-    def record_batch(self, job_id: int, owner: str, batch_id: str) -> None:
-        """Remember the destination batch as soon as it exists."""
-        self._update_held(job_id, owner, batch_id=batch_id)
+    def record_batch(
+        self, job_id: int, owner: str, batch_id: str, watermark: dict[str, Any] | None = None
+    ) -> None:
+        """Remember the destination batch as soon as it exists, with the watermark the job
+        commits on success (recovery needs both if the worker dies after the batch
+        completes)."""
+        self._update_held(job_id, owner, batch_id=batch_id, watermark=watermark)
 
     def mark_uploaded(self, job_id: int, owner: str, batch_id: str) -> None:
-        """The batch's files are sent; the destination now validates it."""
-        self._update_held(job_id, owner, state=JobState.UPLOADED, batch_id=batch_id)
+        """The batch's files are sent and it is complete; the destination now validates it."""
+        self._update_held(
+            job_id, owner, state=JobState.UPLOADED, batch_id=batch_id, uploaded_at=utcnow()
+        )
+
+    def holds(self, job_id: int, owner: str) -> bool:
+        """Whether ``owner`` still holds the job in progress (a cheap read, polled while a
+        job runs so that a cancel stops it within a second)."""
+        with self._store.read() as session:
+            found = session.scalar(
+                sa.select(Job.id).where(
+                    Job.id == job_id, Job.lease_owner == owner, Job.state.in_(IN_PROGRESS)
+                )
+            )
+        return found is not None
 
     def succeed(
         self, job: Job, owner: str, outcome: JobOutcome, watermark: dict[str, Any] | None
@@ -217,10 +236,30 @@ class JobQueue:
                     .values(watermark=watermark)
                 )
 
-    def fail(self, job_id: int, owner: str, outcome: JobOutcome) -> None:
-        """End the job ``Failed`` with its reason."""
+    def fail(
+        self, job_id: int, owner: str, outcome: JobOutcome, *, retry_at: datetime | None = None
+    ) -> None:
+        """End the job ``Failed`` with its reason.
+
+        ``retry_at`` (a scheduled job that failed transiently) brings its mapping's next run
+        forward to then, if the mapping is still started and not due sooner.
+        """
         with self._store.write() as session:
             self._end_held(session, job_id, owner, JobState.FAILED, outcome)
+            if retry_at is not None:
+                job = session.get(Job, job_id)
+                if job is None:
+                    return
+                session.execute(
+                    sa.update(Mapping)
+                    .where(
+                        Mapping.org_id == job.org_id,
+                        Mapping.id == job.mapping_id,
+                        Mapping.execution_status == ExecutionStatus.STARTED,
+                        sa.or_(Mapping.next_run_at.is_(None), Mapping.next_run_at > retry_at),
+                    )
+                    .values(next_run_at=retry_at)
+                )
 
     def abort_held(self, job_id: int, owner: str, outcome: JobOutcome) -> None:
         """End a job this worker holds as ``Aborted`` (shutdown, cancel)."""
@@ -250,6 +289,34 @@ class JobQueue:
                 job.lease_owner = None
                 job.lease_expires_at = None
             return expired
+
+    def expired(self, now: datetime) -> list[Job]:
+        """The jobs in progress whose lease has expired (their worker is gone or stuck)."""
+        with self._store.read() as session:
+            return list(
+                session.scalars(
+                    sa.select(Job)
+                    .where(Job.state.in_(IN_PROGRESS), Job.lease_expires_at < now)
+                    .order_by(Job.id)
+                )
+            )
+
+    def take_expired(self, job_id: int, owner: str, lease: timedelta, now: datetime) -> Job | None:
+        """Take over the lease of a job whose lease has expired, to recover it; None when
+        another worker took it first (or it ended, or its lease was renewed)."""
+        with self._store.write() as session:
+            taken = _rowcount(
+                session.execute(
+                    sa.update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.state.in_(IN_PROGRESS),
+                        Job.lease_expires_at < now,
+                    )
+                    .values(lease_owner=owner, lease_expires_at=now + lease)
+                )
+            )
+            return session.get(Job, job_id) if taken else None
 
     def _update_held(self, job_id: int, owner: str, **values: Any) -> None:
         with self._store.write() as session:
@@ -306,6 +373,15 @@ class JobQueue:
             attempt=0,
             created_at=utcnow(),
         )
+
+
+JOBS_CHANNEL = "xdmc_jobs"
+
+
+def _notify(session: Session) -> None:
+    """Wake the idle workers when the transaction commits (PostgreSQL ``NOTIFY``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_notify(JOBS_CHANNEL, "")))
 
 
 def _rowcount(result: sa.Result[Any]) -> int:

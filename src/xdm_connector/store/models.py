@@ -239,6 +239,11 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    uploaded_at: Mapped[datetime | None]
+    """When the batch's files were all sent and the batch completed at the destination."""
+    watermark: Mapped[dict[str, Any] | None]
+    """The mapping's watermark once this job succeeds: kept before the batch completes, so
+    that recovery can finish a job whose batch the destination accepted."""
 
 
 class AuditEntry(Base):

@@ -35,6 +35,7 @@ INTEGRATIONS = "/{org}/campaign/integration"
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", INGEST): SQL,
     ("GET", INGEST): MEMBER,
+    ("DELETE", INGEST): SQL,
     ("GET", MAPPINGS): MEMBER,
     ("POST", MAPPINGS): ADMINISTRATION,
     ("GET", MAPPING): MEMBER,
@@ -46,6 +47,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", f"{MAPPING}/stop"): ADMINISTRATION,
     ("GET", f"{MAPPING}/log"): MEMBER,
     ("GET", f"{MAPPING}/jobs"): MEMBER,
+    ("GET", f"{MAPPING}/jobs/{{job_id}}"): MEMBER,
     ("GET", f"{MAPPING}/preview"): MEMBER,
     ("GET", DATASETS): MEMBER,
     ("POST", DATASETS): ADMINISTRATION,
@@ -139,7 +141,7 @@ def test_every_route_checks_token_organization_and_role(
     for method, path in sorted(ROUTES, key=lambda route: (route[1], route[0])):
         need = ROUTES[method, path]
         client_id = doomed.client_id if method == "DELETE" else world.spare.client_id
-        url = path.format(**values, client_id=client_id)
+        url = path.format(**values, client_id=client_id, job_id=world.request_id)
         query = {"requestId": world.request_id} if path == INGEST else {}
         body = BODIES.get((method, path))
 
@@ -155,10 +157,12 @@ def test_every_route_checks_token_organization_and_role(
         # Another organization's objects look exactly like missing ones: in an organization
         # that does not exist, and under ids that do not exist.
         foreign = _normalised(call(world.other_headers), values, client_id)
-        nowhere = path.format(**{**values, "org": "nowhere"}, client_id=client_id)
+        nowhere = path.format(
+            **{**values, "org": "nowhere"}, client_id=client_id, job_id=world.request_id
+        )
         assert _normalised(foreigner(nowhere), values, client_id) == foreign
         made_up = {key: f"no-{key}" for key in values} | {"org": "acme"}
-        unknown = path.format(**made_up, client_id="no-client")
+        unknown = path.format(**made_up, client_id="no-client", job_id=world.request_id)
         assert _normalised(foreigner(unknown), made_up, "no-client") == foreign
 
         without_role = call(world.reader_headers)

@@ -1,0 +1,106 @@
+"""Recovery of jobs whose worker is gone: ask the destination, then finish or abort.
+
+A job in progress whose lease has expired lost its worker (killed, machine lost, stuck past
+its lease). A worker's reaper takes the job's lease over (one transaction: no two reapers
+recover the same job, and the lost worker can change nothing any more), then:
+
+===============================================  =========================================
+the job's batch at the destination               the job
+===============================================  =========================================
+``SUCCESS`` (complete, the store not told yet)   ``Success`` with the watermark the job
+                                                 kept (``jobs.watermark``): not exported
+                                                 twice
+still processing, after the upload               kept in progress, asked again next lease
+none, loading, failed, aborted, unknown          its batch aborted, then ``Aborted``; the
+                                                 watermark untouched, the next run exports
+                                                 the same rows again
+the destination cannot be asked                  asked again next lease; aborted after
+                                                 ``GIVE_UP_SECONDS``
+===============================================  =========================================
+
+The batch is aborted *before* the job is marked, so a reaper that dies in between leaves a
+job that the next reaper recovers the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from xdm_connector.destinations.base import BatchState, BatchStatus
+from xdm_connector.errors import LeaseLost, XdmcError
+from xdm_connector.jobs.states import JobState
+from xdm_connector.pipeline.export import Exporter
+from xdm_connector.store.jobs import JobOutcome
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+log = logging.getLogger(__name__)
+
+GIVE_UP_SECONDS = 3600.0
+"""How long a job's batch may stay unknowable (or processing) before the job is aborted."""
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What recovery did with an expired job: ``Success``, ``Aborted``, or kept (waiting)."""
+
+    job_id: int
+    state: JobState | None
+
+
+def recover_expired(
+    store: Store, exporter: Exporter, owner: str, lease: timedelta, now: datetime
+) -> list[Recovered]:
+    """Recover every job whose lease expired before ``now``."""
+    done: list[Recovered] = []
+    for expired in store.jobs.expired(now):
+        job = store.jobs.take_expired(expired.id, owner, lease, now)
+        if job is None:
+            continue
+        try:
+            done.append(_recover(store, exporter, owner, job, now))
+        except LeaseLost:
+            log.warning("job %s was ended elsewhere while it was recovered", job.id)
+    return done
+
+
+def _recover(store: Store, exporter: Exporter, owner: str, job: Job, now: datetime) -> Recovered:
+    status = _status(exporter, job)
+    if status is not None and status.state is BatchState.SUCCESS and job.watermark is not None:
+        records = status.records if status.records is not None else job.records_ingested
+        outcome = JobOutcome(
+            records_read=records,
+            records_ingested=records,
+            batch_id=job.batch_id,
+            details={**(job.details or {}), "recovered": True},
+        )
+        store.jobs.succeed(job, owner, outcome, job.watermark)
+        log.warning("job %s recovered: its batch %s had succeeded", job.id, job.batch_id)
+        return Recovered(job.id, JobState.SUCCESS)
+    waiting = status is None or (
+        job.state == JobState.UPLOADED and status.state is BatchState.PROCESSING
+    )
+    started = job.started_at or job.created_at
+    if waiting and (now - started).total_seconds() < GIVE_UP_SECONDS:
+        log.warning(
+            "job %s: its batch %s is not final yet; asking again later", job.id, job.batch_id
+        )
+        return Recovered(job.id, None)
+    exporter.abort_batch(job)
+    store.jobs.abort_held(job.id, owner, JobOutcome(batch_id=job.batch_id))
+    log.warning("job %s aborted: its lease expired", job.id)
+    return Recovered(job.id, JobState.ABORTED)
+
+
+def _status(exporter: Exporter, job: Job) -> BatchStatus | None:
+    """The state of the job's batch (``UNKNOWN`` without one); None if it cannot be asked."""
+    if not job.batch_id:
+        return BatchStatus(BatchState.UNKNOWN)
+    try:
+        with exporter.destination_of(job.org_id) as chosen:
+            return chosen.destination.status(job.batch_id)
+    except XdmcError as exc:
+        log.warning("job %s: the status of batch %s is unknown: %s", job.id, job.batch_id, exc)
+        return None

@@ -1,0 +1,34 @@
+"""Fault injection for crash tests: a worker that stops at one stage of an export and waits.
+
+With ``XDMC_FAULT_PAUSE_AT=<stage>`` a worker that reaches ``stage`` writes
+``$XDMC_HOME/faults/<stage>.paused`` (holding its process id) and waits until
+``$XDMC_HOME/faults/<stage>.resume`` exists, so that a test can kill it exactly there::
+
+    extract     after the first record batch is read, nothing written yet
+    written     the batch files are written, no destination batch yet
+    created     the destination batch exists (recorded on the job), no file sent
+    completed   the destination accepted the batch, the store not told yet
+
+Unset (the default), ``pause_at`` does nothing. Never set it in production.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+STAGES = ("extract", "written", "created", "completed")
+_POLL_SECONDS = 0.05
+
+
+def pause_at(stage: str, setting: str | None, home: Path) -> None:
+    """Wait at ``stage`` if ``setting`` (``XDMC_FAULT_PAUSE_AT``) names it."""
+    if setting != stage:
+        return
+    folder = home / "faults"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stage}.paused").write_text(str(os.getpid()))
+    resume = folder / f"{stage}.resume"
+    while not resume.exists():
+        time.sleep(_POLL_SECONDS)

@@ -1,0 +1,172 @@
+"""The look-back of incremental windows: rows re-read from the recent past, deduplicated.
+
+See ``pipeline/plan.py`` for why. The state lives in the mapping's watermark document,
+beside the bound::
+
+    {"audit": {...}, "key": {...},
+     "lookback": {"since": {"type": "datetime", "value": "2026-11-01T09:25:00"},
+                  "exclusive": false,
+                  "seen": [[{"type": "int", "value": 42}, {"type": "datetime", ...}], ...]}}
+
+``seen`` holds the versions (key, audit value) processed with an audit value from
+``since`` on: the next job skips a re-read row whose version is there. ``LookBack`` reads
+that state at a job's start, decides each row, gathers the versions the job processes,
+and writes the next state::
+
+    lookback = LookBack.start(watermark, seconds=300, max_keys=10_000)
+    window = Window(after, until, since=lookback.since)
+    for batch in batches:
+        skipped = lookback.skip(keys, audits)      # rows already exported, as they are
+        lookback.processed(keys, audits)           # what this job saw
+    document = {**encode_bound(until), "lookback": lookback.document(until)}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from xdm_connector.pipeline.plan import Bound, Since, decode_bound, decode_value, encode_value
+
+DEFAULT_MAX_KEYS = 10_000
+
+
+def _minus(audit: Any, seconds: float) -> Any | None:
+    """``audit`` moved back by ``seconds``, or None for a value that is not a time."""
+    if isinstance(audit, dt.datetime | dt.date):
+        return audit - dt.timedelta(seconds=seconds)
+    return None
+
+
+@dataclass
+class LookBack:
+    """The look-back of one job: where it starts, and the versions seen from there on."""
+
+    seconds: float
+    max_keys: int = DEFAULT_MAX_KEYS
+    since: Since | None = None
+    seen: dict[Any, Any] = field(default_factory=dict)
+    skipped: int = 0
+    _seen_keys: pa.Array | None = None
+    _new: dict[Any, Any] = field(default_factory=dict)
+    _cutoff: Any = None
+    _floor: Any = None
+
+    @classmethod
+    def start(
+        cls, watermark: dict[str, Any] | None, *, seconds: float, max_keys: int = DEFAULT_MAX_KEYS
+    ) -> LookBack:
+        """The look-back of a job that starts from ``watermark`` (a mapping's)."""
+        lookback = cls(seconds=seconds, max_keys=max_keys)
+        after = decode_bound(watermark)
+        state = (watermark or {}).get("lookback") or {}
+        if after is None or seconds <= 0 or not state.get("since"):
+            return lookback  # no complete record of the recent past: the strict cursor
+        previous = Since(decode_value(state["since"]), bool(state.get("exclusive")))
+        wanted = _minus(after.audit, seconds)
+        if wanted is None:
+            return lookback
+        try:
+            narrower = previous.audit >= wanted
+        except TypeError:
+            return lookback
+        lookback.since = previous if narrower else Since(wanted)
+        lookback.seen = {
+            decode_value(key): decode_value(audit) for key, audit in state.get("seen", [])
+        }
+        return lookback
+
+    def plan_cutoff(self, until: Bound) -> None:
+        """Set the start of the next job's look-back from this job's upper bound."""
+        self._cutoff = _minus(until.audit, self.seconds) if self.seconds > 0 else None
+
+    def skip(self, keys: pa.Array, audits: pa.Array) -> pa.BooleanArray | None:
+        """Which rows were already processed in this version (None: none of them)."""
+        if not self.seen or self.since is None:
+            return None
+        if self._seen_keys is None:
+            try:
+                self._seen_keys = pa.array(list(self.seen), type=keys.type)
+            except (pa.ArrowException, TypeError, ValueError):
+                # Keys of another type (the key column changed): nothing was seen as it is.
+                self.seen = {}
+                return None
+        candidates = pc.indices_nonzero(pc.is_in(keys, value_set=self._seen_keys))
+        if not len(candidates):
+            return None
+        found = [
+            row
+            for row, key, audit in zip(
+                candidates.to_pylist(),
+                keys.take(candidates).to_pylist(),
+                audits.take(candidates).to_pylist(),
+                strict=True,
+            )
+            if self.seen.get(key) == audit
+        ]
+        if not found:
+            return None
+        self.skipped += len(found)
+        rows = pa.array(range(len(keys)), pa.int64())
+        return pc.is_in(rows, value_set=pa.array(found, pa.int64()))
+
+    def processed(self, keys: pa.Array, audits: pa.Array) -> None:
+        """Remember the versions of rows this job processed that the next look-back covers."""
+        if self._cutoff is None or not len(keys):
+            return
+        floor = self._cutoff if self._floor is None else self._floor
+        pairs: Iterable[tuple[Any, Any]]
+        try:
+            recent = pc.greater_equal(audits, pa.scalar(floor, audits.type))
+            rows = pc.indices_nonzero(pc.fill_null(recent, False))
+            pairs = zip(keys.take(rows).to_pylist(), audits.take(rows).to_pylist(), strict=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            pairs = [
+                (key, audit)
+                for key, audit in zip(keys.to_pylist(), audits.to_pylist(), strict=True)
+                if audit is not None and _at_least(audit, floor)
+            ]
+        for key, audit in pairs:
+            if self._floor is None or audit > self._floor:
+                self._new[key] = audit
+        if len(self._new) > 2 * self.max_keys:
+            self._new = self._bounded(self._new)
+
+    def document(self) -> dict[str, Any] | None:
+        """The look-back state the next job starts from (None: the strict cursor)."""
+        if self._cutoff is None:
+            return None
+        cutoff = self._cutoff
+        kept = {key: audit for key, audit in self.seen.items() if _at_least(audit, cutoff)}
+        kept.update(self._new)
+        if self._floor is not None:
+            kept = {key: audit for key, audit in kept.items() if audit > self._floor}
+        kept = self._bounded(kept)
+        since = Since(cutoff) if self._floor is None else Since(self._floor, exclusive=True)
+        return {
+            "since": encode_value(since.audit),
+            "exclusive": since.exclusive,
+            "seen": [[encode_value(key), encode_value(audit)] for key, audit in kept.items()],
+        }
+
+    def _bounded(self, versions: dict[Any, Any]) -> dict[Any, Any]:
+        """At most ``max_keys`` versions: the oldest audit values are dropped whole."""
+        if len(versions) <= self.max_keys:
+            return versions
+        ordered = sorted(versions.values(), reverse=True)
+        floor = ordered[self.max_keys]
+        if self._floor is None or floor > self._floor:
+            self._floor = floor
+        return {key: audit for key, audit in versions.items() if audit > floor}
+
+
+def _at_least(audit: Any, cutoff: Any) -> bool:
+    try:
+        return bool(audit >= cutoff)
+    except TypeError:
+        return False

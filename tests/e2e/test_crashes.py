@@ -1,0 +1,153 @@
+"""Crashes: a real ``xdm-connector worker`` killed (``SIGKILL``) at each stage of an export.
+
+Each test pauses the worker at one stage (``XDMC_FAULT_PAUSE_AT``, ``pipeline/faults.py``),
+kills it there, and lets a second worker recover the job once its lease expires. Then:
+the job ended ``Aborted`` (``Success`` when the destination had accepted its batch),
+nothing half-written is visible in the lake, and the next run exports every record exactly
+once: the lake holds as many records as the source, with unique keys.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.jobs.states import JobState
+from xdm_connector.settings import Settings
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+PROFILES = 300
+LEASE_SECONDS = "1.5"
+TIMEOUT_SECONDS = 60
+
+
+class Crash:
+    """An installation whose worker processes the test starts and kills."""
+
+    def __init__(self, home: Path, database_url: str | None) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.settings = Settings(home=home, database_url=database_url)
+        self.store = Store(self.settings.store_url)
+        self.store.upgrade()
+        prepare_demo(self.settings, self.store, profiles=PROFILES)
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def worker(self, **env: str) -> subprocess.Popen[bytes]:
+        variables = {k: v for k, v in os.environ.items() if not k.startswith("XDMC_")}
+        variables.update(
+            XDMC_HOME=str(self.home),
+            XDMC_LEASE_SECONDS=LEASE_SECONDS,
+            XDMC_WORKER_POLL_SECONDS="0.1",
+            XDMC_EXTRACT_BATCH_ROWS="100",
+            XDMC_LOG_FORMAT="text",
+            **env,
+        )
+        if self.settings.database_url:
+            variables["XDMC_DATABASE_URL"] = self.settings.database_url
+        with (self.home / f"worker-{len(self.processes)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "xdm_connector", "worker"],
+                env=variables,
+                stdout=log,
+                stderr=log,
+            )
+        self.processes.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.home.glob("worker-*.log"))
+
+    def wait_for(self, path: Path) -> None:
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while not path.exists():
+            assert time.monotonic() < deadline, f"{path.name} never appeared\n{self.logs()}"
+            time.sleep(0.05)
+
+    def wait_until_ended(self, job_id: int) -> Job:
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while True:
+            job = self.store.jobs.get_by_id(job_id)
+            if not JobState(job.state).in_progress:
+                return job
+            assert time.monotonic() < deadline, f"job {job_id} still {job.state}\n{self.logs()}"
+            time.sleep(0.05)
+
+    def trigger(self) -> int:
+        return self.store.jobs.request_ingestion("demo", "XDM44").job.id
+
+    def lake_ids(self) -> list[str]:
+        lake = LakeDestination(self.settings.lake_root)
+        files = lake.committed_files("demo", "profiles")
+        visible = sorted((self.settings.lake_root / "demo" / "profiles").glob("**/*.parquet"))
+        assert sorted(files) == visible, "a file outside the manifest is visible"
+        return [value for path in files for value in pq.read_table(path)["_id"].to_pylist()]
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def crash(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crash]:
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    installation = Crash(tmp_path / "home", database_url)
+    try:
+        yield installation
+    finally:
+        installation.close()
+
+
+@pytest.mark.parametrize("stage", ["extract", "written", "created", "completed"])
+def test_a_worker_killed_at_each_stage(crash: Crash, stage: str) -> None:
+    first = crash.trigger()
+    doomed = crash.worker(XDMC_FAULT_PAUSE_AT=stage)
+    crash.wait_for(crash.home / "faults" / f"{stage}.paused")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+
+    # Killed mid-export: no batch is visible, except once the destination accepted it.
+    visible = crash.lake_ids()
+    assert visible == ([] if stage != "completed" else visible)
+    assert len(visible) in (0, PROFILES)
+
+    crash.worker()  # recovers the job once its lease expires, then runs the next ones
+    ended = crash.wait_until_ended(first)
+    watermark = crash.store.mappings.get("demo", "XDM44").watermark
+    if stage == "completed":
+        assert ended.state == JobState.SUCCESS, crash.logs()
+        assert ended.records_ingested == PROFILES
+        assert watermark is not None
+    else:
+        assert ended.state == JobState.ABORTED, crash.logs()
+        assert ended.reason.startswith("Ingestion request aborted")
+        assert watermark is None
+        assert crash.lake_ids() == []
+
+    again = crash.wait_until_ended(crash.trigger())
+    assert again.state == JobState.SUCCESS, again.reason
+    assert again.records_ingested == (0 if stage == "completed" else PROFILES)
+    ids = crash.lake_ids()
+    assert len(ids) == PROFILES
+    assert sorted(map(int, ids)) == list(range(1, PROFILES + 1))

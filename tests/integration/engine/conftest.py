@@ -1,0 +1,132 @@
+"""The export engine on each metadata store: the app in-process, the demo source, the lake.
+
+``engine`` bundles what a test drives: the store, an API client with the demo
+integration's token, a worker that runs jobs on the real lake (or on ``memory``, an
+``InMemoryDestination``, when a test asks for ``memory_worker``), and helpers to change the
+source and read the lake.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from xdm_connector.app import create_app
+from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.jobs.worker import Worker
+from xdm_connector.settings import Settings
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+PROFILES = 200
+INGEST = "/demo/campaign/dataIngestion/xdmIngestion/XDM44/ingest"
+JOBS = "/demo/campaign/dataIngestion/xdmMapping/XDM44/jobs"
+
+
+@dataclass
+class Engine:
+    """One installation driven in-process."""
+
+    settings: Settings
+    store: Store
+    client: TestClient
+    headers: dict[str, str]
+    worker: Worker
+
+    def trigger(self) -> int:
+        """A new ingestion request through the API; answers its id."""
+        answer = self.client.post(INGEST, headers=self.headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "Success", answer.text
+        request_id: int = answer.json()["requestId"]
+        return request_id
+
+    def run(self) -> Job:
+        """Trigger a request and run it to its end; answers the job."""
+        request_id = self.trigger()
+        assert self.worker.run_once()
+        return self.store.jobs.get("demo", "XDM44", request_id)
+
+    def status(self, request_id: int) -> dict[str, Any]:
+        """The ingestion API's answer for a request."""
+        answer = self.client.get(INGEST, params={"requestId": request_id}, headers=self.headers)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def source(self, statement: str, *parameters: Any) -> None:
+        """Run a statement on the demo source database."""
+        with sqlite3.connect(self.settings.demo_source_path) as connection:
+            connection.execute(statement, parameters)
+
+    def lake(self) -> pa.Table:
+        """Every committed record of the demo dataset, as the manifest lists them."""
+        files = LakeDestination(self.settings.lake_root).committed_files("demo", "profiles")
+        if not files:
+            return pa.table({"_id": pa.array([], pa.string())})
+        return pa.concat_tables([pq.read_table(path) for path in files], promote_options="default")
+
+    def lake_ids(self) -> list[str]:
+        """The ``_id`` of every committed record, duplicates included."""
+        return [str(value) for value in self.lake().column("_id").to_pylist()]
+
+    def lake_latest(self) -> dict[str, Any]:
+        """Per ``_id``, the latest exported ``_repo.modifyDate``."""
+        table = self.lake()
+        modified = pc.struct_field(table.column("_repo"), [1]).to_pylist()
+        latest: dict[str, Any] = {}
+        for key, at in zip(table.column("_id").to_pylist(), modified, strict=True):
+            if key not in latest or at > latest[key]:
+                latest[key] = at
+        return latest
+
+
+def engine_settings(request: pytest.FixtureRequest, tmp_path: Path, **overrides: Any) -> Settings:
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    values: dict[str, Any] = {
+        "home": tmp_path / "home",
+        "database_url": database_url,
+        "embedded_worker": False,
+        "lease_seconds": 5,
+        "retry_base_seconds": 0.01,
+        "retry_max_seconds": 0.05,
+    }
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings of an installation on each metadata store."""
+    return engine_settings(request, tmp_path)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """The demo (``PROFILES`` profiles) served in-process, with a worker on the lake."""
+    with TestClient(create_app(settings)) as client:
+        store: Store = client.app.state.store  # type: ignore[attr-defined]
+        setup = prepare_demo(settings, store, profiles=PROFILES)
+        credentials = {
+            "client_id": setup.credentials.client_id,
+            "client_secret": setup.credentials.client_secret,
+            "grant_type": "client_credentials",
+        }
+        token = client.post("/ims/token/v3", data=credentials).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "X-Api-Key": setup.credentials.client_id}
+        yield Engine(settings, store, client, headers, Worker(store, settings))

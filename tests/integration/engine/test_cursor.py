@@ -1,0 +1,129 @@
+"""Cursor safety: rows written while exports run, some with equal or older audit values, all
+reach the lake once, each key's last delivered version being its current one."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tests.integration.engine.conftest import PROFILES, Engine
+from xdm_connector.jobs.states import JobState
+from xdm_connector.pipeline.lookback import LookBack
+from xdm_connector.pipeline.plan import Bound, encode_bound
+
+WRITES = 300
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# A writer in a process of its own: two SQLite libraries in one process (Python's and the
+# ADBC driver's) do not share their file locks.
+WRITER = """
+import random, sqlite3, sys, time
+from datetime import UTC, datetime, timedelta
+
+path, profiles, writes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+stamp = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+chooser = random.Random(7)
+next_id = profiles + 1
+with sqlite3.connect(path, timeout=30, isolation_level=None) as source:
+    for write in range(writes):
+        now = datetime.now(UTC).replace(tzinfo=None)
+        kind = chooser.choice(["now", "now", "tie", "late", "insert", "late-insert"])
+        if kind == "tie":  # the newest row's audit value: a tie at the high-water mark
+            (at,) = source.execute("select max(lastModified) from profile").fetchone()
+        elif kind in ("late", "late-insert"):  # committed late, with an older audit value
+            at = stamp(now - timedelta(seconds=chooser.randint(1, 60)))
+        else:
+            at = stamp(now)
+        email = f"w{write}@example.com"
+        if kind.endswith("insert"):
+            source.execute(
+                "insert into profile (id, email, lastModified, created, gender)"
+                " values (?, ?, ?, ?, 'female')",
+                (next_id, email, at, at),
+            )
+            next_id += 1
+        else:
+            source.execute(
+                "update profile set email = ?, lastModified = ? where id = ?",
+                (email, at, chooser.randint(1, next_id - 1)),
+            )
+        time.sleep(0.004)
+"""
+
+
+def test_rows_written_during_exports_reach_the_lake_once(engine: Engine) -> None:
+    path = str(engine.settings.demo_source_path)
+    with sqlite3.connect(path) as source:
+        source.execute("pragma journal_mode=wal")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, path, str(PROFILES), str(WRITES)],
+        stderr=subprocess.PIPE,
+    )
+    jobs = []
+    try:
+        while writer.poll() is None:
+            jobs.append(engine.run())
+    finally:
+        _, errors = writer.communicate(timeout=60)
+    assert writer.returncode == 0, errors.decode()
+    jobs += [engine.run(), engine.run()]
+    assert all(job.state == JobState.SUCCESS for job in jobs), [job.reason for job in jobs]
+    assert len(jobs) > 3
+
+    with sqlite3.connect(path) as source:
+        current = {
+            str(key): (email, modified)
+            for key, email, modified in source.execute(
+                "select id, email, lastModified from profile"
+            )
+        }
+    table = engine.lake()
+    emails = pc.struct_field(table.column("personalEmail"), [0]).to_pylist()
+    modified = pc.struct_field(table.column("_repo"), [1]).to_pylist()
+    versions = list(zip(table.column("_id").to_pylist(), emails, modified, strict=True))
+    assert len(set(versions)) == len(versions), "a version was delivered twice"
+    last: dict[str, tuple[str, str]] = {}
+    for key, email, at in versions:  # in commit order: the last one wins
+        last[key] = (email, _stamp(at.astimezone(UTC).replace(tzinfo=None)))
+    assert last.keys() == current.keys()
+    assert last == current
+    assert sum((job.details or {}).get("lookbackSkipped", 0) for job in jobs) > 0
+
+
+def test_the_look_back_keeps_a_bounded_record_and_narrows_past_it() -> None:
+    start = datetime(2026, 1, 1, 12, 0, 0)
+    until = Bound(audit=start + timedelta(seconds=100), key=99)
+    first = LookBack.start(None, seconds=300, max_keys=10)
+    first.plan_cutoff(until)
+    keys = pa.array(range(100), pa.int64())
+    audits = pa.array([start + timedelta(seconds=key) for key in range(100)], pa.timestamp("us"))
+    first.processed(keys, audits)
+    document = first.document()
+    assert document is not None
+    assert len(document["seen"]) <= 10
+    assert document["exclusive"] is True  # past the bound, the span narrows
+
+    watermark = {**encode_bound(until), "lookback": document}
+    second = LookBack.start(watermark, seconds=300, max_keys=10)
+    assert second.since is not None
+    assert second.since.exclusive
+    assert second.since.audit == start + timedelta(seconds=89)
+    # The versions it remembers are skipped; a changed one is not.
+    changed = pa.array(
+        [start + timedelta(seconds=99), start + timedelta(seconds=120)], pa.timestamp("us")
+    )
+    skipped = second.skip(pa.array([99, 98], pa.int64()), changed)
+    assert skipped is not None
+    assert skipped.to_pylist() == [True, False]
+
+    # Without a record of the recent past (an old watermark), the strict cursor.
+    assert LookBack.start(encode_bound(until), seconds=300).since is None
