@@ -120,13 +120,14 @@ def dlt_load(path: str, home: str) -> Measured:
     started = time.perf_counter()
     pipeline.run(table, loader_file_format="parquet")
     elapsed = time.perf_counter() - started
-    rows = sum(
-        count
-        for name, count in pipeline.last_trace.last_normalize_info.row_counts.items()
-        if not name.startswith("_dlt")
-    )
+    trace = pipeline.last_trace
+    normalized = trace.last_normalize_info if trace is not None else None
+    if normalized is None:
+        raise SystemExit("bench: dlt reported no normalize step")
+    counts: dict[str, int] = dict(normalized.row_counts)
+    rows = sum(count for name, count in counts.items() if not name.startswith("_dlt"))
     shutil.rmtree(folder, ignore_errors=True)
-    return int(rows), elapsed
+    return rows, elapsed
 
 
 PROBES: dict[str, Callable[..., Measured]] = {
@@ -143,6 +144,9 @@ def main(argv: list[str]) -> None:
     rows, seconds = PROBES[name](**arguments)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result: dict[str, Any] = {"rows": rows, "seconds": seconds, "peak_rss_mib": round(peak, 1)}
+    if "pyarrow" in sys.modules:  # what Arrow's own allocator held at most
+        arrow = sys.modules["pyarrow"].default_memory_pool().max_memory() / 2**20
+        result["arrow_peak_mib"] = round(arrow, 1)
     print(json.dumps(result), flush=True)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -90,12 +91,12 @@ def _libpq(url: sa.URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _rows(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+def _rows(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
     row = conn.execute("SELECT count(*) FROM profile").fetchone()
     return int(row[0]) if row else 0
 
 
-def _fill(conn: psycopg.Connection[tuple[object, ...]], sqlite_path: Path) -> None:
+def _fill(conn: psycopg.Connection[tuple[Any, ...]], sqlite_path: Path) -> None:
     conn.execute('DROP TABLE IF EXISTS profile, "postalAddress"')
     conn.execute(POSTGRES_SCHEMA)
     with closing(sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)) as source:
