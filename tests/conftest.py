@@ -14,8 +14,14 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg import sql
 from sqlalchemy.engine import make_url
+
+# Properties are checked for what they compute, never for how long an example takes: a
+# machine busy with other work must not fail them.
+settings.register_profile("xdm-connector", deadline=None)
+settings.load_profile("xdm-connector")
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
