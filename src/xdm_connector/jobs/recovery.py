@@ -13,7 +13,8 @@ the job's batch at the destination               the job
 still processing, after the upload               kept in progress, asked again next lease
 none, loading, failed, aborted, unknown          its batch aborted, then ``Aborted``; the
                                                  watermark untouched, the next run exports
-                                                 the same rows again
+                                                 the same rows again (a scheduled job's
+                                                 mapping runs after ``retry_delay``)
 the destination cannot be asked                  asked again next lease; aborted after
                                                  ``GIVE_UP_SECONDS``
 ===============================================  =========================================
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 
 from xdm_connector.destinations.base import BatchState, BatchStatus
 from xdm_connector.errors import LeaseLost, XdmcError
-from xdm_connector.jobs.states import JobState
+from xdm_connector.jobs.states import JobState, JobTrigger
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job
@@ -89,7 +90,11 @@ def _recover(store: Store, exporter: Exporter, owner: str, job: Job, now: dateti
         )
         return Recovered(job.id, None)
     exporter.abort_batch(job)
-    store.jobs.abort_held(job.id, owner, JobOutcome(batch_id=job.batch_id))
+    retry_at = None
+    if job.trigger == JobTrigger.SCHEDULE:
+        # A lost worker is a transient failure: the schedule retries as for any other.
+        retry_at = now + timedelta(seconds=exporter.settings.retry_delay_seconds)
+    store.jobs.abort_held(job.id, owner, JobOutcome(batch_id=job.batch_id), retry_at=retry_at)
     log.warning("job %s aborted: its lease expired", job.id)
     return Recovered(job.id, JobState.ABORTED)
 

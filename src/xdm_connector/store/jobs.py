@@ -247,22 +247,13 @@ class JobQueue:
         with self._store.write() as session:
             self._end_held(session, job_id, owner, JobState.FAILED, outcome)
             if retry_at is not None:
-                job = session.get(Job, job_id)
-                if job is None:
-                    return
-                session.execute(
-                    sa.update(Mapping)
-                    .where(
-                        Mapping.org_id == job.org_id,
-                        Mapping.id == job.mapping_id,
-                        Mapping.execution_status == ExecutionStatus.STARTED,
-                        sa.or_(Mapping.next_run_at.is_(None), Mapping.next_run_at > retry_at),
-                    )
-                    .values(next_run_at=retry_at)
-                )
+                _bring_forward(session, job_id, retry_at)
 
-    def abort_held(self, job_id: int, owner: str, outcome: JobOutcome) -> None:
-        """End a job this worker holds as ``Aborted`` (shutdown, cancel)."""
+    def abort_held(
+        self, job_id: int, owner: str, outcome: JobOutcome, *, retry_at: datetime | None = None
+    ) -> None:
+        """End a job this worker holds as ``Aborted`` (shutdown, cancel, recovery);
+        ``retry_at`` as for ``fail``."""
         with self._store.write() as session:
             self._end_held(
                 session,
@@ -271,6 +262,8 @@ class JobQueue:
                 JobState.ABORTED,
                 JobOutcome(**{**outcome.__dict__, "reason": outcome.reason or ABORTED_REASON}),
             )
+            if retry_at is not None:
+                _bring_forward(session, job_id, retry_at)
 
     def reap_expired(self, now: datetime) -> list[Job]:
         """Abort every job in progress whose lease has expired; answers them."""
@@ -382,6 +375,24 @@ def _notify(session: Session) -> None:
     """Wake the idle workers when the transaction commits (PostgreSQL ``NOTIFY``)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_notify(JOBS_CHANNEL, "")))
+
+
+def _bring_forward(session: Session, job_id: int, retry_at: datetime) -> None:
+    """Bring the next run of the job's mapping forward to ``retry_at``, if the mapping is
+    still started and not due sooner."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return
+    session.execute(
+        sa.update(Mapping)
+        .where(
+            Mapping.org_id == job.org_id,
+            Mapping.id == job.mapping_id,
+            Mapping.execution_status == ExecutionStatus.STARTED,
+            sa.or_(Mapping.next_run_at.is_(None), Mapping.next_run_at > retry_at),
+        )
+        .values(next_run_at=retry_at)
+    )
 
 
 def _rowcount(result: sa.Result[Any]) -> int:

@@ -202,6 +202,28 @@ def test_an_expired_lease_is_reaped(store: Store, worker: Worker) -> None:
     assert trigger(store) != request
 
 
+def test_a_scheduled_job_whose_worker_is_gone_runs_again_after_the_retry_delay(
+    store: Store, worker: Worker, settings: Settings
+) -> None:
+    definition = demo_mapping().model_copy(update={"interval_minutes": 60})
+    apply_mapping(store, "demo", definition)
+    assert publish_mapping(store, SchemaRegistry.packaged(), "demo", "XDM44").published
+    (scheduled,) = store.jobs.schedule_due(utcnow())
+    lost_at = utcnow() - timedelta(minutes=5)
+    claimed = store.jobs.claim("a-lost-worker", timedelta(seconds=1), lost_at)
+    assert claimed is not None
+    assert claimed.id == scheduled.id
+
+    before = utcnow()
+    worker.run_once()
+
+    assert store.jobs.get_by_id(scheduled.id).state == JobState.ABORTED
+    next_run = store.mappings.get("demo", "XDM44").next_run_at
+    assert next_run is not None
+    assert next_run <= utcnow() + timedelta(seconds=settings.retry_delay_seconds)
+    assert next_run >= before + timedelta(seconds=settings.retry_delay_seconds)
+
+
 def test_a_started_mapping_runs_on_its_schedule(
     store: Store, worker: Worker, settings: Settings
 ) -> None:
