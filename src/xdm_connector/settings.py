@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     lookback_max_keys: int = Field(default=10_000, gt=0)
     """Most rows a watermark remembers from its look-back span (past it, the span narrows)."""
 
+    slice_rows: int = Field(default=500_000, ge=0)
+    """Rows per slice of a large job: a job with more rows than this is split by primary-key
+    ranges that every worker takes part in, into one batch; 0 never splits a job."""
+
     retry_delay_seconds: float = Field(default=60.0, ge=0)
     """Wait before a scheduled job that failed transiently is run again (a new job)."""
 

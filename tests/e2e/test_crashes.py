@@ -24,7 +24,7 @@ from xdm_connector.demo.setup import prepare_demo
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.jobs.states import JobState
 from xdm_connector.settings import Settings
-from xdm_connector.store.models import Job
+from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store
 
 PROFILES = 300
@@ -150,4 +150,38 @@ def test_a_worker_killed_at_each_stage(crash: Crash, stage: str) -> None:
     assert again.records_ingested == (0 if stage == "completed" else PROFILES)
     ids = crash.lake_ids()
     assert len(ids) == PROFILES
+    assert sorted(map(int, ids)) == list(range(1, PROFILES + 1))
+
+
+def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None:
+    sliced = {"XDMC_SLICE_ROWS": "50"}  # 300 profiles: six slices
+    # The coordinator stops once it has written its first slice, before sending it.
+    coordinator = crash.worker(XDMC_FAULT_PAUSE_AT="written", **sliced)
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while "started" not in crash.logs():
+        assert time.monotonic() < deadline, "the coordinator did not start"
+        time.sleep(0.05)
+    # A worker about to start is there to take slices: the coordinator cuts the job.
+    crash.store.workers.announce("a-worker-about-to-start", utcnow())
+    first = crash.trigger()
+    crash.wait_for(crash.home / "faults" / "written.paused")
+    assert "cut into 6 slices" in crash.logs()
+    # Another worker takes the next slice, and dies in it.
+    doomed = crash.worker(XDMC_FAULT_PAUSE_AT="extract", **sliced)
+    crash.wait_for(crash.home / "faults" / "extract.paused")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    (crash.home / "faults" / "written.resume").touch()
+
+    # The coordinator writes the other slices, then finds the lost one and aborts the job.
+    ended = crash.wait_until_ended(first)
+    assert ended.state == JobState.ABORTED, crash.logs()
+    assert crash.store.mappings.get("demo", "XDM44").watermark is None
+    assert crash.lake_ids() == []
+    assert coordinator.poll() is None
+
+    again = crash.wait_until_ended(crash.trigger())
+    assert again.state == JobState.SUCCESS, again.reason
+    assert again.records_ingested == PROFILES
+    ids = crash.lake_ids()
     assert sorted(map(int, ids)) == list(range(1, PROFILES + 1))

@@ -1,7 +1,7 @@
 """The worker: claims export jobs from the store and runs them, one at a time.
 
 Each loop turn reaps expired leases, creates the jobs of due schedules, then claims one
-job. While a job runs, a heartbeat thread extends its lease and checks every second that
+slice of a running job (``pipeline/slicing.py``) or, when there is none, one job. While a job runs, a heartbeat thread extends its lease and checks every second that
 the worker still holds the job; when it no longer does (the job was cancelled, aborted or
 reaped), the pipeline is told to stop at its next batch boundary, and the batch it made is
 aborted unless the job ended ``Success`` (recovered by a reaper).
@@ -31,10 +31,12 @@ from xdm_connector.jobs.notify import wakeups_for
 from xdm_connector.jobs.recovery import recover_expired
 from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.logs import log_context
-from xdm_connector.pipeline.export import Exporter, JobAborted, JobControl, TooManyRejected
+from xdm_connector.pipeline.control import JobAborted, JobControl
+from xdm_connector.pipeline.export import Exporter, TooManyRejected
+from xdm_connector.pipeline.slicing import SliceRunner, aborted_document, error_document
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
-from xdm_connector.store.models import Job, utcnow
+from xdm_connector.store.models import Job, JobSlice, utcnow
 from xdm_connector.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,17 +64,32 @@ class Worker:
         self.store = store
         self.settings = settings
         self.exporter = exporter or Exporter(store, settings)
+        self.slices = SliceRunner(self.exporter)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._stopping = threading.Event()
         self._running: JobControl | None = None
         self._thread: threading.Thread | None = None
+        self._announced_at = -float("inf")
+
+    def announce(self) -> None:
+        """Say in the store that this worker runs (the coordinators of large jobs count the
+        workers there to take slices)."""
+        self.store.workers.announce(self.owner, utcnow())
+        self._announced_at = time.monotonic()
 
     def run_once(self) -> bool:
-        """One turn of the loop; answers whether a job was run."""
+        """One turn of the loop; answers whether a job or a slice was run."""
+        if time.monotonic() - self._announced_at >= self.settings.lease_seconds / 3:
+            self.announce()
         now = utcnow()
         recover_expired(self.store, self.exporter, self.owner, self.lease, now)
         self.store.jobs.schedule_due(now)
+        # Slices of jobs already running first: a started job finishes before a new one starts.
+        piece = self.store.slices.claim(self.owner, self.lease, now)
+        if piece is not None:
+            self._run_slice(piece)
+            return True
         claimed = self.store.jobs.claim(self.owner, self.lease, now)
         if claimed is None:
             return False
@@ -83,6 +100,8 @@ class Worker:
         """Loop until ``stop()``: run jobs; when there is none, wait for a notification of a
         new job (PostgreSQL) or the poll interval."""
         wakeups = wakeups_for(self.store, self._stopping)
+        presence = threading.Thread(target=self._present, name="xdmc-presence", daemon=True)
+        presence.start()
         log.info("worker %s started", self.owner)
         try:
             while not self._stopping.is_set():
@@ -91,10 +110,30 @@ class Worker:
                 except XdmcError as exc:
                     log.error("worker turn failed: %s", exc)
                     worked = False
+                except Exception:
+                    # The loop outlives any one turn: a worker that stops looping is lost.
+                    log.exception("worker turn failed on an internal error")
+                    worked = False
                 if not worked:
                     wakeups.wait(self.settings.worker_poll_seconds)
         finally:
             wakeups.close()
+            presence.join()
+            try:
+                self.store.workers.leave(self.owner)
+            except XdmcError as exc:
+                log.warning("worker %s could not say it stops: %s", self.owner, exc)
+
+    def _present(self) -> None:
+        """Announce this worker while it runs, even while it waits idle for a long time."""
+        interval = self.settings.lease_seconds / 3
+        while True:
+            try:
+                self.announce()
+            except XdmcError as exc:
+                log.warning("worker %s could not announce itself: %s", self.owner, exc)
+            if self._stopping.wait(interval):
+                return
 
     def start_in_thread(self) -> None:
         """Run the loop in a daemon thread (the embedded worker of ``serve``)."""
@@ -158,7 +197,7 @@ class Worker:
         except ExportError as exc:
             batch_id = exc.batch_id if isinstance(exc, DestinationError) else ""
             log.warning("job %s failed: %s %s", job.id, exc.code, exc.message)
-            self.exporter.abort_batch(job, batch_id)
+            self.exporter.abort_batch(job, batch_id or control.batch_id)
             outcome = JobOutcome(
                 batch_id=batch_id, reason=failure_reason(exc), details={"error": exc.message}
             )
@@ -178,6 +217,37 @@ class Worker:
         except Exception:
             log.exception("job %s failed on an internal error", job.id)
             self._end(self.store.jobs.fail, job, JobOutcome(reason=INTERNAL_FAILURE))
+
+    def _run_slice(self, piece: JobSlice) -> None:
+        """Export one slice of another worker's job into its batch, and say how it ended."""
+        control = JobControl(owner=self.owner)
+        self._running = control
+        slices = self.store.slices
+        try:
+            with log_context(job=piece.job_id):
+                try:
+                    outcome = self.slices.run(piece, control)
+                    slices.finish(piece, self.owner, outcome)
+                except JobAborted:
+                    if slices.holds(piece, self.owner):  # stopped here (shutdown), not lost
+                        slices.fail(piece, self.owner, aborted_document())
+                    log.warning("slice %s of job %s aborted", piece.number, piece.job_id)
+                except ExportError as exc:
+                    log.warning("slice %s of job %s failed: %s", piece.number, piece.job_id, exc)
+                    slices.fail(piece, self.owner, error_document(exc))
+                except LeaseLost:
+                    log.warning("slice %s of job %s was lost", piece.number, piece.job_id)
+                except XdmcError as exc:
+                    log.warning("slice %s of job %s failed: %s", piece.number, piece.job_id, exc)
+                    slices.fail(piece, self.owner, error_document(ExportError(exc.message)))
+                except Exception:
+                    log.exception("slice %s of job %s failed", piece.number, piece.job_id)
+                    slices.fail(piece, self.owner, error_document(None))
+        except LeaseLost:
+            log.warning("slice %s of job %s ended elsewhere", piece.number, piece.job_id)
+        finally:
+            self._running = None
+            control.finished.set()
 
     def _end(
         self, ending: Callable[[int, str, JobOutcome], None], job: Job, outcome: JobOutcome

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,6 +41,8 @@ from xdm_connector.errors import (
 from xdm_connector.logs import bind_log_context
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.mappings.definition import MappingDefinition
+from xdm_connector.pipeline.control import JobControl
+from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
@@ -50,27 +51,29 @@ from xdm_connector.pipeline.plan import (
     KEY_LABEL,
     Bound,
     ExportPlan,
+    KeyRange,
     Since,
     Window,
     decode_bound,
     encode_bound,
-    encode_value,
     plan_export,
+    window_document,
 )
-from xdm_connector.pipeline.shaping import Problem, RecordShaper
+from xdm_connector.pipeline.shaping import RecordShaper
+from xdm_connector.pipeline.slicing import run_slices, slice_ranges
 from xdm_connector.pipeline.validate import RecordChecks
 from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import Resource, describe_resource
 from xdm_connector.store.jobs import JobOutcome
-from xdm_connector.store.models import Job
+from xdm_connector.store.models import Job, Mapping, utcnow
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
+from xdm_connector.xdm.schema import XedSchema
 
 log = logging.getLogger(__name__)
 
-MAX_REJECTED_SAMPLES = 20
 STATUS_POLL_SECONDS = 0.2
 STATUS_POLL_GROWTH = 1.5
 STATUS_TIMEOUT_SECONDS = 3600.0
@@ -87,29 +90,15 @@ class TooManyRejected(DestinationError):
         self.outcome = outcome
 
 
-class JobAborted(XdmcError):
-    """The job was told to stop (lease lost, cancel, shutdown past its grace period)."""
+@dataclass(frozen=True)
+class JobContext:
+    """What a job (or a slice of it) exports: its mapping as published, where from, where to."""
 
-    code = "XDMC-ABORTED"
-
-    def __init__(self, batch_id: str = "") -> None:
-        super().__init__("the job was aborted")
-        self.batch_id = batch_id
-
-
-@dataclass
-class JobControl:
-    """Signals between a worker and the job it runs."""
-
-    owner: str
-    abort: threading.Event = field(default_factory=threading.Event)
-    finished: threading.Event = field(default_factory=threading.Event)
-    batch_id: str = ""
-
-    def check(self) -> None:
-        """Raise ``JobAborted`` if the job must stop; called between batches and files."""
-        if self.abort.is_set():
-            raise JobAborted(self.batch_id)
+    mapping: Mapping
+    definition: MappingDefinition
+    source_url: str
+    dataset_id: str
+    schema: XedSchema
 
 
 @dataclass(frozen=True)
@@ -167,8 +156,8 @@ class Exporter:
         retrying = RetryingDestination(opened.destination, self.settings.retry_policy())
         return OrgDestination(retrying, opened.file_format, opened.close)
 
-    def run(self, job: Job, control: JobControl) -> ExportResult:
-        """Export the job's window; raises ``ExportError`` or ``JobAborted`` on failure."""
+    def context(self, job: Job) -> JobContext:
+        """What ``job`` exports: its mapping as published, its source and its dataset."""
         mapping = self.store.mappings.get(job.org_id, job.mapping_id)
         if mapping.published_definition is None:
             raise ExportError("the mapping is not published", code="ACP-880185")
@@ -176,15 +165,32 @@ class Exporter:
         organization = self.store.tenants.get_organization(job.org_id)
         dataset = self.store.tenants.get_dataset(job.org_id, definition.dataset)
         schema = dataset_schema(self.registry, dataset.schema_spec)
+        return JobContext(mapping, definition, organization.source_url, dataset.id, schema)
+
+    def plan(self, source: SourceDatabase, context: JobContext) -> ExportPlan:
+        """The job's mapping compiled against its source (``ACP-880185`` if it no longer
+        fits)."""
+        resource = describe_targeting_dimension(source, context.definition)
+        try:
+            return plan_export(context.definition, context.schema, resource)
+        except InvalidInput as exc:
+            raise ExportError(exc.message, code="ACP-880185") from exc
+
+    def run(self, job: Job, control: JobControl) -> ExportResult:
+        """Export the job's window; raises ``ExportError`` or ``JobAborted`` on failure.
+
+        A window of more than ``slice_rows`` rows, when other workers run, is cut into key
+        ranges that every worker may take (``pipeline/slicing.py``); this worker takes part,
+        then completes the batch.
+        """
+        context = self.context(job)
+        mapping = context.mapping
         workdir = self.settings.home / "work" / f"job-{job.id}-{job.attempt}"
+        files: list[WrittenFile] = []
         try:
             with self.destination_of(job.org_id) as chosen:
-                with SourceDatabase(resolve_source_url(organization.source_url)) as source:
-                    resource = describe_targeting_dimension(source, definition)
-                    try:
-                        plan = plan_export(definition, schema, resource)
-                    except InvalidInput as exc:
-                        raise ExportError(exc.message, code="ACP-880185") from exc
+                with SourceDatabase(resolve_source_url(context.source_url)) as source:
+                    plan = self.plan(source, context)
                     after = decode_bound(mapping.watermark)
                     lookback = LookBack.start(
                         mapping.watermark,
@@ -196,21 +202,38 @@ class Exporter:
                         return ExportResult(JobOutcome(), mapping.watermark)
                     window = Window(after=after, until=until, since=lookback.since)
                     lookback.plan_cutoff(until)
-                    self.store.jobs.set_window(job.id, control.owner, _window_document(window))
-                    counts, files = self._extract(
-                        source, plan, window, workdir, control, chosen.file_format, lookback
-                    )
+                    self.store.jobs.set_window(job.id, control.owner, window_document(window))
+                    ranges = []
+                    if self._others_can_help():
+                        ranges = slice_ranges(source, plan, window, self.settings.slice_rows)
+                    if not ranges:
+                        counts, files = self.extract(
+                            source, plan, window, workdir, control, chosen.file_format, lookback
+                        )
+                batch_id = ""
+                if ranges:
+                    batch_id = self._open_batch(chosen, job, context.dataset_id, control)
+                    counts = run_slices(self, job, context, ranges, lookback, control)
                 watermark = encode_bound(until)
                 recent = lookback.document()
                 if recent is not None:
                     watermark["lookback"] = recent
-                counts.threshold = definition.rejected_threshold_percent
+                counts.threshold = context.definition.rejected_threshold_percent
                 if counts.over_threshold:
-                    self._refuse(chosen, job, dataset.id, counts, control)
-                outcome = self._deliver(chosen, job, dataset.id, files, counts, control, watermark)
+                    self._refuse(chosen, job, context.dataset_id, counts, control, batch_id)
+                outcome = self._deliver(
+                    chosen, job, context.dataset_id, files, counts, control, watermark, batch_id
+                )
             return ExportResult(outcome, watermark)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _others_can_help(self) -> bool:
+        """Whether other workers run to take slices (alone, a whole window reads faster)."""
+        if self.settings.slice_rows <= 0:
+            return False
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        return len(self.store.workers.alive(utcnow(), lease)) >= 2
 
     def abort_batch(self, job: Job, batch_id: str = "") -> None:
         """Abort the job's destination batch, if it has one (best effort)."""
@@ -240,7 +263,7 @@ class Exporter:
             return after
         return until
 
-    def _extract(
+    def extract(
         self,
         source: SourceDatabase,
         plan: ExportPlan,
@@ -249,10 +272,13 @@ class Exporter:
         control: JobControl,
         file_format: FileFormat,
         lookback: LookBack,
-    ) -> tuple[_Counts, list[WrittenFile]]:
+        key_range: KeyRange | None = None,
+    ) -> tuple[RecordCounts, list[WrittenFile]]:
+        """Read the window's rows (of ``key_range`` only, for a slice), shape and check them, and
+        write the accepted records into files under ``workdir``."""
         shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
         checks = RecordChecks(plan.schema, shaper.output_schema)
-        counts = _Counts()
+        counts = RecordCounts()
         writer = BatchFileWriter(
             workdir,
             file_format=file_format,
@@ -262,9 +288,9 @@ class Exporter:
         try:
             # A first export reads the whole table: a scan beats the audit index there.
             for batch in source.read_batches(
-                plan.rows_query(window),
+                plan.rows_query(window, key_range),
                 batch_rows=self.settings.extract_batch_rows,
-                scan=window.after is None,
+                scan=window.after is None and key_range is None,
             ):
                 control.check()
                 skipped = lookback.skip(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
@@ -292,17 +318,11 @@ class Exporter:
         counts.skipped = lookback.skipped
         return counts, files
 
-    def _refuse(
-        self,
-        chosen: OrgDestination,
-        job: Job,
-        dataset_id: str,
-        counts: _Counts,
-        control: JobControl,
-    ) -> None:
-        """Fail the job over its threshold: a batch is created, aborted and reported."""
-        destination = chosen.destination
-        batch_id = destination.create_batch(
+    def _open_batch(
+        self, chosen: OrgDestination, job: Job, dataset_id: str, control: JobControl
+    ) -> str:
+        """Create the job's batch and record it on the job at once."""
+        batch_id = chosen.destination.create_batch(
             org=job.org_id,
             dataset=dataset_id,
             batch_key=batch_key(job),
@@ -311,7 +331,21 @@ class Exporter:
         control.batch_id = batch_id
         bind_log_context(batch=batch_id)
         self.store.jobs.record_batch(job.id, control.owner, batch_id)
-        destination.abort(batch_id)
+        return batch_id
+
+    def _refuse(
+        self,
+        chosen: OrgDestination,
+        job: Job,
+        dataset_id: str,
+        counts: RecordCounts,
+        control: JobControl,
+        batch_id: str = "",
+    ) -> None:
+        """Fail the job over its threshold: its batch (created now if it has none) is
+        aborted and reported."""
+        batch_id = batch_id or self._open_batch(chosen, job, dataset_id, control)
+        chosen.destination.abort(batch_id)
         message = (
             f"{counts.rejected} of {counts.read} records were rejected "
             f"({counts.rejected_percent:.2f} %), above the mapping's threshold of "
@@ -333,26 +367,32 @@ class Exporter:
         job: Job,
         dataset_id: str,
         files: list[WrittenFile],
-        counts: _Counts,
+        counts: RecordCounts,
         control: JobControl,
         watermark: dict[str, Any],
+        batch_id: str = "",
     ) -> JobOutcome:
+        """Send the files into the job's batch (created now if it has none), complete it,
+        and follow it until the destination accepts it."""
         details = counts.details()
+        destination = chosen.destination
         if counts.ingested == 0:
+            if batch_id:
+                destination.abort(batch_id)  # a sliced job's batch, left empty
             return JobOutcome(
                 records_read=counts.read, records_rejected=counts.rejected, details=details
             )
-        destination = chosen.destination
-        batch_id = ""
         try:
-            batch_id = destination.create_batch(
-                org=job.org_id,
-                dataset=dataset_id,
-                batch_key=batch_key(job),
-                file_format=chosen.file_format,
-            )
-            control.batch_id = batch_id
-            bind_log_context(batch=batch_id)
+            if not batch_id:
+                batch_id = destination.create_batch(
+                    org=job.org_id,
+                    dataset=dataset_id,
+                    batch_key=batch_key(job),
+                    file_format=chosen.file_format,
+                )
+                control.batch_id = batch_id
+                bind_log_context(batch=batch_id)
+            # The watermark is kept with the batch before it completes: recovery needs both.
             self.store.jobs.record_batch(job.id, control.owner, batch_id, watermark)
             self._pause_at("created")
             for written in files:
@@ -409,55 +449,3 @@ def batch_key(job: Job) -> str:
     """The destination batch key of a job: the same for every attempt of the job, so that an
     attempt finds the batch of an earlier one (its files replaced by name)."""
     return f"{job.org_id}-{job.mapping_id}-{job.id}"
-
-
-@dataclass
-class _Counts:
-    read: int = 0
-    ingested: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    threshold: float = 100.0
-    samples: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def rejected_percent(self) -> float:
-        return 100.0 * self.rejected / self.read if self.read else 0.0
-
-    @property
-    def over_threshold(self) -> bool:
-        return self.rejected_percent > self.threshold
-
-    def sample(self, problems: list[Problem], keys: pa.Array) -> None:
-        for problem in problems:
-            if len(self.samples) >= MAX_REJECTED_SAMPLES:
-                return
-            self.samples.append(
-                {
-                    "key": keys[problem.row].as_py(),
-                    "path": problem.path,
-                    "value": repr(problem.value),
-                    "reason": problem.reason,
-                }
-            )
-
-    def details(self) -> dict[str, Any]:
-        return {
-            "rejectedSamples": self.samples,
-            "rejectedPercent": round(self.rejected_percent, 4),
-            "rejectedThresholdPercent": self.threshold,
-            "lookbackSkipped": self.skipped,
-        }
-
-
-def _window_document(window: Window) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "after": encode_bound(window.after) if window.after else None,
-        "until": encode_bound(window.until),
-    }
-    if window.since is not None:
-        document["lookbackFrom"] = {
-            "audit": encode_value(window.since.audit),
-            "exclusive": window.since.exclusive,
-        }
-    return document

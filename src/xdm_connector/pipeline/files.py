@@ -89,11 +89,6 @@ class BatchFileWriter:
         if not batch.schema.equals(self.schema):
             raise InvalidInput(f"Batch schema {batch.schema} differs from the file schema")
         self._raise_failure()
-        import os
-
-        if os.environ.get("TMP_SYNC"):
-            self._append(batch)
-            return
         if self._thread is None:
             self._thread = threading.Thread(target=self._drain, name="xdmc-file-write", daemon=True)
             self._thread.start()

@@ -137,6 +137,31 @@ class LookBack:
         if len(self._new) > 2 * self.max_keys:
             self._new = self._bounded(self._new)
 
+    def recent_document(self) -> dict[str, Any]:
+        """The versions this look-back gathered (one slice of a job), for ``merge_recent``."""
+        return {
+            "versions": [
+                [encode_value(key), encode_value(audit)] for key, audit in self._new.items()
+            ],
+            "floor": None if self._floor is None else encode_value(self._floor),
+        }
+
+    def merge_recent(self, document: dict[str, Any]) -> None:
+        """Take in the versions another part of the same job gathered (``recent_document``).
+
+        A part that dropped its oldest versions raised its floor; the merged floor is the
+        highest, so that no dropped version is taken for unseen by the next job.
+        """
+        floor = document.get("floor")
+        if floor is not None:
+            value = decode_value(floor)
+            if self._floor is None or value > self._floor:
+                self._floor = value
+        for key, audit in document.get("versions", []):
+            self._new[decode_value(key)] = decode_value(audit)
+        if len(self._new) > 2 * self.max_keys:
+            self._new = self._bounded(self._new)
+
     def document(self) -> dict[str, Any] | None:
         """The look-back state the next job starts from (None: the strict cursor)."""
         if self._cutoff is None:

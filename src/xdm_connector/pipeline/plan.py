@@ -107,6 +107,15 @@ class Window:
 
 
 @dataclass(frozen=True)
+class KeyRange:
+    """One slice of a window: the rows whose key is above ``after`` (exclusive, None = the
+    first key) and at most ``until`` (None = the last key)."""
+
+    after: Any = None
+    until: Any = None
+
+
+@dataclass(frozen=True)
 class ExportPlan:
     """A mapping compiled for one source and one dataset schema."""
 
@@ -141,22 +150,53 @@ class ExportPlan:
             query = query.where(self._from(after, since))
         return query.order_by(self.audit.column.desc(), self.key.desc()).limit(1)
 
-    def rows_query(self, window: Window) -> sa.Select[Any]:
-        """The window's rows, one labelled column per XDM path, plus the key and the audit
-        value (``KEY_LABEL``, ``AUDIT_LABEL``)."""
+    def rows_query(self, window: Window, keys: KeyRange | None = None) -> sa.Select[Any]:
+        """The window's rows (of one key range, for a slice), one labelled column per XDM
+        path, plus the key and the audit value (``KEY_LABEL``, ``AUDIT_LABEL``)."""
         columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
         query = self.compiler.select(columns).add_columns(
             self.key.label(KEY_LABEL), self.audit.column.label(AUDIT_LABEL)
         )
-        query = query.where(
-            sa.or_(
-                self.audit.column < window.until.audit,
-                sa.and_(self.audit.column == window.until.audit, self.key <= window.until.key),
-            )
-        )
-        if window.after is not None:
-            query = query.where(self._from(window.after, window.since))
+        query = query.where(self._in_window(window))
+        if keys is not None and keys.after is not None:
+            query = query.where(self.key > keys.after)
+        if keys is not None and keys.until is not None:
+            query = query.where(self.key <= keys.until)
         return query
+
+    def slice_keys_query(self, window: Window, rows_per_slice: int) -> sa.Select[Any]:
+        """The keys that cut the window's rows, in key order, into slices of
+        ``rows_per_slice`` rows: every ``rows_per_slice``-th key but the last row's. No key
+        comes back for a window of at most ``rows_per_slice`` rows."""
+        if rows_per_slice < 1:
+            raise InvalidInput("rows_per_slice must be at least 1")
+        numbered = (
+            self.compiler.select({"audit": self.audit})
+            .add_columns(
+                self.key.label("key"),
+                sa.func.row_number().over(order_by=self.key).label("position"),
+                sa.func.count().over().label("total"),
+            )
+            .where(self._in_window(window))
+            .subquery("numbered")
+        )
+        return (
+            sa.select(numbered.c.key)
+            .where(
+                numbered.c.position % rows_per_slice == 0,
+                numbered.c.position < numbered.c.total,
+            )
+            .order_by(numbered.c.key)
+        )
+
+    def _in_window(self, window: Window) -> sa.ColumnElement[bool]:
+        up_to = sa.or_(
+            self.audit.column < window.until.audit,
+            sa.and_(self.audit.column == window.until.audit, self.key <= window.until.key),
+        )
+        if window.after is None:
+            return up_to
+        return sa.and_(up_to, self._from(window.after, window.since))
 
     def _from(self, after: Bound, since: Since | None) -> sa.ColumnElement[bool]:
         later = sa.or_(
@@ -314,3 +354,32 @@ def decode_value(document: dict[str, Any]) -> Any:
         "decimal": Decimal,
     }
     return decoders[kind](value) if kind in decoders else value
+
+
+def window_document(window: Window) -> dict[str, Any]:
+    """A job's window as JSON (``jobs.window``; ``window_from_document`` reads it)."""
+    document: dict[str, Any] = {
+        "after": encode_bound(window.after) if window.after else None,
+        "until": encode_bound(window.until),
+    }
+    if window.since is not None:
+        document["lookbackFrom"] = {
+            "audit": encode_value(window.since.audit),
+            "exclusive": window.since.exclusive,
+        }
+    return document
+
+
+def window_from_document(document: dict[str, Any]) -> Window:
+    """The window ``window_document`` wrote."""
+    until = decode_bound(document["until"])
+    if until is None:
+        raise InvalidInput("a job's window has no upper bound")
+    since = document.get("lookbackFrom")
+    return Window(
+        after=decode_bound(document.get("after")),
+        until=until,
+        since=None
+        if since is None
+        else Since(decode_value(since["audit"]), bool(since.get("exclusive"))),
+    )

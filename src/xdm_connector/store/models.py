@@ -246,6 +246,48 @@ class Job(Base):
     that recovery can finish a job whose batch the destination accepted."""
 
 
+class JobSlice(Base):
+    """One primary-key range of a sliced job: any worker claims it with its own lease and
+    writes its rows into the job's batch; the job completes its batch when every slice is
+    ``written`` (``store/slices.py``)."""
+
+    __tablename__ = "job_slices"
+    __table_args__ = (sa.Index(None, "state", "job_id", "number"),)
+
+    job_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    key_after: Mapped[dict[str, Any] | None]
+    """The range's lower key, exclusive (``encode_value``); None: from the first key."""
+    key_until: Mapped[dict[str, Any] | None]
+    """The range's upper key, inclusive; None: to the last key."""
+    mapping_digest: Mapped[str] = mapped_column(sa.String(64))
+    """The mapping as the job planned it (published definition and watermark): a slice run
+    against another (published again meanwhile) fails rather than mix two plans."""
+    state: Mapped[str] = mapped_column(sa.String(16))
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(128))
+    lease_expires_at: Mapped[datetime | None]
+    records_read: Mapped[int] = mapped_column(default=0)
+    records_ingested: Mapped[int] = mapped_column(default=0)
+    records_rejected: Mapped[int] = mapped_column(default=0)
+    result: Mapped[dict[str, Any] | None]
+    """What the job gathers from the slice: samples and look-back versions, or its error."""
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class WorkerPresence(Base):
+    """A worker process that runs, as it last said so: the coordinator of a large job cuts
+    it into slices only when other workers are there to take them."""
+
+    __tablename__ = "workers"
+
+    owner: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class AuditEntry(Base):
     """One line of an organization's audit trail: who did what, to what, when."""
 

@@ -19,7 +19,9 @@ from xdm_connector.store import schema_version
 from xdm_connector.store.engine import create_store_engine, writer_engine
 from xdm_connector.store.jobs import JobQueue
 from xdm_connector.store.mappings import MappingRecords
+from xdm_connector.store.slices import SliceQueue
 from xdm_connector.store.tenants import Tenants
+from xdm_connector.store.workers import WorkerRegistry
 
 
 class Store:
@@ -35,6 +37,8 @@ class Store:
         self.tenants = Tenants(self)
         self.mappings = MappingRecords(self)
         self.jobs = JobQueue(self)
+        self.slices = SliceQueue(self)
+        self.workers = WorkerRegistry(self)
 
     @property
     def dialect(self) -> str:

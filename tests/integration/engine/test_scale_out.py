@@ -1,6 +1,6 @@
-"""Several ``xdm-connector worker`` processes on one PostgreSQL store share the jobs: each job
-is run by one worker, once, and idle workers are woken by ``NOTIFY`` (their poll interval is
-far longer than the test)."""
+"""Several ``xdm-connector worker`` processes on one PostgreSQL store share the jobs, and the
+slices of a large job: each job and each slice is run by one worker, once, and idle workers
+are woken by ``NOTIFY`` (their poll interval is far longer than the test)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,12 +21,67 @@ from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.jobs.states import JobState
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.settings import Settings
+from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 
 PROFILES = 50
 MAPPINGS = 8
-TIMEOUT_SECONDS = 20.0
+TIMEOUT_SECONDS = 60.0
+SLICED_PROFILES = 2_000
+SLICE_ROWS = 100
+
+
+@contextmanager
+def running_workers(
+    count: int, settings: Settings, tmp_path: Path, **environment: str
+) -> Iterator[list[Path]]:
+    """``count`` worker processes on the store of ``settings``, started and idle (waiting on
+    a poll far longer than the test, so that only ``NOTIFY`` wakes them); their logs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDMC_")}
+    env.update(
+        XDMC_HOME=str(settings.home),
+        XDMC_DATABASE_URL=str(settings.database_url),
+        XDMC_WORKER_POLL_SECONDS="600",
+        XDMC_LOG_FORMAT="text",
+        **environment,
+    )
+    logs = [tmp_path / f"worker-{number}.log" for number in range(count)]
+    processes = []
+    try:
+        for path in logs:
+            with path.open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "xdm_connector", "worker"],
+                        env=env,
+                        stdout=log,
+                        stderr=log,
+                    )
+                )
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        # Every worker has made its first turn and now waits on its poll.
+        while not all("started" in path.read_text() for path in logs):
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        yield logs
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def wait_until_ended(store: Store, requests: list[int]) -> list[Job]:
+    """The jobs of ``requests`` once none is in progress."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while True:
+        jobs = [store.jobs.get_by_id(request) for request in requests]
+        if all(not JobState(job.state).in_progress for job in jobs):
+            return jobs
+        assert time.monotonic() < deadline, [job.state for job in jobs]
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("workers", [2, 4])
@@ -41,46 +98,11 @@ def test_workers_share_jobs_without_double_work(
         apply_mapping(store, "demo", demo_mapping().model_copy(update={"id": mapping_id}))
         assert publish_mapping(store, registry, "demo", mapping_id, start=False).published
 
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("XDMC_")}
-    environment.update(
-        XDMC_HOME=str(tmp_path),
-        XDMC_DATABASE_URL=postgres_url,
-        XDMC_WORKER_POLL_SECONDS="60",
-        XDMC_LOG_FORMAT="text",
-    )
-    logs = [tmp_path / f"worker-{number}.log" for number in range(workers)]
-    processes = []
-    for path in logs:
-        with path.open("wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "xdm_connector", "worker"],
-                    env=environment,
-                    stdout=log,
-                    stderr=log,
-                )
-            )
     try:
-        deadline = time.monotonic() + TIMEOUT_SECONDS
-        # Every worker has made its first turn and now waits on its 60-second poll.
-        while not all("started" in path.read_text() for path in logs):
-            assert time.monotonic() < deadline, "the workers did not start"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        started = time.monotonic()
-        requests = [store.jobs.request_ingestion("demo", m).job.id for m in ids]
-        while True:
-            jobs = [store.jobs.get_by_id(request) for request in requests]
-            if all(not JobState(job.state).in_progress for job in jobs):
-                break
-            assert time.monotonic() < deadline, [job.state for job in jobs]
-            time.sleep(0.05)
-        assert time.monotonic() - started < TIMEOUT_SECONDS
+        with running_workers(workers, settings, tmp_path) as logs:
+            requests = [store.jobs.request_ingestion("demo", m).job.id for m in ids]
+            jobs = wait_until_ended(store, requests)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
         store.close()
 
     assert [job.state for job in jobs] == [JobState.SUCCESS] * MAPPINGS
@@ -95,3 +117,38 @@ def test_workers_share_jobs_without_double_work(
         for found in re.findall(r"job (\d+) of mapping \S+ started", path.read_text())
     )
     assert runs == Counter(requests), "a job was run by two workers"
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_workers_share_the_slices_of_a_large_job(
+    workers: int, postgres_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path, database_url=postgres_url)
+    store = Store(settings.store_url)
+    store.upgrade()
+    prepare_demo(settings, store, profiles=SLICED_PROFILES)
+
+    try:
+        with running_workers(workers, settings, tmp_path, XDMC_SLICE_ROWS=str(SLICE_ROWS)) as logs:
+            request = store.jobs.request_ingestion("demo", "XDM44").job.id
+            (job,) = wait_until_ended(store, [request])
+        pieces = store.slices.of_job(job.id)
+    finally:
+        store.close()
+
+    assert job.state == JobState.SUCCESS, job.reason
+    assert job.records_ingested == SLICED_PROFILES
+    assert len(pieces) == SLICED_PROFILES // SLICE_ROWS
+    assert sum(piece.records_ingested for piece in pieces) == SLICED_PROFILES
+    writers = Counter((piece.result or {}).get("worker") for piece in pieces)
+    assert len(writers) >= 2, f"one worker wrote every slice: {writers}"
+    started = Counter(
+        (int(job_id), int(number))
+        for path in logs
+        for number, job_id in re.findall(r"slice (\d+) of job (\d+) started", path.read_text())
+    )
+    assert started == Counter((job.id, piece.number) for piece in pieces), "a slice ran twice"
+    manifest = LakeDestination(settings.lake_root).manifest("demo", "profiles")
+    assert [(batch["id"], batch["rows"]) for batch in manifest["batches"]] == [
+        (job.batch_id, SLICED_PROFILES)
+    ]

@@ -1,0 +1,70 @@
+"""The record counts of a job (or of one slice of it): read, delivered, rejected, skipped,
+and samples of the rejected records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from xdm_connector.pipeline.shaping import Problem
+
+MAX_REJECTED_SAMPLES = 20
+
+
+@dataclass
+class RecordCounts:
+    """Counts of one export, and up to ``MAX_REJECTED_SAMPLES`` rejected records
+    (primary key, XDM path, value, reason)."""
+
+    read: int = 0
+    ingested: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    """Rows of the look-back already exported in the same version, not sent again."""
+    threshold: float = 100.0
+    """The mapping's ``rejectedThresholdPercent``."""
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rejected_percent(self) -> float:
+        """Rejected records, in percent of the records read."""
+        return 100.0 * self.rejected / self.read if self.read else 0.0
+
+    @property
+    def over_threshold(self) -> bool:
+        """Whether more records were rejected than the threshold allows."""
+        return self.rejected_percent > self.threshold
+
+    def sample(self, problems: list[Problem], keys: pa.Array) -> None:
+        """Keep samples of ``problems`` (rows of ``keys``) while there is room."""
+        for problem in problems:
+            if len(self.samples) >= MAX_REJECTED_SAMPLES:
+                return
+            self.samples.append(
+                {
+                    "key": keys[problem.row].as_py(),
+                    "path": problem.path,
+                    "value": repr(problem.value),
+                    "reason": problem.reason,
+                }
+            )
+
+    def add(self, other: RecordCounts) -> None:
+        """Add the counts and samples of another part of the same job (a slice)."""
+        self.read += other.read
+        self.ingested += other.ingested
+        self.rejected += other.rejected
+        self.skipped += other.skipped
+        room = MAX_REJECTED_SAMPLES - len(self.samples)
+        self.samples.extend(other.samples[: max(room, 0)])
+
+    def details(self) -> dict[str, Any]:
+        """The job's ``details`` about its records."""
+        return {
+            "rejectedSamples": self.samples,
+            "rejectedPercent": round(self.rejected_percent, 4),
+            "rejectedThresholdPercent": self.threshold,
+            "lookbackSkipped": self.skipped,
+        }

@@ -1,0 +1,307 @@
+"""Slices: a large job's window cut by primary-key ranges that several workers export
+into one batch.
+
+The worker holding the job (its coordinator) reads the keys that cut the window into
+ranges of ``XDMC_SLICE_ROWS`` rows, creates the batch, records the ranges as slices
+(``store/slices.py``) and wakes the other workers. Every worker, the coordinator first,
+claims a pending slice, reads, shapes, checks and writes its rows, puts its files into the
+batch under names of its own (``slice-00003-part-00000.parquet``) and marks it written with
+its counts. When every slice is written, the coordinator adds up the counts and the
+look-back's versions, then completes the batch as for any job; the watermark still moves
+only with the job's ``Success``.
+
+A slice that fails fails the job with the slice's error. A slice whose worker is gone
+(its lease expired) aborts the job, as a job whose own worker is gone is aborted: its batch
+is aborted and the next run exports the window again, since the files a lost slice may
+have put cannot be told from the ones it would put again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from xdm_connector.errors import (
+    SOURCE_FAILED_MESSAGE,
+    DestinationError,
+    ExportError,
+    LeaseLost,
+    SourceError,
+    XdmcError,
+)
+from xdm_connector.logs import bind_log_context
+from xdm_connector.pipeline.control import JobAborted, JobControl
+from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.lookback import LookBack
+from xdm_connector.pipeline.plan import (
+    ExportPlan,
+    KeyRange,
+    Window,
+    decode_value,
+    encode_value,
+    window_from_document,
+)
+from xdm_connector.security.secrets import resolve_source_url
+from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.store.models import Job, JobSlice, Mapping, utcnow
+from xdm_connector.store.slices import SliceOutcome
+
+if TYPE_CHECKING:
+    from xdm_connector.pipeline.export import Exporter, JobContext
+
+log = logging.getLogger(__name__)
+
+WAIT_SECONDS = 0.5
+"""How often a coordinator with no slice left to take looks at the others' progress."""
+HOLD_CHECK_SECONDS = 1.0
+"""How often a running slice checks that its worker still holds it and its job runs."""
+INTERNAL_ERROR = "XDMC-500 A slice of the export failed on an internal error; see the worker's log."
+
+
+def slice_ranges(
+    source: SourceDatabase, plan: ExportPlan, window: Window, rows_per_slice: int
+) -> list[KeyRange]:
+    """The key ranges of the window's slices; none when it has at most ``rows_per_slice``
+    rows (or slicing is off)."""
+    if rows_per_slice <= 0:
+        return []
+    try:
+        with source.engine.connect() as connection:
+            cuts = list(connection.execute(plan.slice_keys_query(window, rows_per_slice)).scalars())
+    except SQLAlchemyError as exc:
+        raise SourceError(SOURCE_FAILED_MESSAGE, transient=True) from exc
+    if not cuts:
+        return []
+    lows: list[Any] = [None, *cuts]
+    highs: list[Any] = [*cuts, None]
+    return [KeyRange(after=low, until=high) for low, high in zip(lows, highs, strict=True)]
+
+
+def mapping_digest(mapping: Mapping) -> str:
+    """What a slice must find unchanged to run as its job planned: the published definition
+    and the watermark (a publication with ``resend`` resets it)."""
+    planned = {"definition": mapping.published_definition, "watermark": mapping.watermark}
+    text = json.dumps(planned, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_slices(
+    exporter: Exporter,
+    job: Job,
+    context: JobContext,
+    ranges: list[KeyRange],
+    lookback: LookBack,
+    control: JobControl,
+) -> RecordCounts:
+    """Coordinate the job's slices into its batch (already created and recorded): take part,
+    wait for the others, and answer the job's counts; the look-back takes in every slice's
+    versions."""
+    store = exporter.store
+    store.slices.create(
+        job.id,
+        control.owner,
+        [(_encode_key(keys.after), _encode_key(keys.until)) for keys in ranges],
+        mapping_digest=mapping_digest(context.mapping),
+    )
+    log.info("job %s is cut into %d slices", job.id, len(ranges))
+    runner = SliceRunner(exporter)
+    lease = timedelta(seconds=exporter.settings.lease_seconds)
+    while True:
+        control.check()
+        piece = store.slices.claim(control.owner, lease, utcnow(), job_id=job.id)
+        if piece is not None:
+            # This worker's own slices share the job's control: losing either stops both.
+            outcome = runner.run(piece, control)
+            store.slices.finish(piece, control.owner, outcome)
+            continue
+        progress = store.slices.progress(job.id, utcnow())
+        if progress.failed:
+            raise error_from(progress.failed[0].result, control.batch_id)
+        if progress.lost:
+            log.warning(
+                "job %s: the worker of slice %s is gone; the job is aborted",
+                job.id,
+                progress.lost[0].number,
+            )
+            raise JobAborted(control.batch_id)
+        if progress.done:
+            break
+        control.abort.wait(WAIT_SECONDS)
+    counts = RecordCounts()
+    for piece in store.slices.of_job(job.id):
+        result = piece.result or {}
+        counts.add(
+            RecordCounts(
+                read=piece.records_read,
+                ingested=piece.records_ingested,
+                rejected=piece.records_rejected,
+                skipped=int(result.get("skipped", 0)),
+                samples=list(result.get("samples", [])),
+            )
+        )
+        lookback.merge_recent(result.get("lookback") or {})
+    return counts
+
+
+class SliceRunner:
+    """Exports one slice of a job into the job's batch."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self.exporter = exporter
+
+    def run(self, piece: JobSlice, control: JobControl) -> SliceOutcome:
+        """Read, shape, check and write the slice's rows and put its files into the batch;
+        raises ``ExportError`` or ``JobAborted`` (lost slice, job ended, shutdown)."""
+        exporter = self.exporter
+        log.info("slice %s of job %s started", piece.number, piece.job_id)
+        job = exporter.store.jobs.get_by_id(piece.job_id)
+        bind_log_context(org=job.org_id, mapping=job.mapping_id, job=job.id, batch=job.batch_id)
+        context = exporter.context(job)
+        if mapping_digest(context.mapping) != piece.mapping_digest:
+            raise ExportError(
+                "the mapping was published again while its job ran; the next run uses it",
+                code="ACP-880185",
+            )
+        if job.window is None or not job.batch_id:
+            raise ExportError(f"job {job.id} has no window or batch for its slices")
+        window = window_from_document(job.window)
+        keys = KeyRange(_decode_key(piece.key_after), _decode_key(piece.key_until))
+        workdir = (
+            exporter.settings.home
+            / "work"
+            / f"job-{job.id}-slice-{piece.number}-{uuid.uuid4().hex[:8]}"
+        )
+        control.batch_id = control.batch_id or job.batch_id
+        try:
+            with (
+                self._kept_alive(piece, control),
+                exporter.destination_of(job.org_id) as chosen,
+            ):
+                with SourceDatabase(resolve_source_url(context.source_url)) as source:
+                    plan = exporter.plan(source, context)
+                    lookback = LookBack.start(
+                        context.mapping.watermark,
+                        seconds=exporter.settings.lookback_seconds,
+                        max_keys=exporter.settings.lookback_max_keys,
+                    )
+                    lookback.plan_cutoff(window.until)
+                    counts, files = exporter.extract(
+                        source,
+                        plan,
+                        window,
+                        workdir,
+                        control,
+                        chosen.file_format,
+                        lookback,
+                        key_range=keys,
+                    )
+                for written in files:
+                    control.check()
+                    name = f"slice-{piece.number:05d}-{written.name}"
+                    chosen.destination.put_file(job.batch_id, name, written.path)
+                control.check()
+        except DestinationError as exc:
+            exc.batch_id = exc.batch_id or job.batch_id
+            raise
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        log.info("slice %s of job %s written: %s records", piece.number, job.id, counts.ingested)
+        return SliceOutcome(
+            records_read=counts.read,
+            records_ingested=counts.ingested,
+            records_rejected=counts.rejected,
+            result={
+                "samples": counts.samples,
+                "skipped": counts.skipped,
+                "lookback": lookback.recent_document(),
+            },
+        )
+
+    @contextmanager
+    def _kept_alive(self, piece: JobSlice, control: JobControl) -> Iterator[None]:
+        """Heartbeat the slice's lease while it runs; stop it (``control.abort``) once the
+        worker no longer holds it or its job ended."""
+        slices = self.exporter.store.slices
+        lease_seconds = self.exporter.settings.lease_seconds
+        lease = timedelta(seconds=lease_seconds)
+        done = threading.Event()
+
+        def beat() -> None:
+            interval = lease_seconds / 3
+            next_beat = time.monotonic() + interval
+            while not done.wait(min(interval, HOLD_CHECK_SECONDS)):
+                try:
+                    if time.monotonic() >= next_beat:
+                        slices.heartbeat(piece, control.owner, lease)
+                        next_beat = time.monotonic() + interval
+                    elif not slices.holds(piece, control.owner):
+                        raise LeaseLost(f"slice {piece.number} of job {piece.job_id} is lost")
+                except LeaseLost:
+                    log.warning("slice %s of job %s: stopping it", piece.number, piece.job_id)
+                    control.abort.set()
+                    return
+                except XdmcError as exc:
+                    log.warning("heartbeat of slice %s failed: %s", piece.number, exc)
+
+        thread = threading.Thread(
+            target=beat, name=f"xdmc-slice-{piece.job_id}-{piece.number}", daemon=True
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+
+def error_document(exc: ExportError | None) -> dict[str, Any]:
+    """A slice's error as its job records it (None: an internal error, in the log)."""
+    if exc is None:
+        return {"kind": "internal", "code": "XDMC-500", "message": INTERNAL_ERROR}
+    kind = (
+        "source"
+        if isinstance(exc, SourceError)
+        else "destination"
+        if isinstance(exc, DestinationError)
+        else "export"
+    )
+    return {"kind": kind, "code": exc.code, "message": exc.message, "transient": exc.transient}
+
+
+def aborted_document() -> dict[str, Any]:
+    """The error of a slice its worker stopped (shutdown past its grace period)."""
+    return {"kind": "aborted", "code": JobAborted.code, "message": "the slice was aborted"}
+
+
+def error_from(result: dict[str, Any] | None, batch_id: str) -> XdmcError:
+    """The error a failed slice ends its job with."""
+    error = (result or {}).get("error") or error_document(None)
+    message, transient = str(error.get("message", "")), bool(error.get("transient"))
+    match error.get("kind"):
+        case "aborted":
+            return JobAborted(batch_id)
+        case "source":
+            return SourceError(message, transient=transient)
+        case "destination":
+            return DestinationError(message, batch_id=batch_id, transient=transient)
+        case _:
+            return ExportError(message, code=error.get("code") or None, transient=transient)
+
+
+def _encode_key(key: Any) -> dict[str, Any] | None:
+    return None if key is None else encode_value(key)
+
+
+def _decode_key(document: dict[str, Any] | None) -> Any:
+    return None if document is None else decode_value(document)

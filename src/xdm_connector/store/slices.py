@@ -1,0 +1,228 @@
+"""Slices of large jobs in the store: primary-key ranges any worker may take.
+
+The worker holding a job (its coordinator) cuts the job's window into key ranges and
+records them here, with the job's batch already created. Every worker, the coordinator
+included, claims a ``pending`` slice of a job in progress with its own lease
+(``FOR UPDATE SKIP LOCKED``: no two workers take one slice), writes its rows into the batch,
+and marks it ``written`` with its counts. The coordinator completes the batch when every
+slice is written; a ``failed`` slice, or one whose lease expired, ends the job.
+
+Every change of a slice is guarded by ``(job, number, lease_owner, state running)``, and a
+slice is only claimed while its job is in progress, so a worker that lost its slice, or
+whose job ended, can change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+
+from xdm_connector.errors import LeaseLost
+from xdm_connector.jobs.states import IN_PROGRESS_STATES
+from xdm_connector.store.jobs import JOBS_CHANNEL
+from xdm_connector.store.models import Job, JobSlice, utcnow
+
+if TYPE_CHECKING:
+    from xdm_connector.store.store import Store
+
+IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
+
+
+class SliceState(StrEnum):
+    """Where one slice of a job stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WRITTEN = "written"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class SliceOutcome:
+    """What a written slice records for its job."""
+
+    records_read: int
+    records_ingested: int
+    records_rejected: int
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SliceProgress:
+    """The slices of one job, counted by state, and those that ended the job's hopes."""
+
+    total: int
+    written: int
+    failed: list[JobSlice]
+    lost: list[JobSlice]
+    """Running slices whose lease expired: their worker is gone."""
+
+    @property
+    def done(self) -> bool:
+        """Whether every slice is written."""
+        return self.written == self.total
+
+
+class SliceQueue:
+    """Creation, claiming, leases and outcomes of job slices."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create(
+        self,
+        job_id: int,
+        owner: str,
+        ranges: Sequence[tuple[dict[str, Any] | None, dict[str, Any] | None]],
+        *,
+        mapping_digest: str,
+    ) -> None:
+        """Record the job's key ranges (``encode_value`` documents, None for an open end) as
+        pending slices, and wake the idle workers; only the worker holding the job may."""
+        with self._store.write() as session:
+            held = session.scalar(
+                sa.select(Job.id).where(
+                    Job.id == job_id, Job.lease_owner == owner, Job.state.in_(IN_PROGRESS)
+                )
+            )
+            if held is None:
+                raise LeaseLost(f"job {job_id} is no longer held by {owner}")
+            session.add_all(
+                JobSlice(
+                    job_id=job_id,
+                    number=number,
+                    key_after=after,
+                    key_until=until,
+                    mapping_digest=mapping_digest,
+                    state=SliceState.PENDING,
+                    records_read=0,
+                    records_ingested=0,
+                    records_rejected=0,
+                )
+                for number, (after, until) in enumerate(ranges)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(sa.select(sa.func.pg_notify(JOBS_CHANNEL, "")))
+
+    def claim(
+        self, owner: str, lease: timedelta, now: datetime, *, job_id: int | None = None
+    ) -> JobSlice | None:
+        """Take the lease of the first pending slice of a job in progress (of ``job_id``
+        only, when given), if there is one."""
+        with self._store.write() as session:
+            query = (
+                sa.select(JobSlice)
+                .join(Job, Job.id == JobSlice.job_id)
+                .where(JobSlice.state == SliceState.PENDING, Job.state.in_(IN_PROGRESS))
+                .order_by(JobSlice.job_id, JobSlice.number)
+                .limit(1)
+                .with_for_update(of=JobSlice, skip_locked=True)
+            )
+            if job_id is not None:
+                query = query.where(JobSlice.job_id == job_id)
+            piece = session.scalar(query)
+            if piece is None:
+                return None
+            piece.state = SliceState.RUNNING
+            piece.lease_owner = owner
+            piece.lease_expires_at = now + lease
+            piece.started_at = now
+            return piece
+
+    def heartbeat(self, piece: JobSlice, owner: str, lease: timedelta) -> None:
+        """Extend the slice's lease; ``LeaseLost`` when the worker no longer holds it or
+        its job is over."""
+        self._update_held(piece, owner, lease_expires_at=utcnow() + lease)
+
+    def holds(self, piece: JobSlice, owner: str) -> bool:
+        """Whether ``owner`` still holds the slice of a job still in progress."""
+        with self._store.read() as session:
+            found = session.scalar(
+                sa.select(JobSlice.number)
+                .join(Job, Job.id == JobSlice.job_id)
+                .where(*self._held(piece, owner), Job.state.in_(IN_PROGRESS))
+            )
+        return found is not None
+
+    def finish(self, piece: JobSlice, owner: str, outcome: SliceOutcome) -> None:
+        """Mark the slice ``written`` with its counts and the worker that wrote it."""
+        self._update_held(
+            piece,
+            owner,
+            state=SliceState.WRITTEN,
+            records_read=outcome.records_read,
+            records_ingested=outcome.records_ingested,
+            records_rejected=outcome.records_rejected,
+            result={**outcome.result, "worker": owner},
+            lease_owner=None,
+            lease_expires_at=None,
+            ended_at=utcnow(),
+        )
+
+    def fail(self, piece: JobSlice, owner: str, error: dict[str, Any]) -> None:
+        """Mark the slice ``failed``; its job fails with ``error``."""
+        self._update_held(
+            piece,
+            owner,
+            state=SliceState.FAILED,
+            result={"error": error},
+            lease_owner=None,
+            lease_expires_at=None,
+            ended_at=utcnow(),
+        )
+
+    def progress(self, job_id: int, now: datetime) -> SliceProgress:
+        """How far the job's slices are."""
+        with self._store.read() as session:
+            pieces = list(
+                session.scalars(
+                    sa.select(JobSlice).where(JobSlice.job_id == job_id).order_by(JobSlice.number)
+                )
+            )
+        return SliceProgress(
+            total=len(pieces),
+            written=sum(1 for piece in pieces if piece.state == SliceState.WRITTEN),
+            failed=[piece for piece in pieces if piece.state == SliceState.FAILED],
+            lost=[
+                piece
+                for piece in pieces
+                if piece.state == SliceState.RUNNING
+                and piece.lease_expires_at is not None
+                and piece.lease_expires_at < now
+            ],
+        )
+
+    def of_job(self, job_id: int) -> list[JobSlice]:
+        """The job's slices, in key order."""
+        with self._store.read() as session:
+            return list(
+                session.scalars(
+                    sa.select(JobSlice).where(JobSlice.job_id == job_id).order_by(JobSlice.number)
+                )
+            )
+
+    @staticmethod
+    def _held(piece: JobSlice, owner: str) -> tuple[sa.ColumnElement[bool], ...]:
+        return (
+            JobSlice.job_id == piece.job_id,
+            JobSlice.number == piece.number,
+            JobSlice.lease_owner == owner,
+            JobSlice.state == SliceState.RUNNING,
+        )
+
+    def _update_held(self, piece: JobSlice, owner: str, **values: Any) -> None:
+        with self._store.write() as session:
+            job_running = (
+                sa.select(Job.id).where(Job.id == piece.job_id, Job.state.in_(IN_PROGRESS)).exists()
+            )
+            result = session.execute(
+                sa.update(JobSlice).where(*self._held(piece, owner), job_running).values(**values)
+            )
+            updated = cast("sa.CursorResult[Any]", result).rowcount
+        if not updated:
+            raise LeaseLost(f"slice {piece.number} of job {piece.job_id} is no longer held")
