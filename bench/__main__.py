@@ -21,6 +21,7 @@ from typing import Any
 from bench.api import measure_api
 from bench.harness import ROOT, Comparison, Variant, compare, run_probe
 from bench.report import machine, table
+from bench.scaleout import measure_scale_out
 from bench.sources import DEFAULT_POSTGRES_URL, postgres_source, sqlite_source
 
 TARGETS = ("sqlite", "postgres", "jsonl", "memory", "api", "scale")
@@ -35,6 +36,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", default="", help=f"targets to leave out: {', '.join(TARGETS)}")
     parser.add_argument("--api-processes", type=int, default=2)
     parser.add_argument("--api-seconds", type=int, default=10)
+    parser.add_argument(
+        "--scale-profiles", type=int, default=2_000_000, help="records of the scale-out job"
+    )
     return parser.parse_args(argv)
 
 
@@ -77,14 +81,6 @@ def _comparisons(
     return found
 
 
-def _scale_out() -> dict[str, Any]:
-    from xdm_connector.settings import Settings
-
-    if not any("slice" in name for name in Settings.model_fields):
-        return {"unavailable": "not yet measurable: the export engine does not slice jobs yet"}
-    return {"unavailable": "not yet measurable: slicing exists, its benchmark is still to write"}
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; answers (and writes) its results."""
     options = _arguments(argv)
@@ -116,7 +112,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rounds=options.repetitions,
         )
     if "scale" not in skip:
-        result["scale_out"] = _scale_out()
+        scale_path = sqlite_source(options.data, options.scale_profiles)
+        result["scale_out"] = measure_scale_out(
+            server_url,
+            scale_path,
+            work,
+            profiles=options.scale_profiles,
+            rounds=options.repetitions,
+        )
     result["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
     result["seconds"] = round(time.time() - started, 1)
     options.out.parent.mkdir(parents=True, exist_ok=True)

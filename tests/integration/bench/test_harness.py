@@ -18,6 +18,7 @@ def test_a_smoke_run_measures_every_row(
     monkeypatch.setenv("XDMC_TEST_POSTGRES_URL", postgres_server_url)
     out = tmp_path / "results" / "latest.json"
     arguments = ["--profiles", "2000", "--repetitions", "1", "--skip", "api"]
+    arguments += ["--scale-profiles", "2000"]
     result = main([*arguments, "--data", str(tmp_path / "data"), "--out", str(out)])
 
     assert json.loads(out.read_text()) == result
@@ -37,5 +38,10 @@ def test_a_smoke_run_measures_every_row(
     [memory] = result["memory"]
     assert memory["profiles"] == 2000
     assert memory["peak_rss_mib"] > 0
-    assert result["scale_out"]["unavailable"].startswith("not yet measurable")
+    scale = result["scale_out"]
+    assert scale["records"] == 2000
+    assert scale["one_worker_seconds"] > 0
+    assert scale["two_workers_seconds"] > 0
+    assert [run["slices"] for run in scale["runs"]["2"]] == [8]
+    assert [run["slices"] for run in scale["runs"]["1"]] == [0]  # alone, it reads it whole
     assert result["machine"]["cores"] >= 1
