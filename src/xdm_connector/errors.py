@@ -23,6 +23,8 @@ Services raise these; the HTTP layer maps them to answers in one handler, the wo
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class XdmcError(Exception):
     """Root of every error the product raises on purpose."""
@@ -128,10 +130,23 @@ class SourceError(ExportError):
 
 
 class DestinationError(ExportError):
-    """The destination failed after the batch was prepared (``ACP-880096``)."""
+    """The destination failed after the batch was prepared (``ACP-880096``).
+
+    ``errors`` are the destination's own, as it answered them: ``[{"code":
+    "INGEST-1212-400", "description": "Encountered 5 errors in the data. ...",
+    "recordCount": 5}]``.
+    """
 
     code = "ACP-880096"
 
-    def __init__(self, message: str, *, batch_id: str = "", transient: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        batch_id: str = "",
+        transient: bool = False,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message, transient=transient)
         self.batch_id = batch_id
+        self.errors: list[dict[str, Any]] = list(errors or [])

@@ -143,7 +143,10 @@ class JobDetail(JobResource):
         description="Samples of refused records: key, XDM path, value, reason."
     )
     rejected_threshold_percent: float | None
-    destination_errors: list[str]
+    destination_errors: list[dict[str, Any]] = Field(
+        description="The destination's errors as it answered them (code, description, "
+        "recordCount on the platform)."
+    )
     error: str | None = Field(description="What made the job fail, when it failed.")
 
 
@@ -217,7 +220,10 @@ def _job_detail(job: Job) -> JobDetail:
         timeline=steps,
         rejected_samples=list(details.get("rejectedSamples") or []),
         rejected_threshold_percent=details.get("rejectedThresholdPercent"),
-        destination_errors=[str(error) for error in details.get("destinationErrors") or []],
+        destination_errors=[
+            error if isinstance(error, dict) else {"description": str(error)}
+            for error in details.get("destinationErrors") or []
+        ],
         error=details.get("error"),
     )
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow.parquet as pq
 
@@ -47,11 +48,35 @@ class BatchState(StrEnum):
 
 @dataclass(frozen=True)
 class BatchStatus:
-    """A batch's state, its record count once known, and why it failed if it did."""
+    """A batch's state, its record count once known, and the destination's errors.
+
+    ``errors`` are kept as the destination answers them, one object each::
+
+        [{"code": "INGEST-1212-400",
+          "description": "Encountered 5 errors in the data. Successfully ingested 514 rows.",
+          "recordCount": 5}]
+    """
 
     state: BatchState
     records: int | None = None
-    errors: list[str] = dataclasses.field(default_factory=list)
+    errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def error_text(self) -> str:
+        """The errors in one line: ``INGEST-1212-400 Encountered 5 errors ...; ...``."""
+        return describe_errors(self.errors)
+
+
+def describe_errors(errors: Iterable[object]) -> str:
+    """Destination errors in one line, each as its code and description."""
+    parts = []
+    for error in errors:
+        if isinstance(error, dict):
+            words = (error.get("code"), error.get("description") or error.get("message"))
+            parts.append(" ".join(str(word) for word in words if word))
+        else:
+            parts.append(str(error))
+    return "; ".join(part for part in parts if part)
 
 
 class Destination(Protocol):

@@ -19,17 +19,16 @@ environment variable of the worker's process, read only when a token is requeste
 from __future__ import annotations
 
 import os
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from xdm_connector.errors import DestinationError, InvalidInput, NotFound
 from xdm_connector.pipeline.files import FileFormat
+from xdm_connector.security.secrets import SECRET_REFERENCE
 from xdm_connector.store.models import Organization
 from xdm_connector.store.store import Store
 
-SECRET_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _FILE_FORMATS: dict[str, FileFormat] = {"parquet": "parquet", "json": "jsonl"}
 
 

@@ -7,7 +7,7 @@ It behaves like the lake (same ids, idempotent ``complete``, a clean restart aft
     destination.fail_on("put_file", call=2)                # the 2nd put_file raises
     destination.fail_transiently("complete", times=3)      # 3 transient failures, then fine
     destination.hang("status", timeout=5.0)                # blocks until release() or 5 s
-    destination.end_failed(["ACP-880096 bad record"])      # batches complete as FAILED
+    destination.end_failed([{"code": "INGEST-1212-400", "description": "3 bad records"}])
     destination.processing_for(polls=2)                    # status says PROCESSING twice
 
 ``calls`` lists every call as ``(method, argument)``; ``batches`` holds each batch with its
@@ -21,6 +21,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xdm_connector.destinations.base import (
     BatchState,
@@ -47,7 +48,7 @@ class MemoryBatch:
     state: BatchState = BatchState.LOADING
     files: dict[str, bytes] = dataclasses.field(default_factory=dict)
     rows: dict[str, int | None] = dataclasses.field(default_factory=dict)
-    errors: list[str] = dataclasses.field(default_factory=list)
+    errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     polls_left: int = 0
     final_state: BatchState = BatchState.SUCCESS
 
@@ -75,7 +76,7 @@ class InMemoryDestination:
         self._failures: dict[str, list[_Failure]] = {}
         self._hangs: dict[str, float] = {}
         self._released = threading.Event()
-        self._failed_errors: list[str] | None = None
+        self._failed_errors: list[dict[str, Any]] | None = None
         self._processing_polls = 0
 
     # -- switches ------------------------------------------------------------------------------
@@ -104,8 +105,9 @@ class InMemoryDestination:
         self._hangs.clear()
         self._released.set()
 
-    def end_failed(self, errors: list[str]) -> None:
-        """Batches completed from now on end ``FAILED`` with ``errors``."""
+    def end_failed(self, errors: list[dict[str, Any]]) -> None:
+        """Batches completed from now on end ``FAILED`` with ``errors`` (the destination's
+        own, ``{"code": ..., "description": ...}`` each)."""
         self._failed_errors = list(errors)
 
     def processing_for(self, polls: int) -> None:

@@ -43,6 +43,9 @@ IMPORT = "/data/foundation/import"
 CATALOG = "/data/foundation/catalog"
 LARGE_FILE_BYTES = 256 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
+MAX_ERRORS = 50
+MAX_ERROR_FIELDS = 20
+MAX_ERROR_TEXT = 2000
 
 PLATFORM_STATES: dict[str, BatchState] = {
     "loading": BatchState.LOADING,
@@ -63,6 +66,22 @@ PLATFORM_STATES: dict[str, BatchState] = {
 """The platform's batch statuses, on the destination seam's states."""
 
 
+def platform_api(client: httpx.Client, config: PlatformConfig, policy: RetryPolicy) -> PlatformApi:
+    """Authenticated calls to the platform ``config`` describes, through ``client``."""
+    tokens = ImsTokens(
+        client, config.ims_url, config.client_id, config.resolve_secret, policy, scope=config.scope
+    )
+    return PlatformApi(
+        client,
+        config.platform_url,
+        api_key=config.client_id,
+        ims_org_id=config.ims_org_id,
+        sandbox=config.sandbox,
+        tokens=tokens,
+        policy=policy,
+    )
+
+
 class PlatformDestination:
     """Batches delivered to a platform through its batch ingestion protocol."""
 
@@ -80,23 +99,7 @@ class PlatformDestination:
         self.large_file_bytes = large_file_bytes
         self.part_bytes = part_bytes
         self._client = httpx.Client(timeout=timeout, transport=transport)
-        tokens = ImsTokens(
-            self._client,
-            config.ims_url,
-            config.client_id,
-            config.resolve_secret,
-            policy,
-            scope=config.scope,
-        )
-        self.api = PlatformApi(
-            self._client,
-            config.platform_url,
-            api_key=config.client_id,
-            ims_org_id=config.ims_org_id,
-            sandbox=config.sandbox,
-            tokens=tokens,
-            policy=policy,
-        )
+        self.api = platform_api(self._client, config, policy)
         self._datasets: dict[str, str] = {}
 
     def close(self) -> None:
@@ -154,16 +157,7 @@ class PlatformDestination:
         state = PLATFORM_STATES.get(str(batch.get("status", "")).lower(), BatchState.UNKNOWN)
         metrics = batch.get("metrics") or {}
         records = metrics.get("outputRecordCount") if state is BatchState.SUCCESS else None
-        errors = [
-            " ".join(
-                str(part)
-                for part in (error.get("code"), error.get("description") or error.get("message"))
-                if part
-            )
-            for error in batch.get("errors") or []
-            if isinstance(error, dict)
-        ]
-        return BatchStatus(state, records=records, errors=errors)
+        return BatchStatus(state, records=records, errors=batch_errors(batch.get("errors")))
 
     # -- inside --------------------------------------------------------------------------------
 
@@ -210,6 +204,30 @@ class PlatformDestination:
         if not isinstance(batch, dict):
             raise PlatformError(f"the catalog answered no batch {batch_id}", batch_id=batch_id)
         return batch
+
+
+def batch_errors(answered: Any) -> list[dict[str, Any]]:
+    """The catalog's ``errors`` of a batch, kept as answered but bounded: at most
+    ``MAX_ERRORS`` objects, their plain values only (``code``, ``description``,
+    ``recordCount``, ...), long texts cut. A ``message`` stands for a missing
+    ``description``."""
+    if not isinstance(answered, list):
+        return []
+    kept: list[dict[str, Any]] = []
+    for error in answered[:MAX_ERRORS]:
+        if not isinstance(error, dict):
+            continue
+        entry: dict[str, Any] = {}
+        for key, value in list(error.items())[:MAX_ERROR_FIELDS]:
+            if isinstance(value, str):
+                entry[str(key)] = value[:MAX_ERROR_TEXT]
+            elif value is None or isinstance(value, bool | int | float):
+                entry[str(key)] = value
+        if "description" not in entry and isinstance(entry.get("message"), str):
+            entry["description"] = entry["message"]
+        if entry:
+            kept.append(entry)
+    return kept
 
 
 def _field(response: httpx.Response, name: str) -> str:

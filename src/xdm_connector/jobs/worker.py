@@ -196,11 +196,11 @@ class Worker:
             self._end(self.store.jobs.fail, job, exc.outcome)
         except ExportError as exc:
             batch_id = exc.batch_id if isinstance(exc, DestinationError) else ""
+            errors = exc.errors if isinstance(exc, DestinationError) else []
             log.warning("job %s failed: %s %s", job.id, exc.code, exc.message)
             self.exporter.abort_batch(job, batch_id or control.batch_id)
-            outcome = JobOutcome(
-                batch_id=batch_id, reason=failure_reason(exc), details={"error": exc.message}
-            )
+            details = {"error": exc.message, **({"destinationErrors": errors} if errors else {})}
+            outcome = JobOutcome(batch_id=batch_id, reason=failure_reason(exc), details=details)
             retry_at = None
             if exc.transient and job.trigger == JobTrigger.SCHEDULE:
                 retry_at = utcnow() + timedelta(seconds=self.settings.retry_delay_seconds)

@@ -3,12 +3,29 @@
 Saving or publishing a mapping whose dataset another mapping of the organization already
 writes to is allowed, but warned about: ``Dataset profiles is already used by mapping
 XDM45: its data may be overwritten``.
+
+When the organization delivers to a platform, publication gets the dataset and its XDM
+schema from the platform (``destinations/dataset_refresh.py``), validates the mapping
+against that schema, and, once published, keeps the refreshed description on the dataset.
+A dataset or schema the platform cannot give fails the publication (``ACP-880071``,
+``ACP-880074``) and changes nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from xdm_connector.destinations.config import PlatformConfig, parse_destination
+from xdm_connector.destinations.dataset_refresh import (
+    CatalogAccess,
+    RefreshFailed,
+    get_dataset,
+    get_schema,
+    refreshed_spec,
+    save_dataset_spec,
+)
+from xdm_connector.destinations.platform_catalog import open_catalog
 from xdm_connector.errors import InvalidInput, NotFound, SourceError
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.mappings.definition import MappingDefinition
@@ -18,7 +35,7 @@ from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
 from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.mappings import LogLine
-from xdm_connector.store.models import Mapping
+from xdm_connector.store.models import Dataset, Mapping
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 
@@ -111,16 +128,42 @@ def publish_mapping(
 
     ``resend`` resets the watermark (the next export starts from the beginning); ``start``
     starts the schedule, else the mapping is published stopped (ready for API triggers).
-    A mapping that fails validation is unchanged and its log names every problem.
+    A mapping that fails validation is unchanged and its log names every problem. A
+    platform destination is called with the default retry policy, bounded in time
+    (``publish_mapping_with`` takes the process's own).
+    """
+    access = CatalogAccess.from_settings(None)
+    return publish_mapping_with(
+        store, registry, org_id, mapping_id, access, resend=resend, start=start
+    )
+
+
+def publish_mapping_with(
+    store: Store,
+    registry: SchemaRegistry,
+    org_id: str,
+    mapping_id: str,
+    access: CatalogAccess,
+    *,
+    resend: bool = False,
+    start: bool = True,
+) -> PublicationResult:
+    """``publish_mapping``, calling a platform destination as ``access`` says::
+
+    publish_mapping_with(store, registry, "acme", "XDM44",
+                         CatalogAccess.from_settings(settings), start=False)
     """
     mapping = store.mappings.get(org_id, mapping_id)
     log = [LogLine("info", "ACP-880066", "Starting Mapping validation")]
-    problems = _validate(store, registry, org_id, mapping, log)
-    if problems:
-        log.extend(LogLine("error", problem.code, problem.message) for problem in problems)
+    checked = _validate(store, registry, org_id, mapping, log, access)
+    if checked.problems:
+        log.extend(LogLine("error", problem.code, problem.message) for problem in checked.problems)
         log.append(VALIDATION_FAILED)
         store.mappings.log_failed_publication(org_id, mapping_id, log)
         return PublicationResult(published=False, log=log)
+    if checked.refreshed is not None:
+        # Before publishing: the mapping's first run uses the schema it was validated with.
+        save_dataset_spec(store, org_id, checked.dataset_id, checked.refreshed)
     log.append(LogLine("info", "ACP-880090", "Publishing and sending mapping to queue"))
     log.append(LogLine("info", "ACP-880092", "Mapping is published and mapping job is created"))
     interval_minutes = MappingDefinition.from_document(mapping.definition).interval_minutes
@@ -151,37 +194,95 @@ def unpublish_mapping(store: Store, org_id: str, mapping_id: str) -> Mapping:
     return store.mappings.unpublish(org_id, mapping_id)
 
 
+@dataclass
+class _Checked:
+    """What validation found: the problems, and the dataset's description refreshed from
+    the platform when it differs from the kept one."""
+
+    problems: list[Problem] = field(default_factory=list)
+    dataset_id: str = ""
+    refreshed: dict[str, Any] | None = None
+
+
 def _validate(
-    store: Store, registry: SchemaRegistry, org_id: str, mapping: Mapping, log: list[LogLine]
-) -> list[Problem]:
+    store: Store,
+    registry: SchemaRegistry,
+    org_id: str,
+    mapping: Mapping,
+    log: list[LogLine],
+    access: CatalogAccess,
+) -> _Checked:
     try:
         definition = MappingDefinition.from_document(mapping.definition)
     except InvalidInput as exc:
-        return [Problem("ACP-880086", exc.message)]
+        return _Checked([Problem("ACP-880086", exc.message)])
     log.append(LogLine("info", "ACP-880071", "Applying rule: Get and Refresh Dataset"))
     try:
         dataset = store.tenants.get_dataset(org_id, definition.dataset)
-    except NotFound as exc:
-        return [Problem("ACP-880071", exc.message)]
+        organization = store.tenants.get_organization(org_id)
+        destination = parse_destination(organization.destination)
+    except (NotFound, InvalidInput) as exc:
+        return _Checked([Problem("ACP-880071", exc.message)])
     log.extend(
         LogLine("warning", "ACP-880071", warning)
         for warning in dataset_warnings(store, org_id, mapping.id, dataset.id)
     )
-    log.append(LogLine("info", "ACP-880074", "Applying rule: Get and Refresh XDM Schema"))
+    checked = _Checked(dataset_id=dataset.id)
+    spec = dataset.schema_spec
+    if isinstance(destination, PlatformConfig):
+        try:
+            spec = _refresh(destination, dataset, access, log)
+        except RefreshFailed as exc:
+            checked.problems.append(Problem(exc.code, exc.message))
+            return checked
+        checked.refreshed = spec if spec != dataset.schema_spec else None
+    else:
+        log.append(LogLine("info", "ACP-880074", "Applying rule: Get and Refresh XDM Schema"))
     try:
-        schema = dataset_schema(registry, dataset.schema_spec)
+        schema = dataset_schema(registry, spec)
     except InvalidInput as exc:
-        return [Problem("ACP-880074", exc.message)]
+        on_platform = isinstance(destination, PlatformConfig)
+        where = "The platform's XDM schema cannot be used: " if on_platform else ""
+        checked.problems.append(Problem("ACP-880074", where + exc.message))
+        return checked
     log.append(LogLine("info", "ACP-880086", "Rule applied: Check mandatory fields"))
     log.append(LogLine("info", "ACP-880087", "Applying rule: Validate ACS source paths"))
-    organization = store.tenants.get_organization(org_id)
     try:
         with SourceDatabase(resolve_source_url(organization.source_url)) as source:
             resource = describe_targeting_dimension(source, definition)
         plan_export(definition, schema, resource)
     except MappingInvalid as exc:
-        return exc.problems
+        checked.problems.extend(exc.problems)
+        return checked
     except (SourceError, InvalidInput) as exc:
-        return [Problem(exc.code, exc.message)]
+        checked.problems.append(Problem(exc.code, exc.message))
+        return checked
     log.append(LogLine("info", "ACP-880089", "Rule applied: Validate ACS source paths"))
-    return []
+    return checked
+
+
+def _refresh(
+    config: PlatformConfig, dataset: Dataset, access: CatalogAccess, log: list[LogLine]
+) -> dict[str, Any]:
+    """The dataset's description as the platform has it (``RefreshFailed`` otherwise)."""
+    with open_catalog(config, policy=access.policy, timeout=access.timeout) as catalog:
+        found = get_dataset(catalog, config, dataset.id)
+        log.append(
+            LogLine(
+                "info",
+                "ACP-880071",
+                f"Dataset {dataset.id}: platform dataset {found.id} {found.name!r}",
+            )
+        )
+        log.append(LogLine("info", "ACP-880074", "Applying rule: Get and Refresh XDM Schema"))
+        schema = get_schema(catalog, found)
+    groups = len(schema.field_group_ids)
+    log.append(
+        LogLine(
+            "info",
+            "ACP-880074",
+            f"XDM schema {schema.id} {schema.title!r}: class {schema.class_id}, "
+            f"{groups} field group{'s' if groups != 1 else ''}",
+        )
+    )
+    return refreshed_spec(dataset.schema_spec, found, schema)

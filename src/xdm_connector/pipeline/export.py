@@ -431,10 +431,11 @@ class Exporter:
             if status.state is BatchState.SUCCESS:
                 return status
             if status.state in (BatchState.FAILED, BatchState.ABORTED):
-                why = f": {'; '.join(status.errors)}" if status.errors else ""
+                why = f": {status.error_text}" if status.errors else ""
                 raise DestinationError(
                     f"the destination ended batch {batch_id} {status.state.value}{why}",
                     batch_id=batch_id,
+                    errors=status.errors,
                 )
             if time.monotonic() > deadline:
                 raise DestinationError(

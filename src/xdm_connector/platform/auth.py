@@ -1,14 +1,17 @@
 """Tokens and the gateway's checks of the local platform service.
 
 ``POST /ims/token/v3`` exchanges a client's id and secret (``xdm-connector platform clients
-create``) for a bearer token kept in memory for ``XDMC_TOKEN_TTL_SECONDS``. Every other
-call needs the four headers, checked in this order, each failure in the gateway's shape::
+create [--ims-org ORG]``) for a bearer token kept in memory for ``XDMC_TOKEN_TTL_SECONDS``.
+A client created for an IMS organization gets tokens for that organization only. Every
+other call needs the four headers, checked in this order, each failure in the gateway's
+shape::
 
     no Authorization                 401 {"error_code": "403010", "message": "Oauth token is missing."}
     unknown or expired token         401 {"error_code": "401013", "message": "Oauth token is not valid"}
     no x-api-key                     403 {"error_code": "403000", "message": "Api Key is required"}
     x-api-key not the token's client 403 {"error_code": "403003", "message": "Api Key is invalid"}
     no x-gw-ims-org-id / x-sandbox-name  400 {"error_code": "400003", "message": "Missing header", ...}
+    x-gw-ims-org-id not the client's 403 {"error_code": "403025", "message": "Profile is not valid"}
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ class GatewayError(Exception):
         self.extra = extra
 
 
+@dataclass(frozen=True)
+class IssuedToken:
+    """What a token stands for: its client, the organization it is bound to (``None``: any),
+    and when it expires (monotonic clock)."""
+
+    client_id: str
+    ims_org: str | None
+    expires: float
+
+
 class TokenIssuer:
     """Bearer tokens of the service's clients, kept in memory as digests."""
 
@@ -47,27 +60,31 @@ class TokenIssuer:
         self.storage = storage
         self.ttl_seconds = ttl_seconds
         self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[str, float]] = {}
+        self._tokens: dict[str, IssuedToken] = {}
 
     def issue(self, client_id: str, client_secret: str) -> str | None:
         """A new token for valid credentials, else ``None``."""
-        expected = self.storage.client_secret_digest(client_id)
-        if expected is None or not hmac.compare_digest(expected, digest(client_secret)):
+        client = self.storage.client(client_id)
+        if client is None or not hmac.compare_digest(
+            client.secret_digest.encode(), digest(client_secret).encode()
+        ):
             return None
         token = secrets.token_urlsafe(32)
         now = time.monotonic()
         with self._lock:
-            self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
-            self._tokens[digest(token)] = (client_id, now + self.ttl_seconds)
+            self._tokens = {k: v for k, v in self._tokens.items() if v.expires > now}
+            self._tokens[digest(token)] = IssuedToken(
+                client_id, client.ims_org, now + self.ttl_seconds
+            )
         return token
 
-    def client_of(self, token: str) -> str | None:
-        """The client holding an unexpired ``token``, if any."""
+    def issued(self, token: str) -> IssuedToken | None:
+        """The unexpired token ``token`` stands for, if any."""
         with self._lock:
             found = self._tokens.get(digest(token))
-        if found is None or found[1] <= time.monotonic():
+        if found is None or found.expires <= time.monotonic():
             return None
-        return found[0]
+        return found
 
 
 @dataclass(frozen=True)
@@ -91,18 +108,21 @@ def get_caller(
         raise GatewayError(401, "403010", "Oauth token is missing.")
     scheme, _, token = authorization.partition(" ")
     issuer: TokenIssuer = request.app.state.tokens
-    client_id = issuer.client_of(token.strip()) if scheme.lower() == "bearer" else None
-    if client_id is None:
+    issued = issuer.issued(token.strip()) if scheme.lower() == "bearer" else None
+    if issued is None:
         raise GatewayError(401, "401013", "Oauth token is not valid")
     if not x_api_key:
         raise GatewayError(403, "403000", "Api Key is required")
-    if not hmac.compare_digest(client_id, x_api_key):
+    # Bytes, not text: compare_digest refuses text outside ASCII, which a header may hold.
+    if not hmac.compare_digest(issued.client_id.encode(), x_api_key.encode()):
         raise GatewayError(403, "403003", "Api Key is invalid")
     if not x_gw_ims_org_id:
         raise GatewayError(400, "400003", "Missing header", header="x-gw-ims-org-id")
     if not x_sandbox_name:
         raise GatewayError(400, "400003", "Missing header", header="x-sandbox-name")
-    return Caller(client_id, x_gw_ims_org_id, x_sandbox_name.lower())
+    if issued.ims_org is not None and issued.ims_org != x_gw_ims_org_id:
+        raise GatewayError(403, "403025", "Profile is not valid")
+    return Caller(issued.client_id, x_gw_ims_org_id, x_sandbox_name.lower())
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -2,7 +2,7 @@
 
 ::
 
-    xdm-connector platform clients create                      # prints client_id, client_secret
+    xdm-connector platform clients create --ims-org ACME@AdobeOrg   # prints id and secret
     xdm-connector platform datasets create --ims-org ACME@AdobeOrg --id profiles \\
         --schema profile,profile-person-details,identitymap
     xdm-connector platform serve --port 8081 [--home DIR] [--faults]
@@ -74,12 +74,24 @@ def serve(
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Option(help="A name to recognise it by.")] = "client",
+    ims_org: Annotated[
+        str | None,
+        typer.Option(
+            "--ims-org",
+            help="The IMS organization it calls for; its tokens are refused for any other. "
+            "Without it, the client may call for any organization.",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Register an API client; prints its id and secret (the secret is shown only once)."""
     storage = PlatformStorage(_settings(home).platform_root)
-    client_id, secret = storage.create_client(name)
-    _echo_json({"client_id": client_id, "client_secret": secret})
+    try:
+        client_id, secret = storage.create_client(name, ims_org)
+    except XdmcError as exc:
+        raise _fail(exc) from exc
+    document = {"client_id": client_id, "client_secret": secret}
+    _echo_json({**document, "ims_org": ims_org} if ims_org else document)
 
 
 @datasets_app.command("create")

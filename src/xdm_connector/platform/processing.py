@@ -9,7 +9,8 @@ values (``conversion``) and validated against the dataset's XDM schema
 Then the partial-ingestion rule: when the refused records are at most
 ``partialIngestionPercentage`` percent of the batch (0 when the batch did not ask for
 partial ingestion), the batch ends ``success`` and its accepted records are committed to
-the sandbox's lake; otherwise it ends ``failed`` and nothing is committed. Errors::
+the sandbox's lake; otherwise it ends ``failed`` and nothing is committed. Errors (the two
+about refused records with their ``recordCount``)::
 
     INGEST-1212-400  Encountered N errors in the data. Successfully ingested M rows.
     INGEST-1211-400  N of T rows (P%) failed validation: more than the threshold of X%.
@@ -123,14 +124,14 @@ class BatchProcessor:
         if failed:
             kept = ok if status == "success" else 0
             message = f"Encountered {failed} errors in the data. Successfully ingested {kept} rows."
-            errors.append(_error("INGEST-1212-400", message))
+            errors.append(_error("INGEST-1212-400", message, records=failed))
         if over:
             share = failed * 100 / total
             message = (
                 f"{failed} of {total} rows ({share:.2f}%) failed validation: "
                 f"more than the partial ingestion threshold of {threshold:g}%."
             )
-            errors.append(_error("INGEST-1211-400", message))
+            errors.append(_error("INGEST-1211-400", message, records=failed))
         with self.storage.lock(batch_id):
             batch = self.storage.batch_of(batch_id)
             if batch["status"] != "processing":  # aborted meanwhile
@@ -216,5 +217,9 @@ def _tampered(records: Iterator[_Record], fault: Fault | None, before: int) -> I
         yield line, record
 
 
-def _error(code: str, description: str) -> dict[str, Any]:
-    return {"code": code, "description": description}
+def _error(code: str, description: str, *, records: int | None = None) -> dict[str, Any]:
+    """A batch error as the catalog lists it; ``recordCount``: the records it concerns."""
+    error: dict[str, Any] = {"code": code, "description": description}
+    if records is not None:
+        error["recordCount"] = records
+    return error

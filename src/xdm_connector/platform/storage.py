@@ -23,6 +23,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,15 @@ def inside(folder: Path, relative: str) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class PlatformClient:
+    """An API client of the service: its id, its secret's digest, its organization if bound."""
+
+    id: str
+    secret_digest: str
+    ims_org: str | None
+
+
 class PlatformStorage:
     """Everything the service keeps, under one folder."""
 
@@ -74,19 +84,29 @@ class PlatformStorage:
 
     # -- clients -------------------------------------------------------------------------------
 
-    def create_client(self, name: str) -> tuple[str, str]:
-        """A new API client; answers its id and secret (the secret is kept as a digest)."""
+    def create_client(self, name: str, ims_org: str | None = None) -> tuple[str, str]:
+        """A new API client; answers its id and secret (the secret is kept as a digest).
+
+        A client of ``ims_org`` calls for that organization only, as an Adobe technical
+        account does; a client without one may call for any organization.
+        """
+        entry = {"name": name}
+        if ims_org is not None:
+            entry["imsOrg"] = check_name(ims_org, "IMS org")
         client_id, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
         with self.lock("clients"):
             document = self._clients()
-            document["clients"][client_id] = {"name": name, "secretDigest": digest(secret)}
+            document["clients"][client_id] = {**entry, "secretDigest": digest(secret)}
             write_json(self.root / "clients.json", document)
         return client_id, secret
 
-    def client_secret_digest(self, client_id: str) -> str | None:
-        """The digest of a client's secret, or ``None`` for an unknown client."""
+    def client(self, client_id: str) -> PlatformClient | None:
+        """A registered client, or ``None`` for an unknown one."""
         client = self._clients()["clients"].get(client_id)
-        return None if client is None else str(client["secretDigest"])
+        if client is None:
+            return None
+        org = client.get("imsOrg")
+        return PlatformClient(client_id, str(client["secretDigest"]), str(org) if org else None)
 
     def _clients(self) -> dict[str, Any]:
         path = self.root / "clients.json"

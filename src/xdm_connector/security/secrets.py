@@ -27,7 +27,9 @@ from xdm_connector.errors import SOURCE_FAILED_MESSAGE, InvalidInput, SourceErro
 
 FILE_OPTION = "password_file"
 MASK = "***"
-_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+SECRET_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+"""A reference ``${NAME}`` to the environment variable ``NAME`` (group 1), standing for a
+secret that is never stored: a source password, a platform client secret."""
 _PLACEHOLDER = "XDMC-HIDDEN-VALUE"
 _ADVICE = (
     "name it instead: postgresql://user:${ENV_VAR}@host/db (an environment variable) "
@@ -43,7 +45,7 @@ def check_source_url(url: str) -> sa.URL:
         raise InvalidInput("the source URL is not a database URL") from exc
     if "password" in parsed.query:
         raise InvalidInput(f"the source URL holds a password in clear: {_ADVICE}")
-    if parsed.password and _REFERENCE.match(str(parsed.password)) is None:
+    if parsed.password and SECRET_REFERENCE.match(str(parsed.password)) is None:
         raise InvalidInput(f"the source URL holds a password in clear: {_ADVICE}")
     if parsed.password and FILE_OPTION in parsed.query:
         raise InvalidInput("the source URL names its password twice: keep one of the two")
@@ -58,7 +60,7 @@ def display_source_url(url: str) -> str:
         return "(not a database URL)"
     if not parsed.password:
         return unquote(parsed.render_as_string(hide_password=False))
-    reference = _REFERENCE.match(str(parsed.password))
+    reference = SECRET_REFERENCE.match(str(parsed.password))
     shown = reference.group(0) if reference else MASK
     rendered = parsed.set(password=_PLACEHOLDER).render_as_string(hide_password=False)
     return unquote(rendered).replace(_PLACEHOLDER, shown)
@@ -76,7 +78,7 @@ def resolve_source_url(url: str, environ: Mapping[str, str] | None = None) -> sa
         parsed = sa.make_url(url)
     except ArgumentError as exc:
         raise SourceError(f"{SOURCE_FAILED_MESSAGE} The source URL is not a database URL.") from exc
-    reference = _REFERENCE.match(str(parsed.password)) if parsed.password else None
+    reference = SECRET_REFERENCE.match(str(parsed.password)) if parsed.password else None
     if reference is not None:
         name = reference.group(1)
         if name not in environ:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from xdm_connector.destinations.base import describe_errors
 from xdm_connector.jobs.states import JobState
 from xdm_connector.store.models import Job
 from xdm_connector.xdm.fields import XdmField
@@ -133,7 +134,7 @@ def rejected_samples(job: Job) -> list[dict[str, Any]]:
 def platform_errors(job: Job) -> list[str]:
     """What the destination said: its batch errors, and the failure's own message."""
     details = job.details or {}
-    errors = [str(error) for error in details.get("destinationErrors") or []]
+    errors = [describe_errors([error]) for error in details.get("destinationErrors") or []]
     if details.get("error"):
         errors.append(str(details["error"]))
     return errors

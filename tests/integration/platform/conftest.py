@@ -92,7 +92,7 @@ class LocalPlatform:
 def local_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPlatform]:
     settings = Settings(home=tmp_path / "platform-home", platform_faults=True)
     storage = PlatformStorage(settings.platform_root)
-    client_id, secret = storage.create_client("tests")
+    client_id, secret = storage.create_client("tests", IMS_ORG)
     monkeypatch.setenv(SECRET_VARIABLE, secret)
     create_dataset_of(storage, SchemaRegistry.packaged(), IMS_ORG, "prod", "profiles", DEMO_SCHEMA)
     listening = socket.socket()

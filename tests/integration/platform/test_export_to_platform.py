@@ -140,6 +140,13 @@ def test_a_batch_failing_validation_fails_the_job_with_the_platforms_errors(
     assert f"batch {job.batch_id} failed" in job.details["error"]
     assert f"INGEST-1212-400 Encountered {PROFILES} errors in the data." in job.details["error"]
     assert "INGEST-1211-400" in job.details["error"]
+    assert job.details["destinationErrors"] == batch["errors"]
+    assert [
+        (error["code"], error["recordCount"]) for error in job.details["destinationErrors"]
+    ] == [("INGEST-1212-400", PROFILES), ("INGEST-1211-400", PROFILES)]
+    assert job.details["destinationErrors"][0]["description"] == (
+        f"Encountered {PROFILES} errors in the data. Successfully ingested 0 rows."
+    )
     assert store.mappings.get("demo", "XDM44").watermark is None
     failed = local_platform.call("GET", f"/data/foundation/export/batches/{job.batch_id}/failed")
     assert len(failed.content.splitlines()) == PROFILES
@@ -155,5 +162,11 @@ def test_refusals_within_the_threshold_are_counted_as_rejected(
     assert (job.records_ingested, job.records_rejected) == (PROFILES - 4, 4)
     assert job.details is not None
     assert job.details["destinationErrors"] == [
-        f"INGEST-1212-400 Encountered 4 errors in the data. Successfully ingested {PROFILES - 4} rows."
+        {
+            "code": "INGEST-1212-400",
+            "description": (
+                f"Encountered 4 errors in the data. Successfully ingested {PROFILES - 4} rows."
+            ),
+            "recordCount": 4,
+        }
     ]

@@ -95,6 +95,7 @@ def test_a_partly_invalid_batch_within_its_threshold_succeeds_and_keeps_its_fail
         {
             "code": "INGEST-1212-400",
             "description": "Encountered 1 errors in the data. Successfully ingested 3 rows.",
+            "recordCount": 1,
         }
     ]
     failed = local_platform.call("GET", f"/data/foundation/export/batches/{batch_id}/failed")
@@ -125,7 +126,10 @@ def test_a_batch_over_its_threshold_fails_and_commits_nothing(
     local_platform.call("POST", f"{IMPORT}/{batch_id}", params={"action": "COMPLETE"})
     batch = local_platform.wait_for(batch_id)
     assert batch["status"] == "failed"
-    assert [error["code"] for error in batch["errors"]] == ["INGEST-1212-400", "INGEST-1211-400"]
+    assert [(error["code"], error["recordCount"]) for error in batch["errors"]] == [
+        ("INGEST-1212-400", 1),
+        ("INGEST-1211-400", 1),
+    ]
     assert "Successfully ingested 0 rows" in batch["errors"][0]["description"]
     assert batch["metrics"]["failedRecordCount"] == 1
     assert local_platform.storage.lake("prod").committed_files(IMS_ORG, "profiles") == []

@@ -155,7 +155,8 @@ def test_hang_times_out_transiently() -> None:
 
 def test_batches_can_end_failed_after_processing(part: Path) -> None:
     destination = InMemoryDestination()
-    destination.end_failed(["ACP-880096 record 3 is too big"])
+    refused = [{"code": "INGEST-1212-400", "description": "record 3 is too big", "recordCount": 1}]
+    destination.end_failed(refused)
     destination.processing_for(polls=2)
     batch_id = new_batch(destination)
     destination.put_file(batch_id, part.name, part)
@@ -163,9 +164,9 @@ def test_batches_can_end_failed_after_processing(part: Path) -> None:
 
     assert destination.status(batch_id).state is BatchState.PROCESSING
     assert destination.status(batch_id).state is BatchState.PROCESSING
-    assert destination.status(batch_id) == BatchStatus(
-        BatchState.FAILED, errors=["ACP-880096 record 3 is too big"]
-    )
+    status = destination.status(batch_id)
+    assert status == BatchStatus(BatchState.FAILED, errors=refused)
+    assert status.error_text == "INGEST-1212-400 record 3 is too big"
 
 
 def test_switches_name_real_methods() -> None:

@@ -218,18 +218,42 @@ def test_refused_credentials_fail_without_showing_the_secret(
             {
                 "status": "success",
                 "metrics": {"inputRecordCount": 519, "outputRecordCount": 514},
-                "errors": [{"code": "INGEST-1212-400", "description": "Encountered 5 errors."}],
+                "errors": [
+                    {
+                        "code": "INGEST-1212-400",
+                        "description": "Encountered 5 errors.",
+                        "recordCount": 5,
+                    }
+                ],
             },
             BatchStatus(
-                BatchState.SUCCESS, records=514, errors=["INGEST-1212-400 Encountered 5 errors."]
+                BatchState.SUCCESS,
+                records=514,
+                errors=[
+                    {
+                        "code": "INGEST-1212-400",
+                        "description": "Encountered 5 errors.",
+                        "recordCount": 5,
+                    }
+                ],
             ),
         ),
         (
             {
                 "status": "failed",
-                "errors": [{"code": "INGEST-1211-400", "description": "Too many"}],
+                "errors": [
+                    {"code": "INGEST-1211-400", "message": "Too many", "rows": [{"line": 3}]},
+                    "not an object",
+                    {"code": "INGEST-1212-400", "description": "x" * 5000},
+                ],
             },
-            BatchStatus(BatchState.FAILED, errors=["INGEST-1211-400 Too many"]),
+            BatchStatus(
+                BatchState.FAILED,
+                errors=[
+                    {"code": "INGEST-1211-400", "message": "Too many", "description": "Too many"},
+                    {"code": "INGEST-1212-400", "description": "x" * 2000},
+                ],
+            ),
         ),
         ({"status": "aborted"}, BatchStatus(BatchState.ABORTED)),
         ({"status": "something new"}, BatchStatus(BatchState.UNKNOWN)),
