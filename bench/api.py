@@ -1,8 +1,9 @@
 """The API under load: ``POST`` trigger and ``GET`` status against ``/health``, with wrk.
 
-The server runs as ``uvicorn --workers N`` (N processes sharing one listening socket) on
-a PostgreSQL metadata store (the database ``xdmc_bench_store``, made anew each run), with
-no embedded worker, so that a trigger finds its first job in progress and answers it: the
+The server runs as the product ships it, ``xdm-connector serve --processes N`` (uvicorn
+with N processes sharing one listening socket), on a PostgreSQL metadata store (the
+database ``xdmc_bench_store``, made anew each run), with no embedded worker, so that a
+trigger finds its first job in progress and answers it: the
 trigger's whole path (token, role, mapping, the store's one-job-per-mapping check) runs on
 every request. Each endpoint gets the same load (64 connections, ``--api-seconds`` each),
 in alternating rounds; the medians are kept.
@@ -37,14 +38,6 @@ _POST_SCRIPT = 'wrk.method = "POST"\n'
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def create_app() -> Any:
-    """The app of the benchmark's server processes (``uvicorn --factory``), from ``XDMC_*``."""
-    from xdm_connector.app import create_app as create
-    from xdm_connector.settings import Settings
-
-    return create(Settings())
-
-
 def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -> dict[str, Any]:
     """Requests per second and p99 latency of the three endpoints, and the ratios."""
     if shutil.which("wrk") is None:
@@ -62,8 +55,8 @@ def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -
     client_id, token = _prepare(home, store_url)
     log = (home / "server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "bench.api:create_app", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(processes), "--log-level", "warning"],
+        [sys.executable, "-m", "xdm_connector", "serve", "--no-worker", "--host", "127.0.0.1",
+         "--port", str(port), "--processes", str(processes)],
         cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -23,11 +24,15 @@ from xdm_connector.api import (
 from xdm_connector.api.deps import StoreDep
 from xdm_connector.api.errors import install_error_handlers
 from xdm_connector.jobs.worker import Worker
+from xdm_connector.logs import configure_logging
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 from xdm_connector.ui import mount_ui
 
 log = logging.getLogger(__name__)
+
+WORKER_CONNECTIONS = 4
+"""Store connections kept for the embedded worker (its loop, heartbeat and slices)."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -36,7 +41,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.home.mkdir(parents=True, exist_ok=True)
-        store = Store(settings.store_url)
+        # Few threads serve more than many: each store round trip hands the GIL back and
+        # forth, and with dozens of threads a thread waits its turn longer than the query.
+        to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        store = Store(settings.store_url, pool_size=settings.api_threads + WORKER_CONNECTIONS)
         store.upgrade()
         app.state.store = store
         worker = Worker(store, settings) if settings.embedded_worker else None
@@ -79,3 +87,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     mount_ui(app, settings)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one of ``serve --processes N``'s processes: its settings from ``XDMC_*``,
+    its logs configured (each process is started anew and does both itself)."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

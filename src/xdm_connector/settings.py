@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     """Whether ``serve`` also runs a worker (and scheduler) in the same process."""
 
+    api_processes: int = Field(default=1, gt=0)
+    """Server processes ``serve`` starts, sharing its port (one per core serves the most)."""
+
+    api_threads: int = Field(default=8, gt=0)
+    """Threads of a server process that run its routes' store work at once; its store
+    keeps that many connections open, and a few more for its embedded worker."""
+
     token_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     """Lifetime of the bearer tokens issued by ``/ims/token/v3``."""
 

@@ -116,6 +116,9 @@ def ingestion_status(
         )
     if principal.org_id != org:
         answer = ingestion.unknown_mapping_status(mapping_id, request_id)
+    elif (job := store.requests.status_of(org, mapping_id, request_id)) is not None:
+        # A request of the mapping exists, so the mapping does: one read answers the poll.
+        answer = ingestion.Answer(200, ingestion.status_body(job))
     else:
         answer = ingestion.request_status(store, org, mapping_id, request_id)
     return ContractJSONResponse(answer.body, answer.status_code)

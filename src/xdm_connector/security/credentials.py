@@ -30,6 +30,7 @@ __all__ = [
     "IssuedToken",
     "NewIntegration",
     "authenticate",
+    "authenticate_cached",
     "create_integration",
     "delete_integration",
     "digest",
@@ -116,14 +117,37 @@ def issue_token(store: Store, client_id: str, client_secret: str, ttl_seconds: i
 
 
 def authenticate(store: Store, token: str | None, api_key: str | None) -> Principal:
-    """The caller behind a bearer token, checked against its ``X-Api-Key``."""
+    """The caller behind a bearer token, checked against its ``X-Api-Key``.
+
+    The token's principal may come from the store's cache, which answers for at most
+    ``PRINCIPAL_CACHE_SECONDS`` (2 s) and never past the token's expiry: a rotation, a
+    deletion or a change of roles committed by this process takes effect at once, one
+    committed by another process within those seconds (``store/principals.py``).
+    """
+    token_hash = _token_digest(token, api_key)
+    principal = store.tenants.current_principal(token_hash)
+    if principal is None:
+        raise AuthenticationError("Oauth token is not valid", code="401013")
+    return _bound_to(principal, api_key)
+
+
+def authenticate_cached(store: Store, token: str | None, api_key: str | None) -> Principal | None:
+    """``authenticate`` without reading the store: None when the token's principal is not
+    cached (call ``authenticate`` then); the same errors for a missing token or key, or a
+    key that is not the token's integration."""
+    principal = store.tenants.principals.get(_token_digest(token, api_key))
+    return None if principal is None else _bound_to(principal, api_key)
+
+
+def _token_digest(token: str | None, api_key: str | None) -> str:
     if not token:
         raise AuthenticationError("Oauth token is missing.", code="403010")
     if not api_key:
         raise AuthenticationError("Api Key is required", code="403000")
-    principal = store.tenants.principal_for_token(digest(token), utcnow())
-    if principal is None:
-        raise AuthenticationError("Oauth token is not valid", code="401013")
-    if not hmac.compare_digest(principal.client_id, api_key):
+    return digest(token)
+
+
+def _bound_to(principal: Principal, api_key: str | None) -> Principal:
+    if not hmac.compare_digest(principal.client_id.encode(), (api_key or "").encode()):
         raise AuthenticationError("Api Key is invalid", code="403003")
     return principal

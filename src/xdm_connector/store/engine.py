@@ -4,18 +4,28 @@ SQLite runs in WAL mode with a busy timeout; pysqlite's own transaction handling
 that the store emits ``BEGIN`` itself, and ``BEGIN IMMEDIATE`` for writes: a write
 transaction takes the database's write lock at its start, so two writers never both read
 an old state and then collide at commit.
+
+PostgreSQL is a round trip away: a read runs its statements in autocommit (no ``BEGIN``
+and ``COMMIT`` around them), and a pooled connection is pinged before use only when it
+has been idle for ``PING_AFTER_IDLE_SECONDS``, not at every checkout.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_POOL_SIZE = 10
 IMMEDIATE = "xdmc_begin_immediate"
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "xdmc_idle_since"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -26,11 +36,18 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def create_store_engine(url: str | URL) -> sa.Engine:
-    """An engine for the metadata store at ``url``."""
+def create_store_engine(url: str | URL, *, pool_size: int = DEFAULT_POOL_SIZE) -> sa.Engine:
+    """An engine for the metadata store at ``url``.
+
+    On PostgreSQL, ``pool_size`` connections stay open; give it the number of threads that
+    use the store at once (an API process: its thread pool), because a connection opened
+    past it is closed when it is given back, and opening one costs the server a process.
+    """
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
+        _ping_idle_connections(engine)
+        return engine
     engine = sa.create_engine(
         parsed,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -59,3 +76,39 @@ def writer_engine(engine: sa.Engine) -> sa.Engine:
     if engine.dialect.name != "sqlite":
         return engine
     return engine.execution_options(**{IMMEDIATE: True})
+
+
+def reader_engine(engine: sa.Engine) -> sa.Engine:
+    """The same engine, for read transactions: autocommit on PostgreSQL.
+
+    A read there runs each statement on its own, as a statement of a ``READ COMMITTED``
+    transaction would (it sees what was committed before it began), without the two round
+    trips of ``BEGIN`` and ``COMMIT``; it takes no lock. SQLite keeps its transaction, which
+    costs no round trip and gives the reads one snapshot.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _ping_idle_connections(engine: sa.Engine) -> None:
+    """Ping a pooled connection at checkout if it has been idle ``PING_AFTER_IDLE_SECONDS``.
+
+    A connection that sat in the pool may have been closed by the server (a restart, an
+    idle timeout); one given back a moment ago has not, and pinging it would add a round
+    trip to every transaction. A failed ping makes the pool open a new connection.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("the pooled connection is closed") from exc

@@ -71,6 +71,30 @@ class JobQueue:
         At most one job per mapping is in progress; when one is, it is answered instead of
         a new one. The unique index decides under concurrency, not this code.
         """
+        # A read first: a trigger of a mapping whose job runs (the common repeat) answers it
+        # without a write; the write below still decides when two triggers race.
+        with self._store.read() as session:
+            found = session.execute(
+                sa.select(Mapping.publication_status, Mapping.execution_status, Job)
+                .outerjoin(
+                    Job,
+                    sa.and_(
+                        Job.org_id == Mapping.org_id,
+                        Job.mapping_id == Mapping.id,
+                        Job.state.in_(IN_PROGRESS),
+                    ),
+                )
+                .where(Mapping.org_id == org_id, Mapping.id == mapping_id)
+            ).first()
+        if found is None:
+            raise NotFound(f"unknown mapping {mapping_id}")
+        publication, execution, running = found
+        if publication != PublicationStatus.PUBLISHED:
+            raise MappingNotPublished(f"mapping {mapping_id} is not published")
+        if execution != ExecutionStatus.STOPPED:
+            raise MappingNotStopped(f"mapping {mapping_id} is not stopped")
+        if running is not None:
+            return JobRequest(job=running, created=False)
         for _ in range(REQUEST_ATTEMPTS):
             try:
                 with self._store.write() as session:

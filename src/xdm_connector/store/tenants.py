@@ -1,6 +1,7 @@
 """Organizations, security groups, integrations, tokens and datasets in the store.
 
 A method given an ``actor`` writes the audit entry of its change in the same transaction.
+Tokens' principals are cached for at most a few seconds (``store/principals.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from xdm_connector.store.models import (
     SecurityGroup,
     utcnow,
 )
+from xdm_connector.store.principals import PrincipalCache, TokenHolder
 
 if TYPE_CHECKING:
     from xdm_connector.store.store import Store
@@ -67,6 +69,7 @@ class Tenants(SecurityGroups):
         super().__init__(store)
         self.audit = AuditTrail(store)
         self.login_failures = LoginFailures(store)
+        self.principals = PrincipalCache()
 
     def create_organization(self, org_id: str, source_url: str) -> Organization:
         """A new organization with its default security groups."""
@@ -207,21 +210,44 @@ class Tenants(SecurityGroups):
             return True
 
     def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
-        """Who holds the unexpired token with this digest, or None."""
+        """Who holds the unexpired token with this digest, or None (always read from the store)."""
+        holder = self.token_holder(token_hash, now)
+        return holder.principal if holder else None
+
+    def token_holder(self, token_hash: str, now: datetime) -> TokenHolder | None:
+        """The principal of the unexpired token with this digest and its expiry, in one query."""
         with self._store.read() as session:
-            row = session.execute(
-                sa.select(Integration.client_id, Integration.org_id)
+            rows = session.execute(
+                sa.select(
+                    Integration.client_id,
+                    Integration.org_id,
+                    AccessToken.expires_at,
+                    GroupRole.role,
+                )
                 .join(AccessToken, AccessToken.client_id == Integration.client_id)
+                .outerjoin(IntegrationGroup, IntegrationGroup.client_id == Integration.client_id)
+                .outerjoin(GroupRole, GroupRole.group_id == IntegrationGroup.group_id)
                 .where(AccessToken.token_hash == token_hash, AccessToken.expires_at > now)
-            ).first()
-            if row is None:
-                return None
-            roles = session.scalars(
-                sa.select(GroupRole.role)
-                .join(IntegrationGroup, IntegrationGroup.group_id == GroupRole.group_id)
-                .where(IntegrationGroup.client_id == row.client_id)
-            )
-            return Principal(client_id=row.client_id, org_id=row.org_id, roles=frozenset(roles))
+            ).all()
+        if not rows:
+            return None
+        first = rows[0]
+        roles = frozenset(row.role for row in rows if row.role is not None)
+        principal = Principal(client_id=first.client_id, org_id=first.org_id, roles=roles)
+        return TokenHolder(principal=principal, expires_at=first.expires_at)
+
+    def current_principal(self, token_hash: str) -> Principal | None:
+        """Who holds the token now: from ``principals`` if cached, else from the store (and
+        then cached for at most ``PRINCIPAL_CACHE_SECONDS``)."""
+        cached = self.principals.get(token_hash)
+        if cached is not None:
+            return cached
+        generation = self.principals.generation()
+        holder = self.token_holder(token_hash, utcnow())
+        if holder is None:
+            return None
+        self.principals.put(token_hash, holder, generation)
+        return holder.principal
 
     @staticmethod
     def _integration(session: Session, org_id: str, client_id: str) -> Integration:
