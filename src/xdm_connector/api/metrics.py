@@ -7,6 +7,7 @@ deployment answers the same figures.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,11 +32,12 @@ DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 class StoreCollector(Collector):
     """Reads the job figures from the store when Prometheus scrapes."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, alive_within: timedelta) -> None:
         self.store = store
+        self.alive_within = alive_within
 
     def collect(self) -> Iterator[Metric]:
-        figures = job_statistics(self.store)
+        figures = job_statistics(self.store, self.alive_within)
         jobs = GaugeMetricFamily(
             "xdmc_jobs", "Export jobs by organization and state.", labels=["org", "state"]
         )
@@ -54,6 +56,14 @@ class StoreCollector(Collector):
             yield family
         yield GaugeMetricFamily(
             "xdmc_queue_depth", "Jobs waiting for a worker.", value=figures.queue_depth
+        )
+        yield GaugeMetricFamily(
+            "xdmc_slices_pending",
+            "Slices of running jobs waiting for a worker.",
+            value=figures.slices_pending,
+        )
+        yield GaugeMetricFamily(
+            "xdmc_workers", "Workers heard from within a lease.", value=figures.workers
         )
         yield _durations(figures.durations)
         lag = GaugeMetricFamily(
@@ -84,7 +94,9 @@ def _durations(values: Sequence[float]) -> HistogramMetricFamily:
 
 @router.get("/metrics", response_class=Response, include_in_schema=False)
 def metrics(request: Request) -> Response:
-    """Jobs by state, records read/delivered/rejected, durations, lag and queue depth."""
+    """Jobs by state, records read/delivered/rejected, durations, lag, queue depth, slices
+    waiting and workers running."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(request.app.state.store))
+    lease = timedelta(seconds=request.app.state.settings.lease_seconds)
+    registry.register(StoreCollector(request.app.state.store, lease))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from xdm_connector.jobs.states import JobState
-from xdm_connector.store.models import Job, Mapping, UtcDateTime
+from xdm_connector.store.models import Job, JobSlice, Mapping, UtcDateTime, WorkerPresence, utcnow
+from xdm_connector.store.slices import SliceState
 
 if TYPE_CHECKING:
     from xdm_connector.store.store import Store
@@ -36,10 +37,15 @@ class JobStatistics:
     """Seconds from start to end of the most recent ended jobs."""
     last_success: dict[tuple[str, str], datetime | None]
     """(organization, mapping) of every published mapping → end of its last successful job."""
+    slices_pending: int
+    """Slices of running jobs that no worker has taken yet."""
+    workers: int
+    """Workers heard from within ``alive_within``."""
 
 
-def job_statistics(store: Store) -> JobStatistics:
-    """Read the figures in one transaction."""
+def job_statistics(store: Store, alive_within: timedelta) -> JobStatistics:
+    """Read the figures in one transaction; a worker counts when heard from within
+    ``alive_within`` (a lease)."""
     with store.read() as session:
         by_state = session.execute(
             sa.select(Job.org_id, Job.state, sa.func.count()).group_by(Job.org_id, Job.state)
@@ -81,10 +87,22 @@ def job_statistics(store: Store) -> JobStatistics:
             .where(Mapping.published_definition.is_not(None))
             .group_by(Mapping.org_id, Mapping.id)
         ).all()
+        slices_pending = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(JobSlice)
+            .where(JobSlice.state == SliceState.PENDING)
+        )
+        workers = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(WorkerPresence)
+            .where(WorkerPresence.seen_at >= utcnow() - alive_within)
+        )
     return JobStatistics(
         jobs_by_state={(org, state): count for org, state, count in by_state},
         records={org: (int(read), int(done), int(bad)) for org, read, done, bad in records},
         queue_depth=int(queue_depth or 0),
         durations=[(end - start).total_seconds() for start, end in ended if start and end],
         last_success={(org, mapping): at for org, mapping, at in last_success},
+        slices_pending=int(slices_pending or 0),
+        workers=int(workers or 0),
     )

@@ -50,6 +50,8 @@ def test_metrics_follow_the_jobs(client: TestClient, settings: Settings) -> None
     prepare_demo(settings, store, profiles=PROFILES)
     before = samples(client)
     assert before[("xdmc_queue_depth", ())] == 0
+    assert before[("xdmc_workers", ())] == 0
+    assert before[("xdmc_slices_pending", ())] == 0
     assert ("xdmc_export_lag_seconds", (("mapping", "XDM44"), ("org", "demo"))) not in before
 
     store.jobs.request_ingestion("demo", "XDM44")
@@ -59,6 +61,7 @@ def test_metrics_follow_the_jobs(client: TestClient, settings: Settings) -> None
 
     after = samples(client)
     assert after[("xdmc_queue_depth", ())] == 0
+    assert after[("xdmc_workers", ())] == 1  # the worker said it runs
     assert after[("xdmc_jobs", (("org", "demo"), ("state", "Success")))] == 1
     assert after[("xdmc_jobs", (("org", "demo"), ("state", "Failed")))] == 0
     assert after[("xdmc_records_read_total", (("org", "demo"),))] == PROFILES
