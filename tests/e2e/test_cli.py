@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import Installation
+from xdm_connector.destinations.lake import LakeDestination
 
 PUBLISHED_LOG = [
     "ACP-880066",
@@ -152,3 +153,31 @@ def test_a_dataset_with_the_tenants_own_fields(demo: Installation, tmp_path: Pat
     )  # fmt: skip
     assert refused.returncode == 1
     assert "must hold a JSON object" in refused.stderr
+
+
+def test_cleaning_the_batches_a_dead_worker_left_in_the_lake(
+    demo: Installation, tmp_path: Path
+) -> None:
+    lake = LakeDestination(demo.lake)
+    lost = lake.create_batch(org="demo", dataset="profiles", batch_key="lost", file_format="jsonl")
+    part = tmp_path / "part.jsonl"
+    part.write_text('{"_id": "1"}\n', encoding="utf-8")
+    lake.put_file(lost, "part-00000.jsonl", part)
+    staged = demo.lake / "_staging" / "demo" / "profiles" / lost
+
+    young = demo.cli("lake", "clean", "--older-than", "3600")
+    assert (young.stdout, young.stderr) == ("", "0 loading batches aborted\n")
+    other_org = demo.cli("lake", "clean", "--older-than", "0", "--org", "acme")
+    assert other_org.stdout == ""
+    assert staged.is_dir()
+
+    cleaned = demo.cli("lake", "clean", "--older-than", "0", "--org", "demo")
+    [line] = lines(cleaned.stdout)
+    assert line[:4] == [lost, "demo", "profiles", "lost"]
+    assert cleaned.stderr == "1 loading batch aborted\n"
+    assert not staged.exists()
+    assert lake.status(lost).state == "aborted"
+
+    refused = demo.cli("lake", "clean", "--org", "../demo", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: ")

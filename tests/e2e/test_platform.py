@@ -94,6 +94,12 @@ class PlatformInstallation(Installation):
         answer = self.cli("platform", *args, "--home", str(self.platform_home))
         return orjson.loads(answer.stdout)
 
+    def platform_client(self, name: str) -> dict[str, str]:
+        """A client of the service bound to ``IMS_ORG``: its id and secret."""
+        created = self.platform_cli("clients", "create", "--name", name, "--ims-org", IMS_ORG)
+        assert created["ims_org"] == IMS_ORG
+        return {"client_id": created["client_id"], "client_secret": created["client_secret"]}
+
     def set_destination(self, **changes: Any) -> None:
         self.destination = {**self.destination, **changes}
         self.cli("orgs", "set-destination", "demo", orjson.dumps(self.destination).decode())
@@ -119,8 +125,8 @@ def installation(tmp_path: Path) -> Iterator[PlatformInstallation]:
         capture_output=True,
         timeout=120,
     )
-    credentials = installed.platform_cli("clients", "create", "--name", "connector")
-    installed.reader = installed.platform_cli("clients", "create", "--name", "reader")
+    credentials = installed.platform_client("connector")
+    installed.reader = installed.platform_client("reader")
     installed.platform_cli(
         "datasets",
         "create",
@@ -155,7 +161,9 @@ def installation(tmp_path: Path) -> Iterator[PlatformInstallation]:
         installed.stop()
 
 
-def platform_batch(installation: PlatformInstallation, batch_id: str) -> dict[str, Any]:
+def platform_batch(
+    installation: PlatformInstallation, batch_id: str, ims_org: str = IMS_ORG
+) -> dict[str, Any]:
     """The batch as the service's catalog shows it, read with a client of the service."""
     reader = installation.reader
     url = f"{installation.platform_url}/ims/token/v3"
@@ -163,11 +171,13 @@ def platform_batch(installation: PlatformInstallation, batch_id: str) -> dict[st
     headers = {
         "Authorization": f"Bearer {token}",
         "x-api-key": reader["client_id"],
-        "x-gw-ims-org-id": IMS_ORG,
+        "x-gw-ims-org-id": ims_org,
         "x-sandbox-name": "prod",
     }
     url = f"{installation.platform_url}/data/foundation/catalog/batches/{batch_id}"
-    batch: dict[str, Any] = httpx.get(url, headers=headers, timeout=10).json()[batch_id]
+    answer = httpx.get(url, headers=headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    batch: dict[str, Any] = answer.json()[batch_id]
     return batch
 
 
@@ -209,6 +219,10 @@ def test_parquet_and_json_lines_batches_arrive_valid_small_and_large(
     assert len(records) == 2 * PROFILES
     assert_valid_xdm(records)
 
+    # The clients are bound to their IMS organization: another one is refused.
+    with pytest.raises(AssertionError, match="403025"):
+        platform_batch(installation, done["batchId"], ims_org="OTHER@AdobeOrg")
+
 
 def test_platform_failures_become_retries_or_a_failed_request(
     installation: PlatformInstallation,
@@ -241,6 +255,16 @@ def test_platform_failures_become_retries_or_a_failed_request(
         store.close()
     assert details is not None
     assert f"INGEST-1212-400 Encountered {PROFILES // 2} errors in the data." in details["error"]
+    job_url = f"{client.base_url}/demo/campaign/dataIngestion/xdmMapping/XDM44/jobs/{request_id}"
+    detail = httpx.get(job_url, headers=client.headers, timeout=30).json()
+    assert detail["destinationErrors"] == details["destinationErrors"]
+    assert detail["destinationErrors"][0]["code"] == "INGEST-1212-400"
+    assert detail["destinationErrors"][0]["recordCount"] == PROFILES // 2
+    assert {key for error in detail["destinationErrors"] for key in error} == {
+        "code",
+        "description",
+        "recordCount",
+    }
 
     installation.fault(method="POST", path="/import/batches$", status=429, retryAfter=1)
     installation.fault(method="PUT", path="/files/", status=503, times=2)

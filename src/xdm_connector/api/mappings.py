@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
 from xdm_connector.api.collections import (
     BASE,
@@ -30,7 +29,15 @@ from xdm_connector.api.collections import (
     paginate,
 )
 from xdm_connector.api.datasets import RegistryDep
-from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.api.deps import PrincipalDep, SettingsDep, StoreDep
+from xdm_connector.api.mapping_jobs import (
+    CamelModel,
+    JobDetail,
+    JobResource,
+    job_detail,
+    job_resource,
+)
+from xdm_connector.destinations.dataset_refresh import CatalogAccess
 from xdm_connector.errors import InvalidInput
 from xdm_connector.mappings import service
 from xdm_connector.mappings.definition import MappingDefinition
@@ -41,7 +48,7 @@ from xdm_connector.pipeline.preview import (
     Preview,
     preview_mapping,
 )
-from xdm_connector.store.models import Job, Mapping, PublicationLogEntry
+from xdm_connector.store.models import Mapping, PublicationLogEntry
 from xdm_connector.store.store import Store
 from xdm_connector.store.tenants import Principal
 
@@ -70,11 +77,7 @@ class CreatedMapping(MappingResource):
     warnings: list[str]
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class PublishRequest(_Camel):
+class PublishRequest(CamelModel):
     """Options of a publication."""
 
     model_config = ConfigDict(extra="forbid")
@@ -83,7 +86,7 @@ class PublishRequest(_Camel):
     start: bool = Field(default=True, description="Start the schedule, else publish stopped.")
 
 
-class PublicationLine(_Camel):
+class PublicationLine(CamelModel):
     """One line of a publication log."""
 
     level: str
@@ -97,57 +100,12 @@ class LogEntry(PublicationLine):
     at: datetime
 
 
-class PublicationAnswer(_Camel):
+class PublicationAnswer(CamelModel):
     """Whether the mapping was published, and the publication's log."""
 
     published: bool
     log: list[PublicationLine]
     warnings: list[str] = Field(description="The log's warnings, e.g. a shared dataset.")
-
-
-class JobResource(_Camel):
-    """One export job of the mapping ("Status of data export to platform")."""
-
-    id: int
-    status: str = Field(description="Created, Uploaded, Success, Failed or Aborted.")
-    trigger: str
-    batch_id: str
-    records_read: int
-    records_ingested: int
-    records_rejected: int
-    reason: str
-    created: datetime
-    started: datetime | None
-    ended: datetime | None
-
-
-class JobStep(_Camel):
-    """One state a job went through, and when."""
-
-    state: str
-    at: datetime | None
-
-
-class JobDetail(JobResource):
-    """One export job in full: its window, counts, timeline, rejected records and errors."""
-
-    attempt: int
-    uploaded: datetime | None
-    window: dict[str, Any] | None = Field(
-        description="The rows the job exports: after (exclusive; null: the beginning) and "
-        "until (inclusive), each an audit value and a key; lookbackFrom when recent rows "
-        "were read again."
-    )
-    timeline: list[JobStep]
-    rejected_samples: list[dict[str, Any]] = Field(
-        description="Samples of refused records: key, XDM path, value, reason."
-    )
-    rejected_threshold_percent: float | None
-    destination_errors: list[dict[str, Any]] = Field(
-        description="The destination's errors as it answered them (code, description, "
-        "recordCount on the platform)."
-    )
-    error: str | None = Field(description="What made the job fail, when it failed.")
 
 
 def _duration(seconds: int) -> str:
@@ -172,60 +130,6 @@ def _resource(mapping: Mapping) -> MappingResource:
 
 def _log_entry(entry: PublicationLogEntry) -> LogEntry:
     return LogEntry(at=entry.at, level=entry.level, code=entry.code, message=entry.message)
-
-
-def _job(job: Job) -> JobResource:
-    return JobResource(
-        id=job.id,
-        status=job.state,
-        trigger=job.trigger,
-        batch_id=job.batch_id,
-        records_read=job.records_read,
-        records_ingested=job.records_ingested,
-        records_rejected=job.records_rejected,
-        reason=job.reason,
-        created=job.created_at,
-        started=job.started_at,
-        ended=job.ended_at,
-    )
-
-
-def _plain_bound(document: Any) -> Any:
-    """An encoded bound (``{"audit": {"type", "value"}, ...}``) as plain values."""
-    if not isinstance(document, dict):
-        return document
-    return {
-        name: part.get("value") if isinstance(part, dict) else part
-        for name, part in document.items()
-    }
-
-
-def _job_detail(job: Job) -> JobDetail:
-    details = job.details or {}
-    window = None
-    if job.window:
-        window = {name: _plain_bound(bound) for name, bound in job.window.items()}
-    steps = [JobStep(state="Created", at=job.created_at)]
-    if job.started_at is not None:
-        steps.append(JobStep(state="Started", at=job.started_at))
-    if job.uploaded_at is not None:
-        steps.append(JobStep(state="Uploaded", at=job.uploaded_at))
-    if job.ended_at is not None:
-        steps.append(JobStep(state=job.state, at=job.ended_at))
-    return JobDetail(
-        **_job(job).model_dump(),
-        attempt=job.attempt,
-        uploaded=job.uploaded_at,
-        window=window,
-        timeline=steps,
-        rejected_samples=list(details.get("rejectedSamples") or []),
-        rejected_threshold_percent=details.get("rejectedThresholdPercent"),
-        destination_errors=[
-            error if isinstance(error, dict) else {"description": str(error)}
-            for error in details.get("destinationErrors") or []
-        ],
-        error=details.get("error"),
-    )
 
 
 def _save(store: Store, org_id: str, definition: MappingDefinition) -> MappingResource:
@@ -339,6 +243,7 @@ def publish_mapping(
     mapping_id: str,
     response: Response,
     store: StoreDep,
+    settings: SettingsDep,
     schemas: RegistryDep,
     principal: WriterDep,
     options: Annotated[PublishRequest | None, Body()] = None,
@@ -347,11 +252,19 @@ def publish_mapping(
 
     ``resend`` resets the watermark (a full re-export); ``start`` starts the schedule, else
     the mapping is published stopped, ready for API triggers. The log answers every step
-    (``ACP-880066`` ... ``ACP-880092``) or every problem (``ACP-880185``).
+    (``ACP-880066`` ... ``ACP-880092``) or every problem (``ACP-880185``). A platform
+    destination is called with the process's retry policy and time limit (``XDMC_RETRY_*``,
+    ``XDMC_PLATFORM_TIMEOUT_SECONDS``).
     """
     options = options or PublishRequest()
-    result = service.publish_mapping(
-        store, schemas, principal.org_id, mapping_id, resend=options.resend, start=options.start
+    result = service.publish_mapping_with(
+        store,
+        schemas,
+        principal.org_id,
+        mapping_id,
+        CatalogAccess.from_settings(settings),
+        resend=options.resend,
+        start=options.start,
     )
     if not result.published:
         response.status_code = 422
@@ -426,7 +339,7 @@ def list_jobs(
     """The mapping's export jobs, newest first, with their states, counts and reasons."""
     store.mappings.get(principal.org_id, mapping_id)
     jobs = store.jobs.list_for_mapping(principal.org_id, mapping_id, limit=ALL_JOBS)
-    return paginate(request, page, jobs, _job)
+    return paginate(request, page, jobs, job_resource)
 
 
 @router.get(
@@ -439,7 +352,7 @@ def get_job(mapping_id: str, job_id: int, store: StoreDep, principal: ReaderDep)
     """One export job of the mapping: its window, records read, ingested and rejected, the
     timeline of its states (created, started, uploaded, ended), samples of the rejected
     records (key, XDM path, value, reason) and the destination's errors."""
-    return _job_detail(store.jobs.get(principal.org_id, mapping_id, job_id))
+    return job_detail(store.jobs.get(principal.org_id, mapping_id, job_id))
 
 
 @router.get(

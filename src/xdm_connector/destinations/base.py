@@ -87,7 +87,10 @@ class Destination(Protocol):
         ...
 
     def put_file(self, batch_id: str, name: str, path: Path) -> None:
-        """Add the file at ``path`` to the batch as ``name``, replacing a file of that name."""
+        """Add the file at ``path`` to the batch as ``name``, replacing a file of that name.
+
+        The destination may keep ``path`` itself (a hard link): the caller may remove the
+        file afterwards, never change it."""
         ...
 
     def complete(self, batch_id: str) -> None:

@@ -16,7 +16,8 @@ times. Changes to one dataset are serialized by a lock file (``fcntl.flock``).
 
 ``abort`` drops a loading batch's staging folder; on a complete batch it withdraws the
 batch (renamed out of the dataset, then dropped), so a job that never committed leaves no
-visible batch. Creating the batch of an aborted key again starts clean.
+visible batch. Creating the batch of an aborted key again starts clean. Batches a dead
+worker left loading are found and aborted by ``lake_cleaning`` (``xdm-connector lake clean``).
 
 Every path comes from ``LakeLayout``, the one place to change for object storage.
 """
@@ -69,8 +70,11 @@ class LakeLayout:
     def lock(self, org: str, dataset: str) -> Path:
         return self.root / "_staging" / org / dataset / "_lock"
 
+    def records(self) -> Path:
+        return self.root / "_batches"
+
     def record(self, batch_id: str) -> Path:
-        return self.root / "_batches" / f"{batch_id}.json"
+        return self.records() / f"{batch_id}.json"
 
 
 class LakeDestination:
@@ -114,7 +118,12 @@ class LakeDestination:
             raise DestinationError(f"No file to put at {path}", batch_id=batch_id)
         with _io_errors(batch_id):
             temporary = staging / f".{name}.{uuid.uuid4().hex}.tmp"
-            shutil.copyfile(path, temporary)  # a copy: the caller may reuse its file
+            try:
+                # A second name for the same bytes, on one filesystem: nothing is copied.
+                # The caller never writes to a file it has put, it only removes it.
+                os.link(path, temporary)
+            except OSError:
+                shutil.copyfile(path, temporary)
             _fsync(temporary)
             os.replace(temporary, staging / name)
 

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from xdm_connector.api.datasets import RegistryDep
-from xdm_connector.api.deps import StoreDep
+from xdm_connector.api.deps import SettingsDep, StoreDep
+from xdm_connector.destinations.dataset_refresh import CatalogAccess
 from xdm_connector.errors import Conflict
 from xdm_connector.jobs.history import latest_jobs
 from xdm_connector.jobs.ingestion import trigger
@@ -103,6 +104,7 @@ def publish(
     request: Request,
     mapping_id: str,
     store: StoreDep,
+    settings: SettingsDep,
     schemas: RegistryDep,
     viewer: PosterDep,
     resend: Annotated[str, Form()] = "no",
@@ -111,7 +113,10 @@ def publish(
     """Validate and publish; "resend the records from the beginning" resets the watermark."""
     viewer.require(viewer.can_administer, ROLE_ADMINISTRATION, CHANGE)
     options = {"resend": resend == "yes", "start": start == "on"}
-    result = service.publish_mapping(store, schemas, viewer.org_id, mapping_id, **options)
+    access = CatalogAccess.from_settings(settings)
+    result = service.publish_mapping_with(
+        store, schemas, viewer.org_id, mapping_id, access, **options
+    )
     if not result.published:
         failure = [f"{line.code} {line.message}" for line in result.log if line.level == "error"]
         return mapping_page(request, store, viewer, mapping_id, failure=failure, status_code=422)

@@ -144,7 +144,9 @@ def test_a_destination_failure_reports_the_batch_and_keeps_the_watermark(
 def test_a_batch_the_destination_refuses_fails_the_job(
     store: Store, worker: Worker, destination: InMemoryDestination
 ) -> None:
-    destination.end_failed(["INGEST-1212-400 Encountered 3 errors in the data."])
+    destination.end_failed(
+        [{"code": "INGEST-1212-400", "description": "Encountered 3 errors in the data."}]
+    )
     request = trigger(store)
     worker.run_once()
     job = store.jobs.get("demo", "XDM44", request)

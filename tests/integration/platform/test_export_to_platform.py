@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.integration.platform.checks import assert_valid_xdm, lake_records
 from tests.integration.platform.conftest import IMS_ORG, LocalPlatform
-from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.app import create_app
+from xdm_connector.demo.setup import CREDENTIALS_FILE, prepare_demo
 from xdm_connector.destinations.config import set_destination
 from xdm_connector.jobs.states import JobState
 from xdm_connector.jobs.worker import Worker
@@ -47,6 +50,21 @@ def run_job(store: Store, settings: Settings) -> Job:
     request = store.jobs.request_ingestion("demo", "XDM44").job.id
     assert Worker(store, settings).run_once()
     return store.jobs.get("demo", "XDM44", request)
+
+
+def job_detail(settings: Settings, job_id: int) -> dict[str, Any]:
+    """``GET .../xdmMapping/XDM44/jobs/{job_id}`` as the demo integration."""
+    credentials = orjson.loads((settings.home / CREDENTIALS_FILE).read_bytes())
+    quiet = settings.model_copy(update={"embedded_worker": False})
+    with TestClient(create_app(quiet)) as client:
+        token = client.post("/ims/token/v3", data=credentials).json()["access_token"]
+        answer = client.get(
+            f"/demo/campaign/dataIngestion/xdmMapping/XDM44/jobs/{job_id}",
+            headers={"Authorization": f"Bearer {token}", "X-Api-Key": credentials["client_id"]},
+        )
+    assert answer.status_code == 200, answer.text
+    document: dict[str, Any] = answer.json()
+    return document
 
 
 def pending(platform: LocalPlatform) -> list[dict[str, Any]]:
@@ -150,6 +168,28 @@ def test_a_batch_failing_validation_fails_the_job_with_the_platforms_errors(
     assert store.mappings.get("demo", "XDM44").watermark is None
     failed = local_platform.call("GET", f"/data/foundation/export/batches/{job.batch_id}/failed")
     assert len(failed.content.splitlines()) == PROFILES
+    # The job's API answers the platform's errors as the platform gave them.
+    detail = job_detail(settings, job.id)
+    assert (detail["status"], detail["reason"], detail["batchId"]) == (
+        "Failed",
+        UPLOAD_FAILED,
+        job.batch_id,
+    )
+    assert detail["destinationErrors"] == [
+        {
+            "code": "INGEST-1212-400",
+            "description": (
+                f"Encountered {PROFILES} errors in the data. Successfully ingested 0 rows."
+            ),
+            "recordCount": PROFILES,
+        },
+        {
+            "code": "INGEST-1211-400",
+            "description": batch["errors"][1]["description"],
+            "recordCount": PROFILES,
+        },
+    ]
+    assert batch["errors"][1]["description"]
 
 
 def test_refusals_within_the_threshold_are_counted_as_rejected(

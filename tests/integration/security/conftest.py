@@ -9,7 +9,6 @@ has an administrator of its own, holding every role.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from xdm_connector.app import create_app
+from tests.integration.apps import client, settings, store
 from xdm_connector.mappings.datasets import create_dataset
 from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.organizations import create_organization, grant_role
 from xdm_connector.security.credentials import NewIntegration, create_integration
-from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 
 MAPPING_ID = "XDM44"
 DATASET_ID = "profiles"
 FIELD_GROUPS = ["profile-personal-details", "identitymap"]
+__all__ = ["client", "settings", "store"]
 
 
 def mapping_document(mapping_id: str = MAPPING_ID) -> dict[str, Any]:
@@ -99,27 +98,6 @@ def make_org(store: Store, org: str, folder: Path) -> None:
     apply_mapping(store, org, MappingDefinition.from_document(mapping_document()))
     result = publish_mapping(store, registry, org, MAPPING_ID, start=False)
     assert result.published, result.log
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    database_url = None
-    if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
-    return Settings(home=tmp_path / "home", database_url=database_url, embedded_worker=False)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def store(client: TestClient) -> Store:
-    """The app's own store (opened by its lifespan)."""
-    app_store: Store = client.app.state.store  # type: ignore[attr-defined]
-    return app_store
 
 
 @pytest.fixture

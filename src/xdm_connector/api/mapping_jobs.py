@@ -1,0 +1,119 @@
+"""The export jobs of a mapping as the API answers them: a row of the list, and one job
+in full (``GET .../xdmMapping/{id}/jobs[/{jobId}]``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from xdm_connector.store.models import Job
+
+
+class CamelModel(BaseModel):
+    """A model whose fields answer in camelCase (``batch_id`` as ``batchId``)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class JobResource(CamelModel):
+    """One export job of the mapping ("Status of data export to platform")."""
+
+    id: int
+    status: str = Field(description="Created, Uploaded, Success, Failed or Aborted.")
+    trigger: str
+    batch_id: str
+    records_read: int
+    records_ingested: int
+    records_rejected: int
+    reason: str
+    created: datetime
+    started: datetime | None
+    ended: datetime | None
+
+
+class JobStep(CamelModel):
+    """One state a job went through, and when."""
+
+    state: str
+    at: datetime | None
+
+
+class JobDetail(JobResource):
+    """One export job in full: its window, counts, timeline, rejected records and errors."""
+
+    attempt: int
+    uploaded: datetime | None
+    window: dict[str, Any] | None = Field(
+        description="The rows the job exports: after (exclusive; null: the beginning) and "
+        "until (inclusive), each an audit value and a key; lookbackFrom when recent rows "
+        "were read again."
+    )
+    timeline: list[JobStep]
+    rejected_samples: list[dict[str, Any]] = Field(
+        description="Samples of refused records: key, XDM path, value, reason."
+    )
+    rejected_threshold_percent: float | None
+    destination_errors: list[dict[str, Any]] = Field(
+        description="The destination's errors as it answered them (code, description, "
+        "recordCount on the platform)."
+    )
+    error: str | None = Field(description="What made the job fail, when it failed.")
+
+
+def job_resource(job: Job) -> JobResource:
+    """A job as the list of a mapping's jobs shows it."""
+    return JobResource(
+        id=job.id,
+        status=job.state,
+        trigger=job.trigger,
+        batch_id=job.batch_id,
+        records_read=job.records_read,
+        records_ingested=job.records_ingested,
+        records_rejected=job.records_rejected,
+        reason=job.reason,
+        created=job.created_at,
+        started=job.started_at,
+        ended=job.ended_at,
+    )
+
+
+def _plain_bound(document: Any) -> Any:
+    """An encoded bound (``{"audit": {"type", "value"}, ...}``) as plain values."""
+    if not isinstance(document, dict):
+        return document
+    return {
+        name: part.get("value") if isinstance(part, dict) else part
+        for name, part in document.items()
+    }
+
+
+def job_detail(job: Job) -> JobDetail:
+    """A job in full: its window, counts, timeline, rejected samples and errors."""
+    details = job.details or {}
+    window = None
+    if job.window:
+        window = {name: _plain_bound(bound) for name, bound in job.window.items()}
+    steps = [JobStep(state="Created", at=job.created_at)]
+    if job.started_at is not None:
+        steps.append(JobStep(state="Started", at=job.started_at))
+    if job.uploaded_at is not None:
+        steps.append(JobStep(state="Uploaded", at=job.uploaded_at))
+    if job.ended_at is not None:
+        steps.append(JobStep(state=job.state, at=job.ended_at))
+    return JobDetail(
+        **job_resource(job).model_dump(),
+        attempt=job.attempt,
+        uploaded=job.uploaded_at,
+        window=window,
+        timeline=steps,
+        rejected_samples=list(details.get("rejectedSamples") or []),
+        rejected_threshold_percent=details.get("rejectedThresholdPercent"),
+        destination_errors=[
+            error if isinstance(error, dict) else {"description": str(error)}
+            for error in details.get("destinationErrors") or []
+        ],
+        error=details.get("error"),
+    )

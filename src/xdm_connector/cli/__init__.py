@@ -1,0 +1,64 @@
+"""The ``xdm-connector`` command line: the same verbs as the API, for operators.
+
+One module per noun: ``server`` (``serve``, ``worker``), ``organizations`` (``orgs``,
+``groups``, ``audit``), ``integrations``, ``datasets``, ``mappings``, ``lake``; the local
+platform service's commands live in ``platform/commands.py``. This module wires them into
+one ``app``, in the order ``--help`` lists them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from xdm_connector.cli.common import configure_logging, opened_store, run_command, safe_url
+from xdm_connector.cli.datasets import datasets_app
+from xdm_connector.cli.integrations import integrations_app
+from xdm_connector.cli.lake import lake_app
+from xdm_connector.cli.mappings import mappings_app
+from xdm_connector.cli.organizations import audit, groups_app, orgs_app
+from xdm_connector.cli.server import run_worker, serve
+from xdm_connector.platform.commands import platform_app
+
+__all__ = ["app", "configure_logging", "main"]
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="xdm-connector: relational records into XDM datasets.",
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(no_args_is_help=True, help="The metadata store.")
+
+
+def main() -> None:
+    """Entry point of the ``xdm-connector`` command."""
+    app()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the metadata store's migrations."""
+    with opened_store() as (settings, _store):
+        typer.echo(f"metadata store up to date: {safe_url(settings.store_url)}")
+
+
+def demo() -> None:
+    """Prepare the demo (idempotent): source, organization, dataset, mapping, credentials."""
+    from xdm_connector.demo.setup import prepare_demo, walkthrough
+
+    with opened_store() as (settings, store):
+        credentials = run_command(lambda: prepare_demo(settings, store))
+        typer.echo(walkthrough(settings, credentials))
+
+
+app.command()(serve)
+app.command("worker")(run_worker)
+app.command("audit")(audit)
+app.command()(demo)
+app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(groups_app, name="groups")
+app.add_typer(integrations_app, name="integrations")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(mappings_app, name="mappings")
+app.add_typer(lake_app, name="lake")
+app.add_typer(platform_app, name="platform")

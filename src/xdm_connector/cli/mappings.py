@@ -1,0 +1,194 @@
+"""Data mappings: ``mappings apply|publish|stop|start|unpublish|list|get|log|jobs|preview|delete``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xdm_connector.cli.common import OrgOption, echo_json, opened_store, run_command
+from xdm_connector.store.store import Store
+
+mappings_app = typer.Typer(no_args_is_help=True, help="Data mappings.")
+
+
+@mappings_app.command("apply")
+def mappings_apply(
+    org: OrgOption,
+    file: Annotated[Path, typer.Argument(help="YAML or JSON mapping definition.")],
+) -> None:
+    """Create or update a mapping from a file (a published one needs a new publication)."""
+    from xdm_connector.mappings.definition import MappingDefinition
+    from xdm_connector.mappings.service import apply_mapping
+
+    with opened_store() as (_settings, store):
+        definition = run_command(lambda: MappingDefinition.from_file(file))
+        saved = run_command(lambda: apply_mapping(store, org, definition))
+        typer.echo(f"mapping {definition.id} {'created' if saved.created else 'updated'}")
+        for warning in saved.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+
+
+@mappings_app.command("publish")
+def mappings_publish(
+    org: OrgOption,
+    mapping_id: Annotated[str, typer.Argument(help="Mapping id.")],
+    resend: Annotated[bool, typer.Option(help="Resend the records from the beginning.")] = False,
+    start: Annotated[bool, typer.Option(help="Start the schedule once published.")] = True,
+) -> None:
+    """Validate and publish a mapping; prints the publication log."""
+    from xdm_connector.destinations.dataset_refresh import CatalogAccess
+    from xdm_connector.mappings.service import publish_mapping_with
+    from xdm_connector.xdm.registry import SchemaRegistry
+
+    with opened_store() as (settings, store):
+        # A platform is called as XDMC_RETRY_* and XDMC_PLATFORM_TIMEOUT_SECONDS say.
+        access = CatalogAccess.from_settings(settings)
+        result = run_command(
+            lambda: publish_mapping_with(
+                store,
+                SchemaRegistry.packaged(),
+                org,
+                mapping_id,
+                access,
+                resend=resend,
+                start=start,
+            )
+        )
+        for line in result.log:
+            typer.echo(f"{line.code} {line.message}")
+        if not result.published:
+            raise typer.Exit(1)
+
+
+MappingIdArgument = Annotated[str, typer.Argument(help="Mapping id.")]
+
+
+def _change_lifecycle(org: str, mapping_id: str, action: Callable[[Store, str, str], Any]) -> None:
+    with opened_store() as (_settings, store):
+        mapping = run_command(lambda: action(store, org, mapping_id))
+        typer.echo(
+            f"mapping {mapping_id}: {mapping.publication_status}, {mapping.execution_status}"
+        )
+
+
+@mappings_app.command("stop")
+def mappings_stop(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Stop a published mapping's schedule (it can then be triggered through the API)."""
+    from xdm_connector.mappings.service import stop_mapping
+
+    _change_lifecycle(org, mapping_id, stop_mapping)
+
+
+@mappings_app.command("start")
+def mappings_start(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Start a published mapping's schedule."""
+    from xdm_connector.mappings.service import start_mapping
+
+    _change_lifecycle(org, mapping_id, start_mapping)
+
+
+@mappings_app.command("unpublish")
+def mappings_unpublish(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Take a mapping back to Draft."""
+    from xdm_connector.mappings.service import unpublish_mapping
+
+    _change_lifecycle(org, mapping_id, unpublish_mapping)
+
+
+@mappings_app.command("list")
+def mappings_list(org: OrgOption) -> None:
+    """List the mappings: id, statuses, dataset, label (one line each)."""
+    with opened_store() as (_settings, store):
+        run_command(lambda: store.tenants.get_organization(org))
+        for mapping in store.mappings.list_for_org(org):
+            typer.echo(
+                f"{mapping.id}\t{mapping.publication_status}\t{mapping.execution_status}"
+                f"\t{mapping.dataset_id}\t{mapping.label}"
+            )
+
+
+@mappings_app.command("get")
+def mappings_get(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Print a mapping: its draft definition, statuses and published definition (JSON)."""
+    with opened_store() as (_settings, store):
+        mapping = run_command(lambda: store.mappings.get(org, mapping_id))
+        published = mapping.published_definition
+        echo_json(
+            {
+                **mapping.definition,
+                "label": mapping.label,
+                "publicationStatus": mapping.publication_status,
+                "executionStatus": mapping.execution_status,
+                "nextRunTime": mapping.next_run_at,
+                "publishedDefinition": published if published != mapping.definition else None,
+                "intervalSeconds": mapping.interval_seconds,
+            }
+        )
+
+
+@mappings_app.command("log")
+def mappings_log(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Print the mapping's publication log, oldest first: time, level, code, message."""
+    with opened_store() as (_settings, store):
+        for entry in run_command(lambda: store.mappings.publication_log(org, mapping_id)):
+            typer.echo(f"{entry.at.isoformat()}\t{entry.level}\t{entry.code}\t{entry.message}")
+
+
+@mappings_app.command("jobs")
+def mappings_jobs(
+    org: OrgOption,
+    mapping_id: MappingIdArgument,
+    limit: Annotated[int, typer.Option(help="How many jobs, newest first.")] = 50,
+) -> None:
+    """Print the mapping's export jobs: id, status, trigger, records read/ingested/rejected,
+    batch id, reason (one line each, newest first)."""
+    with opened_store() as (_settings, store):
+        run_command(lambda: store.mappings.get(org, mapping_id))
+        for job in store.jobs.list_for_mapping(org, mapping_id, limit=limit):
+            counts = f"{job.records_read}/{job.records_ingested}/{job.records_rejected}"
+            typer.echo(
+                f"{job.id}\t{job.state}\t{job.trigger}\t{counts}\t{job.batch_id}\t{job.reason}"
+            )
+
+
+@mappings_app.command("preview")
+def mappings_preview(
+    org: OrgOption,
+    mapping_id: MappingIdArgument,
+    limit: Annotated[int, typer.Option(help="Source rows to read (1 to 100).")] = 10,
+    published: Annotated[
+        bool, typer.Option("--published", help="Preview the published definition.")
+    ] = False,
+) -> None:
+    """A dry run: the first records of the mapping's draft, each with its errors (JSON).
+
+    Nothing is exported and the watermark is untouched.
+    """
+    from xdm_connector.pipeline.preview import preview_mapping
+    from xdm_connector.xdm.registry import SchemaRegistry
+
+    with opened_store() as (_settings, store):
+        preview = run_command(
+            lambda: preview_mapping(
+                store,
+                SchemaRegistry.packaged(),
+                org,
+                mapping_id,
+                limit=limit,
+                use_draft=not published,
+            )
+        )
+        echo_json(preview.document())
+
+
+@mappings_app.command("delete")
+def mappings_delete(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+    """Delete a draft mapping with its log and jobs."""
+    from xdm_connector.mappings.service import delete_mapping
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: delete_mapping(store, org, mapping_id))
+        typer.echo(f"mapping {mapping_id} deleted")

@@ -1,0 +1,137 @@
+"""Organizations, their security groups and audit trail: ``orgs``, ``groups``, ``audit``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from xdm_connector.cli.common import OrgOption, echo_json, opened_store, operator, run_command
+
+orgs_app = typer.Typer(no_args_is_help=True, help="Organizations (tenants).")
+groups_app = typer.Typer(no_args_is_help=True, help="Security groups and their roles.")
+
+GroupOption = Annotated[str, typer.Option("--group", help="Security group name.")]
+RoleOption = Annotated[str, typer.Option("--role", help="Role: administration or sql.")]
+
+
+@orgs_app.command("create")
+def orgs_create(
+    org: Annotated[str, typer.Argument(help="Organization id, as in the API's paths.")],
+    source_url: Annotated[
+        str,
+        typer.Option(
+            "--source-url",
+            help="SQLAlchemy URL of its source database. Name a password, never write it: "
+            "postgresql://crm:${CRM_PASSWORD}@db/crm or ...?password_file=/run/secrets/crm.",
+        ),
+    ],
+) -> None:
+    """Create an organization with its default security groups."""
+    from xdm_connector.organizations import create_organization
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: create_organization(store, org, source_url))
+        typer.echo(f"organization {org} created")
+
+
+@orgs_app.command("list")
+def orgs_list() -> None:
+    """List the organizations and their source URLs (passwords masked)."""
+    from xdm_connector.organizations import organization_summaries
+
+    with opened_store() as (_settings, store):
+        for org_id, source_url in organization_summaries(store):
+            typer.echo(f"{org_id}\t{source_url}")
+
+
+@orgs_app.command("set-destination")
+def orgs_set_destination(
+    org: Annotated[str, typer.Argument(help="Organization id.")],
+    config: Annotated[
+        str | None, typer.Argument(help='The destination as JSON, e.g. \'{"type": "lake"}\'.')
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Read the destination from a JSON file.")
+    ] = None,
+) -> None:
+    """Set where an organization's jobs deliver: the lake or a platform (README)."""
+    from xdm_connector.destinations.config import destination_document, set_destination
+
+    if (config is None) == (file is None):
+        typer.echo("error: give the destination as an argument or with --file", err=True)
+        raise typer.Exit(2)
+    text = file.read_text(encoding="utf-8") if file is not None else config or ""
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        typer.echo(f"error: the destination is not valid JSON: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    with opened_store() as (_settings, store):
+        chosen = run_command(lambda: set_destination(store, org, document))
+        echo_json(destination_document(chosen))
+
+
+@groups_app.command("list")
+def groups_list(org: OrgOption) -> None:
+    """List the security groups and their roles."""
+    from xdm_connector.organizations import list_groups
+
+    with opened_store() as (_settings, store):
+        for group in run_command(lambda: list_groups(store, org)):
+            typer.echo(f"{group.name}\t{','.join(group.roles)}")
+
+
+@groups_app.command("create")
+def groups_create(org: OrgOption, group: GroupOption) -> None:
+    """Create a custom security group, holding no role."""
+    from xdm_connector.organizations import create_group
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: create_group(store, org, group, actor=operator()))
+        typer.echo(f"security group {group} created")
+
+
+@groups_app.command("grant")
+def groups_grant(org: OrgOption, group: GroupOption, role: RoleOption) -> None:
+    """Give a role to a security group (idempotent)."""
+    from xdm_connector.organizations import grant_role
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: grant_role(store, org, group, role, actor=operator()))
+        typer.echo(f"role {role} granted to {group}")
+
+
+@groups_app.command("revoke")
+def groups_revoke(org: OrgOption, group: GroupOption, role: RoleOption) -> None:
+    """Take a role from a security group (idempotent)."""
+    from xdm_connector.organizations import revoke_role
+
+    with opened_store() as (_settings, store):
+        run_command(lambda: revoke_role(store, org, group, role, actor=operator()))
+        typer.echo(f"role {role} revoked from {group}")
+
+
+@groups_app.command("roles")
+def groups_roles(org: OrgOption, group: GroupOption) -> None:
+    """List the roles of a security group."""
+    with opened_store() as (_settings, store):
+        for role in run_command(lambda: store.tenants.group_roles(org, group)):
+            typer.echo(role)
+
+
+def audit(
+    org: OrgOption,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. grant.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 50,
+) -> None:
+    """Print the organization's audit trail, newest first: when, who, what, target."""
+    from xdm_connector.security.audit import audit_trail
+
+    with opened_store() as (_settings, store):
+        for entry in run_command(lambda: audit_trail(store, org, action))[:limit]:
+            details = orjson.dumps(entry.details).decode() if entry.details else ""
+            line = f"{entry.at.isoformat()}\t{entry.actor}\t{entry.action}\t{entry.target}"
+            typer.echo(f"{line}\t{details}".rstrip("\t"))

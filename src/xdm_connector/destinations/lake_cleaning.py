@@ -1,0 +1,121 @@
+"""Batches a dead worker left loading in the lake: found by age, then aborted.
+
+A worker that dies between ``create_batch`` and recording the batch on its job leaves a
+staging folder and a ``loading`` batch record that no job will ever complete or abort.
+``clean_lake`` aborts the batches left loading longer than an age (their staging files are
+dropped, their records say ``aborted``), except any a job in progress may still use::
+
+    aborted = clean_lake(lake, store, older_than=timedelta(days=1), org="acme")
+    # [LoadingBatch(id="3f2a...", org="acme", dataset="profiles",
+    #               batch_key="acme-XDM44-17", last_activity=datetime(...))]
+
+A batch is protected when a job in progress (``Created`` or ``Uploaded``) has it recorded,
+or when its key is such a job's batch key (the worker may be between ``create_batch`` and
+recording the batch). A job that left those states never comes back to them, so a batch
+found unprotected stays unused: no lock with the workers is needed. The age counts from
+the batch's last activity: its creation, or the last file put in its staging folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from xdm_connector.destinations.base import BatchState, check_name
+from xdm_connector.destinations.lake import LakeDestination, read_json
+from xdm_connector.jobs.states import IN_PROGRESS_STATES
+from xdm_connector.pipeline.export import batch_key
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+DEFAULT_AGE = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class LoadingBatch:
+    """A batch of the lake that is neither complete nor aborted."""
+
+    id: str
+    org: str
+    dataset: str
+    batch_key: str
+    last_activity: dt.datetime
+
+
+@dataclass(frozen=True)
+class JobsInProgress:
+    """The batch ids recorded on jobs in progress, and those jobs' batch keys."""
+
+    batch_ids: frozenset[str]
+    batch_keys: frozenset[str]
+
+    def hold(self, batch: LoadingBatch) -> bool:
+        """Whether a job in progress may still write ``batch``."""
+        return batch.id in self.batch_ids or batch.batch_key in self.batch_keys
+
+
+def loading_batches(lake: LakeDestination, *, org: str | None = None) -> list[LoadingBatch]:
+    """The lake's loading batches (of ``org`` only, when given), least recently active first."""
+    if org is not None:
+        check_name(org, "Organization")
+    layout = lake.layout
+    found = []
+    for path in sorted(layout.records().glob("*.json")):
+        record = read_json(path)
+        batch_id, owner, dataset = record["id"], record["org"], record["dataset"]
+        if org is not None and owner != org:
+            continue
+        if record["state"] == BatchState.ABORTED:
+            continue
+        if layout.committed(owner, dataset, batch_id).is_dir():
+            continue
+        activity = _parse_time(record["created"])
+        staging = layout.staging(owner, dataset, batch_id)
+        if staging.is_dir():
+            touched = dt.datetime.fromtimestamp(staging.stat().st_mtime, dt.UTC)
+            activity = max(activity, touched)
+        found.append(
+            LoadingBatch(batch_id, owner, dataset, str(record.get("batchKey") or ""), activity)
+        )
+    return sorted(found, key=lambda batch: (batch.last_activity, batch.id))
+
+
+def jobs_in_progress(store: Store) -> JobsInProgress:
+    """What the store's jobs in progress hold (read only)."""
+    states = sorted(state.value for state in IN_PROGRESS_STATES)
+    with store.read() as session:
+        jobs = session.scalars(sa.select(Job).where(Job.state.in_(states))).all()
+        return JobsInProgress(
+            batch_ids=frozenset(job.batch_id for job in jobs if job.batch_id),
+            batch_keys=frozenset(batch_key(job) for job in jobs),
+        )
+
+
+def clean_lake(
+    lake: LakeDestination,
+    store: Store,
+    *,
+    older_than: dt.timedelta = DEFAULT_AGE,
+    org: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[LoadingBatch]:
+    """Abort the batches left loading longer than ``older_than`` that no job in progress
+    holds; answers those aborted."""
+    cutoff = (now or dt.datetime.now(dt.UTC)) - older_than
+    stale = [batch for batch in loading_batches(lake, org=org) if batch.last_activity < cutoff]
+    if not stale:
+        return []
+    held = jobs_in_progress(store)
+    aborted = []
+    for batch in stale:
+        if held.hold(batch):
+            continue
+        lake.abort(batch.id)
+        aborted.append(batch)
+    return aborted
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,155 @@
+"""Cleaning the batches a dead worker left loading, on a real lake folder and a real store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from xdm_connector.demo.setup import demo_mapping, prepare_demo
+from xdm_connector.destinations.base import BatchState
+from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.destinations.lake_cleaning import clean_lake, loading_batches
+from xdm_connector.errors import InvalidInput
+from xdm_connector.jobs.states import JobState
+from xdm_connector.mappings.service import apply_mapping, publish_mapping
+from xdm_connector.pipeline.export import batch_key
+from xdm_connector.settings import Settings
+from xdm_connector.store.models import Job, utcnow
+from xdm_connector.store.store import Store
+from xdm_connector.xdm.registry import SchemaRegistry
+
+HOUR = dt.timedelta(hours=1)
+LEASE = dt.timedelta(minutes=10)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    settings = Settings(home=tmp_path / "home", database_url=database_url)
+    settings.home.mkdir()
+    opened = Store(settings.store_url)
+    opened.upgrade()
+    prepare_demo(settings, opened, profiles=5)
+    # A second mapping, so that two jobs can be in progress at once.
+    apply_mapping(opened, "demo", demo_mapping().model_copy(update={"id": "XDM45"}))
+    assert publish_mapping(
+        opened, SchemaRegistry.packaged(), "demo", "XDM45", start=False
+    ).published
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> LakeDestination:
+    return LakeDestination(tmp_path / "lake")
+
+
+def claimed(store: Store, mapping_id: str, at: dt.datetime | None = None) -> Job:
+    request = store.jobs.request_ingestion("demo", mapping_id).job
+    job = store.jobs.claim("a-worker", LEASE, at or utcnow())
+    assert job is not None
+    assert job.id == request.id
+    return job
+
+
+def open_batch(lake: LakeDestination, key: str, tmp_path: Path, org: str = "demo") -> str:
+    """A loading batch holding one Parquet file, as a worker leaves it when it dies."""
+    batch_id = lake.create_batch(org=org, dataset="profiles", batch_key=key, file_format="parquet")
+    source = tmp_path / f"{batch_id}.parquet"
+    pq.write_table(pa.table({"_id": ["1", "2", "3"]}), source)
+    lake.put_file(batch_id, "part-00000.parquet", source)
+    return batch_id
+
+
+def staging(lake: LakeDestination, batch_id: str, org: str = "demo") -> Path:
+    return lake.layout.staging(org, "profiles", batch_id)
+
+
+def test_only_old_batches_no_job_in_progress_holds_are_aborted(
+    store: Store, lake: LakeDestination, tmp_path: Path
+) -> None:
+    # A worker died after create_batch, before it recorded the batch; its lease expired.
+    dead = claimed(store, "XDM44", at=utcnow() - 2 * LEASE)
+    dead_batch = open_batch(lake, batch_key(dead), tmp_path)
+    assert [job.id for job in store.jobs.reap_expired(utcnow())] == [dead.id]
+    assert store.jobs.get_by_id(dead.id).state == JobState.ABORTED
+    # A job in progress with its batch recorded, and one between create_batch and recording.
+    running = claimed(store, "XDM44")
+    running_batch = open_batch(lake, batch_key(running), tmp_path)
+    store.jobs.record_batch(running.id, "a-worker", running_batch)
+    starting = claimed(store, "XDM45")
+    starting_batch = open_batch(lake, batch_key(starting), tmp_path)
+    # Another organization's lost batch, and a committed batch.
+    other_batch = open_batch(lake, "lost", tmp_path, org="other")
+    committed = open_batch(lake, "done", tmp_path)
+    lake.complete(committed)
+
+    assert {batch.id for batch in loading_batches(lake)} == {
+        dead_batch,
+        running_batch,
+        starting_batch,
+        other_batch,
+    }
+    # Younger than the age: nothing is touched.
+    assert clean_lake(lake, store, older_than=HOUR) == []
+    assert staging(lake, dead_batch).is_dir()
+
+    later = dt.datetime.now(dt.UTC) + 2 * HOUR
+    aborted = clean_lake(lake, store, older_than=HOUR, org="demo", now=later)
+
+    assert [(batch.id, batch.org, batch.batch_key) for batch in aborted] == [
+        (dead_batch, "demo", batch_key(dead))
+    ]
+    assert lake.status(dead_batch).state == BatchState.ABORTED
+    assert not staging(lake, dead_batch).exists()
+    for kept in (running_batch, starting_batch):
+        assert lake.status(kept).state == BatchState.LOADING
+        assert (staging(lake, kept) / "part-00000.parquet").is_file()
+    assert lake.status(other_batch).state == BatchState.LOADING
+    assert lake.status(committed).state == BatchState.SUCCESS
+    assert [batch["id"] for batch in lake.manifest("demo", "profiles")["batches"]] == [committed]
+
+    # The jobs in progress still finish their batches.
+    lake.complete(running_batch)
+    assert lake.status(running_batch).records == 3
+    # Without --org, the other organization's lost batch goes too; a second run finds none.
+    assert [batch.id for batch in clean_lake(lake, store, older_than=HOUR, now=later)] == [
+        other_batch
+    ]
+    assert not staging(lake, other_batch, org="other").exists()
+    assert clean_lake(lake, store, older_than=HOUR, now=later) == []
+    assert {batch.id for batch in loading_batches(lake)} == {starting_batch}
+
+
+def test_a_file_put_recently_keeps_an_old_batch(
+    store: Store, lake: LakeDestination, tmp_path: Path
+) -> None:
+    batch_id = open_batch(lake, "slow", tmp_path)
+    created = next(batch for batch in loading_batches(lake) if batch.id == batch_id)
+    # The folder was written a day after the batch was created (a long upload).
+    touched = (created.last_activity + dt.timedelta(days=1)).timestamp()
+    folder = staging(lake, batch_id)
+    os.utime(folder, (touched, touched))
+    half_a_day_later = created.last_activity + dt.timedelta(days=1, hours=12)
+
+    assert clean_lake(lake, store, older_than=dt.timedelta(days=1), now=half_a_day_later) == []
+    assert folder.is_dir()
+    two_days_later = created.last_activity + dt.timedelta(days=2, hours=1)
+    assert [
+        batch.id
+        for batch in clean_lake(lake, store, older_than=dt.timedelta(days=1), now=two_days_later)
+    ] == [batch_id]
+
+
+def test_an_empty_lake_and_a_bad_organization(store: Store, lake: LakeDestination) -> None:
+    assert clean_lake(lake, store, older_than=dt.timedelta(0)) == []
+    with pytest.raises(InvalidInput):
+        clean_lake(lake, store, older_than=dt.timedelta(0), org="../etc")
