@@ -1,7 +1,8 @@
 """``EXDM(expr)``: a source enumeration value onto the XDM field's own enumeration.
 
-The source values are unknown when the mapping compiles, so it becomes one ``CASE`` over
-``lower(expr)`` whose branches, in this order, map a source value equal to
+The source values are unknown when the mapping compiles, so it becomes one ``CASE
+lower(expr) WHEN (SELECT lower(:value)) THEN ...`` whose branches, in this order, map a
+source value equal to
 
 1. an XDM enumeration value to that value (``'Valid'`` keeps ``valid``);
 2. an XDM enumeration label to its value (``'Valid address'`` gives ``valid``);
@@ -76,9 +77,13 @@ def compile_exdm(
     text = subject.column
     if subject.type is ValueType.INTEGER:
         text = sa.cast(text, sa.String())
-    lowered = sa.func.lower(text, type_=sa.String())
+    # ``lower(x)`` is computed once a row, not once a branch, and each ``lower(:k)`` once a
+    # query: a scalar subquery, which PostgreSQL runs once even when ``:k`` is not a literal.
     cases = [
-        (lowered == sa.func.lower(constant(key, ValueType.STRING)), constant(value, result_type))
+        (
+            sa.select(sa.func.lower(constant(key, ValueType.STRING))).scalar_subquery(),
+            constant(value, result_type),
+        )
         for key, value in branches.values()
     ]
-    return Typed(sa.case(*cases), result_type)
+    return Typed(sa.case(*cases, value=sa.func.lower(text, type_=sa.String())), result_type)

@@ -14,13 +14,16 @@ default 128 MiB keeps every file under the platform's 256 MB. A writer given no 
 no file.
 
 Encoding and compressing run in a thread of the writer's own (Arrow leaves the GIL), so
-that they overlap with the caller's shaping of the next batch.
+that they overlap with the caller's shaping of the next batch. JSON text, which takes
+longer to make than the other stages, is made by two threads, one batch each, and written
+in the order of the batches.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -35,6 +38,7 @@ MAX_FILE_BYTES = 128 * 1024 * 1024
 FileFormat = Literal["parquet", "jsonl"]
 _EXTENSIONS = {"parquet": "parquet", "jsonl": "jsonl"}
 _SLICES_PER_FILE = {"parquet": 4, "jsonl": 16}  # a slice is a Parquet row group
+_JSON_THREADS = 2
 PARQUET_OPTIONS: dict[str, object] = {"compression": "zstd", "use_dictionary": False}
 """zstd without dictionaries: on profile records, faster to write than with them (most
 columns are near-unique: emails, ids, times) and smaller too, zstd finding the repeats."""
@@ -74,8 +78,11 @@ class BatchFileWriter:
         self._parquet: pq.ParquetWriter | None = None
         self._rows = 0
         self._closed = False
-        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=1)
+        # Parquet: batches; JSON Lines: their text, being made in ``_encoder``.
+        self._queue: queue.Queue[pa.RecordBatch | Future[pa.Array] | None]
+        self._queue = queue.Queue(maxsize=1)
         self._thread: threading.Thread | None = None
+        self._encoder: ThreadPoolExecutor | None = None
         self._failure: BaseException | None = None
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -92,7 +99,13 @@ class BatchFileWriter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._drain, name="xdmc-file-write", daemon=True)
             self._thread.start()
-        self._queue.put(batch)
+        if self.file_format == "jsonl":
+            if self._encoder is None:
+                self._encoder = ThreadPoolExecutor(_JSON_THREADS, thread_name_prefix="xdmc-json")
+            # At most two texts wait here and in the queue, and one is being written.
+            self._queue.put(self._encoder.submit(_json_lines_text, batch))
+        else:
+            self._queue.put(batch)
 
     def close(self) -> list[WrittenFile]:
         """Finish the current file; answers every file written, in order."""
@@ -101,17 +114,22 @@ class BatchFileWriter:
             if self._thread is not None:
                 self._queue.put(None)
                 self._thread.join()
+            if self._encoder is not None:
+                self._encoder.shutdown()
             self._finish()
         self._raise_failure()
         return list(self._written)
 
     def _drain(self) -> None:
         """The writer's thread: writes the batches handed over until ``close()``."""
-        while (batch := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
             if self._failure is not None:
                 continue  # keep taking batches so that ``write`` never blocks for good
             try:
-                self._append(batch)
+                if isinstance(item, Future):
+                    self._append_text(item.result())
+                else:
+                    self._append(item)
             except BaseException as exc:  # raised by the caller's next call
                 self._failure = exc
 
@@ -121,22 +139,37 @@ class BatchFileWriter:
             raise failure
 
     def _append(self, batch: pa.RecordBatch) -> None:
-        step = self._slice_rows(batch)
+        step = self._slice_rows(batch.nbytes, batch.num_rows)
         for start in range(0, batch.num_rows, step):
             part = batch.slice(start, step)
             if self._sink is None:
                 self._open()
-            self._write(part)
+            assert self._parquet is not None
+            self._parquet.write_batch(part)
             self._rows += part.num_rows
+            if self._size() >= self.max_file_bytes:
+                self._finish()
+
+    def _append_text(self, lines: pa.Array) -> None:
+        """JSON Lines: ``lines`` holds one line per record."""
+        step = self._slice_rows(text_bytes(lines).size, len(lines))
+        for start in range(0, len(lines), step):
+            part = lines.slice(start, step)
+            if self._sink is None:
+                self._open()
+            assert self._sink is not None
+            self._sink.write(text_bytes(part))
+            self._rows += len(part)
             if self._size() >= self.max_file_bytes:
                 self._finish()
 
     # -- files ------------------------------------------------------------------------------
 
-    def _slice_rows(self, batch: pa.RecordBatch) -> int:
-        if batch.num_rows == 0:
+    def _slice_rows(self, size: int, rows: int) -> int:
+        """Rows of about a slice's bytes, given ``size`` bytes for ``rows`` rows."""
+        if rows == 0:
             return 1
-        bytes_per_row = max(1, int(batch.nbytes) // int(batch.num_rows))
+        bytes_per_row = max(1, int(size) // int(rows))
         slice_bytes = self.max_file_bytes // _SLICES_PER_FILE[self.file_format]
         return max(1, slice_bytes // bytes_per_row)
 
@@ -150,13 +183,6 @@ class BatchFileWriter:
 
     def _path(self, index: int) -> Path:
         return self.folder / f"part-{index:05d}.{_EXTENSIONS[self.file_format]}"
-
-    def _write(self, batch: pa.RecordBatch) -> None:
-        assert self._sink is not None
-        if self._parquet is not None:
-            self._parquet.write_batch(batch)
-        else:
-            self._sink.write(_json_lines_buffer(batch))
 
     def _size(self) -> int:
         assert self._sink is not None
@@ -187,4 +213,9 @@ def _json_lines_buffer(batch: pa.RecordBatch) -> pa.Buffer:
     """``json_lines`` without copying the text out of Arrow's memory."""
     if batch.num_rows == 0:
         return pa.py_buffer(b"")
-    return text_bytes(json_text(batch, ending="\n"))
+    return text_bytes(_json_lines_text(batch))
+
+
+def _json_lines_text(batch: pa.RecordBatch) -> pa.Array:
+    """One JSON Lines line per record of ``batch``, its newline included."""
+    return json_text(batch, ending="\n")

@@ -53,8 +53,16 @@ def _object(fields: list[tuple[str, pa.Array]], rows: int, ending: str = "") -> 
     pieces = _merged(["{", *_members(fields), "}" + ending])
     if rows == 0:
         return pa.array([], pa.string())
-    joined = pc.binary_join_element_wise(*pieces, "", null_handling="replace", null_replacement="")
+    # Nulls made empty first: joining pieces without nulls is about twice as fast.
+    filled = [_or_empty(piece) for piece in pieces]
+    joined = pc.binary_join_element_wise(*filled, "")
     return joined if isinstance(joined, pa.Array) else pa.repeat(joined, rows)
+
+
+def _or_empty(piece: Piece) -> Piece:
+    if isinstance(piece, str) or not piece.null_count:
+        return piece
+    return pc.fill_null(piece, "")
 
 
 def _merged(pieces: list[Piece]) -> list[Piece]:
@@ -109,7 +117,7 @@ def _or(left: pa.BooleanArray | bool, right: pa.BooleanArray | bool) -> pa.Boole
 
 
 def _keyed(key: str, present: pa.BooleanArray | bool, before: pa.BooleanArray | bool) -> Piece:
-    """``key``, after a comma on the rows where a member came before; null where absent."""
+    """``key``, after a comma on the rows where a member came before; empty where absent."""
     if before is False:
         keyed: Piece = key
     elif before is True:
@@ -120,9 +128,10 @@ def _keyed(key: str, present: pa.BooleanArray | bool, before: pa.BooleanArray | 
 
 
 def _when(present: pa.BooleanArray | bool, piece: Piece) -> Piece:
+    """``piece`` on the rows where ``present`` holds, nothing on the others."""
     if present is True:
         return piece
-    return pc.if_else(present, piece, pa.scalar(None, pa.string()))
+    return pc.if_else(present, piece, "")
 
 
 def _value(values: pa.Array) -> pa.Array | None:

@@ -329,13 +329,17 @@ def _convert_leaf(
         source = pc.utf8_trim_whitespace(source)
         source = pc.if_else(pc.equal(source, ""), pa.scalar(None, source.type), source)
     values = _convert(source, xdm)
-    failures = [(pc.and_(pc.is_valid(source), pc.is_null(values)), _reason(xdm))]
+    failures = []
+    # A conversion keeps every null: it failed on some value only if it made more nulls.
+    if values.null_count != source.null_count:
+        failures.append((pc.and_(pc.is_valid(source), pc.is_null(values)), _reason(xdm)))
     if xdm.enum:
         allowed = _enum_values(xdm.enum, values.type)
         outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed)))
-        values = pc.if_else(outside, pa.scalar(None, values.type), values)
-        shown = ", ".join(map(str, xdm.enum[:10])) + (", ..." if len(xdm.enum) > 10 else "")
-        failures.append((outside, f"not one of the allowed values ({shown})"))
+        if outside.true_count:
+            values = pc.if_else(outside, pa.scalar(None, values.type), values)
+            shown = ", ".join(map(str, xdm.enum[:10])) + (", ..." if len(xdm.enum) > 10 else "")
+            failures.append((outside, f"not one of the allowed values ({shown})"))
     return values, [(rows, reason) for rows, reason in failures if rows.true_count]
 
 

@@ -30,7 +30,8 @@ The ADBC readers read ahead in threads (``sources/batches.py``): the database an
 caller's work on the previous batch overlap. A batch holds at most ``batch_rows`` rows,
 fewer for wide rows (about 8 MiB of Arrow memory, ``BATCH_BYTES``), so that memory stays
 flat; an expression selected twice (one source column mapped to two XDM fields) is read
-once and given twice.
+once and given twice, and a constant column (a literal of the mapping) is not read at all
+but repeated.
 
 Every driver error becomes a ``SourceError`` (``ACP-880056``), transient when the database
 could not be reached; messages never contain the URL's password.
@@ -56,7 +57,9 @@ from xdm_connector.sources.postgresql import read_postgresql
 from xdm_connector.sources.sqlite import read_sqlite
 from xdm_connector.sources.statements import (
     AnySelect,
+    Constant,
     column_names,
+    constant_columns,
     distinct_columns,
     portable_statement,
 )
@@ -182,8 +185,10 @@ class SourceDatabase:
             raise InvalidInput("batch_rows must be at least 1")
         full_schema = self.expected_schema(query)
         query, copies = distinct_columns(query)
+        batch_rows = rows_per_batch(self.expected_schema(query), batch_rows)
+        query, constants = constant_columns(query)
         schema = self.expected_schema(query)
-        batch_rows = rows_per_batch(schema, batch_rows)
+        fill = _Fill(full_schema, copies, constants)
         with self._translated_errors():
             readers = self._read_adbc(query, schema, batch_rows, scan=scan)
             if readers is None:
@@ -193,7 +198,7 @@ class SourceDatabase:
                 reader = prefetched(*readers)
             try:
                 for batch in reader:
-                    yield _with_copies(batch, full_schema, copies)
+                    yield fill(batch)
             finally:
                 reader.close()
 
@@ -288,11 +293,28 @@ class SourceDatabase:
         )
 
 
-def _with_copies(
-    batch: pa.RecordBatch, schema: pa.Schema, copies: dict[str, str]
-) -> pa.RecordBatch:
-    """The batch with the columns ``distinct_columns`` left out, as copies (no data copied)."""
-    if not copies:
-        return batch
-    arrays = [batch.column(copies.get(name, name)) for name in schema.names]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+class _Fill:
+    """Completes a batch read by a query without its repeated columns: a column selected
+    twice (``distinct_columns``) is given twice, a constant (``constant_columns``) repeated
+    on every row; no data copied but the constants'."""
+
+    def __init__(
+        self, schema: pa.Schema, copies: dict[str, str], constants: dict[str, Constant]
+    ) -> None:
+        self.schema = schema
+        self.copies = copies
+        self.constants = {
+            name: python_array([value], schema.field(name))[0] for name, value in constants.items()
+        }
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if not self.copies and not self.constants:
+            return batch
+        arrays = []
+        for name in self.schema.names:
+            constant = self.constants.get(name)
+            if constant is None:
+                arrays.append(batch.column(self.copies.get(name, name)))
+            else:
+                arrays.append(pa.repeat(constant, batch.num_rows))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)

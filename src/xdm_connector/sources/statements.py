@@ -39,6 +39,7 @@ AnySelect: TypeAlias = sa.Select[*tuple[Any, ...]]
 RESERVED_PREFIX = "_xdmc_"
 FIRST_ROW_FLAG = f"{RESERVED_PREFIX}first"
 _ADBC_PARAMETER_TYPES = (bool, int, float, str, dt.date, dt.datetime)
+Constant: TypeAlias = bool | int | float | str
 _NOT_INDEXED = "NOT INDEXED"
 
 
@@ -68,6 +69,30 @@ def distinct_columns(query: AnySelect) -> tuple[AnySelect, dict[str, str]]:
     if not copies:
         return query, {}
     return query.with_only_columns(*kept, maintain_column_froms=True), copies
+
+
+def constant_columns(query: AnySelect) -> tuple[AnySelect, dict[str, Constant]]:
+    """The query without its columns that are a bound constant (a boolean, an integer, a
+    float or a text), and their values by column name: the reader repeats them rather than
+    have the database send the same value on every row. A query of constants only is kept
+    whole."""
+    kept: list[sa.ColumnElement[Any]] = []
+    constants: dict[str, Constant] = {}
+    for column in query.selected_columns:
+        value = _unlabeled(column)
+        bound = value.value if isinstance(value, sa.BindParameter) else None
+        if (
+            isinstance(value, sa.BindParameter)
+            and not value.expanding
+            and value.callable is None
+            and isinstance(bound, bool | int | float | str)
+        ):
+            constants[str(column.key)] = bound
+        else:
+            kept.append(column)
+    if not constants or not kept:
+        return query, {}
+    return query.with_only_columns(*kept, maintain_column_froms=True), constants
 
 
 def _unlabeled(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

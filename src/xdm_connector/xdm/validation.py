@@ -34,9 +34,17 @@ _ENUM_SHOWN = 8
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+SPACES = "\\t-\\r\\x1c-\\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""The characters Python's ``\\s`` matches in text, as the body of a character class that
+RE2 (Arrow's ``match_substring_regex``) reads the same way: its own ``\\s`` is ASCII only."""
+EMAIL_PATTERN = rf"[^@{SPACES}]+@[^@{SPACES}.]+(\.[^@{SPACES}.]+)+"
+"""An email address, matched whole: ``_is_email`` here, and the columnar checks with RE2."""
+URI_REFERENCE_PATTERN = rf"[^{SPACES}]*"
+"""A URI reference, matched whole: any text without white space."""
+_EMAIL = re.compile(EMAIL_PATTERN)
+_URI_REFERENCE = re.compile(URI_REFERENCE_PATTERN)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
-_WHITESPACE = re.compile(r"\s")
+_WHITESPACE = re.compile(rf"[{SPACES}]")
 
 
 @dataclass(frozen=True)
@@ -207,4 +215,4 @@ def _is_uri(value: object) -> bool:
 
 
 def _is_uri_reference(value: object) -> bool:
-    return not isinstance(value, str) or _WHITESPACE.search(value) is None
+    return not isinstance(value, str) or _URI_REFERENCE.fullmatch(value) is not None

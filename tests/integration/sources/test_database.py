@@ -18,7 +18,11 @@ import sqlalchemy as sa
 from xdm_connector.errors import InvalidInput, SourceError
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.postgresql import parameters_as_settings
-from xdm_connector.sources.statements import dollar_dialect, portable_statement
+from xdm_connector.sources.statements import (
+    constant_columns,
+    dollar_dialect,
+    portable_statement,
+)
 
 UTC = dt.UTC
 EXPECTED_TYPES = {
@@ -166,6 +170,32 @@ def test_a_column_selected_twice_is_read_once_and_given_twice(
     assert batch.column("a") == batch.column("b")
     assert set(batch.column("c").to_pylist()) == {"x"}
     assert set(batch.column("d").to_pylist()) == {"y"}
+
+
+def test_constant_columns_are_repeated_not_read(database_url: str, use_adbc: bool) -> None:
+    table = fill(database_url, sample_rows(30))
+    constants = {"yes": True, "no": False, "seven": 7, "half": 0.5, "text": "ambiguous"}
+    query = sa.select(
+        table.c.id, *(sa.literal(value).label(name) for name, value in constants.items())
+    ).where(table.c.id > sa.literal(10))
+    sent, repeated = constant_columns(query)
+    assert repeated == constants
+    assert [column.key for column in sent.selected_columns] == ["id"]
+
+    batches = read(database_url, query.order_by(table.c.id), 8, use_adbc)
+    assert [batch.num_rows for batch in batches] == [8, 8, 4]
+    rows = [row for batch in batches for row in batch.to_pylist()]
+    assert rows == [{"id": i, **constants} for i in range(11, 31)]
+    expected = {"yes": pa.bool_(), "seven": pa.int64(), "half": pa.float64(), "text": pa.string()}
+    assert {name: batches[0].schema.field(name).type for name in expected} == expected
+
+
+def test_a_query_of_constants_only_is_read_whole(database_url: str) -> None:
+    fill(database_url, sample_rows(1))
+    query = sa.select(sa.literal(1).label("one"), sa.literal("a").label("a"))
+    assert constant_columns(query) == (query, {})
+    [batch] = read(database_url, query, 10)
+    assert batch.to_pylist() == [{"one": 1, "a": "a"}]
 
 
 def test_a_large_table_streams_in_batches_of_the_asked_size(database_url: str) -> None:

@@ -220,7 +220,9 @@ def test_exdm_compiles_to_a_case_of_bound_values(compiler: ExpressionCompiler) -
     assert compiled.type is ValueType.STRING
     assert compiled.links == (("postalAddress",),)
     sql, params = sql_of(compiled.column, postgresql.dialect())
-    assert sql.startswith("CASE WHEN (lower(")
+    # the subject lowered once a row; each value by the database too, once a query
+    assert sql.startswith('CASE lower("postalAddress_1"."addrQuality") WHEN (SELECT lower(')
+    assert sql.count('"addrQuality"') == 1
     for text in ("valid", "Valid address", "KO", "bad"):
         assert f"'{text}'" not in sql
         assert text in params.values()

@@ -155,3 +155,26 @@ def test_a_failure_in_the_writer_thread_is_raised_by_the_next_call(tmp_path: Pat
         writer.close()
     with pytest.raises(InvalidInput, match="closed"):
         writer.write(records(1))
+
+
+def test_json_lines_made_side_by_side_keep_the_order_of_the_batches(tmp_path: Path) -> None:
+    writer = BatchFileWriter(tmp_path, file_format="jsonl", schema=SCHEMA, max_file_bytes=40_000)
+    sizes = [1, 700, 3, 250, 0, 90, 1200, 5]
+    starts = [sum(sizes[:index]) for index in range(len(sizes))]
+    for start, size in zip(starts, sizes, strict=True):
+        writer.write(records(size, start))
+    written = writer.close()
+    assert len(written) > 3
+    text = b"".join(file.path.read_bytes() for file in written)
+    assert text == json_lines(records(sum(sizes)))
+    assert [file.rows for file in written] == [
+        len(file.path.read_bytes().splitlines()) for file in written
+    ]
+
+
+def test_a_failure_making_json_text_is_raised_by_a_later_call(tmp_path: Path) -> None:
+    schema = pa.schema([("_id", pa.string()), ("blob", pa.binary())])
+    writer = BatchFileWriter(tmp_path, file_format="jsonl", schema=schema)
+    writer.write(pa.RecordBatch.from_pylist([{"_id": "a", "blob": b"x"}], schema=schema))
+    with pytest.raises(InvalidInput, match="JSON Lines cannot hold"):
+        writer.close()
