@@ -3,13 +3,14 @@ in full (``GET .../xdmMapping/{id}/jobs[/{jobId}]``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from xdm_connector.store.models import Job
+from xdm_connector.store.models import Job, JobSlice
 
 
 class CamelModel(BaseModel):
@@ -41,8 +42,24 @@ class JobStep(CamelModel):
     at: datetime | None
 
 
+class JobSliceView(CamelModel):
+    """One primary-key range of a sliced job, and the worker that wrote it."""
+
+    number: int
+    state: str = Field(description="pending, running, written or failed.")
+    key_after: Any = Field(description="The range's lower key, exclusive (null: the first).")
+    key_until: Any = Field(description="The range's upper key, inclusive (null: the last).")
+    records_read: int
+    records_ingested: int
+    records_rejected: int
+    worker: str | None
+    started: datetime | None
+    ended: datetime | None
+
+
 class JobDetail(JobResource):
-    """One export job in full: its window, counts, timeline, rejected records and errors."""
+    """One export job in full: its window, counts, timeline, slices, rejected records and
+    errors."""
 
     attempt: int
     uploaded: datetime | None
@@ -61,6 +78,10 @@ class JobDetail(JobResource):
         "recordCount on the platform)."
     )
     error: str | None = Field(description="What made the job fail, when it failed.")
+    slices: list[JobSliceView] = Field(
+        description="The key ranges of a job cut into slices for several workers (empty: "
+        "the job was read whole)."
+    )
 
 
 def job_resource(job: Job) -> JobResource:
@@ -90,8 +111,24 @@ def _plain_bound(document: Any) -> Any:
     }
 
 
-def job_detail(job: Job) -> JobDetail:
-    """A job in full: its window, counts, timeline, rejected samples and errors."""
+def _slice_view(piece: JobSlice) -> JobSliceView:
+    result = piece.result or {}
+    return JobSliceView(
+        number=piece.number,
+        state=piece.state,
+        key_after=_plain_bound({"key": piece.key_after})["key"],
+        key_until=_plain_bound({"key": piece.key_until})["key"],
+        records_read=piece.records_read,
+        records_ingested=piece.records_ingested,
+        records_rejected=piece.records_rejected,
+        worker=result.get("worker"),
+        started=piece.started_at,
+        ended=piece.ended_at,
+    )
+
+
+def job_detail(job: Job, slices: Sequence[JobSlice] = ()) -> JobDetail:
+    """A job in full: its window, counts, timeline, slices, rejected samples and errors."""
     details = job.details or {}
     window = None
     if job.window:
@@ -116,4 +153,5 @@ def job_detail(job: Job) -> JobDetail:
             for error in details.get("destinationErrors") or []
         ],
         error=details.get("error"),
+        slices=[_slice_view(piece) for piece in slices],
     )

@@ -351,8 +351,10 @@ def list_jobs(
 def get_job(mapping_id: str, job_id: int, store: StoreDep, principal: ReaderDep) -> JobDetail:
     """One export job of the mapping: its window, records read, ingested and rejected, the
     timeline of its states (created, started, uploaded, ended), samples of the rejected
-    records (key, XDM path, value, reason) and the destination's errors."""
-    return job_detail(store.jobs.get(principal.org_id, mapping_id, job_id))
+    records (key, XDM path, value, reason), the destination's errors, and the key ranges
+    of a job cut into slices with the worker of each."""
+    job = store.jobs.get(principal.org_id, mapping_id, job_id)
+    return job_detail(job, store.slices.of_job(job.id))
 
 
 @router.get(

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -164,10 +164,20 @@ class ExportPlan:
             query = query.where(self.key <= keys.until)
         return query
 
-    def slice_keys_query(self, window: Window, rows_per_slice: int) -> sa.Select[Any]:
-        """The keys that cut the window's rows, in key order, into slices of
-        ``rows_per_slice`` rows: every ``rows_per_slice``-th key but the last row's. No key
-        comes back for a window of at most ``rows_per_slice`` rows."""
+    def key_stats_query(self, window: Window) -> sa.Select[Any]:
+        """The number of the window's rows, and its lowest and highest key."""
+        numbered = (
+            self.compiler.select({"audit": self.audit})
+            .add_columns(self.key.label("key"))
+            .where(self._in_window(window))
+            .subquery("window_keys")
+        )
+        stats = sa.select(sa.func.count(), sa.func.min(numbered.c.key), sa.func.max(numbered.c.key))
+        return cast("sa.Select[Any]", stats)
+
+    def slice_keys_query(self, window: Window, rows_per_slice: int, rows: int) -> sa.Select[Any]:
+        """The keys that cut the window's ``rows`` rows, in key order, into slices of
+        ``rows_per_slice`` rows: every ``rows_per_slice``-th key but the last row's."""
         if rows_per_slice < 1:
             raise InvalidInput("rows_per_slice must be at least 1")
         numbered = (
@@ -175,17 +185,13 @@ class ExportPlan:
             .add_columns(
                 self.key.label("key"),
                 sa.func.row_number().over(order_by=self.key).label("position"),
-                sa.func.count().over().label("total"),
             )
             .where(self._in_window(window))
             .subquery("numbered")
         )
         return (
             sa.select(numbered.c.key)
-            .where(
-                numbered.c.position % rows_per_slice == 0,
-                numbered.c.position < numbered.c.total,
-            )
+            .where(numbered.c.position % rows_per_slice == 0, numbered.c.position < rows)
             .order_by(numbered.c.key)
         )
 

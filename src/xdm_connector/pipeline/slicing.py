@@ -73,12 +73,24 @@ def slice_ranges(
     source: SourceDatabase, plan: ExportPlan, window: Window, rows_per_slice: int
 ) -> list[KeyRange]:
     """The key ranges of the window's slices; none when it has at most ``rows_per_slice``
-    rows (or slicing is off)."""
+    rows (or slicing is off).
+
+    Integer keys are cut by value, into ranges of equal width (one cheap query: the
+    window's count and key bounds); other keys at every ``rows_per_slice``-th row.
+    """
     if rows_per_slice <= 0:
         return []
     try:
         with source.engine.connect() as connection:
-            cuts = list(connection.execute(plan.slice_keys_query(window, rows_per_slice)).scalars())
+            stats = connection.execute(plan.key_stats_query(window)).one()
+            rows, lowest, highest = int(stats[0] or 0), stats[1], stats[2]
+            if rows <= rows_per_slice:
+                return []
+            if isinstance(lowest, int) and isinstance(highest, int):
+                cuts = _even_cuts(lowest, highest, -(-rows // rows_per_slice))
+            else:
+                query = plan.slice_keys_query(window, rows_per_slice, rows)
+                cuts = list(connection.execute(query).scalars())
     except SQLAlchemyError as exc:
         raise SourceError(SOURCE_FAILED_MESSAGE, transient=True) from exc
     if not cuts:
@@ -86,6 +98,14 @@ def slice_ranges(
     lows: list[Any] = [None, *cuts]
     highs: list[Any] = [*cuts, None]
     return [KeyRange(after=low, until=high) for low, high in zip(lows, highs, strict=True)]
+
+
+def _even_cuts(lowest: int, highest: int, parts: int) -> list[int]:
+    """The upper keys of the first ``parts - 1`` of ``parts`` equal ranges of
+    ``[lowest, highest]`` (fewer when the span is narrower than ``parts``)."""
+    span = highest - lowest + 1
+    cuts = {lowest - 1 + -(-span * part // parts) for part in range(1, parts)}
+    return sorted(cut for cut in cuts if lowest <= cut < highest)
 
 
 def mapping_digest(mapping: Mapping) -> str:

@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.engine.conftest import PROFILES, Engine, engine_settings
+from tests.integration.engine.conftest import JOBS, PROFILES, Engine, engine_settings
 from xdm_connector.demo.setup import DEMO_SCHEMA
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
@@ -86,6 +87,14 @@ def test_a_sliced_job_exports_every_record_once_in_one_batch(engine: Engine) -> 
     assert pieces[-1].key_until is None
     assert [piece.key_until for piece in pieces[:-1]] == [piece.key_after for piece in pieces[1:]]
     assert engine.status(job.id)["numRecords"] == PROFILES
+    detail = engine.client.get(f"{JOBS}/{job.id}", headers=engine.headers).json()
+    assert [(view["number"], view["state"]) for view in detail["slices"]] == [
+        (number, "written") for number in range(SLICES)
+    ]
+    assert detail["slices"][0]["keyAfter"] is None
+    assert detail["slices"][0]["keyUntil"] == SLICE_ROWS
+    assert sum(view["recordsIngested"] for view in detail["slices"]) == PROFILES
+    assert {view["worker"] for view in detail["slices"]} == {engine.worker.owner}
 
 
 def test_an_incremental_sliced_window_takes_the_latest_version_of_each_row(
@@ -230,8 +239,19 @@ def test_a_window_within_one_slice_is_not_cut(engine: Engine) -> None:
 @pytest.mark.parametrize(
     "source", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
+@pytest.mark.parametrize(
+    ("key_type", "key_of"),
+    [
+        pytest.param(sa.Integer, lambda number: number, id="integer-keys-cut-by-value"),
+        pytest.param(sa.String(8), lambda number: f"k{number:02d}", id="text-keys-cut-by-row"),
+    ],
+)
 def test_slice_keys_cut_a_window_on_each_source(
-    source: str, request: pytest.FixtureRequest, tmp_path: Path
+    source: str,
+    key_type: sa.types.TypeEngine[Any],
+    key_of: Callable[[int], Any],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'source.db'}"
     if source == "postgresql":
@@ -240,7 +260,7 @@ def test_slice_keys_cut_a_window_on_each_source(
     profile = sa.Table(
         "profile",
         sa.MetaData(),
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", key_type, primary_key=True),
         sa.Column("email", sa.String(120)),
         sa.Column("modified", sa.DateTime, nullable=False),
     )
@@ -250,8 +270,8 @@ def test_slice_keys_cut_a_window_on_each_source(
         connection.execute(
             profile.insert(),
             [
-                {"id": key, "email": f"p{key}@example.org", "modified": start}
-                for key in range(1, 24)
+                {"id": key_of(number), "email": f"p{number}@example.org", "modified": start}
+                for number in range(1, 24)
             ],
         )
     definition = MappingDefinition.from_document(
@@ -268,19 +288,20 @@ def test_slice_keys_cut_a_window_on_each_source(
     )
     with SourceDatabase(url) as database:
         plan = plan_export(definition, schema, describe_targeting_dimension(database, definition))
-        window = Window(after=Bound(start, 3), until=Bound(start, 22))  # keys 4 to 22
+        # Keys 4 to 22: 19 rows, four slices of at most 5 (by value or by row, the same here).
+        window = Window(after=Bound(start, key_of(3)), until=Bound(start, key_of(22)))
         ranges = slice_ranges(database, plan, window, rows_per_slice=5)
         assert ranges == [
-            KeyRange(None, 8),
-            KeyRange(8, 13),
-            KeyRange(13, 18),
-            KeyRange(18, None),
+            KeyRange(None, key_of(8)),
+            KeyRange(key_of(8), key_of(13)),
+            KeyRange(key_of(13), key_of(18)),
+            KeyRange(key_of(18), None),
         ]
         keys = [
             batch.column(KEY_LABEL).to_pylist()
             for keys_range in ranges
             for batch in database.read_batches(plan.rows_query(window, keys_range), batch_rows=64)
         ]
-        assert [key for part in keys for key in part] == list(range(4, 23))
+        assert [key for part in keys for key in part] == [key_of(n) for n in range(4, 23)]
         assert slice_ranges(database, plan, window, rows_per_slice=19) == []
     engine.dispose()
