@@ -7,6 +7,11 @@ organization's too); a missing requestId 400; no or bad token 401; a missing rol
 ``DELETE`` (role ``sql``) cancels a request in progress and answers its status, now
 ``Aborted`` (200); a request that has already ended answers its status unchanged (200), so
 a cancel can be repeated safely.
+
+``POST`` and ``GET`` are what clients call in loops, so they read their own parameters
+from the request (documented through ``openapi_extra``) rather than have FastAPI solve
+declared ones, which costs more than the rest of the request; their answers come from the
+event loop (``jobs.ingestion.answer_trigger`` and ``answer_status``).
 """
 
 from __future__ import annotations
@@ -16,15 +21,17 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
-from xdm_connector.api.deps import PrincipalDep, SettingsDep, StoreDep
+from xdm_connector.api.deps import PrincipalDep, SettingsDep, StoreDep, request_principal
 from xdm_connector.api.responses import ContractJSONResponse
-from xdm_connector.errors import PermissionDenied
+from xdm_connector.errors import InvalidInput, PermissionDenied
 from xdm_connector.jobs import ingestion
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.security.credentials import ROLE_SQL
 
 router = APIRouter(tags=["ingestion"])
 PATH = "/{org}/campaign/dataIngestion/xdmIngestion/{mapping_id}/ingest"
+REQUEST_IDS = range(-(2**31), 2**31)
+"""The request ids the store can hold (a 32-bit integer column); another is refused (400)."""
 
 _TRIGGER_EXAMPLE = {
     "requestId": 3520,
@@ -40,6 +47,47 @@ _STATUS_EXAMPLE = {
 }
 
 
+def _parameter(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+_CALLER = [
+    _parameter("org", "path", "The organization"),
+    _parameter("mapping_id", "path", "The data mapping's id (``XDM44``)"),
+    _parameter("Authorization", "header", "``Bearer <access token>``"),
+    _parameter("X-Api-Key", "header", "The client id of the token's integration"),
+]
+_REQUEST_ID = _parameter(
+    "requestId",
+    "query",
+    'The request\'s id (or a JSON body ``{"requestId": 3520}``)',
+    type="integer",
+)
+
+
+def _query_request_id(request: Request) -> int | None:
+    """``requestId`` from the query; ``InvalidInput`` when it is not an id."""
+    value = request.query_params.get("requestId")
+    if value is None:
+        return None
+    try:
+        return _request_id(int(value))
+    except ValueError:
+        raise InvalidInput("invalid request: query.requestId: not an integer") from None
+
+
+def _request_id(value: int) -> int:
+    if value not in REQUEST_IDS:
+        raise InvalidInput("invalid request: requestId: no request has such an id")
+    return value
+
+
 async def _body_request_id(request: Request) -> int | None:
     """``{"requestId": 3520}`` (or ``"3520"``) from a GET's body, as the original allowed."""
     body = await request.body()
@@ -53,9 +101,9 @@ async def _body_request_id(request: Request) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return _request_id(value)
     if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        return _request_id(int(value.strip()))
     return None
 
 
@@ -72,9 +120,13 @@ async def _body_request_id(request: Request) -> int | None:
         404: {"description": "Unknown mapping"},
         409: {"description": "Mapping not published, or not stopped"},
     },
+    openapi_extra={"parameters": _CALLER},
 )
-def trigger_ingestion(org: str, mapping_id: str, store: StoreDep, principal: PrincipalDep) -> Any:
+async def trigger_ingestion(request: Request) -> ContractJSONResponse:
     """Trigger an immediate ingestion of a published, stopped data mapping."""
+    principal = await request_principal(request)
+    org: str = request.path_params["org"]
+    mapping_id: str = request.path_params["mapping_id"]
     if principal.org_id != org:
         answer = ingestion.unknown_mapping_trigger(mapping_id)
     else:
@@ -83,8 +135,9 @@ def trigger_ingestion(org: str, mapping_id: str, store: StoreDep, principal: Pri
                 "The role sql (SQL function execution) is required to trigger an ingestion",
                 role=ROLE_SQL,
             )
-        answer = ingestion.trigger(store, org, mapping_id, actor=principal.client_id)
-    return ContractJSONResponse(answer.body, answer.status_code)
+        store = request.app.state.store
+        answer = await ingestion.answer_trigger(store, org, mapping_id, actor=principal.client_id)
+    return _answer(answer)
 
 
 @router.get(
@@ -95,33 +148,30 @@ def trigger_ingestion(org: str, mapping_id: str, store: StoreDep, principal: Pri
             "description": "The request's status",
             "content": {"application/json": {"example": _STATUS_EXAMPLE}},
         },
-        400: {"description": "No requestId given"},
+        400: {"description": "No requestId given, or one that is not an id"},
         401: {"description": "Missing or invalid token"},
         404: {"description": "Unknown mapping or request"},
     },
+    openapi_extra={"parameters": [*_CALLER, _REQUEST_ID]},
 )
-def ingestion_status(
-    org: str,
-    mapping_id: str,
-    store: StoreDep,
-    principal: PrincipalDep,
-    body_request_id: Annotated[int | None, Depends(_body_request_id)],
-    request_id: Annotated[int | None, Query(alias="requestId")] = None,
-) -> Any:
+async def ingestion_status(request: Request) -> ContractJSONResponse:
     """The status of an ingestion request; ``requestId`` in the query or a JSON body."""
-    request_id = request_id if request_id is not None else body_request_id
+    principal = await request_principal(request)
+    org: str = request.path_params["org"]
+    mapping_id: str = request.path_params["mapping_id"]
+    request_id = _query_request_id(request)
+    if request_id is None:
+        request_id = await _body_request_id(request)
     if request_id is None:
         return ContractJSONResponse(
             {"info": f"Mapping Id: {mapping_id}. A requestId is required", "status": "Failed"}, 400
         )
     if principal.org_id != org:
         answer = ingestion.unknown_mapping_status(mapping_id, request_id)
-    elif (job := store.requests.status_of(org, mapping_id, request_id)) is not None:
-        # A request of the mapping exists, so the mapping does: one read answers the poll.
-        answer = ingestion.Answer(200, ingestion.status_body(job))
     else:
-        answer = ingestion.request_status(store, org, mapping_id, request_id)
-    return ContractJSONResponse(answer.body, answer.status_code)
+        store = request.app.state.store
+        answer = await ingestion.answer_status(store, org, mapping_id, request_id)
+    return _answer(answer)
 
 
 @router.delete(

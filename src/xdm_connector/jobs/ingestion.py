@@ -2,19 +2,44 @@
 
 Each answer is an ordered dict whose keys, order and strings are those of
 ``spec/ingestion-api.md``; the HTTP layer only serializes it and picks the status code.
+
+``answer_trigger`` and ``answer_status`` are what the API awaits: the frequent answers (a
+request's status, a trigger while a request runs) come from one read in the event loop, and
+only the others (a new request, an unknown id) run ``trigger`` or ``request_status`` in a
+worker thread.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
+
+from anyio import to_thread
 
 from xdm_connector.errors import Conflict, MappingNotPublished, MappingNotStopped, NotFound
 from xdm_connector.jobs.cancel import BatchAborter, cancel_job
 from xdm_connector.jobs.states import JobState
+from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
 from xdm_connector.store.audit import AuditAction
-from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
+
+
+class StatusFields(Protocol):
+    """What a status answer shows of a request: a ``Job`` or a ``RequestStatus``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def mapping_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def records_ingested(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -50,14 +75,36 @@ def trigger(store: Store, org_id: str, mapping_id: str, *, actor: str | None = N
                 "status": "Success",
             },
         )
-    return Answer(
-        200,
-        {
-            "requestId": request.job.id,
-            "info": f"Ingestion request already in progress for the Mapping ID: {mapping_id}",
-            "status": "In Progress",
-        },
-    )
+    return _in_progress(mapping_id, request.job.id)
+
+
+async def answer_trigger(
+    store: Store, org_id: str, mapping_id: str, *, actor: str | None = None
+) -> Answer:
+    """``trigger``, answered from one read when the mapping cannot run or already runs.
+
+    Only a trigger that may create a request runs ``trigger`` (in a worker thread), whose
+    write decides under concurrency: the read here never creates anything.
+    """
+    state = await store.requests.atrigger_state(org_id, mapping_id)
+    if state is None:
+        return unknown_mapping_trigger(mapping_id)
+    if state.publication_status != PublicationStatus.PUBLISHED:
+        return _refused(409, f"XDM Mapping ID: {mapping_id} is not published")
+    if state.execution_status != ExecutionStatus.STOPPED:
+        return _refused(409, f"XDM Mapping ID: {mapping_id} is not stopped")
+    if state.running is not None:
+        return _in_progress(mapping_id, state.running)
+    return await to_thread.run_sync(partial(trigger, store, org_id, mapping_id, actor=actor))
+
+
+async def answer_status(store: Store, org_id: str, mapping_id: str, request_id: int) -> Answer:
+    """``request_status``, from one read when the request exists."""
+    found = await store.requests.astatus_of(org_id, mapping_id, request_id)
+    if found is not None:
+        return Answer(200, status_body(found))
+    # No such request of that mapping: say whether the mapping or the request is unknown.
+    return await to_thread.run_sync(request_status, store, org_id, mapping_id, request_id)
 
 
 def request_status(store: Store, org_id: str, mapping_id: str, request_id: int) -> Answer:
@@ -104,7 +151,7 @@ def cancel(
     return Answer(200, status_body(cancelled.job))
 
 
-def status_body(job: Job) -> dict[str, Any]:
+def status_body(job: StatusFields) -> dict[str, Any]:
     """The contract's status answer for a job."""
     state = JobState(job.state)
     info = f"Mapping Id: {job.mapping_id}."
@@ -127,6 +174,17 @@ def unknown_mapping_trigger(mapping_id: str) -> Answer:
 def unknown_mapping_status(mapping_id: str, request_id: int) -> Answer:
     """The answer to a status of a mapping that does not exist (or is another tenant's)."""
     return _unknown_request(mapping_id, request_id, f"XDM Mapping ID {mapping_id} does not exist")
+
+
+def _in_progress(mapping_id: str, request_id: int) -> Answer:
+    return Answer(
+        200,
+        {
+            "requestId": request_id,
+            "info": f"Ingestion request already in progress for the Mapping ID: {mapping_id}",
+            "status": "In Progress",
+        },
+    )
 
 
 def _refused(status_code: int, what: str) -> Answer:

@@ -1,37 +1,70 @@
-"""The ingestion API's polled read: a request's status, in one statement.
+"""The ingestion API's hot reads: a request's status, and a trigger's mapping, in one
+statement each.
 
-Clients poll a request's status in a loop, so it is read by one Core statement on a pooled
-connection (``Store.first``) rather than through an ORM session, and only the columns the
-status shows. Every change of a job still goes through ``JobQueue``.
+Clients poll a request's status in a loop and repeat triggers while a request runs; each is
+answered by one read of only the columns it shows. On PostgreSQL the ``a``-prefixed reads
+run in the event loop (``async_reads.py``); on SQLite, in a worker thread through the
+store's engine. Every change of a job still goes through ``JobQueue``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
+from anyio import to_thread
+from sqlalchemy import event
 
-from xdm_connector.store.models import Job
+from xdm_connector.store.async_reads import AsyncReads, PostgresQuery
+from xdm_connector.store.jobs import IN_PROGRESS
+from xdm_connector.store.models import Job, Mapping
 
 if TYPE_CHECKING:
     from xdm_connector.store.store import Store
 
-STATUS_COLUMNS = (
-    Job.id,
-    Job.org_id,
-    Job.mapping_id,
-    Job.state,
-    Job.batch_id,
-    Job.records_ingested,
-    Job.reason,
-)
-"""What an ingestion request's status shows (``jobs.ingestion.status_body``)."""
+ASYNC_CONNECTIONS = 4
+"""PostgreSQL connections of a process for the reads run in its event loop: a read takes
+a fraction of a millisecond, so a few serve every request the loop has in flight."""
+
+
+class RequestStatus(NamedTuple):
+    """What an ingestion request's status shows (``jobs.ingestion.status_body``)."""
+
+    id: int
+    mapping_id: str
+    state: str
+    batch_id: str
+    records_ingested: int
+    reason: str
+
+
+class TriggerState(NamedTuple):
+    """What a trigger needs to know of its mapping: whether it may run, and the id of its
+    request in progress, if any."""
+
+    publication_status: str
+    execution_status: str
+    running: int | None
+
 
 # Built once: building a statement costs more than running it.
-_STATUS = sa.select(*STATUS_COLUMNS).where(
+_STATUS = sa.select(*(getattr(Job, name) for name in RequestStatus._fields)).where(
     Job.id == sa.bindparam("request_id"),
     Job.org_id == sa.bindparam("org_id"),
     Job.mapping_id == sa.bindparam("mapping_id"),
+)
+_TRIGGER = (
+    sa.select(Mapping.publication_status, Mapping.execution_status, Job.id)
+    .outerjoin(
+        Job,
+        sa.and_(
+            Job.org_id == Mapping.org_id,
+            Job.mapping_id == Mapping.id,
+            Job.state.in_(IN_PROGRESS),
+        ),
+    )
+    .where(Mapping.org_id == sa.bindparam("org_id"), Mapping.id == sa.bindparam("mapping_id"))
 )
 
 
@@ -40,14 +73,50 @@ class IngestionRequests:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._async: AsyncReads | None = None
+        if store.dialect == "postgresql":
+            reads = self._async = AsyncReads(store.engine.url, ASYNC_CONNECTIONS)
+            # The event loop's connections close with the store's pool (``Store.close``).
+            event.listen(store.engine, "engine_disposed", lambda _engine: reads.close())
+        dialect = store.engine.dialect
+        self._status_query = PostgresQuery.of(_STATUS, dialect) if self._async else None
+        self._trigger_query = PostgresQuery.of(_TRIGGER, dialect) if self._async else None
 
-    def status_of(self, org_id: str, mapping_id: str, request_id: int) -> Job | None:
-        """The request ``request_id`` of that mapping, or None.
+    def status_of(self, org_id: str, mapping_id: str, request_id: int) -> RequestStatus | None:
+        """The status of request ``request_id`` of that mapping, or None."""
+        row = self._store.first(_STATUS, _status_parameters(org_id, mapping_id, request_id))
+        return None if row is None else RequestStatus(*row)
 
-        The answer is a transient ``Job`` holding ``STATUS_COLUMNS`` only (the others are
-        None): enough for its status, not for the worker.
-        """
-        row = self._store.first(
-            _STATUS, {"request_id": request_id, "org_id": org_id, "mapping_id": mapping_id}
-        )
-        return None if row is None else Job(**row._asdict())
+    async def astatus_of(
+        self, org_id: str, mapping_id: str, request_id: int
+    ) -> RequestStatus | None:
+        """``status_of``, awaited."""
+        parameters = _status_parameters(org_id, mapping_id, request_id)
+        row = await self._afirst(_STATUS, self._status_query, parameters)
+        return None if row is None else RequestStatus(*row)
+
+    def trigger_state(self, org_id: str, mapping_id: str) -> TriggerState | None:
+        """The mapping's publication and execution status and its request in progress, or
+        None when the organization has no such mapping."""
+        row = self._store.first(_TRIGGER, {"org_id": org_id, "mapping_id": mapping_id})
+        return None if row is None else TriggerState(*row)
+
+    async def atrigger_state(self, org_id: str, mapping_id: str) -> TriggerState | None:
+        """``trigger_state``, awaited."""
+        parameters = {"org_id": org_id, "mapping_id": mapping_id}
+        row = await self._afirst(_TRIGGER, self._trigger_query, parameters)
+        return None if row is None else TriggerState(*row)
+
+    async def _afirst(
+        self,
+        statement: sa.Select[*tuple[Any, ...]],
+        query: PostgresQuery | None,
+        parameters: dict[str, Any],
+    ) -> Sequence[Any] | None:
+        if self._async is None or query is None:
+            return await to_thread.run_sync(self._store.first, statement, parameters)
+        return await self._async.first(query, parameters)
+
+
+def _status_parameters(org_id: str, mapping_id: str, request_id: int) -> dict[str, Any]:
+    return {"request_id": request_id, "org_id": org_id, "mapping_id": mapping_id}
