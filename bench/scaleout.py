@@ -5,8 +5,8 @@ whole: its best time, not a sliced job run slice after slice).
 Each run makes a PostgreSQL metadata store anew (the database ``xdmc_bench_scale``; a
 SQLite store in the run's folder when no server answers), the demo organization on the
 cached SQLite source, and a lake; starts ``xdm-connector worker`` processes
-(``taskset -c N``, ``XDMC_SLICE_ROWS`` for eight slices), waits until they are idle, triggers the job and
-times it until it ends ``Success``. The worker count alternates between repetitions;
+(``taskset -c N``, ``XDMC_SLICE_ROWS`` for four slices), waits until they are idle,
+triggers the job and times it until it ends ``Success``. The worker count alternates between repetitions;
 the medians are kept, and the ratio is the two workers' time over the one worker's.
 """
 
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from xdm_connector.store.store import Store
 
 STORE_DATABASE = "xdmc_bench_scale"
-SLICES = 8
+SLICES = 4
+"""Slices of the job: 2 M records in four, as the default ``XDMC_SLICE_ROWS`` cuts them."""
 TIMEOUT_SECONDS = 1800.0
 WORKER_COUNTS = (1, 2)
 

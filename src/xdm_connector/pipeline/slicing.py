@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WAIT_SECONDS = 0.5
+WAIT_SECONDS = 0.1
 """How often a coordinator with no slice left to take looks at the others' progress."""
 HOLD_CHECK_SECONDS = 1.0
 """How often a running slice checks that its worker still holds it and its job runs."""

@@ -42,6 +42,6 @@ def test_a_smoke_run_measures_every_row(
     assert scale["records"] == 2000
     assert scale["one_worker_seconds"] > 0
     assert scale["two_workers_seconds"] > 0
-    assert [run["slices"] for run in scale["runs"]["2"]] == [8]
+    assert [run["slices"] for run in scale["runs"]["2"]] == [4]
     assert [run["slices"] for run in scale["runs"]["1"]] == [0]  # alone, it reads it whole
     assert result["machine"]["cores"] >= 1
