@@ -21,6 +21,7 @@ in the order of the batches.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -194,6 +195,10 @@ class BatchFileWriter:
         if self._parquet is not None:
             self._parquet.close()
             self._parquet = None
+        # On disk now, in this thread: the destination's own flush (the lake's, before it
+        # commits) then finds nothing left, and a rolled file's flush overlaps the next one.
+        self._sink.flush()
+        os.fsync(self._sink.fileno())
         self._sink.close()
         self._sink = None
         path = self._path(len(self._written))
