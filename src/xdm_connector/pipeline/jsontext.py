@@ -17,7 +17,6 @@ orjson one by one); any other character is written as it is, in UTF-8.
 
 from __future__ import annotations
 
-import functools
 from typing import TypeAlias
 
 import orjson
@@ -26,11 +25,9 @@ import pyarrow.compute as pc
 
 from xdm_connector.errors import InvalidInput
 
-_SPECIAL = r'["\\\x00-\x1f]'
 _RARE_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"
 _SHORT_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 _LONG_ESCAPES = (("\b", "\\b"), ("\f", "\\f"))
-_UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
 def json_text(batch: pa.RecordBatch, *, ending: str = "") -> pa.Array:
@@ -91,15 +88,23 @@ def _members(fields: list[tuple[str, pa.Array]]) -> list[Piece]:
         elif _is_text(values.type) and values.null_count < len(values):
             text = _string(pc.cast(values, pa.string()), quoted=False)
             present = _present(text)
-            pieces += [_keyed(key + '"', present, before), text, _when(present, '"')]
+            pieces += _member(_keyed(key + '"', True, before), text, '"')
         else:
             text = _value(values)
             if text is None:
                 continue
             present = _present(text)
-            pieces += [_keyed(key, present, before), text]
+            pieces += _member(_keyed(key, True, before), text, "")
         before = present if before is False else _or(before, present)
     return pieces
+
+
+def _member(key: Piece, text: pa.Array, closing: str) -> list[Piece]:
+    """The pieces of a member ``key``, ``text``, ``closing``: made one piece, empty where
+    the value is null, when it may be absent (one copy, not a key and a closing per row)."""
+    if text.null_count == 0:
+        return [key, text, closing]
+    return [pc.fill_null(pc.binary_join_element_wise(key, text, closing, ""), "")]
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -197,7 +202,7 @@ def _quoted(text: pa.Array) -> pa.Array:
 def _string(text: pa.Array, *, quoted: bool = True) -> pa.Array:
     """Strings as JSON string literals (their quotes left to the caller unless ``quoted``),
     escaped as orjson escapes them."""
-    if not pc.match_substring_regex(_as_one(text), _SPECIAL)[0].as_py():
+    if not _has_special(text):
         return _quoted(text) if quoted else text
     escaped = text
     for plain, escape in _SHORT_ESCAPES + _LONG_ESCAPES:
@@ -223,11 +228,15 @@ def text_bytes(text: pa.Array) -> pa.Buffer:
     return data.slice(start, end - start)
 
 
-def _as_one(text: pa.Array) -> pa.Array:
-    """All the values of a string array as one string: one regex scan answers for all."""
+def _has_special(text: pa.Array) -> bool:
+    """Whether any value holds a character that JSON escapes: a scan of all the bytes at
+    once (the smallest byte answers for the control characters)."""
     data = text_bytes(text)
-    offsets = pa.array([0, data.size], pa.int32()).buffers()[1]
-    return pa.Array.from_buffers(pa.string(), 1, [None, offsets, data])
+    if data.size == 0:
+        return False
+    smallest = pc.min(pa.Array.from_buffers(pa.uint8(), data.size, [None, data])).as_py()
+    raw = data.to_pybytes()
+    return bool(smallest < 0x20 or b'"' in raw or b"\\" in raw)
 
 
 def _number(values: pa.Array) -> pa.Array:
@@ -252,36 +261,10 @@ def _number(values: pa.Array) -> pa.Array:
 
 
 def _date_time(values: pa.Array) -> pa.Array:
-    """Date-times in UTC, ``2024-01-31T12:30:00Z``, with ``.ffffff`` when not zero.
-
-    The date is Arrow's own text; the time of day and the microseconds are looked up in
-    tables of every ``HH:MM:SS`` and of ``000`` to ``999`` (``strftime`` is slower).
-    """
-    micros = pc.cast(pc.cast(values, _UTC_MICROS, safe=False), pa.int64())
-    day = pc.cast(pc.cast(values, pa.timestamp(values.type.unit, tz="UTC")), pa.date32())
-    midnight = pc.multiply(pc.cast(pc.cast(day, pa.int32()), pa.int64()), _MICROS_A_DAY)
-    of_day = pc.subtract(micros, midnight)
-    second = pc.divide(of_day, 1_000_000)
-    fraction = pc.subtract(of_day, pc.multiply(second, 1_000_000))
-    milli = _THOUSAND().take(pc.divide(fraction, 1000))
-    micro = _THOUSAND().take(pc.subtract(fraction, pc.multiply(pc.divide(fraction, 1000), 1000)))
-    dotted = pc.binary_join_element_wise(".", milli, micro, "")
-    dotted = pc.if_else(pc.equal(fraction, 0), "", dotted)
-    clock = _CLOCK().take(second)
-    date = pc.cast(day, pa.string())
-    return pc.binary_join_element_wise('"', date, "T", clock, dotted, 'Z"', "")
-
-
-_MICROS_A_DAY = 86_400_000_000
-
-
-@functools.cache
-def _CLOCK() -> pa.Array:
-    return pa.array(
-        [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)], pa.string()
-    )
-
-
-@functools.cache
-def _THOUSAND() -> pa.Array:
-    return pa.array([f"{n:03d}" for n in range(1000)], pa.string())
+    """Date-times in UTC, ``2024-01-31T12:30:00Z``, with ``.ffffff`` when not zero: Arrow's
+    text of the microseconds, without a zone (faster than with one), reworked."""
+    utc = pc.cast(values, pa.timestamp(values.type.unit, tz="UTC"))
+    text = pc.cast(pc.cast(utc, pa.timestamp("us"), safe=False), pa.string())
+    text = pc.replace_substring(text, " ", "T", max_replacements=1)
+    text = pc.replace_substring(text, ".000000", "")
+    return pc.binary_join_element_wise('"', text, 'Z"', "")
