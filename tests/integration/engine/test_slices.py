@@ -137,22 +137,32 @@ def _put_files(destination: InMemoryDestination) -> int:
     return sum(1 for method, _ in destination.calls if method == "put_file")
 
 
-def test_two_workers_share_the_slices_of_one_job(engine: Engine) -> None:
-    destination, coordinator, helper = _memory_workers(engine)
-    helper.announce()
-    destination.hang("put_file", timeout=WAIT_SECONDS)
+def _run_side_by_side(
+    engine: Engine, destination: InMemoryDestination, coordinator: Worker, helper: Worker
+) -> int:
+    """A request run by ``coordinator``, ``helper`` taking a slice while the coordinator's
+    first file hangs (``destination.hang("put_file")``); answers the request's id."""
     request_id = engine.trigger()
     running = threading.Thread(target=coordinator.run_once)
     running.start()
+    helping = threading.Thread(target=helper.run_once)
     try:
         _wait_for(lambda: _put_files(destination) == 1, "the coordinator sends its first file")
-        helping = threading.Thread(target=helper.run_once)
         helping.start()
         _wait_for(lambda: _put_files(destination) == 2, "the other worker sends a file")
     finally:
         destination.release()
         running.join(timeout=WAIT_SECONDS)
-    helping.join(timeout=WAIT_SECONDS)
+        if helping.is_alive():
+            helping.join(timeout=WAIT_SECONDS)
+    return request_id
+
+
+def test_two_workers_share_the_slices_of_one_job(engine: Engine) -> None:
+    destination, coordinator, helper = _memory_workers(engine)
+    helper.announce()
+    destination.hang("put_file", timeout=WAIT_SECONDS)
+    request_id = _run_side_by_side(engine, destination, coordinator, helper)
 
     job = engine.store.jobs.get("demo", "XDM44", request_id)
     assert job.state == JobState.SUCCESS, job.reason
@@ -171,18 +181,7 @@ def test_a_slice_that_fails_elsewhere_fails_the_job_and_aborts_its_batch(engine:
     helper.announce()
     destination.hang("put_file", timeout=WAIT_SECONDS)
     destination.fail_on("put_file", call=2, message="the disk is full")
-    request_id = engine.trigger()
-    running = threading.Thread(target=coordinator.run_once)
-    running.start()
-    try:
-        _wait_for(lambda: _put_files(destination) == 1, "the coordinator sends its first file")
-        helping = threading.Thread(target=helper.run_once)
-        helping.start()
-        _wait_for(lambda: _put_files(destination) == 2, "the other worker sends a file")
-    finally:
-        destination.release()
-        running.join(timeout=WAIT_SECONDS)
-    helping.join(timeout=WAIT_SECONDS)
+    request_id = _run_side_by_side(engine, destination, coordinator, helper)
 
     job = engine.store.jobs.get("demo", "XDM44", request_id)
     assert job.state == JobState.FAILED
