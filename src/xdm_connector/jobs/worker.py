@@ -31,7 +31,7 @@ from xdm_connector.jobs.notify import wakeups_for
 from xdm_connector.jobs.recovery import recover_expired
 from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.logs import log_context
-from xdm_connector.pipeline.control import JobAborted, JobControl
+from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.export import Exporter, TooManyRejected
 from xdm_connector.pipeline.slicing import SliceRunner, aborted_document, error_document
 from xdm_connector.settings import Settings
@@ -41,8 +41,6 @@ from xdm_connector.store.store import Store
 
 log = logging.getLogger(__name__)
 
-HOLD_CHECK_SECONDS = 1.0
-"""How often a running job checks that its worker still holds it (a cancel is seen then)."""
 INTERNAL_FAILURE = "XDMC-500 The export failed on an internal error; see the worker's log."
 
 
@@ -273,19 +271,11 @@ class Worker:
         self.exporter.abort_batch(job, batch_id)
 
     def _heartbeat(self, job: Job, control: JobControl) -> None:
-        interval = self.settings.lease_seconds / 3
-        tick = min(interval, HOLD_CHECK_SECONDS)
-        next_beat = time.monotonic() + interval
-        while not control.finished.wait(tick):
-            try:
-                if time.monotonic() >= next_beat:
-                    self.store.jobs.heartbeat(job.id, self.owner, self.lease)
-                    next_beat = time.monotonic() + interval
-                elif not self.store.jobs.holds(job.id, self.owner):
-                    raise LeaseLost(f"job {job.id} is no longer held by {self.owner}")
-            except LeaseLost:
-                log.warning("job %s is no longer held by this worker: stopping it", job.id)
-                control.abort.set()
-                return
-            except XdmcError as exc:
-                log.warning("heartbeat of job %s failed: %s", job.id, exc)
+        keep_alive(
+            control,
+            control.finished,
+            lease_seconds=self.settings.lease_seconds,
+            extend=lambda: self.store.jobs.heartbeat(job.id, self.owner, self.lease),
+            holds=lambda: self.store.jobs.holds(job.id, self.owner),
+            what=f"job {job.id}",
+        )

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from xdm_connector.errors import XdmcError
+from xdm_connector.errors import LeaseLost, XdmcError
+
+log = logging.getLogger(__name__)
+
+HOLD_CHECK_SECONDS = 1.0
+"""How often running work checks that its worker still holds it (a cancel is seen then)."""
 
 
 class JobAborted(XdmcError):
@@ -31,3 +39,36 @@ class JobControl:
         """Raise ``JobAborted`` if the job must stop; called between batches and files."""
         if self.abort.is_set():
             raise JobAborted(self.batch_id)
+
+
+def keep_alive(
+    control: JobControl,
+    done: threading.Event,
+    *,
+    lease_seconds: float,
+    extend: Callable[[], None],
+    holds: Callable[[], bool],
+    what: str,
+) -> None:
+    """Until ``done``: extend a lease (``extend``) every third of it, and in between check
+    every second that it is still held (``holds``). Once it is not (cancelled, aborted,
+    reaped, its job ended), tell the work to stop at its next boundary (``control.abort``).
+
+    ``extend`` raises ``LeaseLost`` when the lease is gone; other store errors are logged
+    and tried again at the next tick.
+    """
+    interval = lease_seconds / 3
+    next_beat = time.monotonic() + interval
+    while not done.wait(min(interval, HOLD_CHECK_SECONDS)):
+        try:
+            if time.monotonic() >= next_beat:
+                extend()
+                next_beat = time.monotonic() + interval
+            elif not holds():
+                raise LeaseLost(f"{what} is no longer held by {control.owner}")
+        except LeaseLost:
+            log.warning("%s is no longer held by this worker: stopping it", what)
+            control.abort.set()
+            return
+        except XdmcError as exc:
+            log.warning("heartbeat of %s failed: %s", what, exc)

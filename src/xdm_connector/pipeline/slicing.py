@@ -23,7 +23,6 @@ import json
 import logging
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,12 +35,11 @@ from xdm_connector.errors import (
     SOURCE_FAILED_MESSAGE,
     DestinationError,
     ExportError,
-    LeaseLost,
     SourceError,
     XdmcError,
 )
 from xdm_connector.logs import bind_log_context
-from xdm_connector.pipeline.control import JobAborted, JobControl
+from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import (
@@ -64,8 +62,6 @@ log = logging.getLogger(__name__)
 
 WAIT_SECONDS = 0.1
 """How often a coordinator with no slice left to take looks at the others' progress."""
-HOLD_CHECK_SECONDS = 1.0
-"""How often a running slice checks that its worker still holds it and its job runs."""
 INTERNAL_ERROR = "XDMC-500 A slice of the export failed on an internal error; see the worker's log."
 
 
@@ -256,26 +252,17 @@ class SliceRunner:
         lease_seconds = self.exporter.settings.lease_seconds
         lease = timedelta(seconds=lease_seconds)
         done = threading.Event()
-
-        def beat() -> None:
-            interval = lease_seconds / 3
-            next_beat = time.monotonic() + interval
-            while not done.wait(min(interval, HOLD_CHECK_SECONDS)):
-                try:
-                    if time.monotonic() >= next_beat:
-                        slices.heartbeat(piece, control.owner, lease)
-                        next_beat = time.monotonic() + interval
-                    elif not slices.holds(piece, control.owner):
-                        raise LeaseLost(f"slice {piece.number} of job {piece.job_id} is lost")
-                except LeaseLost:
-                    log.warning("slice %s of job %s: stopping it", piece.number, piece.job_id)
-                    control.abort.set()
-                    return
-                except XdmcError as exc:
-                    log.warning("heartbeat of slice %s failed: %s", piece.number, exc)
-
         thread = threading.Thread(
-            target=beat, name=f"xdmc-slice-{piece.job_id}-{piece.number}", daemon=True
+            target=keep_alive,
+            args=(control, done),
+            kwargs={
+                "lease_seconds": lease_seconds,
+                "extend": lambda: slices.heartbeat(piece, control.owner, lease),
+                "holds": lambda: slices.holds(piece, control.owner),
+                "what": f"slice {piece.number} of job {piece.job_id}",
+            },
+            name=f"xdmc-slice-{piece.job_id}-{piece.number}",
+            daemon=True,
         )
         thread.start()
         try:
