@@ -22,6 +22,7 @@ from xdm_connector.jobs.cancel import BatchAborter, cancel_job
 from xdm_connector.jobs.states import JobState
 from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
 from xdm_connector.store.audit import AuditAction
+from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
 
 
@@ -109,6 +110,12 @@ async def answer_status(store: Store, org_id: str, mapping_id: str, request_id: 
 
 def request_status(store: Store, org_id: str, mapping_id: str, request_id: int) -> Answer:
     """The status of one ingestion request of a mapping."""
+    job = _requested_job(store, org_id, mapping_id, request_id)
+    return job if isinstance(job, Answer) else Answer(200, status_body(job))
+
+
+def _requested_job(store: Store, org_id: str, mapping_id: str, request_id: int) -> Job | Answer:
+    """The request's job, or the contract's answer for an unknown mapping or request."""
     try:
         store.mappings.get(org_id, mapping_id)
     except NotFound:
@@ -117,7 +124,7 @@ def request_status(store: Store, org_id: str, mapping_id: str, request_id: int) 
         job = store.jobs.get(org_id, mapping_id, request_id)
     except NotFound:
         return _unknown_request(mapping_id, request_id, f"Request ID {request_id} does not exist")
-    return Answer(200, status_body(job))
+    return job
 
 
 def cancel(
@@ -134,14 +141,9 @@ def cancel(
 
     A cancel that ended the request is written to the audit trail as ``actor``'s ``cancel``.
     """
-    try:
-        store.mappings.get(org_id, mapping_id)
-    except NotFound:
-        return unknown_mapping_status(mapping_id, request_id)
-    try:
-        job = store.jobs.get(org_id, mapping_id, request_id)
-    except NotFound:
-        return _unknown_request(mapping_id, request_id, f"Request ID {request_id} does not exist")
+    job = _requested_job(store, org_id, mapping_id, request_id)
+    if isinstance(job, Answer):
+        return job
     try:
         cancelled = cancel_job(store, org_id, job.id, actor=actor, abort_batch=abort_batch)
     except Conflict:
