@@ -1,10 +1,12 @@
 """An app on each metadata store, driven in-process through its ASGI interface.
 
-Fixtures shared by the API and security tests; each of their ``conftest.py`` imports them.
+Fixtures and helpers shared by the API and security tests; each of their ``conftest.py``
+imports the fixtures.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +37,18 @@ def store(client: TestClient) -> Store:
     """The app's own store (opened by its lifespan)."""
     app_store: Store = client.app.state.store  # type: ignore[attr-defined]
     return app_store
+
+
+def source_database(folder: Path) -> str:
+    """A small SQLite source with a ``profile`` table; answers its URL."""
+    path = folder / "source.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "CREATE TABLE profile (id INTEGER PRIMARY KEY, email TEXT, lastModified DATETIME)"
+        )
+        connection.executemany(
+            "INSERT INTO profile VALUES (?, ?, ?)",
+            [(1, "ada@example.com", "2024-01-01 10:00:00"), (2, "bob@example.com", None)],
+        )
+    connection.close()
+    return f"sqlite:///{path}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.integration.apps import source_database
 from xdm_connector.organizations import create_organization
 from xdm_connector.security.credentials import create_integration
 from xdm_connector.store.jobs import JobOutcome
@@ -55,21 +55,6 @@ PROFILES = {
     "class": "profile",
     "fieldGroups": ["profile-personal-details", "identitymap"],
 }
-
-
-def source_database(folder: Path) -> str:
-    """A small SQLite source with a ``profile`` table; answers its URL."""
-    path = folder / "source.db"
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "CREATE TABLE profile (id INTEGER PRIMARY KEY, email TEXT, lastModified DATETIME)"
-        )
-        connection.executemany(
-            "INSERT INTO profile VALUES (?, ?, ?)",
-            [(1, "ada@example.com", "2024-01-01 10:00:00"), (2, "bob@example.com", None)],
-        )
-    connection.close()
-    return f"sqlite:///{path}"
 
 
 def caller(client: TestClient, store: Store, org: str, *, admin: bool = True) -> dict[str, str]:

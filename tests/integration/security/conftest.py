@@ -8,7 +8,6 @@ has an administrator of its own, holding every role.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.apps import client, settings, store
+from tests.integration.apps import client, settings, source_database, store
 from xdm_connector.mappings.datasets import create_dataset
 from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
@@ -44,21 +43,6 @@ def mapping_document(mapping_id: str = MAPPING_ID) -> dict[str, Any]:
             {"source": "@email", "xdm": "/personalEmail/address"},
         ],
     }
-
-
-def source_database(folder: Path) -> str:
-    """A small SQLite source with a ``profile`` table; answers its URL."""
-    path = folder / "source.db"
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "CREATE TABLE profile (id INTEGER PRIMARY KEY, email TEXT, lastModified DATETIME)"
-        )
-        connection.executemany(
-            "INSERT INTO profile VALUES (?, ?, ?)",
-            [(1, "ada@example.com", "2024-01-01 10:00:00"), (2, "bob@example.com", None)],
-        )
-    connection.close()
-    return f"sqlite:///{path}"
 
 
 def bearer(client: TestClient, credentials: NewIntegration) -> dict[str, str]:
