@@ -27,7 +27,7 @@ def serve(
     """Serve the API (and, by default, run an embedded worker)."""
     import uvicorn
 
-    from xdm_connector.app import create_app
+    from xdm_connector.app import serving_app
 
     overrides: dict[str, Any] = {"embedded_worker": worker}
     if host is not None:
@@ -41,7 +41,7 @@ def serve(
     host, port = settings.host, settings.port
     # Access logs are off: a line per request costs more than a short request itself.
     if settings.api_processes == 1:
-        service = create_app(settings)
+        service = serving_app(settings)
         uvicorn.run(service, host=host, port=port, log_level="warning", access_log=False)
         return
     # Each process builds its settings from the environment: hand it the options given here.
