@@ -27,6 +27,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from xdm_connector.errors import InvalidInput
@@ -143,21 +145,39 @@ def file_rows(path: Path) -> int | None:
 
 
 _CHUNK_BYTES = 1 << 20
-_BLANK_LINE = re.compile(rb"\n[\n\r \t\x0b\x0c]")
+_MAYBE_BLANK = r"\n[\n\r \t\x0b\x0c]"
 """A line that may be blank: starting with white space (or empty)."""
 
 
 def _json_lines(path: Path) -> int:
     """The non-blank lines of a file, counted by newlines a chunk at a time (a file the
-    product wrote has no blank line); line by line when a line may be blank."""
+    product wrote has no blank line); line by line when a line may be blank.
+
+    A chunk is searched by Arrow's regular expressions, several times faster than
+    Python's ``bytes.count`` and ``re`` on hundreds of megabytes."""
     lines, previous = 0, b"\n"  # as if a line had just ended
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK_BYTES):
-            if _BLANK_LINE.search(previous + chunk[:1]) or _BLANK_LINE.search(chunk):
+    chunk = bytearray(_CHUNK_BYTES)
+    with path.open("rb", buffering=0) as stream:
+        while size := stream.readinto(chunk):
+            text = _one_value(pa.py_buffer(chunk), size)
+            if previous + chunk[:1] in _BLANK_STARTS or _count(text, _MAYBE_BLANK):
                 return _non_blank_lines(path)
-            lines += chunk.count(b"\n")
-            previous = chunk[-1:]
+            lines += _count(text, "\n")
+            previous = bytes(chunk[size - 1 : size])
     return lines + (previous != b"\n")
+
+
+_BLANK_STARTS = {b"\n" + bytes([blank]) for blank in b"\n\r \t\x0b\x0c"}
+
+
+def _one_value(buffer: pa.Buffer, size: int) -> pa.Array:
+    """The first ``size`` bytes of ``buffer`` as one binary value (no copy)."""
+    offsets = pa.array([0, size], pa.int32()).buffers()[1]
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, buffer])
+
+
+def _count(text: pa.Array, pattern: str) -> int:
+    return int(pc.count_substring_regex(text, pattern)[0].as_py())
 
 
 def _non_blank_lines(path: Path) -> int:

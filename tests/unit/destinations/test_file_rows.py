@@ -45,3 +45,10 @@ def test_a_written_file_is_counted_by_its_newlines(tmp_path: Path) -> None:
     path.write_bytes(b'{"_id": "1"}\n{"_id": "2"}\n{"_id": "3"}')
     assert file_rows(path) == 3
     assert file_rows(tmp_path / "other.csv") is None
+
+
+def test_bytes_that_are_not_utf8_are_counted_as_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "part-00000.jsonl"
+    content = b'{"a": "\xc3"}\n\xff\xfe\n\xe2\x82\n\n\xf0\x9f\x98\n'
+    path.write_bytes(content)
+    assert file_rows(path) == _line_by_line(content) == 4
