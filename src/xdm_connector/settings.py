@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from xdm_connector.retry import RetryPolicy
 
+ParquetCompression = Literal["snappy", "zstd", "lz4", "gzip", "none"]
+
 
 class Settings(BaseSettings):
     """Configuration of one process (server, worker or command)."""
@@ -86,6 +88,10 @@ class Settings(BaseSettings):
 
     max_file_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
     """Size at which a job's batch file is closed and the next one started."""
+
+    parquet_compression: ParquetCompression = "zstd"
+    """Codec of the Parquet files a job writes: ``zstd`` makes profile files about a third
+    smaller than ``snappy``, which takes about a quarter less time to write them."""
 
     retry_attempts: int = Field(default=5, ge=1)
     """Attempts of a destination call that fails transiently, the first one included."""

@@ -284,6 +284,7 @@ class Exporter:
             file_format=file_format,
             schema=shaper.output_schema,
             max_file_bytes=self.settings.max_file_bytes,
+            compression=self.settings.parquet_compression,
         )
         try:
             # A first export reads the whole table: a scan beats the audit index there.

@@ -34,15 +34,17 @@ import pyarrow.parquet as pq
 
 from xdm_connector.errors import InvalidInput
 from xdm_connector.pipeline.jsontext import json_text, text_bytes
+from xdm_connector.settings import ParquetCompression
 
 MAX_FILE_BYTES = 128 * 1024 * 1024
 FileFormat = Literal["parquet", "jsonl"]
 _EXTENSIONS = {"parquet": "parquet", "jsonl": "jsonl"}
 _SLICES_PER_FILE = {"parquet": 4, "jsonl": 16}  # a slice is a Parquet row group
 _JSON_THREADS = 2
-PARQUET_OPTIONS: dict[str, object] = {"compression": "zstd", "use_dictionary": False}
-"""zstd without dictionaries: on profile records, faster to write than with them (most
-columns are near-unique: emails, ids, times) and smaller too, zstd finding the repeats."""
+PARQUET_COMPRESSION: ParquetCompression = "zstd"
+"""The default codec. Dictionaries are off whatever the codec: on profile records, writing
+is faster without them (most columns are near-unique: emails, ids, times), and zstd finds
+the repeats anyway."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class BatchFileWriter:
         file_format: FileFormat,
         schema: pa.Schema,
         max_file_bytes: int = MAX_FILE_BYTES,
+        compression: ParquetCompression = PARQUET_COMPRESSION,
     ) -> None:
         if file_format not in _EXTENSIONS:
             raise InvalidInput(f"Unknown file format {file_format!r}: parquet or jsonl")
@@ -74,6 +77,7 @@ class BatchFileWriter:
         self.file_format = file_format
         self.schema = schema
         self.max_file_bytes = max_file_bytes
+        self.compression = compression
         self._written: list[WrittenFile] = []
         self._sink: IO[bytes] | None = None
         self._parquet: pq.ParquetWriter | None = None
@@ -180,7 +184,9 @@ class BatchFileWriter:
         self._sink = path.open("wb")
         self._rows = 0
         if self.file_format == "parquet":
-            self._parquet = pq.ParquetWriter(self._sink, self.schema, **PARQUET_OPTIONS)
+            self._parquet = pq.ParquetWriter(
+                self._sink, self.schema, compression=self.compression, use_dictionary=False
+            )
 
     def _path(self, index: int) -> Path:
         return self.folder / f"part-{index:05d}.{_EXTENSIONS[self.file_format]}"

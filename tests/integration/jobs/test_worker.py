@@ -113,6 +113,20 @@ def exported_emails(store: Store, destination: InMemoryDestination, request: int
     return emails
 
 
+def test_the_parquet_codec_setting_reaches_the_batch_files(
+    store: Store, settings: Settings, destination: InMemoryDestination
+) -> None:
+    snappy = settings.model_copy(update={"parquet_compression": "snappy"})
+    worker = Worker(store, snappy, exporter=Exporter(store, snappy, destination=destination))
+    request = trigger(store)
+    assert worker.run_once()
+    job = store.jobs.get("demo", "XDM44", request)
+    assert job.state == JobState.SUCCESS, job.reason
+    [content] = destination.batches[job.batch_id].files.values()
+    columns = pq.read_metadata(pa.BufferReader(content)).row_group(0)
+    assert {columns.column(i).compression for i in range(columns.num_columns)} == {"SNAPPY"}
+
+
 def test_nothing_new_succeeds_without_a_batch(store: Store, worker: Worker) -> None:
     trigger(store)
     worker.run_once()

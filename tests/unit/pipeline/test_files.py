@@ -10,9 +10,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
 from xdm_connector.errors import InvalidInput
 from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, json_lines
+from xdm_connector.settings import ParquetCompression, Settings
 
 IDENTITY = pa.struct([("id", pa.string()), ("primary", pa.bool_())])
 SCHEMA = pa.schema(
@@ -178,3 +180,38 @@ def test_a_failure_making_json_text_is_raised_by_a_later_call(tmp_path: Path) ->
     writer.write(pa.RecordBatch.from_pylist([{"_id": "a", "blob": b"x"}], schema=schema))
     with pytest.raises(InvalidInput, match="JSON Lines cannot hold"):
         writer.close()
+
+
+@pytest.mark.parametrize(
+    ("compression", "codec"),
+    [
+        (None, "ZSTD"),
+        ("snappy", "SNAPPY"),
+        ("lz4", "LZ4"),
+        ("gzip", "GZIP"),
+        ("none", "UNCOMPRESSED"),
+    ],
+)
+def test_parquet_files_use_the_codec_asked_for(
+    tmp_path: Path, compression: ParquetCompression | None, codec: str
+) -> None:
+    options = {} if compression is None else {"compression": compression}
+    writer = BatchFileWriter(tmp_path, file_format="parquet", schema=SCHEMA, **options)
+    writer.write(records(100))
+    [written] = writer.close()
+
+    metadata = pq.read_metadata(written.path)
+    columns = metadata.row_group(0)
+    assert {columns.column(i).compression for i in range(columns.num_columns)} == {codec}
+    assert pq.read_table(written.path).to_batches()[0].equals(records(100))
+
+
+def test_the_codec_setting_is_read_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDMC_PARQUET_COMPRESSION", "snappy")
+    assert Settings(home=tmp_path).parquet_compression == "snappy"
+    monkeypatch.delenv("XDMC_PARQUET_COMPRESSION")
+    assert Settings(home=tmp_path).parquet_compression == "zstd"
+    with pytest.raises(ValidationError):
+        Settings(home=tmp_path, parquet_compression="brotli")  # type: ignore[arg-type]
