@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.sql.elements import TypeCoerce
 from sqlalchemy.sql.expression import ColumnClause
 
 from xdm_connector.errors import InvalidInput
@@ -79,7 +80,7 @@ def constant_columns(query: AnySelect) -> tuple[AnySelect, dict[str, Constant]]:
     kept: list[sa.ColumnElement[Any]] = []
     constants: dict[str, Constant] = {}
     for column in query.selected_columns:
-        value = _unlabeled(column)
+        value = _uncoerced(_unlabeled(column))
         bound = value.value if isinstance(value, sa.BindParameter) else None
         if (
             isinstance(value, sa.BindParameter)
@@ -97,6 +98,13 @@ def constant_columns(query: AnySelect) -> tuple[AnySelect, dict[str, Constant]]:
 
 def _unlabeled(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return column.element if isinstance(column, sa.Label) else column
+
+
+def _uncoerced(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The expression inside ``type_coerce`` (which only types it, in Python)."""
+    while isinstance(column, TypeCoerce):
+        column = column.clause
+    return column
 
 
 def _inline(value: object) -> sa.BindParameter[Any]:
