@@ -12,6 +12,12 @@ and anything else to NULL. Every comparison is case-insensitive by the database'
 ``lower`` (SQLite folds ASCII letters only); the first branch for a value wins. Values and
 labels are bound parameters. The result is an integer when every enumeration value is
 one, else a string.
+
+Source columns mostly hold the values exactly as the branches spell them, so the same
+branches are first tried on the value as it is, ``CASE expr WHEN :value THEN ... ELSE
+<the lowered CASE> END``: such a row costs the database no ``lower`` (about half of the
+``CASE``'s time on PostgreSQL). A value equal to a branch's text is lowered onto that
+same branch (the branches' lowered texts are distinct), so the answer is the same.
 """
 
 from __future__ import annotations
@@ -86,4 +92,9 @@ def compile_exdm(
         )
         for key, value in branches.values()
     ]
-    return Typed(sa.case(*cases, value=sa.func.lower(text, type_=sa.String())), result_type)
+    lowered = sa.case(*cases, value=sa.func.lower(text, type_=sa.String()))
+    exact = [
+        (constant(key, ValueType.STRING), constant(value, result_type))
+        for key, value in branches.values()
+    ]
+    return Typed(sa.case(*exact, value=text, else_=lowered), result_type)

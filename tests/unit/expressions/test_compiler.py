@@ -220,9 +220,11 @@ def test_exdm_compiles_to_a_case_of_bound_values(compiler: ExpressionCompiler) -
     assert compiled.type is ValueType.STRING
     assert compiled.links == (("postalAddress",),)
     sql, params = sql_of(compiled.column, postgresql.dialect())
-    # the subject lowered once a row; each value by the database too, once a query
-    assert sql.startswith('CASE lower("postalAddress_1"."addrQuality") WHEN (SELECT lower(')
-    assert sql.count('"addrQuality"') == 1
+    # the subject as it is first, then lowered once a row; each value lowered by the
+    # database too, once a query
+    assert sql.startswith('CASE "postalAddress_1"."addrQuality" WHEN ')
+    assert 'ELSE CASE lower("postalAddress_1"."addrQuality") WHEN (SELECT lower(' in sql
+    assert sql.count('"addrQuality"') == 2
     for text in ("valid", "Valid address", "KO", "bad"):
         assert f"'{text}'" not in sql
         assert text in params.values()
