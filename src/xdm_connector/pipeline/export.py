@@ -320,9 +320,14 @@ class Exporter:
         return counts, files
 
     def _open_batch(
-        self, chosen: OrgDestination, job: Job, dataset_id: str, control: JobControl
+        self,
+        chosen: OrgDestination,
+        job: Job,
+        dataset_id: str,
+        control: JobControl,
+        watermark: dict[str, Any] | None = None,
     ) -> str:
-        """Create the job's batch and record it on the job at once."""
+        """Create the job's batch and record it on the job at once (with ``watermark``)."""
         batch_id = chosen.destination.create_batch(
             org=job.org_id,
             dataset=dataset_id,
@@ -331,7 +336,7 @@ class Exporter:
         )
         control.batch_id = batch_id
         bind_log_context(batch=batch_id)
-        self.store.jobs.record_batch(job.id, control.owner, batch_id)
+        self.store.jobs.record_batch(job.id, control.owner, batch_id, watermark)
         return batch_id
 
     def _refuse(
@@ -384,17 +389,11 @@ class Exporter:
                 records_read=counts.read, records_rejected=counts.rejected, details=details
             )
         try:
-            if not batch_id:
-                batch_id = destination.create_batch(
-                    org=job.org_id,
-                    dataset=dataset_id,
-                    batch_key=batch_key(job),
-                    file_format=chosen.file_format,
-                )
-                control.batch_id = batch_id
-                bind_log_context(batch=batch_id)
             # The watermark is kept with the batch before it completes: recovery needs both.
-            self.store.jobs.record_batch(job.id, control.owner, batch_id, watermark)
+            if batch_id:
+                self.store.jobs.record_batch(job.id, control.owner, batch_id, watermark)
+            else:
+                batch_id = self._open_batch(chosen, job, dataset_id, control, watermark)
             self._pause_at("created")
             for written in files:
                 control.check()
