@@ -168,16 +168,7 @@ def test_a_pooled_connection_closed_while_idle_is_replaced(
         store.upgrade()
         store.ping()
         monkeypatch.setattr(engine, "PING_AFTER_IDLE_SECONDS", 0.0)
-        database = make_url(postgres_url).database
-        conninfo = make_url(postgres_url).set(drivername="postgresql", database="postgres")
-        with psycopg.connect(conninfo.render_as_string(hide_password=False)) as admin:
-            ended = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database,),
-            ).fetchone()
-        assert ended is not None
-        assert ended[0] >= 1
+        assert terminate_backends(postgres_url) >= 1
         store.ping()  # on a new connection: the old one failed its ping
     finally:
         store.close()
