@@ -223,18 +223,24 @@ class SourceDatabase:
                 connecting=self._connecting,
             )
         if self.url.get_backend_name() == "postgresql":
-            query_params = dict(self.url.query)
-            query_params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
-            uri = self.url.set(drivername="postgresql", query=query_params)
             log.debug("reading %s through ADBC PostgreSQL", self.display_url)
             return read_postgresql(
-                uri.render_as_string(False),
+                self._libpq_uri(),
                 query,
                 schema,
                 batch_rows,
                 connecting=self._connecting,
             )
         return None
+
+    def _libpq_uri(self) -> str:
+        """The URL as libpq reads it: its query percent-encoded (libpq reads ``+`` as
+        itself, not as a space), with a connection timeout unless it has one."""
+        parameters = dict(self.url.query)
+        parameters.setdefault("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
+        base = self.url.set(drivername="postgresql", query={}).render_as_string(False)
+        query = urllib.parse.urlencode(parameters, doseq=True, quote_via=urllib.parse.quote)
+        return f"{base}?{query}"
 
     def _read_sqlalchemy(
         self, query: AnySelect, schema: pa.Schema, batch_rows: int

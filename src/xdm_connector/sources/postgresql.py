@@ -1,11 +1,23 @@
-"""PostgreSQL read through ADBC: ``COPY`` streaming, the parameters still bound.
+"""PostgreSQL read through ADBC: ``COPY`` streaming, without a value in the SQL text.
 
 ADBC streams a query through ``COPY ... TO STDOUT`` (binary), about twice as fast as
 fetching from a cursor, but only without bound parameters: with parameters it materializes
-the whole result. So the values of the statement's parameters are handed over first, as
-bound parameters of ``SELECT set_config('xdmc.p0', $1, true), ...`` (settings local to
-the read's transaction), and the statement reads each back once,
-``(SELECT CAST(current_setting('xdmc.p0') AS TIMESTAMP))``: no value reaches the SQL text.
+the whole result. So ``copy_statement`` takes the statement's parameters out of it:
+
+- a text is handed over first, as a bound parameter of
+  ``SELECT set_config('xdmc.p0', $1, true), ...`` (settings local to the read's
+  transaction), and the statement reads it back once,
+  ``(SELECT CAST(current_setting('xdmc.p0') AS TEXT))``: no text reaches the SQL;
+- a number, boolean, date or date-time is written as a typed constant,
+  ``CAST('2024-05-01T00:00:00' AS TIMESTAMP)``, from its Python value (never from text):
+  the planner then sees it. A window's bounds read back from settings would be unknown to
+  the planner, which guesses a third of the rows and hashes the wrong side of a join.
+
+The read's transaction also has at least 64 MiB of work memory (``WORK_MEM_KB``; the
+server's own setting when larger): with PostgreSQL's default of 4 MB, the hash of a
+million-row dimension table spills to disk in batches, or the planner spreads the read
+over parallel workers that cost the server more CPU in all.
+
 Batches come by size from the driver and are cut to ``batch_rows`` rows.
 
 A parameter of a kind this cannot carry (a list for ``IN``, a type other than text,
@@ -17,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager, closing
 from typing import Any
@@ -38,6 +51,10 @@ from xdm_connector.sources.statements import (
 _USE_COPY = adbc_driver_postgresql.StatementOptions.USE_COPY.value
 _BATCH_BYTES = adbc_driver_postgresql.StatementOptions.BATCH_SIZE_HINT_BYTES.value
 _SETTING = "xdmc.p{}"
+WORK_MEM_KB = 64 * 1024
+"""The least work memory of a read's transaction, in kB (PostgreSQL's unit)."""
+_CONSTANT_TEXT = re.compile(r"[0-9A-Za-z:.+\-]*")
+"""What the text of a typed constant may hold (digits, signs, ``inf``, ISO dates)."""
 Batches = Generator[pa.RecordBatch, None, None]
 
 
@@ -52,7 +69,7 @@ def read_postgresql(
     """The batches of ``query`` from the database at ``uri`` (a libpq URI); ``None`` when a
     parameter cannot be bound by ADBC. ``connecting`` wraps the connection."""
     statement = portable_statement(query, schema, numerics_as_doubles=True)
-    settled = parameters_as_settings(statement)
+    settled = copy_statement(statement)
     if settled is not None:
         compiled = compile_for_adbc(settled[0], dollar_dialect())
         if compiled is not None and compiled[1] is None:
@@ -63,9 +80,10 @@ def read_postgresql(
     return [_fetched(uri, compiled[0], compiled[1], schema, batch_rows, connecting)]
 
 
-def parameters_as_settings(statement: AnySelect) -> tuple[AnySelect, list[str]] | None:
-    """The statement reading its parameters back from settings, and their values as text
-    (``None`` when a parameter cannot be carried so)."""
+def copy_statement(statement: AnySelect) -> tuple[AnySelect, list[str]] | None:
+    """The statement without bound parameters, its texts read back from settings and its
+    other values written as typed constants; and the settings' values, in order (``None``
+    when a parameter cannot be carried so)."""
     values: list[str] = []
     carried = True
 
@@ -84,6 +102,10 @@ def parameters_as_settings(statement: AnySelect) -> tuple[AnySelect, list[str]] 
         if text is None:
             carried = False
             return None
+        if not isinstance(value, str) and _CONSTANT_TEXT.fullmatch(text):
+            # made from a number, date or time, it holds no quote: a constant the planner sees
+            constant: sa.ColumnElement[Any] = sa.literal_column(f"'{text}'")
+            return sa.cast(constant, kind)
         name: sa.ColumnElement[str] = sa.literal_column(f"'{_SETTING.format(len(values))}'")
         values.append(text)
         return sa.select(sa.cast(sa.func.current_setting(name), kind)).scalar_subquery()
@@ -122,6 +144,18 @@ def _setting_text(value: object) -> str | None:
     return None
 
 
+def _begin_read(cursor: adbc_driver_postgresql.dbapi.Cursor) -> None:
+    """Make the transaction read-only, with at least ``WORK_MEM_KB`` of work memory."""
+    cursor.execute("SET TRANSACTION READ ONLY")
+    least = pa.RecordBatch.from_arrays([pa.array([str(WORK_MEM_KB)])], names=["kb"])
+    cursor.execute(
+        "SELECT set_config('work_mem', $1, true) FROM pg_settings "
+        "WHERE name = 'work_mem' AND CAST(setting AS BIGINT) < CAST($1 AS BIGINT)",
+        least,
+    )
+    cursor.fetchall()
+
+
 def _copied(
     uri: str,
     sql: str,
@@ -133,7 +167,7 @@ def _copied(
     with connecting():
         conn = adbc_driver_postgresql.dbapi.connect(uri)
     with closing(conn), closing(conn.cursor()) as setup, closing(conn.cursor()) as copy:
-        setup.execute("SET TRANSACTION READ ONLY")
+        _begin_read(setup)
         if settings:
             calls = ", ".join(
                 f"set_config('{_SETTING.format(index)}', ${index + 1}, true)"
@@ -162,7 +196,7 @@ def _fetched(
     with connecting():
         conn = adbc_driver_postgresql.dbapi.connect(uri)
     with closing(conn), closing(conn.cursor()) as declare, closing(conn.cursor()) as fetch:
-        declare.execute("SET TRANSACTION READ ONLY")
+        _begin_read(declare)
         declare.execute(f"DECLARE xdmc_read NO SCROLL CURSOR FOR {sql}", parameters)
         fetch.adbc_statement.set_options(**{_USE_COPY: "false"})
         while True:

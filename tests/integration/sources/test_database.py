@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from xdm_connector.errors import InvalidInput, SourceError
 from xdm_connector.sources.database import SourceDatabase
-from xdm_connector.sources.postgresql import parameters_as_settings
+from xdm_connector.sources.postgresql import copy_statement
 from xdm_connector.sources.statements import (
     constant_columns,
     dollar_dialect,
@@ -431,7 +431,9 @@ def test_a_wrong_password_is_not_echoed(postgres_server_url: str) -> None:
         assert caught.value.transient
 
 
-def test_postgresql_parameters_reach_copy_as_settings(postgres_url: str) -> None:
+def test_postgresql_parameters_reach_copy_as_settings_or_typed_constants(
+    postgres_url: str,
+) -> None:
     table = fill(postgres_url, sample_rows(40))
     query = (
         sa.select(
@@ -443,17 +445,75 @@ def test_postgresql_parameters_reach_copy_as_settings(postgres_url: str) -> None
             table.c.birth > dt.date(1990, 1, 1),
             table.c.vip == sa.literal(True),
             table.c.score < 30.5,
+            table.c.name != "it's",
         )
         .order_by(table.c.id)
     )
     statement = portable_statement(
         query, SourceDatabase(postgres_url).expected_schema(query), numerics_as_doubles=True
     )
-    settled = parameters_as_settings(statement)
+    settled = copy_statement(statement)
     assert settled is not None
-    assert "'; --" in settled[1]
-    assert "'; --" not in str(settled[0].compile(dialect=dollar_dialect()))
+    sql = str(settled[0].compile(dialect=dollar_dialect()))
+    # texts are settings, read back; numbers, booleans, dates and times typed constants
+    assert settled[1] == ["'; --", "it's"]
+    assert "'; --" not in sql
+    assert "it's" not in sql
+    assert "CAST('2024-01-01T00:00:10' AS TIMESTAMP WITHOUT TIME ZONE)" in sql
+    assert "CAST('1990-01-01' AS DATE)" in sql
+    assert "CAST('true' AS BOOLEAN)" in sql
+    assert "CAST('30.5' AS DOUBLE PRECISION)" in sql
     batches = read(postgres_url, query, 4)
     assert [b.num_rows for b in batches] == [4, 2]
     assert [row["id"] for b in batches for row in b.to_pylist()] == [12, 15, 18, 21, 24, 27]
     assert batches[0].column("tagged")[0].as_py() == "name-12'; --"
+
+
+def test_postgresql_typed_constants_keep_every_value(postgres_url: str) -> None:
+    """Extreme numbers and zoned times read the same as typed constants."""
+    values = {
+        "big": 2**62,
+        "negative": -(2**40),
+        "tiny": 1e-300,
+        "huge": -1.5e300,
+        "infinite": float("inf"),
+        "exact": Decimal("-12.5"),
+        "zoned": dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        "false": False,
+    }
+    query = sa.select(*(sa.literal(value).label(name) for name, value in values.items()))
+    query = query.where(sa.literal(1) == 1)  # a constant-only query is read whole
+    settled = copy_statement(query)
+    assert settled is not None
+    assert settled[1] == []
+    [batch] = read(postgres_url, query, 10)
+    row = batch.to_pylist()[0]
+    assert row["big"] == 2**62
+    assert row["negative"] == -(2**40)
+    assert row["tiny"] == 1e-300
+    assert row["huge"] == -1.5e300
+    assert row["infinite"] == float("inf")
+    assert row["exact"] == -12.5
+    assert row["zoned"] == dt.datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
+    assert row["false"] is False
+
+
+def _work_memory(url: str | sa.URL, use_adbc: bool) -> str:
+    query = sa.select(sa.func.current_setting("work_mem").label("work_mem"))
+    with SourceDatabase(url, use_adbc=use_adbc) as source:
+        [batch] = list(source.read_batches(query, batch_rows=10))
+    return str(batch.column("work_mem")[0].as_py())
+
+
+def test_a_postgresql_read_has_at_least_its_work_memory(postgres_url: str) -> None:
+    assert _work_memory(postgres_url, use_adbc=True) == "64MB"
+    # more than that, set for the source's connections, stays
+    larger = sa.make_url(postgres_url).update_query_dict({"options": "-c work_mem=256MB"})
+    assert _work_memory(larger, use_adbc=True) == "256MB"
+    # a parameter read through a server-side cursor (a list for IN) gets it too
+    listed = sa.select(sa.func.current_setting("work_mem").label("work_mem")).where(
+        sa.literal(1).in_([1, 2])
+    )
+    with SourceDatabase(postgres_url) as source:
+        [batch] = list(source.read_batches(listed, batch_rows=10))
+    assert batch.column("work_mem")[0].as_py() == "64MB"
