@@ -30,8 +30,9 @@ The ADBC readers read ahead in threads (``sources/batches.py``): the database an
 caller's work on the previous batch overlap. A batch holds at most ``batch_rows`` rows,
 fewer for wide rows (about 8 MiB of Arrow memory, ``BATCH_BYTES``), so that memory stays
 flat; an expression selected twice (one source column mapped to two XDM fields) is read
-once and given twice, and a constant column (a literal of the mapping) is not read at all
-but repeated.
+once and given twice, a constant column (a literal of the mapping) is not read at all
+but repeated, and on PostgreSQL an integer cast to text or an ``Iif`` on an integer or
+boolean column is computed in Arrow from the column it reads (``sources/derived.py``).
 
 Every driver error becomes a ``SourceError`` (``ACP-880056``), transient when the database
 could not be reached; messages never contain the URL's password.
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +54,7 @@ import sqlalchemy as sa
 
 from xdm_connector.errors import SOURCE_FAILED_MESSAGE, InvalidInput, SourceError
 from xdm_connector.sources.batches import prefetched, python_array, rows_per_batch
+from xdm_connector.sources.derived import Compute, derived_columns
 from xdm_connector.sources.postgresql import read_postgresql
 from xdm_connector.sources.sqlite import read_sqlite
 from xdm_connector.sources.statements import (
@@ -152,11 +154,8 @@ class SourceDatabase:
 
     def expected_schema(self, query: AnySelect) -> pa.Schema:
         """The schema of every batch ``read_batches(query)`` yields."""
-        names = column_names(query)
-        return pa.schema(
-            pa.field(name, column_arrow_type(column.type))
-            for name, column in zip(names, query.selected_columns, strict=True)
-        )
+        column_names(query)
+        return _arrow_schema(query)
 
     def scalar(self, query: sa.Executable) -> Any:
         """The first column of the first row of ``query`` (``None`` without rows)."""
@@ -184,11 +183,14 @@ class SourceDatabase:
         if batch_rows < 1:
             raise InvalidInput("batch_rows must be at least 1")
         full_schema = self.expected_schema(query)
+        derived: dict[str, Compute] = {}
+        if self.url.get_backend_name() == "postgresql":
+            query, derived = derived_columns(query, full_schema)
         query, copies = distinct_columns(query)
-        batch_rows = rows_per_batch(self.expected_schema(query), batch_rows)
+        batch_rows = rows_per_batch(_arrow_schema(query), batch_rows)
         query, constants = constant_columns(query)
-        schema = self.expected_schema(query)
-        fill = _Fill(full_schema, copies, constants)
+        schema = _arrow_schema(query)
+        fill = _Fill(full_schema, copies, constants, derived)
         with self._translated_errors():
             readers = self._read_adbc(query, schema, batch_rows, scan=scan)
             if readers is None:
@@ -299,28 +301,63 @@ class SourceDatabase:
         )
 
 
+def _arrow_schema(query: AnySelect) -> pa.Schema:
+    """The Arrow types of the query's columns (``column_arrow_type``), by label."""
+    return pa.schema(
+        pa.field(str(column.key), column_arrow_type(column.type))
+        for column in query.selected_columns
+    )
+
+
 class _Fill:
-    """Completes a batch read by a query without its repeated columns: a column selected
-    twice (``distinct_columns``) is given twice, a constant (``constant_columns``) repeated
-    on every row; no data copied but the constants'."""
+    """Completes a batch read by a query without its repeated or derived columns: a column
+    selected twice (``distinct_columns``) is given twice, a constant (``constant_columns``)
+    repeated on every row, a derived column (``derived_columns``) computed from the inputs
+    read for it; no data copied but the constants' and the derived columns'."""
 
     def __init__(
-        self, schema: pa.Schema, copies: dict[str, str], constants: dict[str, Constant]
+        self,
+        schema: pa.Schema,
+        copies: dict[str, str],
+        constants: dict[str, Constant],
+        derived: dict[str, Compute],
     ) -> None:
         self.schema = schema
         self.copies = copies
         self.constants = {
             name: python_array([value], schema.field(name))[0] for name, value in constants.items()
         }
+        self.derived = derived
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        if not self.copies and not self.constants:
+        if not self.copies and not self.constants and not self.derived:
             return batch
+        read = _ReadColumns(batch, self.copies)
         arrays = []
         for name in self.schema.names:
             constant = self.constants.get(name)
-            if constant is None:
-                arrays.append(batch.column(self.copies.get(name, name)))
-            else:
+            derived = self.derived.get(name)
+            if constant is not None:
                 arrays.append(pa.repeat(constant, batch.num_rows))
+            elif derived is not None:
+                arrays.append(derived(read))
+            else:
+                arrays.append(read[name])
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+class _ReadColumns(Mapping[str, pa.Array]):
+    """A batch's columns by the name the query gave them, copies included."""
+
+    def __init__(self, batch: pa.RecordBatch, copies: dict[str, str]) -> None:
+        self.batch = batch
+        self.copies = copies
+
+    def __getitem__(self, name: str) -> pa.Array:
+        return self.batch.column(self.copies.get(name, name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self.batch.schema.names, *self.copies])
+
+    def __len__(self) -> int:
+        return int(self.batch.num_columns) + len(self.copies)

@@ -62,7 +62,7 @@ def distinct_columns(query: AnySelect) -> tuple[AnySelect, dict[str, str]]:
     kept: list[sa.ColumnElement[Any]] = []
     copies: dict[str, str] = {}
     for column in query.selected_columns:
-        same = next((k for k in kept if _unlabeled(k).compare(_unlabeled(column))), None)
+        same = next((k for k in kept if unlabeled(k).compare(unlabeled(column))), None)
         if same is not None and type(same.type) is type(column.type):
             copies[str(column.key)] = str(same.key)
         else:
@@ -80,7 +80,7 @@ def constant_columns(query: AnySelect) -> tuple[AnySelect, dict[str, Constant]]:
     kept: list[sa.ColumnElement[Any]] = []
     constants: dict[str, Constant] = {}
     for column in query.selected_columns:
-        value = _uncoerced(_unlabeled(column))
+        value = uncoerced(unlabeled(column))
         bound = value.value if isinstance(value, sa.BindParameter) else None
         if (
             isinstance(value, sa.BindParameter)
@@ -96,11 +96,12 @@ def constant_columns(query: AnySelect) -> tuple[AnySelect, dict[str, Constant]]:
     return query.with_only_columns(*kept, maintain_column_froms=True), constants
 
 
-def _unlabeled(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+def unlabeled(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The expression a selected column labels."""
     return column.element if isinstance(column, sa.Label) else column
 
 
-def _uncoerced(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+def uncoerced(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """The expression inside ``type_coerce`` (which only types it, in Python)."""
     while isinstance(column, TypeCoerce):
         column = column.clause
@@ -120,7 +121,7 @@ def sqlite_statement(query: AnySelect, schema: pa.Schema) -> AnySelect:
     """The query with text-like and real columns in the storage class of their type."""
     columns: list[sa.ColumnElement[Any]] = []
     for column, field in zip(query.selected_columns, schema, strict=True):
-        value = _unlabeled(column)
+        value = unlabeled(column)
         plain_text = isinstance(column.type, sa.String) and not isinstance(column.type, sa.Enum)
         if _is_text_like(field.type) and not plain_text:
             value = sa.cast(value, sa.Text)
@@ -165,7 +166,7 @@ def portable_statement(
     numerics as doubles if asked."""
     columns: list[sa.ColumnElement[Any]] = []
     for column, field in zip(query.selected_columns, schema, strict=True):
-        value = _unlabeled(column)
+        value = unlabeled(column)
         plain_text = isinstance(column.type, sa.String) and not isinstance(column.type, sa.Enum)
         as_double = numerics_as_doubles and not isinstance(column.type, sa.Float)
         if pa.types.is_floating(field.type) and as_double:

@@ -517,3 +517,24 @@ def test_a_postgresql_read_has_at_least_its_work_memory(postgres_url: str) -> No
     with SourceDatabase(postgres_url) as source:
         [batch] = list(source.read_batches(listed, batch_rows=10))
     assert batch.column("work_mem")[0].as_py() == "64MB"
+
+
+def test_postgresql_derived_columns_equal_the_databases(postgres_url: str, use_adbc: bool) -> None:
+    """Columns computed in Arrow (``sources/derived.py``) hold what PostgreSQL computes."""
+    table = fill(postgres_url, sample_rows(30))
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:  # NULLs and negatives on the inputs
+        conn.execute(table.update().where(table.c.id % 4 == 0).values(vip=None, visits=None))
+        conn.execute(table.update().where(table.c.id % 5 == 0).values(id=-table.c.id))
+    query = sa.select(
+        table.c.id,
+        sa.cast(table.c.id, sa.String()).label("text_id"),
+        sa.case((sa.cast(table.c.vip, sa.Integer) == 0, "in"), else_="out").label("vip_flag"),
+        sa.case((table.c.visits >= 30, 2), (table.c.visits > 0, 1)).label("visit_rank"),
+    ).order_by(table.c.id)
+    with engine.connect() as conn:
+        computed = [row._asdict() for row in conn.execute(query)]
+    engine.dispose()
+    assert computed[2] == {"id": -20, "text_id": "-20", "vip_flag": "out", "visit_rank": None}
+    rows = [row for batch in read(postgres_url, query, 7, use_adbc) for row in batch.to_pylist()]
+    assert rows == computed
