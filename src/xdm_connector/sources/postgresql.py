@@ -16,7 +16,10 @@ the whole result. So ``copy_statement`` takes the statement's parameters out of 
 The read's transaction also has at least 64 MiB of work memory (``WORK_MEM_KB``; the
 server's own setting when larger): with PostgreSQL's default of 4 MB, the hash of a
 million-row dimension table spills to disk in batches, or the planner spreads the read
-over parallel workers that cost the server more CPU in all.
+over parallel workers that cost the server more CPU in all. JIT compilation is off for
+the read: compiling its expressions delays the first row by tens of milliseconds, for
+expressions too simple to gain from it (the ones Arrow can compute are not even sent,
+``sources/derived.py``).
 
 Batches come by size from the driver and are cut to ``batch_rows`` rows.
 
@@ -145,7 +148,8 @@ def _setting_text(value: object) -> str | None:
 
 
 def _begin_read(cursor: adbc_driver_postgresql.dbapi.Cursor) -> None:
-    """Make the transaction read-only, with at least ``WORK_MEM_KB`` of work memory."""
+    """Make the transaction read-only, with at least ``WORK_MEM_KB`` of work memory and
+    without JIT compilation."""
     cursor.execute("SET TRANSACTION READ ONLY")
     least = pa.RecordBatch.from_arrays([pa.array([str(WORK_MEM_KB)])], names=["kb"])
     cursor.execute(
@@ -154,6 +158,7 @@ def _begin_read(cursor: adbc_driver_postgresql.dbapi.Cursor) -> None:
         least,
     )
     cursor.fetchall()
+    cursor.execute("SET LOCAL jit = off")
 
 
 def _copied(

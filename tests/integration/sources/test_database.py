@@ -505,8 +505,12 @@ def _work_memory(url: str | sa.URL, use_adbc: bool) -> str:
     return str(batch.column("work_mem")[0].as_py())
 
 
-def test_a_postgresql_read_has_at_least_its_work_memory(postgres_url: str) -> None:
+def test_a_postgresql_read_has_at_least_its_work_memory_and_no_jit(postgres_url: str) -> None:
     assert _work_memory(postgres_url, use_adbc=True) == "64MB"
+    jit = sa.select(sa.func.current_setting("jit").label("jit"))
+    with SourceDatabase(postgres_url) as source:
+        [batch] = list(source.read_batches(jit, batch_rows=10))
+    assert batch.column("jit")[0].as_py() == "off"
     # more than that, set for the source's connections, stays
     larger = sa.make_url(postgres_url).update_query_dict({"options": "-c work_mem=256MB"})
     assert _work_memory(larger, use_adbc=True) == "256MB"
