@@ -88,11 +88,12 @@ class Destination(Protocol):
         """Create (or find again) the batch of ``batch_key``; answers its id."""
         ...
 
-    def put_file(self, batch_id: str, name: str, path: Path) -> None:
+    def put_file(self, batch_id: str, name: str, path: Path, *, rows: int | None = None) -> None:
         """Add the file at ``path`` to the batch as ``name``, replacing a file of that name.
 
         The destination may keep ``path`` itself (a hard link): the caller may remove the
-        file afterwards, never change it."""
+        file afterwards, never change it. ``rows``: the records the file holds, when the
+        caller wrote it and knows them (the lake then does not count them again)."""
         ...
 
     def complete(self, batch_id: str) -> None:

@@ -48,6 +48,8 @@ class MemoryBatch:
     state: BatchState = BatchState.LOADING
     files: dict[str, bytes] = dataclasses.field(default_factory=dict)
     rows: dict[str, int | None] = dataclasses.field(default_factory=dict)
+    given_rows: dict[str, int | None] = dataclasses.field(default_factory=dict)
+    """The records of each file as the caller gave them (``rows`` are counted)."""
     errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     polls_left: int = 0
     final_state: BatchState = BatchState.SUCCESS
@@ -128,10 +130,10 @@ class InMemoryDestination:
                 self.batches[batch_id] = MemoryBatch(batch_id, org, dataset, batch_key, file_format)
         return batch_id
 
-    def put_file(self, batch_id: str, name: str, path: Path) -> None:
+    def put_file(self, batch_id: str, name: str, path: Path, *, rows: int | None = None) -> None:
         self._enter("put_file", batch_id)
         check_name(name, "File name")
-        content, rows = Path(path).read_bytes(), file_rows(Path(path))
+        content, counted = Path(path).read_bytes(), file_rows(Path(path))
         with self._lock:
             batch = self._batch(batch_id)
             if batch.state is not BatchState.LOADING:
@@ -139,7 +141,8 @@ class InMemoryDestination:
                     f"Batch {batch_id} is not loading ({batch.state})", batch_id=batch_id
                 )
             batch.files[name] = content
-            batch.rows[name] = rows
+            batch.rows[name] = counted
+            batch.given_rows[name] = rows
 
     def complete(self, batch_id: str) -> None:
         self._enter("complete", batch_id)

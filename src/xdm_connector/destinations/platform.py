@@ -126,7 +126,7 @@ class PlatformDestination:
         self._datasets[batch_id] = dataset_id
         return batch_id
 
-    def put_file(self, batch_id: str, name: str, path: Path) -> None:
+    def put_file(self, batch_id: str, name: str, path: Path, *, rows: int | None = None) -> None:
         check_name(name, "File name")
         url = self._file_url(batch_id, name)
         size = Path(path).stat().st_size

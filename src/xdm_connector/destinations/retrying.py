@@ -33,8 +33,10 @@ class RetryingDestination:
             what=f"create_batch {batch_key}",
         )
 
-    def put_file(self, batch_id: str, name: str, path: Path) -> None:
-        self.policy.call(lambda: self.inner.put_file(batch_id, name, path), what=f"put {name}")
+    def put_file(self, batch_id: str, name: str, path: Path, *, rows: int | None = None) -> None:
+        self.policy.call(
+            lambda: self.inner.put_file(batch_id, name, path, rows=rows), what=f"put {name}"
+        )
 
     def complete(self, batch_id: str) -> None:
         self.policy.call(lambda: self.inner.complete(batch_id), what=f"complete {batch_id}")

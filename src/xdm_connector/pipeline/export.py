@@ -397,7 +397,7 @@ class Exporter:
             self._pause_at("created")
             for written in files:
                 control.check()
-                destination.put_file(batch_id, written.name, written.path)
+                destination.put_file(batch_id, written.name, written.path, rows=written.rows)
             control.check()
             destination.complete(batch_id)
             self.store.jobs.mark_uploaded(job.id, control.owner, batch_id)

@@ -225,7 +225,7 @@ class SliceRunner:
                 for written in files:
                     control.check()
                     name = f"slice-{piece.number:05d}-{written.name}"
-                    chosen.destination.put_file(job.batch_id, name, written.path)
+                    chosen.destination.put_file(job.batch_id, name, written.path, rows=written.rows)
                 control.check()
         except DestinationError as exc:
             exc.batch_id = exc.batch_id or job.batch_id

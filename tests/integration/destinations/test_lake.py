@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xdm_connector.destinations.base import BatchState, BatchStatus
+from xdm_connector.destinations.base import BatchState, BatchStatus, file_rows
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.errors import DestinationError, InvalidInput
 
@@ -160,6 +160,31 @@ def test_json_lines_batches_count_their_lines(tmp_path: Path) -> None:
     lake.put_file(batch_id, "part-00000.jsonl", lines)
     lake.complete(batch_id)
     assert lake.status(batch_id).records == 2
+
+
+def test_the_writers_record_counts_are_taken_without_reading_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = LakeDestination(tmp_path / "lake")
+    batch_id = lake.create_batch(org="acme", dataset="events", batch_key="k", file_format="jsonl")
+    lines = tmp_path / "part.jsonl"
+    lines.write_text('{"_id":"1"}\n{"_id":"2"}\n{"_id":"3"}\n')
+    lake.put_file(batch_id, "part-00000.jsonl", lines, rows=3)
+    lake.put_file(batch_id, "part-00001.jsonl", lines)  # no count given: the lake counts
+    lake.put_file(batch_id, "part-00002.jsonl", lines, rows=3)
+    lake.put_file(batch_id, "part-00002.jsonl", lines)  # replaced without a count
+    counted: list[str] = []
+
+    def counting(path: Path) -> int | None:
+        counted.append(path.name)
+        return file_rows(path)
+
+    monkeypatch.setattr("xdm_connector.destinations.lake.file_rows", counting)
+    lake.complete(batch_id)
+    assert counted == ["part-00001.jsonl", "part-00002.jsonl"]
+    assert lake.status(batch_id).records == 9
+    files = lake.manifest("acme", "events")["batches"][0]["files"]
+    assert [file["rows"] for file in files] == [3, 3, 3]
 
 
 @pytest.mark.parametrize(

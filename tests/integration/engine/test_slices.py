@@ -173,6 +173,7 @@ def test_two_workers_share_the_slices_of_one_job(engine: Engine) -> None:
     (batch,) = destination.batches.values()
     assert batch.state is BatchState.SUCCESS
     assert batch.records == PROFILES
+    assert batch.given_rows == batch.rows  # each slice's writer gave its counts
     assert len(batch.files) == SLICES
 
 

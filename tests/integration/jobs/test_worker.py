@@ -70,6 +70,7 @@ def test_a_job_exports_every_record_once_then_only_changes(
     batch = destination.batches[job.batch_id]
     assert batch.state is BatchState.SUCCESS
     assert batch.records == PROFILES
+    assert batch.given_rows == batch.rows  # the writer's counts reach the destination
     assert store.mappings.get("demo", "XDM44").watermark is not None
     assert job.window is not None
     assert job.window["after"] is None
