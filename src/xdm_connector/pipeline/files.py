@@ -15,8 +15,10 @@ no file.
 
 Encoding and compressing run in a thread of the writer's own (Arrow leaves the GIL), so
 that they overlap with the caller's shaping of the next batch. JSON text, which takes
-longer to make than the other stages, is made by two threads, one batch each, and written
-in the order of the batches.
+longer to make than the other stages, is made by threads of its own, one batch each, and
+written in the order of the batches: two threads with more than two cores to run on, one
+otherwise (on two cores a second thread only competes with the source's readers and the
+caller, and holds one more batch's text in memory).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ MAX_FILE_BYTES = 128 * 1024 * 1024
 FileFormat = Literal["parquet", "jsonl"]
 _EXTENSIONS = {"parquet": "parquet", "jsonl": "jsonl"}
 _SLICES_PER_FILE = {"parquet": 4, "jsonl": 16}  # a slice is a Parquet row group
-_JSON_THREADS = 2
 PARQUET_COMPRESSION: ParquetCompression = "zstd"
 """The default codec. Dictionaries are off whatever the codec: on profile records, writing
 is faster without them (most columns are near-unique: emails, ids, times), and zstd finds
@@ -106,8 +107,9 @@ class BatchFileWriter:
             self._thread.start()
         if self.file_format == "jsonl":
             if self._encoder is None:
-                self._encoder = ThreadPoolExecutor(_JSON_THREADS, thread_name_prefix="xdmc-json")
-            # At most two texts wait here and in the queue, and one is being written.
+                threads = json_threads()
+                self._encoder = ThreadPoolExecutor(threads, thread_name_prefix="xdmc-json")
+            # One text waits in the queue while the next is made and another is written.
             self._queue.put(self._encoder.submit(_json_lines_text, batch))
         else:
             self._queue.put(batch)
@@ -209,6 +211,13 @@ class BatchFileWriter:
         self._sink = None
         path = self._path(len(self._written))
         self._written.append(WrittenFile(path.name, path, self._rows, path.stat().st_size))
+
+
+def json_threads() -> int:
+    """How many threads make a writer's JSON text: two if this process may run on more
+    than two cores, else one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 2 if (cores or 1) > 2 else 1
 
 
 def json_lines(batch: pa.RecordBatch) -> bytes:

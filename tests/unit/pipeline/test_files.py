@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from xdm_connector.errors import InvalidInput
-from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, json_lines
+from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, json_lines, json_threads
 from xdm_connector.settings import ParquetCompression, Settings
 
 IDENTITY = pa.struct([("id", pa.string()), ("primary", pa.bool_())])
@@ -117,6 +117,27 @@ def test_the_same_rows_give_the_same_files(tmp_path: Path) -> None:
         return [(w.name, w.rows, w.path.read_bytes()) for w in writer.close()]
 
     assert write(tmp_path / "one") == write(tmp_path / "two")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_json_text_keeps_the_batch_order_whatever_its_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    monkeypatch.setattr("xdm_connector.pipeline.files.json_threads", lambda: threads)
+    batches = [records(40 + 7 * index) for index in range(12)]
+    writer = BatchFileWriter(tmp_path, file_format="jsonl", schema=SCHEMA)
+    for batch in batches:
+        writer.write(batch)
+    [written] = writer.close()
+    assert written.path.read_bytes() == b"".join(json_lines(batch) for batch in batches)
+
+
+def test_json_text_has_two_threads_only_beside_more_than_two_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for cores, threads in ((1, 1), (2, 1), (3, 2), (16, 2)):
+        monkeypatch.setattr("os.sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert json_threads() == threads
 
 
 def test_no_rows_no_file(tmp_path: Path) -> None:
