@@ -29,6 +29,7 @@ import errno
 import fcntl
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,7 @@ class LakeDestination:
         """The records of the files put by this object's caller, who counted them as it
         wrote them: the manifest takes these rather than read the files again (hundreds
         of megabytes of JSON Lines). Files put by other processes are counted."""
+        self._known_rows_lock = threading.Lock()  # batches may complete in several threads
 
     def create_batch(self, *, org: str, dataset: str, batch_key: str, file_format: str) -> str:
         check_name(org, "Organization")
@@ -130,10 +132,11 @@ class LakeDestination:
                 shutil.copyfile(path, temporary)
             _fsync(temporary)
             os.replace(temporary, staging / name)
-        if rows is None:
-            self._known_rows.pop((batch_id, name), None)
-        else:
-            self._known_rows[(batch_id, name)] = rows
+        with self._known_rows_lock:
+            if rows is None:
+                self._known_rows.pop((batch_id, name), None)
+            else:
+                self._known_rows[(batch_id, name)] = rows
 
     def complete(self, batch_id: str) -> None:
         try:
@@ -178,12 +181,14 @@ class LakeDestination:
             write_json(self.layout.manifest(org, dataset), manifest)
 
     def _rows_of(self, batch_id: str, path: Path) -> int | None:
-        known = self._known_rows.get((batch_id, path.name))
+        with self._known_rows_lock:
+            known = self._known_rows.get((batch_id, path.name))
         return known if known is not None else file_rows(path)
 
     def _forget(self, batch_id: str) -> None:
-        for key in [key for key in self._known_rows if key[0] == batch_id]:
-            del self._known_rows[key]
+        with self._known_rows_lock:
+            for key in [key for key in self._known_rows if key[0] == batch_id]:
+                del self._known_rows[key]
 
     def abort(self, batch_id: str) -> None:
         self._forget(batch_id)
