@@ -3,19 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint types install install-dev bench clean chromium
+.PHONY: run test lint types install install-dev bench clean chromium lock
+
+# The lock: requirements/*.txt, every package pinned with its hashes (`make lock` refreshes it).
+# run.txt: the product; dev.txt: and its tests and gates; bench.txt: and the benchmark's peers.
+LOCK := requirements
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "xdm-connector needs Python 3.11 or newer (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# pip installs exactly the locked files (every hash checked), then the project itself from
+# this folder, built by the locked hatchling without fetching anything else.
+define install_locked
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)/$(1).txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+endef
+
+$(VENV)/.installed: $(LOCK)/run.txt pyproject.toml | $(BIN)/python
+	$(call install_locked,run)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: $(LOCK)/dev.txt pyproject.toml | $(BIN)/python
+	$(call install_locked,dev)
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -45,10 +55,8 @@ chromium:
 
 ## Benchmarks against the limits and peers (not part of make test): BENCH_ARGS="--profiles 1000000,10000000"
 BENCH_ARGS ?=
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]' \
-	  || { echo "bench: dlt could not be installed: its row will say unavailable" >&2; \
-	       $(BIN)/python -m pip install --quiet -e '.[dev]'; }
+$(VENV)/.installed-bench: $(LOCK)/bench.txt pyproject.toml | $(BIN)/python
+	$(call install_locked,bench)
 	touch $(VENV)/.installed $(VENV)/.installed-dev $@
 
 bench: $(VENV)/.installed-bench
@@ -65,5 +73,19 @@ lint: install-dev
 types: install-dev
 	$(BIN)/mypy src
 
+## Refresh the lock from pyproject.toml's ranges, keeping what still fits:
+## make lock UPGRADE=duckdb (one package to its newest allowed) or UPGRADE=all (every package)
+LOCK_VENV := .venv-lock
+UPGRADE ?=
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+  $(if $(filter all,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE)))
+lock:
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --require-hashes -r $(LOCK)/tools.txt
+	$(UV_COMPILE) $(LOCK)/tools.in -o $(LOCK)/tools.txt
+	$(UV_COMPILE) pyproject.toml $(LOCK)/build.in --extra dev --extra bench -o $(LOCK)/bench.txt
+	$(UV_COMPILE) pyproject.toml $(LOCK)/build.in --extra dev -c $(LOCK)/bench.txt -o $(LOCK)/dev.txt
+	$(UV_COMPILE) pyproject.toml $(LOCK)/build.in -c $(LOCK)/bench.txt -o $(LOCK)/run.txt
+
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) var .mypy_cache .ruff_cache .pytest_cache

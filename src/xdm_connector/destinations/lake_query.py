@@ -49,8 +49,7 @@ def create_dataset_views(
         connection.read_parquet(parquet, union_by_name=True).create_view("_parquet")
         parts.append("select * from _parquet")
     if jsonl:
-        # read_json takes a list of paths at run time; its stub says one path.
-        relation = connection.read_json(jsonl, format="newline_delimited")  # type: ignore[arg-type]
+        relation = connection.read_json(jsonl, format="newline_delimited")
         relation.create_view("_jsonl")
         parts.append("select * from _jsonl")
     union = " union all by name ".join(parts)
