@@ -24,6 +24,7 @@ from xdm_connector.api import (
     token,
 )
 from xdm_connector.api.deps import StoreDep
+from xdm_connector.api.docs import mount_docs
 from xdm_connector.api.errors import install_error_handlers
 from xdm_connector.api.shortcut import IngestionShortcut
 from xdm_connector.errors import XdmcError
@@ -76,7 +77,10 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Relational records into XDM datasets; the Campaign ingestion trigger API.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(token.router)

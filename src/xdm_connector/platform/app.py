@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from xdm_connector import __version__
+from xdm_connector.api.docs import mount_docs
 from xdm_connector.api.errors import STATUS_BY_ERROR
 from xdm_connector.api.responses import gateway_error
 from xdm_connector.errors import XdmcError
@@ -55,7 +56,10 @@ def create_platform_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Experience Platform's batch ingestion, catalog and IMS token APIs, locally.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.storage = storage
     app.state.registry = registry
     app.state.tokens = auth.TokenIssuer(storage, settings.token_ttl_seconds)

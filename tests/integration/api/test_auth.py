@@ -119,3 +119,21 @@ def test_health_ready_and_openapi(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/{org}/campaign/dataIngestion/xdmIngestion/{mapping_id}/ingest" in paths
     assert "/ims/token/v3" in paths
+
+
+def test_the_documentation_pages_need_nothing_but_the_server(client: TestClient) -> None:
+    """/docs and /redoc load their scripts and styles from the server, not from a CDN."""
+    import re
+
+    for page in ("/docs", "/redoc"):
+        response = client.get(page)
+        assert response.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+        assert assets, page
+        for asset in assets:
+            assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+            loaded = client.get(asset)
+            assert loaded.status_code == 200, asset
+            assert len(loaded.content) > 0
+    assert "/docs-assets/swagger-ui-bundle.js" in client.get("/docs").text
+    assert "/docs" not in client.get("/openapi.json").json()["paths"]
