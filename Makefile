@@ -36,9 +36,10 @@ run: install
 	$(BIN)/xdm-connector demo
 	exec $(BIN)/xdm-connector serve
 
-## Lint, types, and every test (unit, integration on SQLite and PostgreSQL, end to end)
+## Lint, types, and every test (unit, integration on SQLite and PostgreSQL, end to end),
+## against the PostgreSQL of XDMC_TEST_POSTGRES_URL, or a private one when it does not answer
 test: lint types chromium
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/python -m tests.servers $(BIN)/pytest -n 2 --dist loadfile
 
 ## Debian's Chromium for the browser tests (Playwright cannot download its own browser here)
 CHROMIUM := /usr/bin/chromium

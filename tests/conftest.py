@@ -1,9 +1,10 @@
 """Fixtures shared by every test layer.
 
 PostgreSQL tests use the server named by ``XDMC_TEST_POSTGRES_URL`` and get a database of
-their own, created for the test and dropped after it. An unreachable server fails the test
-with a message saying how to point at one; it never turns into a silent skip (deselect the
-PostgreSQL tests explicitly with ``-m "not postgres"`` on a machine without a server).
+their own, created for the test and dropped after it. ``make test`` runs pytest through
+``tests/servers.py``, which provisions a private server when that one does not answer. An
+unreachable server fails the test with a message saying how to get one; it never turns
+into a silent skip.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def postgres_server_url() -> str:
         where = make_url(url).render_as_string(hide_password=True)
         pytest.fail(
             f"PostgreSQL is unreachable at {where} ({exc}). Start it, set "
-            'XDMC_TEST_POSTGRES_URL, or deselect these tests with -m "not postgres".',
+            "XDMC_TEST_POSTGRES_URL, or run pytest as `python -m tests.servers pytest ...` "
+            "(what make test does), which provisions a private server.",
             pytrace=False,
         )
     return url

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from importlib import resources
 
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import (
     get_redoc_html,
@@ -18,13 +19,11 @@ from fastapi.staticfiles import StaticFiles
 ASSETS_PATH = "/docs-assets"
 """Where the pages' scripts, styles and icon are served."""
 
-DOCS_PACKAGE = "fastapi_offline"
-
 
 def mount_docs(app: FastAPI) -> None:
     """Serve ``/docs``, its OAuth2 redirect page and ``/redoc`` for ``app``, whose own
     ``docs_url`` and ``redoc_url`` are ``None``."""
-    assets = resources.files(DOCS_PACKAGE) / "static"
+    assets = resources.files(fastapi_offline) / "static"
     app.mount(ASSETS_PATH, StaticFiles(directory=str(assets)), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
     redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
