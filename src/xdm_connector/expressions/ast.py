@@ -86,11 +86,55 @@ class Call:
 
 Node = Literal | FieldRef | Unary | Binary | Call
 
-COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+
+@dataclass(frozen=True)
+class Operator:
+    """An operator as the syntax tree spells it, how tightly it binds, and what it does.
+
+    ``precedence`` 1 binds loosest: ``@a OR @b AND @c`` is ``@a OR (@b AND @c)``. Binary
+    operators of one level group to the left (``8 / 4 / 2`` is ``(8 / 4) / 2``) unless
+    they do not ``chain``, as comparisons: ``1 < @a < 9`` is an error. ``spellings`` are
+    other ways to write it; keywords match in any letter case. The grammar encodes the same
+    levels (a test holds them together); the printer reads them from here.
+    """
+
+    symbol: str
+    arity: int
+    precedence: int
+    summary: str
+    chains: bool = True
+    spellings: tuple[str, ...] = ()
+
+
+OPERATORS: tuple[Operator, ...] = (
+    Operator("OR", 2, 1, "true when either side is true"),
+    Operator("AND", 2, 2, "true when both sides are true"),
+    Operator("NOT", 1, 3, "true when the operand is false"),
+    Operator("=", 2, 4, "equal; `@x = NULL` tests whether `@x` is NULL", chains=False),
+    Operator(
+        "!=",
+        2,
+        4,
+        "not equal; `@x != NULL` tests whether `@x` has a value",
+        chains=False,
+        spellings=("<>",),
+    ),
+    Operator("<", 2, 4, "less than", chains=False),
+    Operator("<=", 2, 4, "less than or equal", chains=False),
+    Operator(">", 2, 4, "greater than", chains=False),
+    Operator(">=", 2, 4, "greater than or equal", chains=False),
+    Operator("+", 2, 5, "adds numbers, or joins two strings"),
+    Operator("-", 2, 5, "subtracts"),
+    Operator("*", 2, 6, "multiplies"),
+    Operator("/", 2, 6, "divides exactly: `7 / 2` is `3.5`, never an integer division"),
+    Operator("-", 1, 7, "negates a number"),
+)
+
+COMPARISONS = frozenset(op.symbol for op in OPERATORS if op.arity == 2 and not op.chains)
 ARITHMETIC = frozenset({"+", "-", "*", "/"})
 LOGICAL = frozenset({"AND", "OR"})
-BINARY_OPERATORS = COMPARISONS | ARITHMETIC | LOGICAL
-UNARY_OPERATORS = frozenset({"-", "NOT"})
+BINARY_OPERATORS = frozenset(op.symbol for op in OPERATORS if op.arity == 2)
+UNARY_OPERATORS = frozenset(op.symbol for op in OPERATORS if op.arity == 1)
 
 
 def field_refs(node: Node) -> list[FieldRef]:

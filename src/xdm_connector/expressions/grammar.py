@@ -9,8 +9,9 @@ Lexical rules:
   a minus sign is the unary operator;
 - ``TRUE``, ``FALSE``, ``NULL``, ``AND``, ``OR``, ``NOT`` and function names in any case.
 
-Operators, loosest first: ``OR``; ``AND``; ``NOT``; ``= != <> < <= > >=`` (not chained);
-``+ -``; ``* /``; unary ``-``. There are no comments, no ``||``, no ``;`` and no bare names:
+Operators, loosest first (the levels of :data:`~.ast.OPERATORS`, which a test holds to the
+rules below): ``OR``; ``AND``; ``NOT``; ``= != <> < <= > >=`` (not chained); ``+ -``;
+``* /``; unary ``-``. There are no comments, no ``||``, no ``;`` and no bare names:
 anything else is an :class:`~xdm_connector.errors.ExpressionError` at its place.
 """
 

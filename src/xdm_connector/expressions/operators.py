@@ -11,17 +11,27 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from xdm_connector.errors import ExpressionError
 from xdm_connector.expressions import dialects
-from xdm_connector.expressions.ast import COMPARISONS, Binary, Literal, Node, Unary
+from xdm_connector.expressions.ast import (
+    COMPARISONS,
+    Binary,
+    FieldRef,
+    Literal,
+    Node,
+    Operator,
+    Unary,
+)
 from xdm_connector.expressions.calls import Typed, typed_null
-from xdm_connector.expressions.value_types import NUMERIC, ValueType, comparable
+from xdm_connector.expressions.value_types import NUMERIC, ValueType, comparable, sql_type
 
 _BOOLEAN_TYPES = frozenset({ValueType.BOOLEAN, ValueType.NULL})
 
@@ -35,6 +45,40 @@ _COMPARE: dict[str, Callable[[Any, Any], sa.ColumnElement[bool]]] = {
 }
 
 _VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
+
+
+@dataclass(frozen=True)
+class Typing:
+    """Operand types an operator accepts together, and the type it then gives."""
+
+    operands: tuple[ValueType, ...]
+    result: ValueType
+
+
+def typings(op: Operator) -> list[Typing]:
+    """Every combination of operand types (NULL aside) that ``op`` accepts, with its result.
+
+    Found by compiling ``op`` over each combination with the rules below, so that what the
+    reference lists is what they do. Example: ``typings(NOT)`` is
+    ``[Typing((BOOLEAN,), BOOLEAN)]``.
+    """
+    values = [value_type for value_type in ValueType if value_type is not ValueType.NULL]
+    found = []
+    for operands in itertools.product(values, repeat=op.arity):
+        names = [FieldRef((), f"operand{index}") for index in range(op.arity)]
+        typed = [
+            Typed(sa.column(name.name, sql_type(value_type)), value_type)
+            for name, value_type in zip(names, operands, strict=True)
+        ]
+        try:
+            if op.arity == 1:
+                result = compile_unary(Unary(op.symbol, names[0]), typed[0])
+            else:
+                result = compile_binary(Binary(op.symbol, *names), *typed)
+        except ExpressionError:
+            continue
+        found.append(Typing(operands, result.type))
+    return found
 
 
 def compile_unary(node: Unary, operand: Typed) -> Typed:

@@ -8,24 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from xdm_connector.expressions.ast import Binary, Call, FieldRef, Literal, Node, Unary
+from xdm_connector.expressions.ast import OPERATORS, Binary, Call, FieldRef, Literal, Node, Unary
 
-_OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _NEGATION, _ATOM = range(1, 9)
-
-_LEVELS = {
-    "OR": _OR,
-    "AND": _AND,
-    "=": _COMPARE,
-    "!=": _COMPARE,
-    "<": _COMPARE,
-    "<=": _COMPARE,
-    ">": _COMPARE,
-    ">=": _COMPARE,
-    "+": _SUM,
-    "-": _SUM,
-    "*": _PRODUCT,
-    "/": _PRODUCT,
-}
+_LEVELS = {op.symbol: op.precedence for op in OPERATORS if op.arity == 2}
+_CHAINS = {op.symbol: op.chains for op in OPERATORS if op.arity == 2}
+_UNARY_LEVELS = {op.symbol: op.precedence for op in OPERATORS if op.arity == 1}
+_ATOM = max(op.precedence for op in OPERATORS) + 1
 
 
 def to_text(node: Node) -> str:
@@ -40,15 +28,16 @@ def to_text(node: Node) -> str:
             return f"@{name}"
         case FieldRef(links=links, name=name):
             return "[" + "".join(f"{link}/" for link in links) + f"@{name}]"
-        case Unary(op="NOT", operand=operand):
-            return "NOT " + _operand(operand, _NOT)
-        case Unary(operand=operand):
-            text = _operand(operand, _NEGATION)
+        case Unary(op=op, operand=operand):
+            text = _operand(operand, _UNARY_LEVELS[op])
+            if op == "NOT":
+                return "NOT " + text
             return "- " + text if text.startswith("-") else "-" + text
         case Binary(op=op, left=left, right=right):
             level = _LEVELS[op]
-            left_level = _SUM if level == _COMPARE else level
-            right_level = _SUM if level == _COMPARE else level + 1
+            # A comparison's sides are sums: the same level on its left would chain it.
+            left_level = level if _CHAINS[op] else level + 1
+            right_level = level + 1
             return f"{_operand(left, left_level)} {op} {_operand(right, right_level)}"
         case Call(name=name, args=args):
             return f"{name}({', '.join(to_text(arg) for arg in args)})"
@@ -58,10 +47,8 @@ def _level(node: Node) -> int:
     match node:
         case Binary(op=op):
             return _LEVELS[op]
-        case Unary(op="NOT"):
-            return _NOT
-        case Unary():
-            return _NEGATION
+        case Unary(op=op):
+            return _UNARY_LEVELS[op]
     return _ATOM
 
 
