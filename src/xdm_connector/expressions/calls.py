@@ -63,12 +63,37 @@ def constant(value: object, value_type: ValueType) -> Column:
     return sa.literal(value, sql_type(value_type))
 
 
+@dataclass(frozen=True)
+class FunctionTypes:
+    """The types a function takes, per argument (the last repeats for a function of any
+    number of arguments), the type it gives (a value type, or how it is found), and whether
+    a NULL argument makes its result NULL."""
+
+    arguments: tuple[frozenset[ValueType], ...]
+    result: ValueType | str
+    null_gives_null: bool = True
+
+
+def function_types(name: str) -> FunctionTypes:
+    """The types of the function ``name`` (its canonical spelling), as its rule checks them.
+
+    NULL is taken wherever a value is. Example: ``function_types("Length")`` is
+    ``FunctionTypes((frozenset({STRING}),), INTEGER)``.
+    """
+    if name == "EXDM":
+        return FunctionTypes((EXDM_SUBJECT,), EXDM_RESULT)
+    if name in _LENIENT:
+        return _LENIENT[name].types
+    rule = _STRICT[name]
+    return FunctionTypes(rule.arguments, rule.result)
+
+
 def compile_call(node: Call, args: Sequence[Typed]) -> Typed:
     """The SQL of ``node`` given its compiled arguments; ``ExpressionError`` on a type error."""
     if node.name == "EXDM":
         raise ExpressionError("EXDM must be the whole expression", **_at(node))
     if node.name in _LENIENT:
-        return _LENIENT[node.name](node, args)
+        return _LENIENT[node.name].compile(node, args)
     rule = _STRICT[node.name]
     for index, (arg, arg_node) in enumerate(zip(args, node.args, strict=True)):
         allowed = rule.arguments[min(index, len(rule.arguments) - 1)]
@@ -122,11 +147,35 @@ def _is_null(_node: Call, args: Sequence[Typed]) -> Typed:
     return Typed(args[0].column.is_(None), BOOLEAN)
 
 
-_LENIENT: dict[str, Callable[[Call, Sequence[Typed]], Typed]] = {
-    "Iif": _iif,
-    "Coalesce": _coalesce,
-    "IsNull": _is_null,
+@dataclass(frozen=True)
+class _Lenient:
+    """A function whose result type depends on its arguments' (or that takes NULL as such)."""
+
+    compile: Callable[[Call, Sequence[Typed]], Typed]
+    types: FunctionTypes
+
+
+_ANY = frozenset({STRING, INTEGER, ValueType.NUMBER, BOOLEAN, ValueType.DATE, ValueType.DATETIME})
+
+_LENIENT: dict[str, _Lenient] = {
+    "Iif": _Lenient(
+        _iif,
+        FunctionTypes(
+            (frozenset({BOOLEAN}), _ANY, _ANY),
+            "the common type of `a` and `b`",
+            null_gives_null=False,
+        ),
+    ),
+    "Coalesce": _Lenient(
+        _coalesce,
+        FunctionTypes((_ANY,), "the common type of the values", null_gives_null=False),
+    ),
+    "IsNull": _Lenient(_is_null, FunctionTypes((_ANY,), BOOLEAN, null_gives_null=False)),
 }
+
+EXDM_SUBJECT = frozenset({STRING, INTEGER})
+"""What ``EXDM`` reads (compiled by :mod:`.exdm`, which checks it against this)."""
+EXDM_RESULT = "integer when every value of the XDM field's enumeration is one, else string"
 
 
 @dataclass(frozen=True)
@@ -184,7 +233,6 @@ def _concat(columns: list[Column], _types: list[ValueType]) -> Column:
 
 _TEXT = frozenset({STRING})
 _INTEGER = frozenset({INTEGER})
-_ANY = frozenset({STRING, INTEGER, ValueType.NUMBER, BOOLEAN, ValueType.DATE, ValueType.DATETIME})
 _DATES = frozenset({STRING}) | TEMPORAL
 
 _STRICT: dict[str, _Rule] = {

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from xdm_connector.errors import ExpressionError
 from xdm_connector.expressions.ast import Call
-from xdm_connector.expressions.calls import Typed, constant, typed_null
+from xdm_connector.expressions.calls import EXDM_SUBJECT, Typed, constant, typed_null
 from xdm_connector.expressions.value_types import ValueType
 
 
@@ -46,7 +46,7 @@ def compile_exdm(
     where = {"line": node.pos.line, "column": node.pos.column}
     if not enum and not values:
         raise ExpressionError("EXDM needs the XDM field's enumeration, and it has none", **where)
-    if subject.type not in (ValueType.STRING, ValueType.INTEGER, ValueType.NULL):
+    if subject.type is not ValueType.NULL and subject.type not in EXDM_SUBJECT:
         raise ExpressionError(
             f"EXDM needs a string or an integer, got {subject.type.value}",
             line=node.args[0].pos.line,

@@ -1,4 +1,4 @@
-"""The operator registry agrees with what the grammar does."""
+"""The registries the reference reads agree with what the grammar and the compiler do."""
 
 from __future__ import annotations
 
@@ -7,12 +7,24 @@ import itertools
 import pytest
 
 from xdm_connector.errors import ExpressionError
-from xdm_connector.expressions import ValueType, parse
+from xdm_connector.expressions import ExpressionCompiler, ValueType, parse
 from xdm_connector.expressions.ast import COMPARISONS, OPERATORS, Binary, Operator, Unary
+from xdm_connector.expressions.calls import function_types
+from xdm_connector.expressions.functions import SIGNATURES, Signature
 from xdm_connector.expressions.operators import Typing, typings
 
 BINARY = [op for op in OPERATORS if op.arity == 2]
 UNARY = [op for op in OPERATORS if op.arity == 1]
+
+VALUES = {
+    ValueType.STRING: "'a'",
+    ValueType.INTEGER: "1",
+    ValueType.NUMBER: "1.5",
+    ValueType.BOOLEAN: "TRUE",
+    ValueType.DATE: "ToDate('2024-01-31')",
+    ValueType.DATETIME: "ToDateTime('2024-01-31 12:30:00')",
+}
+"""An expression of each value type but NULL."""
 
 
 def spellings(op: Operator) -> list[str]:
@@ -78,3 +90,34 @@ def test_the_typings_of_an_operator_are_what_compiling_it_gives() -> None:
     for op in OPERATORS:
         if op.symbol in COMPARISONS:
             assert {typing.result for typing in typings(op)} == {ValueType.BOOLEAN}
+
+
+@pytest.mark.parametrize("signature", SIGNATURES.values(), ids=lambda sig: sig.name)
+def test_each_function_names_its_arguments_and_says_what_it_does(signature: Signature) -> None:
+    assert signature.summary
+    expected = signature.min_args if signature.max_args is None else signature.max_args
+    assert len(signature.parameters) == expected
+    assert len(function_types(signature.name).arguments) <= len(signature.parameters)
+
+
+@pytest.mark.parametrize("signature", SIGNATURES.values(), ids=lambda sig: sig.name)
+def test_declared_function_types_are_what_the_compiler_accepts(
+    compiler: ExpressionCompiler, signature: Signature
+) -> None:
+    """Each argument takes exactly the declared types, and a declared result is the result."""
+    types = function_types(signature.name)
+    count = max(len(signature.parameters), 2 if signature.max_args is None else 0)
+    accepted: list[set[ValueType]] = [set() for _ in range(count)]
+    for combination in itertools.product(VALUES, repeat=count):
+        text = f"{signature.name}({', '.join(VALUES[t] for t in combination)})"
+        try:
+            compiled = compiler.compile(text, exdm_enum={"a": "A", "1": "One"})
+        except ExpressionError:
+            continue
+        for position, value_type in enumerate(combination):
+            accepted[position].add(value_type)
+        if isinstance(types.result, ValueType):
+            assert compiled.type is types.result, text
+    for position, found in enumerate(accepted):
+        declared = types.arguments[min(position, len(types.arguments) - 1)]
+        assert found == set(declared), (signature.name, position)
