@@ -30,29 +30,87 @@ class FieldMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(min_length=1, max_length=4000)
-    xdm: str = Field(pattern=r"^/[^\s]*$", max_length=1000)
+    source: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="the source expression that gives the field's value",
+    )
+    xdm: str = Field(
+        pattern=r"^/[^\s]*$",
+        max_length=1000,
+        description="the path of the XDM field it fills, such as `/person/name/firstName`; "
+        "an array's items by their index, `/identityMap/Email/0/id`, with `mapToXdmArray`",
+    )
 
 
 class MappingDefinition(BaseModel):
-    """Everything a mapping says; the stored and published form of a mapping."""
+    """Everything a mapping says; the stored and published form of a mapping.
+
+    Each field's ``description`` is what the mapping language's reference says of it.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    id: str = Field(pattern=IDENTIFIER)
-    label: str = Field(default="", max_length=256)
-    targeting_dimension: str = Field(alias="targetingDimension", min_length=1, max_length=128)
-    dataset: str = Field(pattern=IDENTIFIER)
-    audit_fields: list[str] = Field(alias="auditFields", default_factory=lambda: ["@lastModified"])
-    field_mappings: list[FieldMapping] = Field(alias="fieldMappings", min_length=1)
-    map_to_xdm_array: bool = Field(alias="mapToXdmArray", default=False)
-    exdm_values: dict[str, dict[str, str]] = Field(alias="exdmValues", default_factory=dict)
-    """Per XDM path, source values that ``EXDM`` maps explicitly (``{"unknown": "not_specified"}``)."""
-    primary_key: list[str] | None = Field(alias="primaryKey", default=None)
-    """Key columns of a targeting dimension that declares none (a view)."""
-    interval_minutes: int = Field(alias="intervalMinutes", default=15, ge=1, le=7 * 24 * 60)
+    id: str = Field(
+        pattern=IDENTIFIER,
+        description="the mapping's id, unique in its organization: the API's `{mapping}`",
+    )
+    label: str = Field(
+        default="", max_length=256, description="a name for people; the id when empty"
+    )
+    targeting_dimension: str = Field(
+        alias="targetingDimension",
+        min_length=1,
+        max_length=128,
+        description="the table or view of the source database whose records are exported "
+        "(its columns are the expressions' `@name`)",
+    )
+    dataset: str = Field(
+        pattern=IDENTIFIER,
+        description="the dataset the records go to, whose XDM schema has the fields mapped",
+    )
+    audit_fields: list[str] = Field(
+        alias="auditFields",
+        default_factory=lambda: ["@lastModified"],
+        description="expressions that tell when a record changed, a string or a list (of "
+        "several, the latest counts): an export takes the records changed since the last",
+    )
+    field_mappings: list[FieldMapping] = Field(
+        alias="fieldMappings",
+        min_length=1,
+        description="the XDM fields to fill, each from an expression (below)",
+    )
+    map_to_xdm_array: bool = Field(
+        alias="mapToXdmArray",
+        default=False,
+        description="allows XDM paths into arrays, such as `/identityMap/Email/0/id`",
+    )
+    exdm_values: dict[str, dict[str, str]] = Field(
+        alias="exdmValues",
+        default_factory=dict,
+        description="per XDM path, source values that `EXDM` maps explicitly: "
+        '`{"/person/gender": {"unknown": "not_specified"}}`',
+    )
+    primary_key: list[str] | None = Field(
+        alias="primaryKey",
+        default=None,
+        description="the key column of a targeting dimension that declares none (a view), "
+        "or that replaces its primary key; exports need a key of one column",
+    )
+    interval_minutes: int = Field(
+        alias="intervalMinutes",
+        default=15,
+        ge=1,
+        le=7 * 24 * 60,
+        description="how often a started mapping exports, in minutes",
+    )
     rejected_threshold_percent: float = Field(
-        alias="rejectedThresholdPercent", default=5.0, ge=0, le=100
+        alias="rejectedThresholdPercent",
+        default=5.0,
+        ge=0,
+        le=100,
+        description="the percentage of the records read that may fail validation: above "
+        "it, the export fails (`ACP-880096`); below it, they are counted and left out",
     )
 
     @field_validator("audit_fields", mode="before")
