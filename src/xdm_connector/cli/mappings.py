@@ -1,4 +1,5 @@
-"""Data mappings: ``mappings apply|publish|stop|start|unpublish|list|get|log|jobs|preview|delete``."""
+"""Data mappings: ``mappings apply|publish|stop|start|unpublish|list|get|log|jobs|preview|delete``,
+and ``mappings reference``, the reference of the mapping language."""
 
 from __future__ import annotations
 
@@ -192,3 +193,11 @@ def mappings_delete(org: OrgOption, mapping_id: MappingIdArgument) -> None:
     with opened_store() as (_settings, store):
         run_command(lambda: delete_mapping(store, org, mapping_id))
         typer.echo(f"mapping {mapping_id} deleted")
+
+
+@mappings_app.command("reference")
+def mappings_reference() -> None:
+    """Print the reference of the mapping language and of mapping files (Markdown)."""
+    from xdm_connector.mappings.reference import mapping_language_reference
+
+    typer.echo(mapping_language_reference(), nl=False)
