@@ -2,8 +2,10 @@
 
 One module per noun: ``server`` (``serve``, ``worker``), ``organizations`` (``orgs``,
 ``groups``, ``audit``), ``integrations``, ``datasets``, ``mappings``, ``lake``; the local
-platform service's commands live in ``platform/commands.py``. This module wires them into
-one ``app``, in the order ``--help`` lists them.
+platform service's commands live in ``platform/commands.py``. What they share is in
+``common`` (the opened store, the error exit) and ``tables`` (rows as an aligned table, or
+a JSON array with ``--json``). This module wires them into one ``app``, in the order
+``--help`` lists them.
 """
 
 from __future__ import annotations
