@@ -5,12 +5,16 @@ Each call starts a process (about a second), so the assertions are grouped by co
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from tests.e2e.conftest import Installation
+from tests.e2e.conftest import Installation, demo_credentials
+from tests.tables import read_table
+from xdm_connector.cli.tables import cell_text
 from xdm_connector.destinations.lake import LakeDestination
 
 PUBLISHED_LOG = [
@@ -34,6 +38,61 @@ fieldMappings:
   - {{source: "'out'", xdm: "{BAD_PATH}"}}
 """
 SHARED = "Dataset profiles is already used by mapping XDM44: its data may be overwritten"
+# Every command that lists rows, with its table's header and its JSON objects' keys.
+LISTINGS: list[tuple[tuple[str, ...], dict[str, str]]] = [
+    (("orgs", "list"), {"ID": "id", "SOURCE URL": "sourceUrl"}),
+    (("groups", "list", "--org", "demo"), {"NAME": "name", "ROLES": "roles"}),
+    (
+        ("groups", "roles", "--org", "demo", "--group", "Administrators"),
+        {"NAME": "name", "LABEL": "label"},
+    ),
+    (
+        ("integrations", "list", "--org", "demo"),
+        {"CLIENT ID": "clientId", "NAME": "name", "GROUPS": "groups", "CREATED": "created"},
+    ),
+    (
+        ("audit", "--org", "demo"),
+        {
+            "AT": "at",
+            "ACTOR": "actor",
+            "ACTION": "action",
+            "TARGET": "target",
+            "DETAILS": "details",
+        },
+    ),
+    (
+        ("datasets", "list", "--org", "demo"),
+        {"ID": "id", "CLASS": "class", "FIELD GROUPS": "fieldGroups"},
+    ),
+    (
+        ("mappings", "list", "--org", "demo"),
+        {
+            "ID": "id",
+            "PUBLICATION": "publicationStatus",
+            "EXECUTION": "executionStatus",
+            "DATASET": "dataset",
+            "LABEL": "label",
+        },
+    ),
+    (
+        ("mappings", "log", "--org", "demo", "XDM44"),
+        {"AT": "at", "LEVEL": "level", "CODE": "code", "MESSAGE": "message"},
+    ),
+    (
+        ("mappings", "jobs", "--org", "demo", "XDM44"),
+        {
+            "ID": "id",
+            "STATUS": "status",
+            "TRIGGER": "trigger",
+            "READ": "recordsRead",
+            "INGESTED": "recordsIngested",
+            "REJECTED": "recordsRejected",
+            "BATCH ID": "batchId",
+            "REASON": "reason",
+        },
+    ),
+]
+TIME_KEYS = {"at", "created"}
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +104,60 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Installation:
     return installed
 
 
-def lines(output: str) -> list[list[str]]:
-    return [line.split("\t") for line in output.splitlines()]
+def as_cell(key: str, value: Any) -> str:
+    """A JSON value as its table shows it."""
+    return cell_text(dt.datetime.fromisoformat(value) if key in TIME_KEYS else value)
+
+
+@pytest.mark.parametrize(
+    ("command", "columns"), LISTINGS, ids=[" ".join(c[:2]) for c, _ in LISTINGS]
+)
+def test_every_listing_prints_a_table_or_the_same_rows_as_json(
+    demo: Installation, command: tuple[str, ...], columns: dict[str, str]
+) -> None:
+    printed = demo.cli(*command)
+    table = read_table(printed.stdout)
+    assert table.headers == list(columns)
+    for header in columns:
+        assert table.aligned_left(header) or table.aligned_right(header), header
+
+    as_json = demo.cli(*command, "--json")
+    assert as_json.stderr == ""
+    documents = orjson.loads(as_json.stdout)
+    assert isinstance(documents, list)
+    assert [list(document) for document in documents] == [list(columns.values())] * len(documents)
+    assert table.records() == [
+        {header: as_cell(key, document[key]) for header, key in columns.items()}
+        for document in documents
+    ]
+    secret = demo_credentials(demo)["client_secret"]
+    assert secret not in printed.stdout + as_json.stdout
 
 
 def test_reading_mappings_and_datasets(demo: Installation) -> None:
-    listed = lines(demo.cli("mappings", "list", "--org", "demo").stdout)
-    assert listed == [["XDM44", "Published", "Stopped", "profiles", "Profiles to Platform"]]
+    listed = read_table(demo.cli("mappings", "list", "--org", "demo").stdout)
+    assert listed.records() == [
+        {
+            "ID": "XDM44",
+            "PUBLICATION": "Published",
+            "EXECUTION": "Stopped",
+            "DATASET": "profiles",
+            "LABEL": "Profiles to Platform",
+        }
+    ]
 
     mapping = orjson.loads(demo.cli("mappings", "get", "--org", "demo", "XDM44").stdout)
     assert (mapping["id"], mapping["dataset"]) == ("XDM44", "profiles")
     assert (mapping["publicationStatus"], mapping["executionStatus"]) == ("Published", "Stopped")
     assert {"source": "@email", "xdm": "/personalEmail/address"} in mapping["fieldMappings"]
 
-    log = lines(demo.cli("mappings", "log", "--org", "demo", "XDM44").stdout)
-    assert [line[2] for line in log] == PUBLISHED_LOG
-    assert {line[1] for line in log} == {"info"}
-    assert log[-1][3] == "Mapping is published and mapping job is created"
+    log = read_table(demo.cli("mappings", "log", "--org", "demo", "XDM44").stdout)
+    assert log.column("CODE") == PUBLISHED_LOG
+    assert set(log.column("LEVEL")) == {"info"}
+    assert log.column("MESSAGE")[-1] == "Mapping is published and mapping job is created"
 
-    assert demo.cli("mappings", "jobs", "--org", "demo", "XDM44").stdout == ""
+    jobs = read_table(demo.cli("mappings", "jobs", "--org", "demo", "XDM44").stdout)
+    assert jobs.rows == []
 
     preview = orjson.loads(
         demo.cli("mappings", "preview", "--org", "demo", "XDM44", "--limit", "2").stdout
@@ -79,11 +173,11 @@ def test_reading_mappings_and_datasets(demo: Installation) -> None:
     assert first["record"]["_id"] == "1"
     assert first["record"]["identityMap"]["Email"][0]["primary"] is True
 
-    datasets = lines(demo.cli("datasets", "list", "--org", "demo").stdout)
-    assert [row[:2] for row in datasets] == [
+    datasets = read_table(demo.cli("datasets", "list", "--org", "demo").stdout)
+    assert [row[:2] for row in datasets.rows] == [
         ["profiles", "https://ns.adobe.com/xdm/context/profile"]
     ]
-    assert "https://ns.adobe.com/xdm/context/identitymap" in datasets[0][2].split(",")
+    assert "https://ns.adobe.com/xdm/context/identitymap" in datasets.rows[0][2].split(", ")
     dataset = orjson.loads(demo.cli("datasets", "get", "--org", "demo", "profiles").stdout)
     assert dataset["id"] == "profiles"
     properties = dataset["schema"]["properties"]
@@ -112,7 +206,9 @@ def test_a_bad_mapping_fails_to_publish_and_its_draft_is_deleted(
 
     published = demo.cli("mappings", "publish", "--org", "demo", "BAD", check=False)
     assert published.returncode == 1
-    printed = published.stdout.splitlines()
+    table = read_table(published.stdout)
+    assert table.headers == ["LEVEL", "CODE", "MESSAGE"]
+    printed = [f"{code} {message}" for _level, code, message in table.rows]
     assert printed[0] == "ACP-880066 Starting Mapping validation"
     assert f"ACP-880071 {SHARED}" in printed
     assert f"ACP-880189 The XDM field {BAD_PATH} is not a valid field of the XDM schema" in printed
@@ -121,6 +217,10 @@ def test_a_bad_mapping_fails_to_publish_and_its_draft_is_deleted(
         "ACP-880185 Mapping validation has failed. Please check the error in the logs and "
         "change the mapping accordingly."
     )
+    assert {"warning", "error"} <= set(table.column("LEVEL"))
+    again = demo.cli("mappings", "publish", "--org", "demo", "BAD", "--json", check=False)
+    assert again.returncode == 1
+    assert [f"{line['code']} {line['message']}" for line in orjson.loads(again.stdout)] == printed
 
     preview = orjson.loads(demo.cli("mappings", "preview", "--org", "demo", "BAD").stdout)
     assert preview["records"] == []
@@ -165,14 +265,16 @@ def test_cleaning_the_batches_a_dead_worker_left_in_the_lake(
     lake.put_file(lost, "part-00000.jsonl", part)
     staged = demo.lake / "_staging" / "demo" / "profiles" / lost
 
-    young = demo.cli("lake", "clean", "--older-than", "3600")
-    assert (young.stdout, young.stderr) == ("", "0 loading batches aborted\n")
+    young = demo.cli("lake", "clean", "--older-than", "3600", "--json")
+    assert (young.stdout, young.stderr) == ("[]\n", "0 loading batches aborted\n")
     other_org = demo.cli("lake", "clean", "--older-than", "0", "--org", "acme")
-    assert other_org.stdout == ""
+    assert read_table(other_org.stdout).rows == []
     assert staged.is_dir()
 
     cleaned = demo.cli("lake", "clean", "--older-than", "0", "--org", "demo")
-    [line] = lines(cleaned.stdout)
+    table = read_table(cleaned.stdout)
+    assert table.headers == ["ID", "ORG", "DATASET", "BATCH KEY", "LAST ACTIVITY"]
+    [line] = table.rows
     assert line[:4] == [lost, "demo", "profiles", "lost"]
     assert cleaned.stderr == "1 loading batch aborted\n"
     assert not staged.exists()

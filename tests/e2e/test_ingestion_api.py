@@ -14,6 +14,7 @@ import duckdb
 import httpx
 
 from tests.e2e.conftest import Installation, demo_credentials, token_for
+from tests.tables import read_table
 
 DEMO_PROFILES = 10_000
 
@@ -114,6 +115,19 @@ def test_trigger_follow_and_read_the_lake(installation: Installation) -> None:
     assert settled["status"] == "Success"
     assert settled["numRecords"] == 0
     assert lake_count(installation.lake, "demo", "profiles") == DEMO_PROFILES
+
+    # The operator's view of the same jobs: newest first, the counts right-aligned.
+    jobs = read_table(installation.cli("mappings", "jobs", "--org", "demo", "XDM44").stdout)
+    assert [
+        (row["ID"], row["STATUS"], row["READ"], row["INGESTED"], row["BATCH ID"])
+        for row in jobs.records()
+    ] == [
+        (str(again["requestId"]), "Success", "0", "0", settled["batchId"]),
+        (str(request_id), "Success", str(DEMO_PROFILES), str(DEMO_PROFILES), done["batchId"]),
+    ]
+    assert jobs.aligned_right("READ")
+    assert jobs.aligned_right("INGESTED")
+    assert jobs.aligned_left("BATCH ID")
 
 
 def test_fifty_simultaneous_triggers_create_one_request(installation: Installation) -> None:

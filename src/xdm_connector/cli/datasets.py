@@ -14,8 +14,15 @@ from xdm_connector.cli.common import (
     read_json_object,
     run_command,
 )
+from xdm_connector.cli.tables import Column, JsonOption, print_rows
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Destination datasets and their XDM schemas.")
+
+DATASET_COLUMNS = (
+    Column("id", "ID"),
+    Column("class", "CLASS"),
+    Column("fieldGroups", "FIELD GROUPS", prose=True),
+)
 
 
 @datasets_app.command("create")
@@ -62,13 +69,15 @@ def datasets_create(
 
 
 @datasets_app.command("list")
-def datasets_list(org: OrgOption) -> None:
-    """List the datasets: id, class, field groups (one line each)."""
+def datasets_list(org: OrgOption, as_json: JsonOption = False) -> None:
+    """List the datasets: id, XDM class, field groups."""
     with opened_store() as (_settings, store):
         run_command(lambda: store.tenants.get_organization(org))
-        for dataset in store.tenants.list_datasets(org):
-            spec = dataset.schema_spec
-            typer.echo(f"{dataset.id}\t{spec['class']}\t{','.join(spec.get('fieldGroups', []))}")
+        rows = [
+            (dataset.id, dataset.schema_spec["class"], dataset.schema_spec.get("fieldGroups", []))
+            for dataset in store.tenants.list_datasets(org)
+        ]
+        print_rows(DATASET_COLUMNS, rows, as_json=as_json)
 
 
 @datasets_app.command("get")

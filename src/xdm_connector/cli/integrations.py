@@ -7,10 +7,17 @@ from typing import Annotated
 import typer
 
 from xdm_connector.cli.common import OrgOption, echo_json, opened_store, operator, run_command
+from xdm_connector.cli.tables import Column, JsonOption, print_rows
 
 integrations_app = typer.Typer(no_args_is_help=True, help="API clients of an organization.")
 
 ClientIdArgument = Annotated[str, typer.Argument(help="The integration's client id.")]
+INTEGRATION_COLUMNS = (
+    Column("clientId", "CLIENT ID"),
+    Column("name", "NAME"),
+    Column("groups", "GROUPS", prose=True),
+    Column("created", "CREATED"),
+)
 
 
 @integrations_app.command("create")
@@ -30,13 +37,16 @@ def integrations_create(
 
 
 @integrations_app.command("list")
-def integrations_list(org: OrgOption) -> None:
-    """List the API clients: client id, name, groups (never a secret)."""
+def integrations_list(org: OrgOption, as_json: JsonOption = False) -> None:
+    """List the API clients: client id, name, groups, creation time (never a secret)."""
     from xdm_connector.security.credentials import list_integrations
 
     with opened_store() as (_settings, store):
-        for info in run_command(lambda: list_integrations(store, org)):
-            typer.echo(f"{info.client_id}\t{info.name}\t{','.join(info.groups)}")
+        rows = [
+            (info.client_id, info.name, list(info.groups), info.created_at)
+            for info in run_command(lambda: list_integrations(store, org))
+        ]
+        print_rows(INTEGRATION_COLUMNS, rows, as_json=as_json)
 
 
 @integrations_app.command("rotate")

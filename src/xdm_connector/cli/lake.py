@@ -5,15 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-import orjson
 import typer
 
 from xdm_connector.cli.common import OrgOption, opened_store, run_command
+from xdm_connector.cli.tables import Column, JsonOption, print_rows
 from xdm_connector.settings import Settings
 
 lake_app = typer.Typer(no_args_is_help=True, help="The local data lake.")
 
 ONE_DAY_SECONDS = 86_400
+ABORTED_BATCH_COLUMNS = (
+    Column("id", "ID"),
+    Column("org", "ORG"),
+    Column("dataset", "DATASET"),
+    Column("batchKey", "BATCH KEY"),
+    Column("lastActivity", "LAST ACTIVITY"),
+)
 
 
 @lake_app.command("query")
@@ -21,21 +28,17 @@ def lake_query(
     org: OrgOption,
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset id.")],
     sql: Annotated[str, typer.Argument(help="SQL; the dataset is a view named after it.")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Query a dataset of the lake with DuckDB (committed batches only)."""
+    """Query a dataset of the lake with DuckDB (committed batches only): a table of the
+    columns it answers."""
     from xdm_connector.destinations.lake import LakeDestination
     from xdm_connector.destinations.lake_query import query_dataset
 
     lake = LakeDestination(Settings().lake_root)
     result = run_command(lambda: query_dataset(lake, org, dataset, sql))
-    if as_json:
-        for record in result.records():
-            typer.echo(orjson.dumps(record, default=str).decode())
-        return
-    typer.echo("\t".join(result.columns))
-    for row in result.rows:
-        typer.echo("\t".join("" if value is None else str(value) for value in row))
+    columns = [Column(name, name) for name in result.columns]
+    print_rows(columns, result.rows, as_json=as_json)
 
 
 @lake_app.command("clean")
@@ -51,11 +54,13 @@ def lake_clean(
     org: Annotated[
         str | None, typer.Option("--org", help="Only this organization's batches.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Abort the batches a dead worker left loading, dropping their staging files.
 
-    Prints one line per batch aborted (id, organization, dataset, batch key, last
-    activity); a batch that a job in progress may still write is never touched.
+    Prints the batches aborted (id, organization, dataset, batch key, last activity), and
+    their count on standard error; a batch that a job in progress may still write is never
+    touched.
     """
     from xdm_connector.destinations.lake import LakeDestination
     from xdm_connector.destinations.lake_cleaning import clean_lake
@@ -64,8 +69,10 @@ def lake_clean(
         lake = LakeDestination(settings.lake_root)
         age = dt.timedelta(seconds=older_than)
         aborted = run_command(lambda: clean_lake(lake, store, older_than=age, org=org))
-    for batch in aborted:
-        activity = batch.last_activity.isoformat(timespec="seconds")
-        typer.echo(f"{batch.id}\t{batch.org}\t{batch.dataset}\t{batch.batch_key}\t{activity}")
+    rows = [
+        (batch.id, batch.org, batch.dataset, batch.batch_key, batch.last_activity)
+        for batch in aborted
+    ]
+    print_rows(ABORTED_BATCH_COLUMNS, rows, as_json=as_json)
     plural = "" if len(aborted) == 1 else "es"
     typer.echo(f"{len(aborted)} loading batch{plural} aborted", err=True)

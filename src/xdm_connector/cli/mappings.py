@@ -10,9 +10,34 @@ from typing import Annotated, Any
 import typer
 
 from xdm_connector.cli.common import OrgOption, echo_json, opened_store, run_command
+from xdm_connector.cli.tables import Column, JsonOption, print_rows
 from xdm_connector.store.store import Store
 
 mappings_app = typer.Typer(no_args_is_help=True, help="Data mappings.")
+
+MAPPING_COLUMNS = (
+    Column("id", "ID"),
+    Column("publicationStatus", "PUBLICATION"),
+    Column("executionStatus", "EXECUTION"),
+    Column("dataset", "DATASET"),
+    Column("label", "LABEL", prose=True),
+)
+PUBLICATION_COLUMNS = (
+    Column("level", "LEVEL"),
+    Column("code", "CODE"),
+    Column("message", "MESSAGE", prose=True),
+)
+LOG_COLUMNS = (Column("at", "AT"), *PUBLICATION_COLUMNS)
+JOB_COLUMNS = (
+    Column("id", "ID"),
+    Column("status", "STATUS"),
+    Column("trigger", "TRIGGER"),
+    Column("recordsRead", "READ"),
+    Column("recordsIngested", "INGESTED"),
+    Column("recordsRejected", "REJECTED"),
+    Column("batchId", "BATCH ID"),
+    Column("reason", "REASON", prose=True),
+)
 
 
 @mappings_app.command("apply")
@@ -38,8 +63,9 @@ def mappings_publish(
     mapping_id: Annotated[str, typer.Argument(help="Mapping id.")],
     resend: Annotated[bool, typer.Option(help="Resend the records from the beginning.")] = False,
     start: Annotated[bool, typer.Option(help="Start the schedule once published.")] = True,
+    as_json: JsonOption = False,
 ) -> None:
-    """Validate and publish a mapping; prints the publication log."""
+    """Validate and publish a mapping; prints the publication log (exit 1: not published)."""
     from xdm_connector.destinations.dataset_refresh import CatalogAccess
     from xdm_connector.mappings.service import publish_mapping_with
     from xdm_connector.xdm.registry import SchemaRegistry
@@ -58,8 +84,8 @@ def mappings_publish(
                 start=start,
             )
         )
-        for line in result.log:
-            typer.echo(f"{line.code} {line.message}")
+        rows = [(line.level, line.code, line.message) for line in result.log]
+        print_rows(PUBLICATION_COLUMNS, rows, as_json=as_json)
         if not result.published:
             raise typer.Exit(1)
 
@@ -100,15 +126,21 @@ def mappings_unpublish(org: OrgOption, mapping_id: MappingIdArgument) -> None:
 
 
 @mappings_app.command("list")
-def mappings_list(org: OrgOption) -> None:
-    """List the mappings: id, statuses, dataset, label (one line each)."""
+def mappings_list(org: OrgOption, as_json: JsonOption = False) -> None:
+    """List the mappings: id, publication and execution statuses, dataset, label."""
     with opened_store() as (_settings, store):
         run_command(lambda: store.tenants.get_organization(org))
-        for mapping in store.mappings.list_for_org(org):
-            typer.echo(
-                f"{mapping.id}\t{mapping.publication_status}\t{mapping.execution_status}"
-                f"\t{mapping.dataset_id}\t{mapping.label}"
+        rows = [
+            (
+                mapping.id,
+                mapping.publication_status,
+                mapping.execution_status,
+                mapping.dataset_id,
+                mapping.label,
             )
+            for mapping in store.mappings.list_for_org(org)
+        ]
+        print_rows(MAPPING_COLUMNS, rows, as_json=as_json)
 
 
 @mappings_app.command("get")
@@ -131,11 +163,16 @@ def mappings_get(org: OrgOption, mapping_id: MappingIdArgument) -> None:
 
 
 @mappings_app.command("log")
-def mappings_log(org: OrgOption, mapping_id: MappingIdArgument) -> None:
+def mappings_log(
+    org: OrgOption, mapping_id: MappingIdArgument, as_json: JsonOption = False
+) -> None:
     """Print the mapping's publication log, oldest first: time, level, code, message."""
     with opened_store() as (_settings, store):
-        for entry in run_command(lambda: store.mappings.publication_log(org, mapping_id)):
-            typer.echo(f"{entry.at.isoformat()}\t{entry.level}\t{entry.code}\t{entry.message}")
+        rows = [
+            (entry.at, entry.level, entry.code, entry.message)
+            for entry in run_command(lambda: store.mappings.publication_log(org, mapping_id))
+        ]
+        print_rows(LOG_COLUMNS, rows, as_json=as_json)
 
 
 @mappings_app.command("jobs")
@@ -143,16 +180,26 @@ def mappings_jobs(
     org: OrgOption,
     mapping_id: MappingIdArgument,
     limit: Annotated[int, typer.Option(help="How many jobs, newest first.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print the mapping's export jobs: id, status, trigger, records read/ingested/rejected,
-    batch id, reason (one line each, newest first)."""
+    """Print the mapping's export jobs, newest first: id, status, trigger, records read,
+    ingested and rejected, batch id, reason."""
     with opened_store() as (_settings, store):
         run_command(lambda: store.mappings.get(org, mapping_id))
-        for job in store.jobs.list_for_mapping(org, mapping_id, limit=limit):
-            counts = f"{job.records_read}/{job.records_ingested}/{job.records_rejected}"
-            typer.echo(
-                f"{job.id}\t{job.state}\t{job.trigger}\t{counts}\t{job.batch_id}\t{job.reason}"
+        rows = [
+            (
+                job.id,
+                job.state,
+                job.trigger,
+                job.records_read,
+                job.records_ingested,
+                job.records_rejected,
+                job.batch_id,
+                job.reason,
             )
+            for job in store.jobs.list_for_mapping(org, mapping_id, limit=limit)
+        ]
+        print_rows(JOB_COLUMNS, rows, as_json=as_json)
 
 
 @mappings_app.command("preview")

@@ -9,12 +9,24 @@ import orjson
 import typer
 
 from xdm_connector.cli.common import OrgOption, echo_json, opened_store, operator, run_command
+from xdm_connector.cli.tables import Column, JsonOption, print_rows
 
 orgs_app = typer.Typer(no_args_is_help=True, help="Organizations (tenants).")
 groups_app = typer.Typer(no_args_is_help=True, help="Security groups and their roles.")
 
 GroupOption = Annotated[str, typer.Option("--group", help="Security group name.")]
 RoleOption = Annotated[str, typer.Option("--role", help="Role: administration or sql.")]
+
+ORGANIZATION_COLUMNS = (Column("id", "ID"), Column("sourceUrl", "SOURCE URL", prose=True))
+GROUP_COLUMNS = (Column("name", "NAME"), Column("roles", "ROLES", prose=True))
+ROLE_COLUMNS = (Column("name", "NAME"), Column("label", "LABEL", prose=True))
+AUDIT_COLUMNS = (
+    Column("at", "AT"),
+    Column("actor", "ACTOR"),
+    Column("action", "ACTION"),
+    Column("target", "TARGET"),
+    Column("details", "DETAILS", prose=True),
+)
 
 
 @orgs_app.command("create")
@@ -38,13 +50,12 @@ def orgs_create(
 
 
 @orgs_app.command("list")
-def orgs_list() -> None:
+def orgs_list(as_json: JsonOption = False) -> None:
     """List the organizations and their source URLs (passwords masked)."""
     from xdm_connector.organizations import organization_summaries
 
     with opened_store() as (_settings, store):
-        for org_id, source_url in organization_summaries(store):
-            typer.echo(f"{org_id}\t{source_url}")
+        print_rows(ORGANIZATION_COLUMNS, organization_summaries(store), as_json=as_json)
 
 
 @orgs_app.command("set-destination")
@@ -75,13 +86,15 @@ def orgs_set_destination(
 
 
 @groups_app.command("list")
-def groups_list(org: OrgOption) -> None:
+def groups_list(org: OrgOption, as_json: JsonOption = False) -> None:
     """List the security groups and their roles."""
     from xdm_connector.organizations import list_groups
 
     with opened_store() as (_settings, store):
-        for group in run_command(lambda: list_groups(store, org)):
-            typer.echo(f"{group.name}\t{','.join(group.roles)}")
+        groups = run_command(lambda: list_groups(store, org))
+        print_rows(
+            GROUP_COLUMNS, [(group.name, list(group.roles)) for group in groups], as_json=as_json
+        )
 
 
 @groups_app.command("create")
@@ -115,23 +128,27 @@ def groups_revoke(org: OrgOption, group: GroupOption, role: RoleOption) -> None:
 
 
 @groups_app.command("roles")
-def groups_roles(org: OrgOption, group: GroupOption) -> None:
-    """List the roles of a security group."""
+def groups_roles(org: OrgOption, group: GroupOption, as_json: JsonOption = False) -> None:
+    """List the roles of a security group: name and label."""
+    from xdm_connector.security.roles import role
+
     with opened_store() as (_settings, store):
-        for role in run_command(lambda: store.tenants.group_roles(org, group)):
-            typer.echo(role)
+        held = run_command(lambda: [role(name) for name in store.tenants.group_roles(org, group)])
+        print_rows(ROLE_COLUMNS, [(known.name, known.label) for known in held], as_json=as_json)
 
 
 def audit(
     org: OrgOption,
     action: Annotated[str | None, typer.Option(help="Only this action, e.g. grant.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print the organization's audit trail, newest first: when, who, what, target."""
+    """Print the organization's audit trail, newest first: when, who, what, target, details."""
     from xdm_connector.security.audit import audit_trail
 
     with opened_store() as (_settings, store):
-        for entry in run_command(lambda: audit_trail(store, org, action))[:limit]:
-            details = orjson.dumps(entry.details).decode() if entry.details else ""
-            line = f"{entry.at.isoformat()}\t{entry.actor}\t{entry.action}\t{entry.target}"
-            typer.echo(f"{line}\t{details}".rstrip("\t"))
+        entries = run_command(lambda: audit_trail(store, org, action))[:limit]
+        rows = [
+            (entry.at, entry.actor, entry.action, entry.target, entry.details) for entry in entries
+        ]
+        print_rows(AUDIT_COLUMNS, rows, as_json=as_json)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from tests.tables import read_table
 from xdm_connector.cli import app
 from xdm_connector.demo.setup import prepare_demo
 from xdm_connector.destinations.lake import LakeDestination
@@ -103,7 +104,8 @@ def test_a_lake_in_json_lines_is_written_and_queried_from_the_command_line(
         app, ["lake", "query", "--org", "demo", "--dataset", "profiles", "--json", sql]
     )
     assert queried.exit_code == 0, queried.output
-    rows = [orjson.loads(line) for line in queried.output.splitlines()]
+    rows = orjson.loads(queried.stdout)
+    assert [set(row) for row in rows] == [{"gender", "n"}] * len(rows)
     assert sum(row["n"] for row in rows) == 50
     table = runner.invoke(
         app,
@@ -114,10 +116,12 @@ def test_a_lake_in_json_lines_is_written_and_queried_from_the_command_line(
             "demo",
             "--dataset",
             "profiles",
-            "select count(*) as n from profiles",
+            "select count(*) as n, 'fifty' as said from profiles",
         ],
     )
-    assert table.output.splitlines() == ["n", "50"]
+    printed = read_table(table.stdout)
+    assert printed.records() == [{"n": "50", "said": "fifty"}]
+    assert printed.aligned_right("n")
 
 
 def test_set_destination_refuses_a_secret_in_clear(store: Store) -> None:

@@ -95,10 +95,11 @@ def through_the_command_line(settings: Settings) -> tuple[bool, str]:
         "XDMC_PLATFORM_TIMEOUT_SECONDS": str(settings.platform_timeout_seconds),
     }
     result = CliRunner().invoke(
-        cli_app, ["mappings", "publish", "--org", "demo", "XDM44", "--no-start"], env=env
+        cli_app, ["mappings", "publish", "--org", "demo", "XDM44", "--no-start", "--json"], env=env
     )
     assert result.exit_code in (0, 1), result.output
-    return result.exit_code == 0, result.output
+    messages = [f"{line['code']} {line['message']}" for line in orjson.loads(result.stdout)]
+    return result.exit_code == 0, "\n".join(messages)
 
 
 SURFACES = pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.integration.security.conftest import FIELD_GROUPS, mapping_document
+from tests.tables import read_table
 from xdm_connector.app import create_app
 from xdm_connector.cli import app as cli
 from xdm_connector.jobs.worker import Worker
@@ -85,8 +86,10 @@ def test_a_full_run_logs_no_secret(
     answers.append(refused.output)
     answers.append(run("orgs", "create", "crm", "--source-url", source_url))
     listed = run("orgs", "list")
-    assert f"crm\t{source_url}" in listed.splitlines()
-    answers.append(listed)
+    assert {"ID": "crm", "SOURCE URL": source_url} in read_table(listed).records()
+    listed_json = run("orgs", "list", "--json")
+    assert {"id": "crm", "sourceUrl": source_url} in orjson.loads(listed_json)
+    answers += [listed, listed_json]
     answers.append(
         run("groups", "grant", "--org", "crm", "--group", "Administrators", "--role", "sql")
     )
@@ -94,6 +97,8 @@ def test_a_full_run_logs_no_secret(
         run("integrations", "create", "--org", "crm", "--group", "Administrators")
     )
     client_secret = credentials["client_secret"]
+    for listing in (("integrations", "list"), ("audit",)):
+        answers += [run(*listing, "--org", "crm"), run(*listing, "--org", "crm", "--json")]
 
     with TestClient(create_app(settings)) as client:
         issued = client.post("/ims/token/v3", data=credentials)

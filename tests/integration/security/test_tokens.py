@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.integration.security.conftest import World, bearer
+from tests.tables import read_table
 from xdm_connector.cli import app as cli
 from xdm_connector.security.credentials import (
     NewIntegration,
@@ -129,11 +130,22 @@ def test_the_integrations_commands(
 ) -> None:
     listed = run_cli.invoke(cli, ["integrations", "list", "--org", "acme"])
     assert listed.exit_code == 0, listed.output
-    lines = sorted(line.split("\t") for line in listed.output.splitlines())
-    assert [line[1:] for line in lines if line[0] == world.spare.client_id] == [
-        ["spare", "Standard Users"]
-    ]
-    assert world.spare.client_secret not in listed.output
+    table = read_table(listed.stdout)
+    assert table.headers == ["CLIENT ID", "NAME", "GROUPS", "CREATED"]
+    spare = [row for row in table.records() if row["CLIENT ID"] == world.spare.client_id]
+    assert [(row["NAME"], row["GROUPS"]) for row in spare] == [("spare", "Standard Users")]
+    as_json = run_cli.invoke(cli, ["integrations", "list", "--org", "acme", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    documents = orjson.loads(as_json.stdout)
+    assert sorted(document["clientId"] for document in documents) == sorted(
+        table.column("CLIENT ID")
+    )
+    spare_document = next(d for d in documents if d["clientId"] == world.spare.client_id)
+    assert set(spare_document) == {"clientId", "name", "groups", "created"}
+    assert spare_document["groups"] == ["Standard Users"]
+    for output in (listed.output, as_json.output):
+        assert world.spare.client_secret not in output
+        assert digest(world.spare.client_secret) not in output
 
     old_token = bearer(client, world.spare)
     rotated = run_cli.invoke(
@@ -158,11 +170,18 @@ def test_the_integrations_commands(
 
     audit = run_cli.invoke(cli, ["audit", "--org", "acme", "--action", "integration.rotate"])
     assert audit.exit_code == 0, audit.output
-    (entry,) = audit.output.splitlines()
-    _at, actor, action, target = entry.split("\t")
-    assert (action, target) == ("integration.rotate", world.spare.client_id)
-    assert actor.startswith("operator")
+    [entry] = read_table(audit.stdout).records()
+    assert (entry["ACTION"], entry["TARGET"]) == ("integration.rotate", world.spare.client_id)
+    assert entry["ACTOR"].startswith("operator")
     assert secret not in audit.output
+    audit_json = run_cli.invoke(
+        cli, ["audit", "--org", "acme", "--action", "integration.rotate", "--json"]
+    )
+    [document] = orjson.loads(audit_json.stdout)
+    assert set(document) == {"at", "actor", "action", "target", "details"}
+    assert (document["action"], document["target"]) == ("integration.rotate", entry["TARGET"])
+    assert document["at"].startswith(entry["AT"].removesuffix("+00:00"))
+    assert secret not in audit_json.output
 
 
 def test_the_groups_commands(store: Store, world: World, run_cli: CliRunner) -> None:
@@ -174,11 +193,19 @@ def test_the_groups_commands(store: Store, world: World, run_cli: CliRunner) -> 
     run("create", "--group", "Operators")
     for _ in range(2):
         run("grant", "--group", "Operators", "--role", "sql")
-    assert run("roles", "--group", "Operators").split() == ["sql"]
-    assert "Operators\tsql" in run("list").splitlines()
+    roles = read_table(run("roles", "--group", "Operators"))
+    assert roles.records() == [{"NAME": "sql", "LABEL": "SQL function execution"}]
+    assert orjson.loads(run("roles", "--group", "Operators", "--json")) == [
+        {"name": "sql", "label": "SQL function execution"}
+    ]
+    groups = read_table(run("list"))
+    assert groups.headers == ["NAME", "ROLES"]
+    assert {"NAME": "Operators", "ROLES": "sql"} in groups.records()
+    assert {"name": "Operators", "roles": ["sql"]} in orjson.loads(run("list", "--json"))
     for _ in range(2):
         run("revoke", "--group", "Operators", "--role", "sql")
-    assert run("roles", "--group", "Operators").split() == []
+    assert run("roles", "--group", "Operators").splitlines() == ["NAME  LABEL"]
+    assert orjson.loads(run("roles", "--group", "Operators", "--json")) == []
     unknown = run_cli.invoke(
         cli, ["groups", "grant", "--org", "acme", "--group", "Operators", "--role", "root"]
     )
