@@ -68,7 +68,10 @@ def orgs_set_destination(
         Path | None, typer.Option("--file", help="Read the destination from a JSON file.")
     ] = None,
 ) -> None:
-    """Set where an organization's jobs deliver: the lake or a platform (README)."""
+    """Set where an organization's jobs deliver: the lake or a platform (README).
+
+    A mapping whose records now land elsewhere has its watermark reset: its next export
+    sends every record to the new destination (said on standard error)."""
     from xdm_connector.destinations.config import destination_document, set_destination
 
     if (config is None) == (file is None):
@@ -81,8 +84,14 @@ def orgs_set_destination(
         typer.echo(f"error: the destination is not valid JSON: {exc}", err=True)
         raise typer.Exit(2) from exc
     with opened_store() as (_settings, store):
-        chosen = run_command(lambda: set_destination(store, org, document))
-        echo_json(destination_document(chosen))
+        change = run_command(lambda: set_destination(store, org, document))
+        echo_json(destination_document(change.config))
+        for mapping_id in change.reset_mappings:
+            typer.echo(
+                f"mapping {mapping_id}: watermark reset, its next export sends every record "
+                "to the new destination",
+                err=True,
+            )
 
 
 @groups_app.command("list")
