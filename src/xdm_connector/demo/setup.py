@@ -41,6 +41,8 @@ DEMO_SCHEMA = (
     "campaign/address",
 )
 CREDENTIALS_FILE = "demo-credentials.json"
+LAKE_QUERY = "select person.name.firstName, identityMap from profiles limit 3"
+"""The walkthrough's query of the demo's dataset in the lake (``lake query``)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ xdm-connector demo is ready.
   client id      {client_id}
   client secret  {setup.credentials.client_secret}
 
-Walkthrough, once the server below says it is listening (in another terminal):
+Walkthrough, in another terminal in this folder, once {base}/ready answers:
 
   export CLIENT_ID={client_id} CLIENT_SECRET={setup.credentials.client_secret}
   TOKEN=$(curl -s -X POST {base}/ims/token/v3 -d client_id=$CLIENT_ID \\
@@ -138,4 +140,6 @@ Walkthrough, once the server below says it is listening (in another terminal):
 
   # count the records in the lake (any Parquet reader works: DuckDB, Spark, pandas)
   .venv/bin/python -c "import pyarrow.dataset as ds; print(ds.dataset('{lake}').count_rows())"
+  .venv/bin/xdm-connector lake query --org {DEMO_ORG} --dataset {DEMO_DATASET} \\
+    "{LAKE_QUERY}"
 """
