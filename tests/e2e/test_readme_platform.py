@@ -163,7 +163,7 @@ def test_the_demo_reaches_the_local_platform_as_the_readme_says(tmp_path: Path) 
         counted = reader.cli(
             "lake", "query", "--org", "demo", "--dataset", "profiles", "--json", count
         )
-        assert orjson.loads(counted.stdout) == {"n": PROFILES}
+        assert orjson.loads(counted.stdout) == [{"n": PROFILES}]
         reader.stop()  # Ctrl-C
 
         for command in commands:
