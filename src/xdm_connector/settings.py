@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from xdm_connector.retry import RetryPolicy
@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     api_threads: int = Field(default=8, gt=0)
     """Threads of a server process that run its routes' store work at once; its store
     keeps that many connections open, and a few more for its embedded worker."""
+
+    metrics_token: SecretStr | None = None
+    """The bearer token ``/metrics`` asks of its scraper; unset (or empty), ``/metrics``
+    is not served. Compared in constant time, never logged."""
 
     token_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     """Lifetime of the bearer tokens issued by ``/ims/token/v3``."""

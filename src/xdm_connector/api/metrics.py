@@ -1,15 +1,21 @@
 """``GET /metrics``: the exporter's figures in the Prometheus text format.
 
 Collected from the store at each scrape by a custom collector, so every API process of a
-deployment answers the same figures.
+deployment answers the same figures. They name every organization, published mapping and
+record volume, so the scraper needs a bearer token of its own (``XDMC_METRICS_TOKEN``)::
+
+    no XDMC_METRICS_TOKEN         404, as any path the server does not serve
+    no Authorization              401 {"error_code": "403010", "message": "Oauth token is missing."}
+    another token or scheme       401 {"error_code": "401013", "message": "Oauth token is not valid"}
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -18,8 +24,11 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xdm_connector.errors import AuthenticationError
 from xdm_connector.jobs.states import JobState
+from xdm_connector.settings import Settings
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.statistics import job_statistics
 from xdm_connector.store.store import Store
@@ -92,7 +101,29 @@ def _durations(values: Sequence[float]) -> HistogramMetricFamily:
     )
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=False)
+async def metrics_scraper(request: Request) -> None:
+    """Let the request through if it carries ``Authorization: Bearer <XDMC_METRICS_TOKEN>``."""
+    settings: Settings = request.app.state.settings
+    expected = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if not expected:
+        raise StarletteHTTPException(404)
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        raise AuthenticationError("Oauth token is missing.", code="403010")
+    scheme, _, given = authorization.partition(" ")
+    # Bytes, not text: compare_digest refuses text outside ASCII, which a header may hold.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    ):
+        raise AuthenticationError("Oauth token is not valid", code="401013")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    include_in_schema=False,
+    dependencies=[Depends(metrics_scraper)],
+)
 def metrics(request: Request) -> Response:
     """Jobs by state, records read/delivered/rejected, durations, lag, queue depth, slices
     waiting and workers running."""
