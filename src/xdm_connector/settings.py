@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     platform_home: Path | None = None
     """Folder of the local platform service (``platform serve``); ``home/platform`` if unset."""
 
+    platform_max_file_bytes: int = Field(default=4 * 1024**3, gt=0)
+    """The largest file the local platform service takes (a ``PUT``, or a large file's
+    declared total); larger uploads are refused from their headers (413)."""
+
     platform_faults: bool = False
     """Whether the local platform service takes failure injection at ``/_local/faults``."""
 

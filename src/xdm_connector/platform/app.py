@@ -63,6 +63,7 @@ def create_platform_app(settings: Settings) -> FastAPI:
     app.state.storage = storage
     app.state.registry = registry
     app.state.tokens = auth.TokenIssuer(storage, settings.token_ttl_seconds)
+    app.state.max_file_bytes = settings.platform_max_file_bytes
     _install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(batches.router)
@@ -113,7 +114,10 @@ def _problem(status: int, code: str, detail: str) -> JSONResponse:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(auth.GatewayError)
     async def _gateway(_request: Request, exc: auth.GatewayError) -> Response:
-        return gateway_error(exc.status_code, exc.error_code, exc.message, **exc.extra)
+        response = gateway_error(exc.status_code, exc.error_code, exc.message, **exc.extra)
+        if exc.close_connection:
+            response.headers["Connection"] = "close"
+        return response
 
     @app.exception_handler(XdmcError)
     async def _product_error(_request: Request, exc: XdmcError) -> Response:

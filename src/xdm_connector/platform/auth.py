@@ -35,6 +35,9 @@ router = APIRouter(tags=["ims"])
 class GatewayError(Exception):
     """A refusal in the gateway's shape: ``{"error_code": ..., "message": ...}``."""
 
+    close_connection = False
+    """Whether the answer closes the connection (the rest of the request is not read)."""
+
     def __init__(self, status_code: int, error_code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status_code = status_code

@@ -6,12 +6,14 @@
   ``Content-Range: bytes {start}-{end}/{total}``, ``POST ...?action=COMPLETE`` (400 when
   parts overlap or are missing), ``HEAD`` for the bytes received so far;
 - ``POST /batches/{id}?action=COMPLETE|ABORT|FAIL|REVERT``.
+
+Uploaded bodies are checked from their headers, then streamed to a temporary file of the
+batch with a running bound (``uploads.py``) before they take their place.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from typing import Annotated, Any
 
@@ -25,11 +27,16 @@ from xdm_connector.platform.auth import CallerDep
 from xdm_connector.platform.largefiles import LargeFiles
 from xdm_connector.platform.storage import PlatformStorage, inside, now_ms
 from xdm_connector.platform.transitions import signal
+from xdm_connector.platform.uploads import (
+    content_range,
+    declared_length,
+    length_mismatch,
+    receive,
+    too_large,
+)
 
 router = APIRouter(prefix="/data/foundation/import", tags=["batch ingestion"])
 FILE_PATH = "/batches/{batch_id}/datasets/{dataset_id}/files/{file_path:path}"
-MAX_PART_BYTES = 512_000_000
-_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
 class InputFormat(BaseModel):
@@ -102,6 +109,10 @@ async def put_file(
 ) -> Response:
     """Upload a whole file (a second upload of the same path replaces it)."""
     _loading(request, caller, batch_id, dataset_id)
+    limit: int = request.app.state.max_file_bytes
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
+        raise too_large(declared, limit)
     storage = _storage(request)
     folder = storage.batch_folder(batch_id)
     target = inside(folder / "files", file_path)
@@ -114,9 +125,7 @@ async def put_file(
             os.replace(temporary, target)
 
     try:
-        async with await anyio.open_file(temporary, "wb") as sink:
-            async for chunk in request.stream():
-                await sink.write(chunk)
+        await receive(request, temporary, limit=limit, expected=declared)
         await anyio.to_thread.run_sync(commit)
     finally:
         temporary.unlink(missing_ok=True)
@@ -155,28 +164,30 @@ async def put_part(
     file_path: str,
     request: Request,
     caller: CallerDep,
-    content_range: Annotated[str | None, Header()] = None,
+    content_range_header: Annotated[str | None, Header(alias="content-range")] = None,
 ) -> Response:
     """One part of a large file, at the bytes ``Content-Range`` names."""
     _loading(request, caller, batch_id, dataset_id)
-    matched = _RANGE.fullmatch((content_range or "").strip())
-    if matched is None:
-        raise InvalidInput("a part needs Content-Range: bytes {start}-{end}/{total}")
-    start, end, total = (int(group) for group in matched.groups())
-    if not start <= end < total or end - start + 1 > MAX_PART_BYTES:
-        raise InvalidInput(f"invalid Content-Range {content_range}")
-    body = await request.body()
-    if len(body) != end - start + 1:
-        raise InvalidInput(f"the part has {len(body)} bytes; Content-Range says {end - start + 1}")
+    part = content_range(content_range_header, request.app.state.max_file_bytes)
+    declared = declared_length(request)
+    if declared is not None and declared != part.length:
+        raise length_mismatch(str(declared), part.length)
     storage = _storage(request)
-    files = LargeFiles(storage.batch_folder(batch_id))
+    folder = storage.batch_folder(batch_id)
+    files = LargeFiles(folder)
+    files.check_part(file_path, part)  # before reading: a part refused anyway is not read
+    temporary = folder / f".part-{uuid.uuid4().hex}.tmp"
 
     def write() -> None:
         with storage.lock(batch_id):
             _loading(request, caller, batch_id, dataset_id)
-            files.write_part(file_path, start, total, body)
+            files.write_part(file_path, part, temporary)
 
-    await anyio.to_thread.run_sync(write)
+    try:
+        await receive(request, temporary, limit=part.length, expected=part.length)
+        await anyio.to_thread.run_sync(write)
+    finally:
+        temporary.unlink(missing_ok=True)
     return Response(status_code=200)
 
 

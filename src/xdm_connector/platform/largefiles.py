@@ -4,18 +4,24 @@ A file being received lives at ``uploads/<path>`` (its bytes, written at each pa
 offset) with ``parts/<path>`` (its total size and the ranges received). A part sent again
 with the same range replaces itself; a part overlapping another one otherwise is refused,
 and so is a ``COMPLETE`` while bytes are missing. ``COMPLETE`` moves the file among the
-batch's files. The caller holds the batch's lock.
+batch's files. A part arrives in a file of its own (``uploads.py``), checked against the
+parts received before its body is read and again when it is copied into place. The caller
+holds the batch's lock, except for ``check_part``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from xdm_connector.destinations.lake import read_json, write_json
 from xdm_connector.errors import InvalidInput, NotFound
 from xdm_connector.platform.storage import inside
+from xdm_connector.platform.uploads import ContentRange
+
+COPY_CHUNK_BYTES = 1024 * 1024
 
 
 class LargeFiles:
@@ -31,22 +37,31 @@ class LargeFiles:
         data.write_bytes(b"")
         write_json(inside(self.folder / "parts", path), {"total": None, "ranges": []})
 
-    def write_part(self, path: str, start: int, total: int, body: bytes) -> None:
-        """Write the bytes ``[start, start + len(body))`` of a file of ``total`` bytes."""
+    def check_part(self, path: str, part: ContentRange) -> dict[str, Any]:
+        """The file's state, if ``part`` fits it: the same total size as the parts received,
+        overlapping none of them but itself sent again."""
         state = self._state(path)
-        if state["total"] not in (None, total):
-            raise InvalidInput(f"the file's total size was {state['total']}, now {total}")
-        end = start + len(body) - 1
+        if state["total"] not in (None, part.total):
+            raise InvalidInput(f"the file's total size was {state['total']}, now {part.total}")
         ranges: list[list[int]] = state["ranges"]
         for first, last in ranges:
-            if [first, last] != [start, end] and first <= end and start <= last:
-                raise InvalidInput(f"part {start}-{end} overlaps part {first}-{last}")
-        with inside(self.folder / "uploads", path).open("r+b") as data:
-            data.seek(start)
-            data.write(body)
-        if [start, end] not in ranges:
-            ranges.append([start, end])
-        write_json(inside(self.folder / "parts", path), {"total": total, "ranges": ranges})
+            if [first, last] != [part.start, part.end] and first <= part.end and part.start <= last:
+                raise InvalidInput(f"part {part.start}-{part.end} overlaps part {first}-{last}")
+        return state
+
+    def write_part(self, path: str, part: ContentRange, received: Path) -> None:
+        """Copy the bytes of ``part``, received into the file ``received``, into place."""
+        state = self.check_part(path, part)
+        with (
+            received.open("rb") as source,
+            inside(self.folder / "uploads", path).open("r+b") as data,
+        ):
+            data.seek(part.start)
+            shutil.copyfileobj(source, data, COPY_CHUNK_BYTES)
+        ranges: list[list[int]] = state["ranges"]
+        if [part.start, part.end] not in ranges:
+            ranges.append([part.start, part.end])
+        write_json(inside(self.folder / "parts", path), {"total": part.total, "ranges": ranges})
 
     def complete(self, path: str) -> None:
         """Make the file one of the batch's files once every byte has arrived."""

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,10 +89,13 @@ class LocalPlatform:
         }
 
 
-@pytest.fixture
-def local_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPlatform]:
-    settings = Settings(home=tmp_path / "platform-home", platform_faults=True)
-    storage = PlatformStorage(settings.platform_root)
+@contextmanager
+def running_platform(
+    home: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any
+) -> Iterator[LocalPlatform]:
+    """The service over ``home`` with ``settings`` (``Settings`` fields) on a free port."""
+    configured = Settings(home=home, platform_faults=True, **settings)
+    storage = PlatformStorage(configured.platform_root)
     client_id, secret = storage.create_client("tests", IMS_ORG)
     monkeypatch.setenv(SECRET_VARIABLE, secret)
     create_dataset_of(storage, SchemaRegistry.packaged(), IMS_ORG, "prod", "profiles", DEMO_SCHEMA)
@@ -99,7 +103,7 @@ def local_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     listening.bind(("127.0.0.1", 0))
     port = listening.getsockname()[1]
     config = uvicorn.Config(
-        create_platform_app(settings), log_level="warning", ws="none", lifespan="on"
+        create_platform_app(configured), log_level="warning", ws="none", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
@@ -114,3 +118,9 @@ def local_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     server.should_exit = True
     thread.join(timeout=30)
     listening.close()
+
+
+@pytest.fixture
+def local_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPlatform]:
+    with running_platform(tmp_path / "platform-home", monkeypatch) as platform:
+        yield platform
