@@ -264,9 +264,15 @@ def test_cleaning_the_batches_a_dead_worker_left_in_the_lake(
     part.write_text('{"_id": "1"}\n', encoding="utf-8")
     lake.put_file(lost, "part-00000.jsonl", part)
     staged = demo.lake / "_staging" / "demo" / "profiles" / lost
+    # A worker killed while it exported a job the store does not know any more.
+    orphan = demo.home / "work" / "job-4242-1"
+    orphan.mkdir(parents=True)
+    (orphan / "part-00000.parquet").write_bytes(b"PAR1")
 
     young = demo.cli("lake", "clean", "--older-than", "3600", "--json")
-    assert (young.stdout, young.stderr) == ("[]\n", "0 loading batches aborted\n")
+    assert young.stdout == "[]\n"
+    assert young.stderr == "0 loading batches aborted\n1 work folder of ended jobs removed\n"
+    assert not orphan.exists()
     other_org = demo.cli("lake", "clean", "--older-than", "0", "--org", "acme")
     assert read_table(other_org.stdout).rows == []
     assert staged.is_dir()
@@ -276,7 +282,7 @@ def test_cleaning_the_batches_a_dead_worker_left_in_the_lake(
     assert table.headers == ["ID", "ORG", "DATASET", "BATCH KEY", "LAST ACTIVITY"]
     [line] = table.rows
     assert line[:4] == [lost, "demo", "profiles", "lost"]
-    assert cleaned.stderr == "1 loading batch aborted\n"
+    assert cleaned.stderr == "1 loading batch aborted\n0 work folders of ended jobs removed\n"
     assert not staged.exists()
     assert lake.status(lost).state == "aborted"
 

@@ -3,8 +3,9 @@
 Each test pauses the worker at one stage (``XDMC_FAULT_PAUSE_AT``, ``pipeline/faults.py``),
 kills it there, and lets a second worker recover the job once its lease expires. Then:
 the job ended ``Aborted`` (``Success`` when the destination had accepted its batch),
-nothing half-written is visible in the lake, and the next run exports every record exactly
-once: the lake holds as many records as the source, with unique keys.
+nothing half-written is visible in the lake, no work folder of the job is left, and the
+next run exports every record exactly once: the lake holds as many records as the
+source, with unique keys.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class Crash:
             assert time.monotonic() < deadline, f"job {job_id} still {job.state}\n{self.logs()}"
             time.sleep(0.05)
 
+    def work_folders(self, job_id: int) -> list[str]:
+        return sorted(path.name for path in (self.home / "work").glob(f"job-{job_id}-*"))
+
     def trigger(self) -> int:
         return self.store.jobs.request_ingestion("demo", "XDM44").job.id
 
@@ -126,6 +130,7 @@ def test_a_worker_killed_at_each_stage(crash: Crash, stage: str) -> None:
     crash.wait_for(crash.home / "faults" / f"{stage}.paused")
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=30)
+    assert crash.work_folders(first) == [f"job-{first}-1"]  # what the killed worker left
 
     # Killed mid-export: no batch is visible, except once the destination accepted it.
     visible = crash.lake_ids()
@@ -134,6 +139,7 @@ def test_a_worker_killed_at_each_stage(crash: Crash, stage: str) -> None:
 
     crash.worker()  # recovers the job once its lease expires, then runs the next ones
     ended = crash.wait_until_ended(first)
+    assert crash.work_folders(first) == [], crash.logs()
     watermark = crash.store.mappings.get("demo", "XDM44").watermark
     if stage == "completed":
         assert ended.state == JobState.SUCCESS, crash.logs()
@@ -171,11 +177,13 @@ def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None
     crash.wait_for(crash.home / "faults" / "extract.paused")
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=30)
+    assert any("-slice-" in name for name in crash.work_folders(first))
     (crash.home / "faults" / "written.resume").touch()
 
     # The coordinator writes the other slices, then finds the lost one and aborts the job.
     ended = crash.wait_until_ended(first)
     assert ended.state == JobState.ABORTED, crash.logs()
+    assert crash.work_folders(first) == [], crash.logs()
     assert crash.store.mappings.get("demo", "XDM44").watermark is None
     assert crash.lake_ids() == []
     assert coordinator.poll() is None

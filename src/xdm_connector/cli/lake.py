@@ -56,19 +56,23 @@ def lake_clean(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Abort the batches a dead worker left loading, dropping their staging files.
+    """Abort the batches a dead worker left loading, dropping their staging files, and
+    remove the work folders that jobs no longer in progress left on this machine.
 
     Prints the batches aborted (id, organization, dataset, batch key, last activity), and
-    their count on standard error; a batch that a job in progress may still write is never
-    touched.
+    on standard error their count and the work folders' count; a batch that a job in
+    progress may still write, or its work folder, is never touched.
     """
     from xdm_connector.destinations.lake import LakeDestination
-    from xdm_connector.destinations.lake_cleaning import clean_lake
+    from xdm_connector.destinations.lake_cleaning import clean_lake, clean_work_folders
+    from xdm_connector.pipeline.workfolders import WorkFolders
 
     with opened_store() as (settings, store):
         lake = LakeDestination(settings.lake_root)
         age = dt.timedelta(seconds=older_than)
         aborted = run_command(lambda: clean_lake(lake, store, older_than=age, org=org))
+        folders = WorkFolders(settings.home)
+        removed = run_command(lambda: clean_work_folders(folders, store, org=org))
     rows = [
         (batch.id, batch.org, batch.dataset, batch.batch_key, batch.last_activity)
         for batch in aborted
@@ -76,3 +80,5 @@ def lake_clean(
     print_rows(ABORTED_BATCH_COLUMNS, rows, as_json=as_json)
     plural = "" if len(aborted) == 1 else "es"
     typer.echo(f"{len(aborted)} loading batch{plural} aborted", err=True)
+    plural = "" if len(removed) == 1 else "s"
+    typer.echo(f"{len(removed)} work folder{plural} of ended jobs removed", err=True)

@@ -14,19 +14,28 @@ or when its key is such a job's batch key (the worker may be between ``create_ba
 recording the batch). A job that left those states never comes back to them, so a batch
 found unprotected stays unused: no lock with the workers is needed. The age counts from
 the batch's last activity: its creation, or the last file put in its staging folder.
+
+``clean_work_folders`` removes the work folders (``pipeline/workfolders.py``) that jobs
+no longer in progress left on this machine, whatever their age, and those of jobs the
+store does not know; never one of a job in progress::
+
+    removed = clean_work_folders(WorkFolders(settings.home), store, org="acme")
+    # [Path("var/work/job-17-1"), Path("var/work/job-18-slice-2-9f3e0a1b")]
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from xdm_connector.destinations.base import BatchState, check_name
 from xdm_connector.destinations.lake import LakeDestination, read_json
-from xdm_connector.jobs.states import IN_PROGRESS_STATES
+from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState
 from xdm_connector.pipeline.export import batch_key
+from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
 
@@ -115,6 +124,38 @@ def clean_lake(
         lake.abort(batch.id)
         aborted.append(batch)
     return aborted
+
+
+def clean_work_folders(folders: WorkFolders, store: Store, *, org: str | None = None) -> list[Path]:
+    """Remove the work folders of the jobs (of ``org`` only, when given) that are no longer
+    in progress, and, without ``org``, of the jobs the store does not know; answers those
+    removed."""
+    if org is not None:
+        check_name(org, "Organization")
+    # The folders first, then the jobs: a folder listed was made by a job already claimed,
+    # and a job found ended never runs again, so no folder of a running job is removed.
+    job_ids = sorted({folder.job_id for folder in folders.listed()})
+    if not job_ids:
+        return []
+    with store.read() as session:
+        jobs = {
+            job_id: (owner, state)
+            for job_id, owner, state in session.execute(
+                sa.select(Job.id, Job.org_id, Job.state).where(Job.id.in_(job_ids))
+            )
+        }
+    removed = []
+    for job_id in job_ids:
+        known = jobs.get(job_id)
+        if known is None:
+            if org is None:
+                removed += folders.remove_job(store, job_id)
+            continue
+        owner, state = known
+        if JobState(state).in_progress or (org is not None and owner != org):
+            continue
+        removed += folders.remove_job(store, job_id)
+    return removed
 
 
 def _parse_time(text: str) -> dt.datetime:

@@ -19,8 +19,10 @@ the destination cannot be asked                  asked again next lease; aborted
                                                  ``GIVE_UP_SECONDS``
 ===============================================  =========================================
 
-The batch is aborted *before* the job is marked, so a reaper that dies in between leaves a
-job that the next reaper recovers the same way.
+The batch is aborted, and the work folders the lost worker left on this machine removed
+(``pipeline/workfolders.py``), *before* the job is marked, so a reaper that dies in between
+leaves a job that the next reaper recovers the same way. A job kept waiting keeps its
+folders.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def _recover(store: Store, exporter: Exporter, owner: str, job: Job, now: dateti
             batch_id=job.batch_id,
             details={**(job.details or {}), "recovered": True},
         )
+        exporter.remove_work(job.id)
         store.jobs.succeed(job, owner, outcome, job.watermark)
         log.warning("job %s recovered: its batch %s had succeeded", job.id, job.batch_id)
         return Recovered(job.id, JobState.SUCCESS)
@@ -90,6 +93,7 @@ def _recover(store: Store, exporter: Exporter, owner: str, job: Job, now: dateti
         )
         return Recovered(job.id, None)
     exporter.abort_batch(job)
+    exporter.remove_work(job.id)
     retry_at = None
     if job.trigger == JobTrigger.SCHEDULE:
         # A lost worker is a transient failure: the schedule retries as for any other.

@@ -62,6 +62,7 @@ from xdm_connector.pipeline.plan import (
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.slicing import run_slices, slice_ranges
 from xdm_connector.pipeline.validate import RecordChecks
+from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
@@ -139,6 +140,7 @@ class Exporter:
         self.settings = settings
         self.registry = registry or SchemaRegistry.packaged()
         self.destination = destination
+        self.work = WorkFolders(settings.home)
 
     def destination_of(self, org_id: str) -> OrgDestination:
         """The destination of an organization's jobs, opened (close it after use).
@@ -185,7 +187,7 @@ class Exporter:
         """
         context = self.context(job)
         mapping = context.mapping
-        workdir = self.settings.home / "work" / f"job-{job.id}-{job.attempt}"
+        workdir = self.work.of_job(job)
         files: list[WrittenFile] = []
         try:
             with self.destination_of(job.org_id) as chosen:
@@ -226,7 +228,21 @@ class Exporter:
                 )
             return ExportResult(outcome, watermark)
         finally:
+            # Before the worker records how the job ended, so that whoever sees it ended
+            # finds its folders gone (those of its slices' dead workers too).
             shutil.rmtree(workdir, ignore_errors=True)
+            self.remove_work(job.id)
+
+    def remove_work(self, job_id: int) -> None:
+        """Remove the work folders a job that ends left here (``pipeline/workfolders.py``);
+        a failure is logged, and ``lake clean`` removes them later."""
+        try:
+            removed = self.work.remove_job(self.store, job_id)
+        except XdmcError as exc:
+            log.warning("the work folders of job %s stay: %s", job_id, exc)
+            return
+        if removed:
+            log.info("job %s: %d work folders removed", job_id, len(removed))
 
     def _others_can_help(self) -> bool:
         """Whether other workers run to take slices (alone, a whole window reads faster)."""

@@ -23,7 +23,6 @@ import json
 import logging
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -193,11 +192,7 @@ class SliceRunner:
             raise ExportError(f"job {job.id} has no window or batch for its slices")
         window = window_from_document(job.window)
         keys = KeyRange(_decode_key(piece.key_after), _decode_key(piece.key_until))
-        workdir = (
-            exporter.settings.home
-            / "work"
-            / f"job-{job.id}-slice-{piece.number}-{uuid.uuid4().hex[:8]}"
-        )
+        workdir = exporter.work.of_slice(job.id, piece.number)
         control.batch_id = control.batch_id or job.batch_id
         try:
             with (

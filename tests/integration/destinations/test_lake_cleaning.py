@@ -14,12 +14,18 @@ import pytest
 from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
-from xdm_connector.destinations.lake_cleaning import clean_lake, loading_batches
+from xdm_connector.destinations.lake_cleaning import (
+    clean_lake,
+    clean_work_folders,
+    loading_batches,
+)
 from xdm_connector.errors import InvalidInput
 from xdm_connector.jobs.states import JobState
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.pipeline.export import batch_key
+from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.settings import Settings
+from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
@@ -153,3 +159,45 @@ def test_an_empty_lake_and_a_bad_organization(store: Store, lake: LakeDestinatio
     assert clean_lake(lake, store, older_than=dt.timedelta(0)) == []
     with pytest.raises(InvalidInput):
         clean_lake(lake, store, older_than=dt.timedelta(0), org="../etc")
+
+
+def leftover(home: Path, name: str) -> Path:
+    """A work folder holding a file, as a worker leaves it when it is killed."""
+    folder = home / "work" / name
+    folder.mkdir(parents=True)
+    (folder / "part-00000.parquet").write_bytes(b"PAR1" * 4096)
+    return folder
+
+
+def test_work_folders_of_jobs_no_longer_in_progress_are_removed(
+    store: Store, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    folders = WorkFolders(home)
+    assert clean_work_folders(folders, store) == []  # no work folder at all
+    ended = claimed(store, "XDM44", at=utcnow() - 2 * LEASE)
+    assert [job.id for job in store.jobs.reap_expired(utcnow())] == [ended.id]
+    running = claimed(store, "XDM44")
+    starting = store.jobs.request_ingestion("demo", "XDM45").job  # not claimed yet
+    orphans = [leftover(home, f"job-{ended.id}-1"), leftover(home, f"job-{ended.id}-slice-2-0a1b")]
+    unknown = leftover(home, "job-999999-1")
+    kept = [
+        leftover(home, f"job-{running.id}-1"),
+        leftover(home, f"job-{running.id}-slice-0-9f3e0a1b"),
+        leftover(home, f"job-{starting.id}-1"),
+        leftover(home, "notes"),
+    ]
+
+    assert clean_work_folders(folders, store, org="other") == []
+    assert clean_work_folders(folders, store, org="demo") == orphans
+    assert unknown.is_dir()
+    assert clean_work_folders(folders, store) == [unknown]
+    assert sorted(path for path in (home / "work").iterdir()) == sorted(kept)
+    assert all((path / "part-00000.parquet").is_file() for path in kept if path.name != "notes")
+
+    # Once the running job ends, its folders go too.
+    store.jobs.fail(running.id, "a-worker", JobOutcome(reason="XDMC-500 lost"))
+    assert clean_work_folders(folders, store) == kept[:2]
+    assert clean_work_folders(folders, store) == []
+    with pytest.raises(InvalidInput):
+        clean_work_folders(folders, store, org="../etc")

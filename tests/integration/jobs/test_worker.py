@@ -259,3 +259,62 @@ def test_a_started_mapping_runs_on_its_schedule(
     assert next_run is not None
     assert next_run >= before + timedelta(minutes=5)
     assert not worker.run_once()
+
+
+def leftover(settings: Settings, name: str) -> Path:
+    """A work folder holding a file, as a worker leaves it when it is killed."""
+    folder = settings.home / "work" / name
+    folder.mkdir(parents=True)
+    (folder / "part-00000.parquet").write_bytes(b"PAR1" * 4096)
+    return folder
+
+
+def work_folders(settings: Settings) -> list[str]:
+    root = settings.home / "work"
+    return sorted(path.name for path in root.iterdir()) if root.is_dir() else []
+
+
+@pytest.mark.parametrize("ending", [JobState.SUCCESS, JobState.FAILED])
+def test_a_job_that_ends_leaves_no_work_folder(
+    store: Store,
+    worker: Worker,
+    destination: InMemoryDestination,
+    settings: Settings,
+    ending: JobState,
+) -> None:
+    if ending == JobState.FAILED:
+        destination.fail_on("put_file", call=1)
+    request = trigger(store)
+    # A worker killed in a slice of this job on this machine left its folder.
+    leftover(settings, f"job-{request}-slice-3-0badc0de")
+    worker.run_once()
+    assert store.jobs.get_by_id(request).state == ending
+    assert work_folders(settings) == []
+
+
+def test_recovery_removes_the_work_folders_the_lost_workers_left(
+    store: Store, worker: Worker, settings: Settings
+) -> None:
+    apply_mapping(store, "demo", demo_mapping().model_copy(update={"id": "XDM45"}))
+    assert publish_mapping(store, SchemaRegistry.packaged(), "demo", "XDM45", start=False).published
+    lost_at = utcnow() - timedelta(minutes=5)
+    request = trigger(store)
+    lost = store.jobs.claim("a-lost-worker", timedelta(seconds=1), lost_at)
+    assert lost is not None
+    assert lost.id == request
+    store.slices.create(lost.id, "a-lost-worker", [(None, None), (None, None)], mapping_digest="")
+    live = store.slices.claim("a-live-worker", timedelta(minutes=10), utcnow(), job_id=lost.id)
+    dead = store.slices.claim("a-dead-worker", timedelta(seconds=1), lost_at, job_id=lost.id)
+    assert (live and live.number, dead and dead.number) == (0, 1)
+    busy = store.jobs.request_ingestion("demo", "XDM45").job.id
+    assert store.jobs.claim("a-busy-worker", timedelta(minutes=10), utcnow()) is not None
+    leftover(settings, f"job-{lost.id}-1")
+    leftover(settings, f"job-{lost.id}-slice-0-aaaa1111")  # its worker still runs
+    leftover(settings, f"job-{lost.id}-slice-1-bbbb2222")
+    leftover(settings, f"job-{busy}-1")
+
+    worker.run_once()
+
+    assert store.jobs.get_by_id(lost.id).state == JobState.ABORTED
+    assert store.jobs.get_by_id(busy).state == JobState.CREATED
+    assert work_folders(settings) == [f"job-{lost.id}-slice-0-aaaa1111", f"job-{busy}-1"]
