@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from xdm_connector.api.deps import PrincipalDep, administrator, member
+from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.store.tenants import Principal
 
 BASE = "/{org}/campaign/dataIngestion"
@@ -106,10 +107,16 @@ class Page:
 
 def page_parameters(
     line_count: Annotated[
-        int, Query(alias="_lineCount", ge=1, le=MAX_LINE_COUNT, description="Rows per page.")
+        int,
+        store_integer(
+            Query, alias="_lineCount", ge=1, le=MAX_LINE_COUNT, description="Rows per page."
+        ),
     ] = DEFAULT_LINE_COUNT,
     line_start: Annotated[
-        int, Query(alias="_lineStart", ge=0, description="Offset of the page's first row.")
+        int,
+        store_integer(
+            Query, alias="_lineStart", ge=0, description="Offset of the page's first row."
+        ),
     ] = 0,
 ) -> Page:
     """``_lineCount`` and ``_lineStart`` of the query string."""

@@ -2,7 +2,9 @@
 
 Status codes (the original left them open): a created request and "In Progress" are 200;
 "not stopped" and "not published" 409; an unknown mapping or request 404 (another
-organization's too); a missing requestId 400; no or bad token 401; a missing role 403.
+organization's too); a missing requestId 400, and one that is not an integer the store
+can hold (ASCII digits, within ``inputs.STORE_INTEGERS``) 400 with ``XDMC-400``; no or bad
+token 401; a missing role 403.
 
 ``DELETE`` (role ``sql``) cancels a request in progress and answers its status, now
 ``Aborted`` (200); a request that has already ended answers its status unchanged (200), so
@@ -22,16 +24,21 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
 from xdm_connector.api.deps import PrincipalDep, SettingsDep, StoreDep, request_principal
+from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.api.responses import ContractJSONResponse
 from xdm_connector.errors import InvalidInput, PermissionDenied
+from xdm_connector.inputs import (
+    STORE_INTEGERS,
+    checked_integer,
+    integer_expected,
+    parse_integer,
+)
 from xdm_connector.jobs import ingestion
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.security.credentials import ROLE_SQL
 
 router = APIRouter(tags=["ingestion"])
 PATH = "/{org}/campaign/dataIngestion/xdmIngestion/{mapping_id}/ingest"
-REQUEST_IDS = range(-(2**31), 2**31)
-"""The request ids the store can hold (a 32-bit integer column); another is refused (400)."""
 
 _TRIGGER_EXAMPLE = {
     "requestId": 3520,
@@ -68,6 +75,8 @@ _REQUEST_ID = _parameter(
     "query",
     'The request\'s id (or a JSON body ``{"requestId": 3520}``)',
     type="integer",
+    minimum=STORE_INTEGERS.start,
+    maximum=STORE_INTEGERS.stop - 1,
 )
 
 
@@ -77,19 +86,14 @@ def _query_request_id(request: Request) -> int | None:
     if value is None:
         return None
     try:
-        return _request_id(int(value))
-    except ValueError:
-        raise InvalidInput("invalid request: query.requestId: not an integer") from None
-
-
-def _request_id(value: int) -> int:
-    if value not in REQUEST_IDS:
-        raise InvalidInput("invalid request: requestId: no request has such an id")
-    return value
+        return parse_integer(value)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid request: query.requestId: {exc}") from None
 
 
 async def _body_request_id(request: Request) -> int | None:
-    """``{"requestId": 3520}`` (or ``"3520"``) from a GET's body, as the original allowed."""
+    """``{"requestId": 3520}`` (or ``"3520"``) from a GET's body, as the original allowed;
+    ``InvalidInput`` when the body names one that is not an id."""
     body = await request.body()
     if not body.strip():
         return None
@@ -98,13 +102,16 @@ async def _body_request_id(request: Request) -> int | None:
     except orjson.JSONDecodeError:
         return None
     value = document.get("requestId") if isinstance(document, dict) else None
-    if isinstance(value, bool):
+    if value is None:
         return None
-    if isinstance(value, int):
-        return _request_id(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return _request_id(int(value.strip()))
-    return None
+    try:
+        if isinstance(value, str):
+            return parse_integer(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return checked_integer(value)
+        raise ValueError(integer_expected())
+    except ValueError as exc:
+        raise InvalidInput(f"invalid request: body.requestId: {exc}") from None
 
 
 @router.post(
@@ -194,7 +201,7 @@ async def ingestion_status(request: Request) -> ContractJSONResponse:
                 }
             },
         },
-        400: {"description": "No requestId given"},
+        400: {"description": "No requestId given, or one that is not an id"},
         401: {"description": "Missing or invalid token"},
         403: {"description": "The caller lacks the role sql"},
         404: {"description": "Unknown mapping or request"},
@@ -207,7 +214,7 @@ def cancel_ingestion(
     settings: SettingsDep,
     principal: PrincipalDep,
     body_request_id: Annotated[int | None, Depends(_body_request_id)],
-    request_id: Annotated[int | None, Query(alias="requestId")] = None,
+    request_id: Annotated[int | None, store_integer(Query, alias="requestId")] = None,
 ) -> Any:
     """Cancel an ingestion request in progress: it ends ``Aborted``, its destination batch
     is aborted and the mapping's watermark is left as it was. ``requestId`` in the query or

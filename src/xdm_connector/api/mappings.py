@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ConfigDict, Field
 
 from xdm_connector.api.collections import (
@@ -37,6 +37,7 @@ from xdm_connector.api.mapping_jobs import (
     job_detail,
     job_resource,
 )
+from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.destinations.dataset_refresh import CatalogAccess
 from xdm_connector.errors import InvalidInput
 from xdm_connector.mappings import service
@@ -348,7 +349,12 @@ def list_jobs(
     response_model=JobDetail,
     responses=error_responses(401, 404),
 )
-def get_job(mapping_id: str, job_id: int, store: StoreDep, principal: ReaderDep) -> JobDetail:
+def get_job(
+    mapping_id: str,
+    job_id: Annotated[int, store_integer(Path)],
+    store: StoreDep,
+    principal: ReaderDep,
+) -> JobDetail:
     """One export job of the mapping: its window, records read, ingested and rejected, the
     timeline of its states (created, started, uploaded, ended), samples of the rejected
     records (key, XDM path, value, reason), the destination's errors, and the key ranges
@@ -368,9 +374,9 @@ def preview(
     store: StoreDep,
     schemas: RegistryDep,
     principal: ReaderDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PREVIEW_ROWS, description="Rows to read.")] = (
-        DEFAULT_PREVIEW_ROWS
-    ),
+    limit: Annotated[
+        int, store_integer(Query, ge=1, le=MAX_PREVIEW_ROWS, description="Rows to read.")
+    ] = DEFAULT_PREVIEW_ROWS,
     published: Annotated[
         bool, Query(description="Preview the published definition, not the draft.")
     ] = False,

@@ -30,6 +30,7 @@ from xdm_connector.errors import (
     SourceError,
 )
 from xdm_connector.expressions import ExpressionCompiler, parse
+from xdm_connector.inputs import parse_integer
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
@@ -100,9 +101,9 @@ class EditorForm:
             if source.strip() or xdm.strip()
         ]
         try:
-            interval: Any = int(self.interval_minutes)
+            interval: Any = parse_integer(self.interval_minutes)
         except ValueError:
-            interval = self.interval_minutes
+            interval = self.interval_minutes  # the definition's check names the fault
         return {
             **(base or {}),
             "id": self.id,

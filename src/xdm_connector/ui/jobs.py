@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from xdm_connector.api.deps import SettingsDep, StoreDep
+from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.errors import Conflict
+from xdm_connector.inputs import STORE_INTEGERS
 from xdm_connector.jobs.cancel import cancel_job
 from xdm_connector.jobs.history import DEFAULT_PAGE_SIZE, job_history, organization_job
 from xdm_connector.jobs.states import JobState
@@ -30,6 +32,9 @@ router = APIRouter(route_class=UiRoute, include_in_schema=False)
 
 REFRESH_SECONDS = 2
 STATES = [state.value for state in JobState]
+MAX_PAGE = STORE_INTEGERS.stop // DEFAULT_PAGE_SIZE
+"""The last page whose first row's offset a store column could count."""
+JobId = Annotated[int, store_integer(Path)]
 
 
 def _query(**params: object) -> str:
@@ -44,7 +49,7 @@ def jobs_page(
     viewer: ViewerDep,
     mapping: str = "",
     status: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, store_integer(Query, ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     """One page of the organization's export jobs, filtered."""
     state = JobState(status) if status in STATES else None
@@ -74,7 +79,7 @@ def jobs_page(
 
 
 @router.get("/ui/jobs/{job_id}")
-def job_page(request: Request, job_id: int, store: StoreDep, viewer: ViewerDep) -> Response:
+def job_page(request: Request, job_id: JobId, store: StoreDep, viewer: ViewerDep) -> Response:
     """One job: window, counts, timeline, rejected samples, the platform's errors."""
     row = organization_job(store, viewer.org_id, job_id)
     job = row.job
@@ -99,7 +104,7 @@ def job_page(request: Request, job_id: int, store: StoreDep, viewer: ViewerDep) 
 
 @router.post("/ui/jobs/{job_id}/cancel")
 def cancel(
-    request: Request, job_id: int, store: StoreDep, settings: SettingsDep, viewer: PosterDep
+    request: Request, job_id: JobId, store: StoreDep, settings: SettingsDep, viewer: PosterDep
 ) -> Response:
     """Cancel the job while it runs: it ends ``Aborted``, its batch is aborted."""
     viewer.require(viewer.can_cancel, ROLE_SQL, "cancel an ingestion")

@@ -1,0 +1,91 @@
+"""Inputs that once reached a 5xx, each answered 400 (``XDMC-400``).
+
+Integers beyond what a store column holds (2**63 on SQLite, 2**31 on PostgreSQL), digits
+that are not ASCII, numbers longer than Python parses; on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.integration.security.conftest import MAPPING_ID, World
+from tests.integration.ui.conftest import csrf_of, sign_in
+
+INGEST = f"/acme/campaign/dataIngestion/xdmIngestion/{MAPPING_ID}/ingest"
+MAPPINGS = "/acme/campaign/dataIngestion/xdmMapping"
+JOBS = f"{MAPPINGS}/{MAPPING_ID}/jobs"
+DATASETS = "/acme/campaign/dataIngestion/dataset"
+BEYOND_THE_STORES = [str(2**63), str(2**31), str(-(2**63) - 1)]
+NOT_ASCII_DIGITS = ["²", "١٢", "٣"]
+TOO_LONG = "1" * 5000
+
+
+def _refused(answer: Any) -> None:
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error_code"] == "XDMC-400", answer.text
+
+
+def _refused_page(answer: Any) -> None:
+    assert answer.status_code == 400, answer.text
+    assert "text/html" in answer.headers["content-type"]
+
+
+def _browser(client: TestClient, world: World) -> TestClient:
+    browser = TestClient(client.app, base_url="http://testserver")
+    sign_in(browser, world.admin.client_id, world.admin.client_secret)
+    return browser
+
+
+def _request_id_everywhere(client: TestClient, world: World, value: Any) -> None:
+    """``value`` as the requestId of the status and the cancel, in the query and the body."""
+    headers = world.admin_headers
+    for method in ("GET", "DELETE"):
+        _refused(client.request(method, INGEST, params={"requestId": value}, headers=headers))
+        _refused(client.request(method, INGEST, json={"requestId": value}, headers=headers))
+
+
+def test_a_request_id_beyond_the_store_is_refused(client: TestClient, world: World) -> None:
+    for value in BEYOND_THE_STORES:
+        _request_id_everywhere(client, world, value)
+        body = {"requestId": int(value)}
+        _refused(client.request("GET", INGEST, json=body, headers=world.admin_headers))
+
+
+def test_a_job_id_beyond_the_store_is_refused(client: TestClient, world: World) -> None:
+    browser = _browser(client, world)
+    for value in BEYOND_THE_STORES:
+        _refused(client.get(f"{JOBS}/{value}", headers=world.admin_headers))
+        _refused_page(browser.get(f"/ui/jobs/{value}"))
+        _refused_page(browser.get("/ui/jobs", params={"page": value}))
+        _refused(client.get(MAPPINGS, params={"_lineStart": value}, headers=world.admin_headers))
+
+
+def test_digits_that_are_not_ascii_are_refused(client: TestClient, world: World) -> None:
+    browser = _browser(client, world)
+    for value in NOT_ASCII_DIGITS:
+        _request_id_everywhere(client, world, value)
+        _refused(client.get(f"{JOBS}/{value}", headers=world.admin_headers))
+        _refused_page(browser.get(f"/ui/jobs/{value}"))
+        editor = browser.get("/ui/new-mapping")
+        form = {
+            "csrf_token": csrf_of(editor.text),
+            "id": "XDM47",
+            "targetingDimension": "profile",
+            "dataset": "profiles",
+            "intervalMinutes": value,
+            "source": "@email",
+            "xdm": "/personalEmail/address",
+        }
+        saved = browser.post("/ui/new-mapping", data=form, follow_redirects=False)
+        assert saved.status_code == 400, saved.text
+        assert "intervalMinutes" in saved.text
+
+
+def test_a_number_longer_than_python_parses_is_refused(client: TestClient, world: World) -> None:
+    _request_id_everywhere(client, world, TOO_LONG)
+    _refused(client.get(f"{JOBS}/{TOO_LONG}", headers=world.admin_headers))
+    body = b'{"requestId": %s}' % TOO_LONG.encode()
+    headers = {**world.admin_headers, "Content-Type": "application/json"}
+    assert client.request("GET", INGEST, content=body, headers=headers).status_code == 400
