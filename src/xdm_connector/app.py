@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
 
@@ -26,6 +26,7 @@ from xdm_connector.api import (
 from xdm_connector.api.deps import StoreDep
 from xdm_connector.api.docs import mount_docs
 from xdm_connector.api.errors import install_error_handlers
+from xdm_connector.api.request_inputs import check_request
 from xdm_connector.api.shortcut import IngestionShortcut
 from xdm_connector.errors import XdmcError
 from xdm_connector.jobs.worker import Worker
@@ -47,7 +48,9 @@ class ConnectorApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         endpoints = {"POST": ingestion.trigger_ingestion, "GET": ingestion.ingestion_status}
         on_error = self.exception_handlers[XdmcError]
-        return IngestionShortcut(super().build_middleware_stack(), endpoints, on_error)
+        return IngestionShortcut(
+            super().build_middleware_stack(), endpoints, on_error, check=check_request
+        )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -79,6 +82,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Every route's path, query and body texts are checked before the route reads them.
+        dependencies=[Depends(check_request)],
     )
     mount_docs(app)
     app.state.settings = settings

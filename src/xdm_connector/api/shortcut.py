@@ -4,9 +4,10 @@ Scripts call ``POST`` and ``GET`` of the ingestion path in loops, and for those 
 requests the layers in front of a route (error middleware, exit stacks, route matching,
 the response wrappers) cost about a quarter of the request. ``IngestionShortcut`` sits
 in front of them: a request of that method and path goes straight to the route's own
-function (``api.ingestion``, the same code that documents the route in OpenAPI), its
-product errors answered by the app's own handler. Any other request, and the lifespan,
-goes through the app as usual.
+function (``api.ingestion``, the same code that documents the route in OpenAPI), after
+the checks every route gets (``check``: ``api/request_inputs.py``), its product errors
+answered by the app's own handler. Any other request, and the lifespan, goes through the
+app as usual.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from xdm_connector.errors import XdmcError
 log = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+Check = Callable[[Request], Awaitable[None]]
 ErrorHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 _INGEST = re.compile(
     r"/(?P<org>[^/]+)/campaign/dataIngestion/xdmIngestion/(?P<mapping_id>[^/]+)/ingest"
@@ -35,16 +37,23 @@ _INGEST = re.compile(
 class IngestionShortcut:
     """ASGI app: ``endpoints`` (by method) for the ingestion path, ``app`` for the rest.
 
-    ``on_error`` answers a product error (``XdmcError``) as the app's handler does; any
-    other error is logged and answered 500, as the framework's own last resort would.
+    ``check`` refuses a request's inputs before its endpoint runs, as it does before every
+    route of the app. ``on_error`` answers a product error (``XdmcError``) as the app's
+    handler does; any other error is logged and answered 500, as the framework's own last
+    resort would.
     """
 
     def __init__(
-        self, app: ASGIApp, endpoints: Mapping[str, Endpoint], on_error: ErrorHandler
+        self,
+        app: ASGIApp,
+        endpoints: Mapping[str, Endpoint],
+        on_error: ErrorHandler,
+        check: Check,
     ) -> None:
         self.app = app
         self.endpoints = endpoints
         self.on_error = on_error
+        self.check = check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self._endpoint(scope)
@@ -53,6 +62,7 @@ class IngestionShortcut:
             return
         request = Request(scope, receive)
         try:
+            await self.check(request)
             response = await endpoint(request)
         except XdmcError as exc:
             answer = self.on_error(request, exc)

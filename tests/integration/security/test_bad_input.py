@@ -1,7 +1,8 @@
 """Inputs that once reached a 5xx, each answered 400 (``XDMC-400``).
 
 Integers beyond what a store column holds (2**63 on SQLite, 2**31 on PostgreSQL), digits
-that are not ASCII, numbers longer than Python parses; on SQLite and on PostgreSQL.
+that are not ASCII, numbers longer than Python parses, NUL in any text (on PostgreSQL);
+on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -89,3 +90,23 @@ def test_a_number_longer_than_python_parses_is_refused(client: TestClient, world
     body = b'{"requestId": %s}' % TOO_LONG.encode()
     headers = {**world.admin_headers, "Content-Type": "application/json"}
     assert client.request("GET", INGEST, content=body, headers=headers).status_code == 400
+
+
+def test_nul_in_a_text_is_refused(client: TestClient, world: World) -> None:
+    headers = world.admin_headers
+    _refused(client.get(f"{MAPPINGS}/XDM44%00", headers=headers))
+    _refused(client.post(INGEST.replace(MAPPING_ID, "XDM44%00"), headers=headers))
+    _refused(client.get(INGEST.replace(MAPPING_ID, "XDM44%00"), headers=headers))
+    _refused(client.patch(f"{MAPPINGS}/{MAPPING_ID}", json={"label": "a\x00b"}, headers=headers))
+    custom = {"default": {"type": "object", "properties": {"a\x00": {"type": "string"}}}}
+    dataset = {"id": "more", "class": "profile", "custom": custom}
+    _refused(client.post(DATASETS, json=dataset, headers=headers))
+    _refused(client.get("/acme/campaign/auditTrail", params={"action": "\x00"}, headers=headers))
+    _refused(client.post("/ims/token/v3", data={"client_id": "a\x00", "client_secret": "x"}))
+    fresh = TestClient(client.app, base_url="http://testserver")
+    signin = fresh.get("/ui/signin")
+    form = {"csrf_token": csrf_of(signin.text), "client_id": "a\x00", "client_secret": "x"}
+    _refused_page(fresh.post("/ui/signin", data=form))
+    browser = _browser(client, world)
+    _refused_page(browser.get("/ui/jobs", params={"mapping": "\x00"}))
+    _refused(browser.get("/ui/check-expression", params={"expression": "@email", "xdm": "\x00"}))

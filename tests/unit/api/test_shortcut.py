@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from xdm_connector.api.shortcut import IngestionShortcut
-from xdm_connector.errors import NotFound, XdmcError
+from xdm_connector.errors import InvalidInput, NotFound, XdmcError
 
 INGEST = "/acme/campaign/dataIngestion/xdmIngestion/XDM44/ingest"
 
@@ -30,13 +30,22 @@ async def _answered_by_app(request: Request) -> Response:
 
 
 async def _on_error(request: Request, exc: XdmcError) -> Response:
-    return JSONResponse({"error_code": exc.code}, status_code=404)
+    status = 400 if isinstance(exc, InvalidInput) else 404
+    return JSONResponse({"error_code": exc.code}, status_code=status)
+
+
+async def _check(request: Request) -> None:
+    if "refused" in request.query_params:
+        raise InvalidInput("invalid request: query.refused")
 
 
 def _client(root_path: str = "") -> TestClient:
     app = Starlette(routes=[Route("/{rest:path}", _answered_by_app, methods=["GET", "POST"])])
     shortcut = IngestionShortcut(
-        app, {"POST": _answered_by_endpoint, "GET": _answered_by_endpoint}, _on_error
+        app,
+        {"POST": _answered_by_endpoint, "GET": _answered_by_endpoint},
+        _on_error,
+        check=_check,
     )
     return TestClient(shortcut, root_path=root_path, raise_server_exceptions=False)
 
@@ -74,6 +83,12 @@ def test_other_methods_and_paths_go_to_the_app(method: str, path: str) -> None:
 def test_a_product_error_is_answered_by_the_handler() -> None:
     answer = _client().post(INGEST.replace("XDM44", "missing"))
     assert (answer.status_code, answer.json()) == (404, {"error_code": NotFound.code})
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_the_check_refuses_before_the_endpoint_runs(method: str) -> None:
+    answer = _client().request(method, INGEST.replace("XDM44", "broken") + "?refused=1")
+    assert (answer.status_code, answer.json()) == (400, {"error_code": InvalidInput.code})
 
 
 def test_an_unexpected_error_is_logged_and_answered_500(
