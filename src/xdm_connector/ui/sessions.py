@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ KEY_FILE = "ui-session.key"
 SESSION_SECONDS = 8 * 3600
 SIGNIN_SECONDS = 3600
 NOTICE_SECONDS = 60
+_SIGNED = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,9 @@ class Signer:
         return f"{payload}.{self._mac(purpose, payload)}"
 
     def unsign(self, purpose: str, value: str | None) -> dict[str, Any] | None:
-        """The document of a value signed for ``purpose`` and not expired, else None."""
-        if not value or value.count(".") != 1:
+        """The document of a value signed for ``purpose`` and not expired, else None (a
+        value that is not two base64url parts, whatever it holds, is no cookie of ours)."""
+        if not value or _SIGNED.fullmatch(value) is None:
             return None
         payload, mac = value.split(".")
         if not hmac.compare_digest(mac, self._mac(purpose, payload)):
@@ -207,12 +210,18 @@ def signin_csrf_matches(signer: Signer, request: Request, given: str) -> bool:
     """Whether ``given`` is the CSRF token of the request's sign-in cookie."""
     document = signer.unsign("signin", request.cookies.get(SIGNIN_COOKIE))
     expected = document.get("x") if document else None
-    return isinstance(expected, str) and hmac.compare_digest(expected, given)
+    return isinstance(expected, str) and _same_token(expected, given)
 
 
 def csrf_matches(session: Session, given: str) -> bool:
     """Whether ``given`` is the session's CSRF token (compared in constant time)."""
-    return hmac.compare_digest(session.csrf, given)
+    return _same_token(session.csrf, given)
+
+
+def _same_token(expected: str, given: str) -> bool:
+    """``expected == given`` in constant time; as bytes, since ``compare_digest`` refuses
+    texts that are not ASCII (a posted token may be anything)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
 
 
 def set_notice(signer: Signer, request: Request, response: Response, notice: Notice) -> None:

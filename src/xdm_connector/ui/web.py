@@ -141,7 +141,10 @@ def same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # not a URL (``http://[``): no origin of ours
+        return False
     return (parts.scheme, parts.netloc) == (request.url.scheme, request.url.netloc)
 
 

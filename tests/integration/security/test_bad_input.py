@@ -1,8 +1,8 @@
-"""Inputs that once reached a 5xx, each answered 400 (``XDMC-400``).
+"""Inputs that once reached a 5xx, each answered 400 (``XDMC-400``) or taken as absent.
 
 Integers beyond what a store column holds (2**63 on SQLite, 2**31 on PostgreSQL), digits
-that are not ASCII, numbers longer than Python parses, NUL in any text (on PostgreSQL);
-on SQLite and on PostgreSQL.
+that are not ASCII, numbers longer than Python parses, cookies that do not parse, NUL in
+any text (on PostgreSQL); on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.integration.security.conftest import MAPPING_ID, World
 from tests.integration.ui.conftest import csrf_of, sign_in
+from xdm_connector.ui.sessions import NOTICE_COOKIE, SESSION_COOKIE, SIGNIN_COOKIE
 
 INGEST = f"/acme/campaign/dataIngestion/xdmIngestion/{MAPPING_ID}/ingest"
 MAPPINGS = "/acme/campaign/dataIngestion/xdmMapping"
@@ -90,6 +91,22 @@ def test_a_number_longer_than_python_parses_is_refused(client: TestClient, world
     body = b'{"requestId": %s}' % TOO_LONG.encode()
     headers = {**world.admin_headers, "Content-Type": "application/json"}
     assert client.request("GET", INGEST, content=body, headers=headers).status_code == 400
+
+
+def test_a_cookie_that_does_not_parse_is_taken_as_absent(client: TestClient, world: World) -> None:
+    session = _browser(client, world).cookies[SESSION_COOKIE]
+    fresh = TestClient(client.app, base_url="http://testserver")
+    for name in (SESSION_COOKIE, SIGNIN_COOKIE, NOTICE_COOKIE):
+        for value in ("é.x", "x.é", "é", "a.b.c", "\x00.\x00", "."):
+            cookie = {"Cookie": f"{name}={value}".encode()}
+            signin = fresh.get("/ui/signin", headers=cookie)
+            assert signin.status_code == 200, (name, value, signin.text)
+            page = fresh.get("/ui/mappings", headers=cookie, follow_redirects=False)
+            assert page.status_code == 303, (name, value)
+            assert page.headers["location"].startswith("/ui/signin")
+            if name != SESSION_COOKIE:
+                both = {"Cookie": f"{SESSION_COOKIE}={session}; {name}={value}".encode()}
+                assert fresh.get("/ui/mappings", headers=both).status_code == 200, (name, value)
 
 
 def test_nul_in_a_text_is_refused(client: TestClient, world: World) -> None:
