@@ -28,8 +28,8 @@ __all__ = [
     "revoke_role",
 ]
 
-ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-GROUP_NAME = re.compile(r"^[^\x00-\x1f/]{1,128}$")
+ORG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+GROUP_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f/]{1,128}")
 
 
 def create_organization(store: Store, org_id: str, source_url: str) -> Organization:
@@ -38,7 +38,7 @@ def create_organization(store: Store, org_id: str, source_url: str) -> Organizat
     ``InvalidInput`` if the URL holds a password in clear: it must name it,
     ``postgresql://crm:${CRM_PASSWORD}@db/crm`` or ``...?password_file=/run/secrets/crm``.
     """
-    if not ORG_ID.match(org_id):
+    if ORG_ID.fullmatch(org_id) is None:
         raise InvalidInput(
             f"invalid organization id {org_id!r}: letters, digits, '_' and '-', not first"
         )
@@ -62,7 +62,7 @@ def list_groups(store: Store, org_id: str) -> list[GroupRoles]:
 def create_group(store: Store, org_id: str, name: str, *, actor: str = OPERATOR) -> None:
     """Create a custom security group holding no role."""
     name = name.strip()
-    if not GROUP_NAME.match(name):
+    if GROUP_NAME.fullmatch(name) is None:
         raise InvalidInput("a security group's name has 1 to 128 characters, no '/'")
     store.tenants.create_group(org_id, name, actor=actor)
 

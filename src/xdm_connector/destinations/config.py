@@ -81,7 +81,7 @@ class PlatformConfig(_Config):
 
     def resolve_secret(self) -> str:
         """The client secret, read from its environment variable now."""
-        match = SECRET_REFERENCE.match(self.client_secret)
+        match = SECRET_REFERENCE.fullmatch(self.client_secret)
         name = match.group(1) if match else ""
         value = os.environ.get(name)
         if not value:
@@ -101,7 +101,7 @@ def parse_destination(document: Any) -> LakeConfig | PlatformConfig:
         return LakeConfig()
     if isinstance(document, dict) and "clientSecret" in document:
         secret = document["clientSecret"]
-        if not (isinstance(secret, str) and SECRET_REFERENCE.match(secret)):
+        if not (isinstance(secret, str) and SECRET_REFERENCE.fullmatch(secret)):
             raise InvalidInput(
                 "clientSecret must reference an environment variable, as ${NAME}: "
                 "the secret itself is never stored"

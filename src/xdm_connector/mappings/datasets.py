@@ -12,7 +12,7 @@ from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.schema import XedSchema
 
-DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 def schema_spec(
@@ -41,7 +41,7 @@ def create_dataset(
     custom: dict[str, Any] | None = None,
 ) -> Dataset:
     """Create a dataset after checking that its schema composes."""
-    if not DATASET_ID.match(dataset_id):
+    if DATASET_ID.fullmatch(dataset_id) is None:
         raise InvalidInput(
             f"invalid dataset id {dataset_id!r}: letters, digits, '_' and '-', not first"
         )

@@ -2,17 +2,21 @@
 
 Integers beyond what a store column holds (2**63 on SQLite, 2**31 on PostgreSQL), digits
 that are not ASCII, numbers longer than Python parses, cookies that do not parse, NUL in
-any text (on PostgreSQL); on SQLite and on PostgreSQL.
+any text (on PostgreSQL), and ids with a trailing newline; on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.security.conftest import MAPPING_ID, World
+from tests.integration.security.conftest import MAPPING_ID, World, mapping_document
 from tests.integration.ui.conftest import csrf_of, sign_in
+from xdm_connector.errors import InvalidInput
+from xdm_connector.organizations import create_organization
+from xdm_connector.store.store import Store
 from xdm_connector.ui.sessions import NOTICE_COOKIE, SESSION_COOKIE, SIGNIN_COOKIE
 
 INGEST = f"/acme/campaign/dataIngestion/xdmIngestion/{MAPPING_ID}/ingest"
@@ -127,3 +131,19 @@ def test_nul_in_a_text_is_refused(client: TestClient, world: World) -> None:
     browser = _browser(client, world)
     _refused_page(browser.get("/ui/jobs", params={"mapping": "\x00"}))
     _refused(browser.get("/ui/check-expression", params={"expression": "@email", "xdm": "\x00"}))
+
+
+def test_an_id_with_a_trailing_newline_is_refused(
+    client: TestClient, store: Store, world: World
+) -> None:
+    with pytest.raises(InvalidInput):
+        create_organization(store, "initech\n", "sqlite:///nowhere.db")
+    headers = world.admin_headers
+    _refused(client.post(DATASETS, json={"id": "profiles\n", "class": "profile"}, headers=headers))
+    mapping = {**mapping_document("XDM45"), "dataset": "profiles\n"}
+    _refused(client.post(MAPPINGS, json=mapping, headers=headers))
+    _refused(client.post(MAPPINGS, json=mapping_document("XDM45\n"), headers=headers))
+    group = client.post("/acme/campaign/securityGroup", json={"name": "Ops\x1b"}, headers=headers)
+    _refused(group)
+    datasets = client.get(DATASETS, headers=headers).json()["content"]
+    assert [dataset["id"] for dataset in datasets] == ["profiles"]
