@@ -25,18 +25,18 @@ from xdm_connector.ui.sessions import KEY_FILE, Signer
 from xdm_connector.ui.views import template_environment
 from xdm_connector.ui.web import Ui
 
-__all__ = ["mount_ui"]
+__all__ = ["ROUTERS", "mount_ui"]
+
+ROUTERS = (signin.router, editor.router, editor.checks, mappings.router, jobs.router)
+"""Every router of the pages, in the order they are matched: the editor's
+``/ui/new-mapping`` and ``.../edit`` come before ``/ui/mappings/{id}``."""
 
 
 def mount_ui(app: FastAPI, settings: Settings) -> None:
     """Add the pages, their JSON helpers and their static files to ``app``."""
     app.state.ui = Ui(templates=template_environment(), signer=Signer(settings.home / KEY_FILE))
-    app.include_router(signin.router)
-    # The editor's ``/ui/new-mapping`` and ``.../edit`` come before ``/ui/mappings/{id}``.
-    app.include_router(editor.router)
-    app.include_router(editor.checks)
-    app.include_router(mappings.router)
-    app.include_router(jobs.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount(
         "/ui/static",
         StaticFiles(packages=[("xdm_connector.ui", "static")]),
