@@ -22,7 +22,7 @@ class CamelModel(BaseModel):
 class JobResource(CamelModel):
     """One export job of the mapping ("Status of data export to platform")."""
 
-    id: int
+    id: int = Field(description="The job's request id, numbered within the organization.")
     status: str = Field(description="Created, Uploaded, Success, Failed or Aborted.")
     trigger: str
     batch_id: str
@@ -87,7 +87,7 @@ class JobDetail(JobResource):
 def job_resource(job: Job) -> JobResource:
     """A job as the list of a mapping's jobs shows it."""
     return JobResource(
-        id=job.id,
+        id=job.request_id,
         status=job.state,
         trigger=job.trigger,
         batch_id=job.batch_id,

@@ -355,10 +355,11 @@ def get_job(
     store: StoreDep,
     principal: ReaderDep,
 ) -> JobDetail:
-    """One export job of the mapping: its window, records read, ingested and rejected, the
-    timeline of its states (created, started, uploaded, ended), samples of the rejected
-    records (key, XDM path, value, reason), the destination's errors, and the key ranges
-    of a job cut into slices with the worker of each."""
+    """One export job of the mapping, by its id (the ``requestId``, numbered within the
+    organization): its window, records read, ingested and rejected, the timeline of its
+    states (created, started, uploaded, ended), samples of the rejected records (key, XDM
+    path, value, reason), the destination's errors, and the key ranges of a job cut into
+    slices with the worker of each."""
     job = store.jobs.get(principal.org_id, mapping_id, job_id)
     return job_detail(job, store.slices.of_job(job.id))
 

@@ -51,24 +51,32 @@ class Cancelled:
 def cancel_job(
     store: Store,
     org_id: str,
-    job_id: int,
+    request_id: int,
     *,
     actor: str,
     abort_batch: BatchAborter | None = None,
 ) -> Cancelled:
-    """End job ``job_id`` of ``org_id`` as ``Aborted`` if it is still in progress.
+    """End the job of ``org_id`` whose request id is ``request_id`` as ``Aborted`` if it
+    is still in progress.
 
-    ``NotFound`` for an unknown job or one of another organization; ``Conflict`` for a job
+    ``NotFound`` for an unknown request (another organization's numbers are its own);
+    ``Conflict`` for a job
     that has already ended (the one that ended it first wins: the transaction re-reads the
     state under the writer's lock). ``abort_batch`` is then given the job, when it has a
     destination batch; its failure is logged, never raised.
     """
     with store.write() as session:
-        job = session.scalar(sa.select(Job).where(Job.id == job_id).with_for_update())
-        if job is None or job.org_id != org_id:
-            raise NotFound(f"unknown job {job_id}")
+        job = session.scalar(
+            sa.select(Job)
+            .where(Job.org_id == org_id, Job.request_id == request_id)
+            .with_for_update()
+        )
+        if job is None:
+            raise NotFound(f"unknown job {request_id}")
         if job.state not in IN_PROGRESS:
-            raise Conflict(f"job {job_id} has already ended {job.state}: it cannot be cancelled")
+            raise Conflict(
+                f"job {request_id} has already ended {job.state}: it cannot be cancelled"
+            )
         previous = JobState(job.state)
         job.state = JobState.ABORTED
         job.reason = ABORTED_REASON

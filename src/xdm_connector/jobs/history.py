@@ -120,14 +120,15 @@ def latest_jobs(store: Store, org_id: str) -> dict[str, Job]:
         return {job.mapping_id: job for job in jobs}
 
 
-def organization_job(store: Store, org_id: str, job_id: int) -> JobRow:
-    """One job of the organization with its mapping's label; ``NotFound`` for another's."""
+def organization_job(store: Store, org_id: str, request_id: int) -> JobRow:
+    """The job of the organization whose request id is ``request_id``, with its mapping's
+    label; ``NotFound`` when it has none (another organization's numbers are its own)."""
     with store.read() as session:
         row = session.execute(
             sa.select(Job, Mapping.label)
             .join(Mapping, sa.and_(Mapping.org_id == Job.org_id, Mapping.id == Job.mapping_id))
-            .where(Job.id == job_id, Job.org_id == org_id)
+            .where(Job.org_id == org_id, Job.request_id == request_id)
         ).first()
     if row is None:
-        raise NotFound(f"unknown job {job_id}")
+        raise NotFound(f"unknown job {request_id}")
     return JobRow(job=row[0], label=row[1])

@@ -30,7 +30,7 @@ class StatusFields(Protocol):
     """What a status answer shows of a request: a ``Job`` or a ``RequestStatus``."""
 
     @property
-    def id(self) -> int: ...
+    def request_id(self) -> int: ...
     @property
     def mapping_id(self) -> str: ...
     @property
@@ -66,17 +66,17 @@ def trigger(store: Store, org_id: str, mapping_id: str, *, actor: str | None = N
         return unknown_mapping_trigger(mapping_id)
     if request.created:
         if actor is not None:
-            details = {"requestId": request.job.id}
+            details = {"requestId": request.job.request_id}
             store.tenants.audit.record(org_id, actor, AuditAction.TRIGGER, mapping_id, details)
         return Answer(
             200,
             {
-                "requestId": request.job.id,
+                "requestId": request.job.request_id,
                 "info": f"Ingestion request submitted successfully for the Mapping ID: {mapping_id}",
                 "status": "Success",
             },
         )
-    return _in_progress(mapping_id, request.job.id)
+    return _in_progress(mapping_id, request.job.request_id)
 
 
 async def answer_trigger(
@@ -145,10 +145,10 @@ def cancel(
     if isinstance(job, Answer):
         return job
     try:
-        cancelled = cancel_job(store, org_id, job.id, actor=actor, abort_batch=abort_batch)
+        cancelled = cancel_job(store, org_id, job.request_id, actor=actor, abort_batch=abort_batch)
     except Conflict:
         return Answer(200, status_body(store.jobs.get(org_id, mapping_id, request_id)))
-    details = {"requestId": job.id, "state": cancelled.previous_state.value}
+    details = {"requestId": job.request_id, "state": cancelled.previous_state.value}
     store.tenants.audit.record(org_id, actor, AuditAction.CANCEL, mapping_id, details)
     return Answer(200, status_body(cancelled.job))
 
@@ -163,7 +163,7 @@ def status_body(job: StatusFields) -> dict[str, Any]:
         "batchId": job.batch_id,
         "info": info,
         "numRecords": job.records_ingested if state is JobState.SUCCESS else 0,
-        "requestId": job.id,
+        "requestId": job.request_id,
         "status": state.api_status,
     }
 

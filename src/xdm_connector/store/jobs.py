@@ -24,7 +24,7 @@ from xdm_connector.errors import (
 )
 from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
-from xdm_connector.store.models import Job, Mapping, utcnow
+from xdm_connector.store.models import Job, Mapping, Organization, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -105,7 +105,7 @@ class JobQueue:
                         raise MappingNotPublished(f"mapping {mapping_id} is not published")
                     if mapping.execution_status != ExecutionStatus.STOPPED:
                         raise MappingNotStopped(f"mapping {mapping_id} is not stopped")
-                    job = self._new_job(org_id, mapping_id, JobTrigger.API)
+                    job = self._new_job(session, org_id, mapping_id, JobTrigger.API)
                     session.add(job)
                     session.flush()
                     _notify(session)
@@ -125,16 +125,23 @@ class JobQueue:
                 )
             )
 
-    def get(self, org_id: str, mapping_id: str, job_id: int) -> Job:
-        """The job of that mapping, or ``NotFound``."""
+    def get(self, org_id: str, mapping_id: str, request_id: int) -> Job:
+        """The job of that mapping whose request id (within ``org_id``) is ``request_id``,
+        or ``NotFound``."""
         with self._store.read() as session:
-            job = session.get(Job, job_id)
-        if job is None or job.org_id != org_id or job.mapping_id != mapping_id:
-            raise NotFound(f"unknown request {job_id}")
+            job = session.scalar(
+                sa.select(Job).where(
+                    Job.org_id == org_id,
+                    Job.request_id == request_id,
+                    Job.mapping_id == mapping_id,
+                )
+            )
+        if job is None:
+            raise NotFound(f"unknown request {request_id}")
         return job
 
     def get_by_id(self, job_id: int) -> Job:
-        """The job with this id, whatever its organization (workers only)."""
+        """The job with this key (``Job.id``), whatever its organization (workers only)."""
         with self._store.read() as session:
             job = session.get(Job, job_id)
         if job is None:
@@ -185,9 +192,11 @@ class JobQueue:
                 )
                 if not taken:
                     continue
-                job = self._new_job(org_id, mapping_id, JobTrigger.SCHEDULE)
                 try:
+                    # The request id is taken inside the savepoint: a slot skipped for a job
+                    # in progress leaves no gap in the organization's numbering.
                     with session.begin_nested():
+                        job = self._new_job(session, org_id, mapping_id, JobTrigger.SCHEDULE)
                         session.add(job)
                 except IntegrityError:
                     continue
@@ -376,9 +385,25 @@ class JobQueue:
             raise LeaseLost(f"job {job_id} is no longer held by {owner}")
 
     @staticmethod
-    def _new_job(org_id: str, mapping_id: str, trigger: JobTrigger) -> Job:
+    def _new_job(session: Session, org_id: str, mapping_id: str, trigger: JobTrigger) -> Job:
+        """A new job of the mapping, with the organization's next request id.
+
+        The counter's update locks the organization's row (PostgreSQL) or runs in the
+        writer's transaction (SQLite ``BEGIN IMMEDIATE``) until the job is committed, so
+        concurrent jobs of one organization take distinct, consecutive ids; a transaction
+        that fails gives its number back by rolling back.
+        """
+        request_id = session.execute(
+            sa.update(Organization)
+            .where(Organization.id == org_id)
+            .values(last_request_id=Organization.last_request_id + 1)
+            .returning(Organization.last_request_id)
+        ).scalar_one_or_none()
+        if request_id is None:
+            raise NotFound(f"unknown organization {org_id}")
         return Job(
             org_id=org_id,
+            request_id=request_id,
             mapping_id=mapping_id,
             trigger=trigger,
             state=JobState.CREATED,

@@ -74,6 +74,8 @@ class Organization(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     destination: Mapped[dict[str, Any] | None]
     """Where its jobs deliver (``destinations/config.py``); the lake when null."""
+    last_request_id: Mapped[int] = mapped_column(default=0, server_default="0")
+    """The ``requestId`` of its latest job: each organization numbers its own requests."""
 
 
 class SecurityGroup(Base):
@@ -201,7 +203,13 @@ _in_progress = sa.column("state").in_(sorted(state.value for state in IN_PROGRES
 
 
 class Job(Base):
-    """One run of a mapping; an API request is a job whose id is the ``requestId``."""
+    """One run of a mapping: an API request, or a scheduled run.
+
+    ``id`` is the store's own key, unique across organizations: workers, slices and logs
+    use it, and no organization ever sees it. ``request_id`` is the job's number within its
+    organization (1, 2, ...): the ``requestId`` of the API and the job's id on the pages,
+    so that no tenant can count another's requests.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -219,10 +227,13 @@ class Job(Base):
         ),
         sa.Index(None, "org_id", "mapping_id", "id"),
         sa.Index(None, "state", "id"),
+        sa.Index(None, "org_id", "request_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[str] = mapped_column(sa.String(64))
+    request_id: Mapped[int]
+    """The job's number within its organization (``Organization.last_request_id``)."""
     mapping_id: Mapped[str] = mapped_column(sa.String(128))
     trigger: Mapped[str] = mapped_column(sa.String(16))
     state: Mapped[str] = mapped_column(sa.String(16))

@@ -31,7 +31,7 @@ a fraction of a millisecond, so a few serve every request the loop has in flight
 class RequestStatus(NamedTuple):
     """What an ingestion request's status shows (``jobs.ingestion.status_body``)."""
 
-    id: int
+    request_id: int
     mapping_id: str
     state: str
     batch_id: str
@@ -46,16 +46,18 @@ class TriggerState(NamedTuple):
     publication_status: str
     execution_status: str
     running: int | None
+    """The request id of the mapping's job in progress."""
 
 
 # Built once: building a statement costs more than running it.
+# Request ids are numbered per organization: every read by one is scoped by the organization.
 _STATUS = sa.select(*(getattr(Job, name) for name in RequestStatus._fields)).where(
-    Job.id == sa.bindparam("request_id"),
     Job.org_id == sa.bindparam("org_id"),
+    Job.request_id == sa.bindparam("request_id"),
     Job.mapping_id == sa.bindparam("mapping_id"),
 )
 _TRIGGER = (
-    sa.select(Mapping.publication_status, Mapping.execution_status, Job.id)
+    sa.select(Mapping.publication_status, Mapping.execution_status, Job.request_id)
     .outerjoin(
         Job,
         sa.and_(
@@ -83,7 +85,7 @@ class IngestionRequests:
         self._trigger_query = PostgresQuery.of(_TRIGGER, dialect) if self._async else None
 
     def status_of(self, org_id: str, mapping_id: str, request_id: int) -> RequestStatus | None:
-        """The status of request ``request_id`` of that mapping, or None."""
+        """The status of request ``request_id`` of that mapping of ``org_id``, or None."""
         row = self._store.first(_STATUS, _status_parameters(org_id, mapping_id, request_id))
         return None if row is None else RequestStatus(*row)
 

@@ -78,10 +78,11 @@ def jobs_page(
     )
 
 
-@router.get("/ui/jobs/{job_id}")
-def job_page(request: Request, job_id: JobId, store: StoreDep, viewer: ViewerDep) -> Response:
-    """One job: window, counts, timeline, rejected samples, the platform's errors."""
-    row = organization_job(store, viewer.org_id, job_id)
+@router.get("/ui/jobs/{request_id}")
+def job_page(request: Request, request_id: JobId, store: StoreDep, viewer: ViewerDep) -> Response:
+    """One job (by its request id): window, counts, timeline, rejected samples, the
+    platform's errors."""
+    row = organization_job(store, viewer.org_id, request_id)
     job = row.job
     running = JobState(job.state).in_progress
     return render(
@@ -102,22 +103,22 @@ def job_page(request: Request, job_id: JobId, store: StoreDep, viewer: ViewerDep
     )
 
 
-@router.post("/ui/jobs/{job_id}/cancel")
+@router.post("/ui/jobs/{request_id}/cancel")
 def cancel(
-    request: Request, job_id: JobId, store: StoreDep, settings: SettingsDep, viewer: PosterDep
+    request: Request, request_id: JobId, store: StoreDep, settings: SettingsDep, viewer: PosterDep
 ) -> Response:
     """Cancel the job while it runs: it ends ``Aborted``, its batch is aborted."""
     viewer.require(viewer.can_cancel, ROLE_SQL, "cancel an ingestion")
-    page = f"/ui/jobs/{job_id}"
+    page = f"/ui/jobs/{request_id}"
     actor = viewer.principal.client_id
     exporter = Exporter(store, settings)
     try:
         cancelled = cancel_job(
-            store, viewer.org_id, job_id, actor=actor, abort_batch=exporter.abort_batch
+            store, viewer.org_id, request_id, actor=actor, abort_batch=exporter.abort_batch
         )
     except Conflict as exc:
         return redirect(request, page, Notice("error", exc.message))
     job = cancelled.job
-    details = {"requestId": job.id, "state": cancelled.previous_state.value}
+    details = {"requestId": job.request_id, "state": cancelled.previous_state.value}
     store.tenants.audit.record(viewer.org_id, actor, AuditAction.CANCEL, job.mapping_id, details)
-    return redirect(request, page, Notice("ok", f"Job {job_id} is cancelled."))
+    return redirect(request, page, Notice("ok", f"Job {request_id} is cancelled."))

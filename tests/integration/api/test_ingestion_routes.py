@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 
 from tests.integration.api.test_auth import integration, token
 from tests.integration.store.conftest import make_dataset, make_mapping
 from xdm_connector.organizations import create_organization, grant_role
 from xdm_connector.security.credentials import create_integration
+from xdm_connector.store.jobs import JobOutcome
+from xdm_connector.store.models import utcnow
 from xdm_connector.store.store import Store
 
 INGEST = "/acme/campaign/dataIngestion/xdmIngestion/{}/ingest"
@@ -54,7 +58,7 @@ def test_a_trigger_then_its_repeats_and_its_status(client: TestClient, store: St
     )
     assert (by_body.status_code, by_body.content) == (200, expected_status)
     # One request, and one audit entry for it: the repeat created nothing.
-    assert [job.id for job in store.jobs.list_for_mapping("acme", "XDM1")] == [request_id]
+    assert [job.request_id for job in store.jobs.list_for_mapping("acme", "XDM1")] == [request_id]
     assert store.tenants.audit.count("acme", "trigger") == 1
 
 
@@ -120,7 +124,63 @@ def test_another_organizations_caller_sees_nothing(client: TestClient, store: St
     status = client.get(f"{INGEST.format('XDM1')}?requestId={request_id}", headers=other)
     assert status.status_code == 404
     assert status.json()["info"] == "Mapping Id: XDM1. XDM Mapping ID XDM1 does not exist"
-    assert [job.id for job in store.jobs.list_for_mapping("acme", "XDM1")] == [request_id]
+    assert [job.request_id for job in store.jobs.list_for_mapping("acme", "XDM1")] == [request_id]
+
+
+def test_request_ids_are_numbered_per_organization(client: TestClient, store: Store) -> None:
+    """A new organization's first request is 1 whatever the others did, and every call by
+    request id (status, cancel, the job's details) finds the caller's own request or 404."""
+    headers = caller(client, store)
+    first = client.post(INGEST.format("XDM1"), headers=headers).json()["requestId"]
+    claimed = store.jobs.claim("worker", timedelta(minutes=1), utcnow())
+    assert claimed is not None
+    store.jobs.succeed(claimed, "worker", JobOutcome(records_ingested=3), None)
+    second = client.post(INGEST.format("XDM1"), headers=headers).json()["requestId"]
+    assert (first, second) == (1, 2)
+    create_organization(store, "globex", "sqlite:///nowhere.db")
+    grant_role(store, "globex", "Administrators", "sql")
+    make_dataset(store, "globex")
+    make_mapping(store, "XDM1", org_id="globex")
+    credentials = create_integration(store, "globex", groups=["Administrators"])
+    other = {
+        "Authorization": f"Bearer {token(client, credentials)}",
+        "X-Api-Key": credentials.client_id,
+    }
+    theirs = "/globex/campaign/dataIngestion/xdmIngestion/XDM1/ingest"
+    their_jobs = "/globex/campaign/dataIngestion/xdmMapping/XDM1/jobs"
+
+    created = client.post(theirs, headers=other)
+    assert created.content == (
+        b'{"requestId": 1, "info": "Ingestion request submitted successfully for the '
+        b'Mapping ID: XDM1", "status": "Success"}'
+    )
+    own = client.get(f"{theirs}?requestId=1", headers=other)
+    assert own.content == (
+        b'{"batchId": "", "info": "Mapping Id: XDM1.", "numRecords": 0, "requestId": 1, '
+        b'"status": "In Progress"}'
+    )
+    # acme's request 2 (in progress) is not globex's: 404 for its status and its cancel.
+    for method in ("GET", "DELETE"):
+        answer = client.request(method, f"{theirs}?requestId=2", headers=other)
+        assert (answer.status_code, answer.content) == (
+            404,
+            b'{"batchId": "", "info": "Mapping Id: XDM1. Request ID 2 does not exist", '
+            b'"numRecords": 0, "requestId": 2, "status": "Failed"}',
+        )
+    assert client.get(f"{their_jobs}/2", headers=other).status_code == 404
+    assert client.get(f"{their_jobs}/1", headers=other).json()["id"] == 1
+    assert [job["id"] for job in client.get(their_jobs, headers=other).json()["content"]] == [1]
+    assert store.jobs.get("acme", "XDM1", 2).state == "Created"
+    # acme still reads its own request 1, with its count.
+    mine = client.get(f"{INGEST.format('XDM1')}?requestId=1", headers=headers).json()
+    assert (mine["requestId"], mine["status"], mine["numRecords"]) == (1, "Success", 3)
+    cancelled = client.delete(f"{theirs}?requestId=1", headers=other).json()
+    assert (cancelled["requestId"], cancelled["status"]) == (1, "Aborted")
+    assert store.jobs.get("acme", "XDM1", 2).state == "Created"
+    assert store.tenants.audit.entries("globex")[0].details == {
+        "requestId": 1,
+        "state": "Created",
+    }
 
 
 def test_the_routes_document_their_parameters(client: TestClient) -> None:

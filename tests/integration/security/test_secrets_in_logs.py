@@ -141,9 +141,9 @@ def test_a_full_run_logs_no_secret(
             start=False,
             log=[],
         )
-        down_request = store.jobs.request_ingestion("down", "XDM44").job.id
+        down_request = store.jobs.request_ingestion("down", "XDM44").job
         assert Worker(store, settings).run_once()
-        assert store.jobs.get("down", "XDM44", down_request).state == "Failed"
+        assert store.jobs.get("down", "XDM44", down_request.request_id).state == "Failed"
         # The variable unset: the publication says which one is missing.
         monkeypatch.delenv(VARIABLE)
         failed = client.post(
@@ -157,7 +157,7 @@ def test_a_full_run_logs_no_secret(
     logs = caplog.text + "\n".join(str(record.__dict__) for record in caplog.records)
     assert "SELECT" in logs  # SQL statements and their parameters were logged
     assert "job 1 succeeded: 2 records" in logs
-    assert f"job {down_request} failed: ACP-880056" in logs
+    assert f"job {down_request.id} failed: ACP-880056" in logs
     for name, value in (
         ("source password", password),
         ("client secret", client_secret),

@@ -81,8 +81,14 @@ def test_migrated_schema_matches_the_models(store: Store) -> None:
     assert diff == []
 
 
-def _job(state: JobState) -> Job:
-    return Job(org_id="acme", mapping_id="XDM1", trigger=JobTrigger.API, state=state)
+def _job(state: JobState, request_id: int) -> Job:
+    return Job(
+        org_id="acme",
+        request_id=request_id,
+        mapping_id="XDM1",
+        trigger=JobTrigger.API,
+        state=state,
+    )
 
 
 def test_partial_unique_index_allows_one_job_in_progress_per_mapping(store: Store) -> None:
@@ -104,13 +110,15 @@ def test_partial_unique_index_allows_one_job_in_progress_per_mapping(store: Stor
     make_world(store)
     with store.write() as session:
         session.add_all(
-            _job(state)
-            for state in (JobState.SUCCESS, JobState.SUCCESS, JobState.FAILED, JobState.ABORTED)
+            _job(state, number)
+            for number, state in enumerate(
+                (JobState.SUCCESS, JobState.SUCCESS, JobState.FAILED, JobState.ABORTED), 1
+            )
         )
-        session.add(_job(JobState.UPLOADED))
-    for second in (JobState.CREATED, JobState.UPLOADED):
+        session.add(_job(JobState.UPLOADED, 5))
+    for number, second in enumerate((JobState.CREATED, JobState.UPLOADED), 6):
         with pytest.raises(IntegrityError), store.write() as session:
-            session.add(_job(second))
+            session.add(_job(second, number))
     with store.read() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 5
 

@@ -81,21 +81,21 @@ def test_a_requests_status_is_read_in_one_statement(store: Store) -> None:
     make_mapping(store, "XDM2")
     request = store.jobs.request_ingestion("acme", "XDM1").job
 
-    found = store.requests.status_of("acme", "XDM1", request.id)
+    found = store.requests.status_of("acme", "XDM1", request.request_id)
 
     assert found is not None
-    assert status_body(found) == status_body(store.jobs.get("acme", "XDM1", request.id))
+    assert status_body(found) == status_body(store.jobs.get("acme", "XDM1", request.request_id))
     assert status_body(found) == {
         "batchId": "",
         "info": "Mapping Id: XDM1.",
         "numRecords": 0,
-        "requestId": request.id,
+        "requestId": request.request_id,
         "status": "In Progress",
     }
     # Only the request of that mapping, in that organization.
-    assert store.requests.status_of("acme", "XDM2", request.id) is None
-    assert store.requests.status_of("globex", "XDM1", request.id) is None
-    assert store.requests.status_of("acme", "XDM1", request.id + 1) is None
+    assert store.requests.status_of("acme", "XDM2", request.request_id) is None
+    assert store.requests.status_of("globex", "XDM1", request.request_id) is None
+    assert store.requests.status_of("acme", "XDM1", request.request_id + 1) is None
 
 
 def test_the_awaited_status_reads_what_the_store_holds(store: Store) -> None:
@@ -106,25 +106,25 @@ def test_the_awaited_status_reads_what_the_store_holds(store: Store) -> None:
     make_mapping(store, "XDM2")
     request = store.jobs.request_ingestion("acme", "XDM1").job
 
-    running = awaited(store.requests.astatus_of("acme", "XDM1", request.id))
-    assert running == RequestStatus(request.id, "XDM1", JobState.CREATED, "", 0, "")
-    assert running == store.requests.status_of("acme", "XDM1", request.id)
+    running = awaited(store.requests.astatus_of("acme", "XDM1", request.request_id))
+    assert running == RequestStatus(request.request_id, "XDM1", JobState.CREATED, "", 0, "")
+    assert running == store.requests.status_of("acme", "XDM1", request.request_id)
     claimed = store.jobs.claim("worker-1", engine_lease(), utcnow())
     assert claimed is not None
     store.jobs.succeed(claimed, "worker-1", JobOutcome(records_ingested=15, batch_id="b1"), None)
 
-    ended = awaited(store.requests.astatus_of("acme", "XDM1", request.id))
+    ended = awaited(store.requests.astatus_of("acme", "XDM1", request.request_id))
     assert ended is not None
     assert status_body(ended) == {
         "batchId": "b1",
         "info": "Mapping Id: XDM1. ",
         "numRecords": 15,
-        "requestId": request.id,
+        "requestId": request.request_id,
         "status": "Success",
     }
-    assert awaited(store.requests.astatus_of("acme", "XDM2", request.id)) is None
-    assert awaited(store.requests.astatus_of("globex", "XDM1", request.id)) is None
-    assert awaited(store.requests.astatus_of("acme", "XDM1", request.id + 1)) is None
+    assert awaited(store.requests.astatus_of("acme", "XDM2", request.request_id)) is None
+    assert awaited(store.requests.astatus_of("globex", "XDM1", request.request_id)) is None
+    assert awaited(store.requests.astatus_of("acme", "XDM1", request.request_id + 1)) is None
 
 
 def test_a_triggers_mapping_state_names_its_request_in_progress(store: Store) -> None:
@@ -149,11 +149,11 @@ def test_a_triggers_mapping_state_names_its_request_in_progress(store: Store) ->
     assert both("globex", "XDM1") is None
 
     request = store.jobs.request_ingestion("acme", "XDM1").job
-    assert both("acme", "XDM1") == TriggerState("Published", "Stopped", request.id)
+    assert both("acme", "XDM1") == TriggerState("Published", "Stopped", request.request_id)
     claimed = store.jobs.claim("worker-1", engine_lease(), utcnow())
     assert claimed is not None
     store.jobs.mark_uploaded(request.id, "worker-1", "b1")
-    assert both("acme", "XDM1") == TriggerState("Published", "Stopped", request.id)
+    assert both("acme", "XDM1") == TriggerState("Published", "Stopped", request.request_id)
     store.jobs.fail(request.id, "worker-1", JobOutcome(reason="ACP-880056 failed"))
     assert both("acme", "XDM1") == TriggerState("Published", "Stopped", None)
 

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.integration.store.conftest import make_dataset, make_mapping
 from tests.integration.ui.conftest import ORG, Site, post_form, sign_in
 from xdm_connector.errors import LeaseLost, NotFound
 from xdm_connector.jobs.cancel import cancel_job
 from xdm_connector.jobs.ingestion import request_status
-from xdm_connector.organizations import create_organization
+from xdm_connector.organizations import create_organization, grant_role
 from xdm_connector.security.audit import audit_trail
 from xdm_connector.security.credentials import create_integration
 from xdm_connector.store.jobs import ABORTED_REASON
@@ -106,7 +107,11 @@ def test_cancel_takes_the_lease_from_the_worker(site: Site) -> None:
     assert held is not None
     aborted: list[int] = []
     cancelled = cancel_job(
-        site.store, ORG, held.id, actor="tests", abort_batch=lambda job: aborted.append(job.id)
+        site.store,
+        ORG,
+        held.request_id,
+        actor="tests",
+        abort_batch=lambda job: aborted.append(job.id),
     )
     assert cancelled.previous_state == "Created"
     assert aborted == []  # no batch yet
@@ -116,7 +121,7 @@ def test_cancel_takes_the_lease_from_the_worker(site: Site) -> None:
         site.store.jobs.heartbeat(held.id, "worker", timedelta(minutes=1))
     create_organization(site.store, "acme", "sqlite:///nowhere.db")
     with pytest.raises(NotFound):
-        cancel_job(site.store, "acme", held.id, actor="tests")
+        cancel_job(site.store, "acme", held.request_id, actor="tests")
 
 
 def test_the_page_of_a_job(site: Site) -> None:
@@ -163,3 +168,37 @@ def test_another_organizations_job_is_not_found(site: Site) -> None:
     assert client.get(f"/ui/jobs/{job.id}").status_code == 404
     assert "No export job yet." in client.get("/ui/jobs").text
     assert client.get("/ui/mappings/XDM44").status_code == 404
+
+
+def test_each_organizations_pages_show_its_own_request_ids(site: Site) -> None:
+    """Job pages are found by request id within the viewer's organization: another
+    organization's request 1 is its own, and a number it does not have is 404, even to
+    cancel."""
+    site.finished_job()
+    theirs = site.store.jobs.request_ingestion(ORG, "XDM44").job
+    assert theirs.request_id == 2
+    create_organization(site.store, "acme", "sqlite:///nowhere.db")
+    make_dataset(site.store, "acme")
+    make_mapping(site.store, "XDM1", org_id="acme", label="Acme profiles")
+    ours = site.store.jobs.request_ingestion("acme", "XDM1").job
+    assert ours.request_id == 1
+    grant_role(site.store, "acme", "Administrators", "sql")
+    outsider = create_integration(site.store, "acme", groups=["Administrators"])
+    client = TestClient(site.client.app, base_url="http://testserver")
+    sign_in(client, outsider.client_id, outsider.client_secret)
+
+    listed = client.get("/ui/jobs").text
+    assert 'data-job="1"' in listed
+    assert 'href="/ui/jobs/1"' in listed
+    assert 'data-job="2"' not in listed
+    page = client.get("/ui/jobs/1").text
+    assert "Acme profiles" in page
+    assert "<dt>Request id</dt><dd>1</dd>" in page
+    assert client.get("/ui/jobs/2").status_code == 404
+    refused = post_form(client, "/ui/jobs/2/cancel", "/ui/jobs/1")
+    assert refused.status_code == 404
+    assert site.store.jobs.get(ORG, "XDM44", 2).state == "Created"
+    answer = post_form(client, "/ui/jobs/1/cancel", "/ui/jobs/1")
+    assert answer.status_code == 303
+    assert site.store.jobs.get("acme", "XDM1", 1).state == "Aborted"
+    assert site.store.jobs.get(ORG, "XDM44", 2).state == "Created"

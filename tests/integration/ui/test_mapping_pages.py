@@ -147,7 +147,7 @@ def test_ingest_now(site: Site) -> None:
     assert answer.status_code == 303
     assert answer.headers["location"] == "/ui/jobs?mapping=XDM44"
     page = client.get(answer.headers["location"]).text
-    request_id = site.store.jobs.list_for_mapping(ORG, "XDM44")[0].id
+    request_id = site.store.jobs.list_for_mapping(ORG, "XDM44")[0].request_id
     assert (
         f"Ingestion request submitted successfully for the Mapping ID: XDM44 (request {request_id})."
         in page

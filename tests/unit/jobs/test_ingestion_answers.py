@@ -12,7 +12,8 @@ from xdm_connector.store.models import Job
 
 def job(state: JobState, **overrides: object) -> Job:
     values: dict[str, object] = {
-        "id": 3520,
+        "id": 17,
+        "request_id": 3520,
         "org_id": "demo",
         "mapping_id": "XDM44",
         "state": state,
