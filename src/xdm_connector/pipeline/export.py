@@ -30,12 +30,10 @@ from xdm_connector.destinations.factory import OrgDestination, destination_for
 from xdm_connector.destinations.platform import PlatformDestination
 from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.errors import (
-    SOURCE_FAILED_MESSAGE,
     UPLOAD_FAILED_MESSAGE,
     DestinationError,
     ExportError,
     InvalidInput,
-    SourceError,
     XdmcError,
 )
 from xdm_connector.logs import bind_log_context
@@ -117,7 +115,7 @@ def describe_targeting_dimension(source: SourceDatabase, definition: MappingDefi
             source.engine, definition.targeting_dimension, key=definition.primary_key
         )
     except SQLAlchemyError as exc:
-        raise SourceError(SOURCE_FAILED_MESSAGE, transient=True) from exc
+        raise source.source_error(exc) from exc
 
 
 class Exporter:

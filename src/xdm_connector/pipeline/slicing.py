@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from xdm_connector.errors import (
-    SOURCE_FAILED_MESSAGE,
     DestinationError,
     ExportError,
     SourceError,
@@ -87,7 +86,7 @@ def slice_ranges(
                 query = plan.slice_keys_query(window, rows_per_slice, rows)
                 cuts = list(connection.execute(query).scalars())
     except SQLAlchemyError as exc:
-        raise SourceError(SOURCE_FAILED_MESSAGE, transient=True) from exc
+        raise source.source_error(exc) from exc
     if not cuts:
         return []
     lows: list[Any] = [None, *cuts]

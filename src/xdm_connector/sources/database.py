@@ -35,7 +35,8 @@ but repeated, and on PostgreSQL an integer cast to text or an ``Iif`` on an inte
 boolean column is computed in Arrow from the column it reads (``sources/derived.py``).
 
 Every driver error becomes a ``SourceError`` (``ACP-880056``), transient when the database
-could not be reached; messages never contain the URL's password.
+was busy or its connection failed (``sources/driver_errors.py``); messages never contain
+the URL's password.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from xdm_connector.errors import SOURCE_FAILED_MESSAGE, InvalidInput, SourceError
+from xdm_connector.sources import sqlite
 from xdm_connector.sources.batches import prefetched, python_array, rows_per_batch
 from xdm_connector.sources.derived import Compute, derived_columns
+from xdm_connector.sources.driver_errors import is_transient
 from xdm_connector.sources.postgresql import read_postgresql
 from xdm_connector.sources.sqlite import read_sqlite
 from xdm_connector.sources.statements import (
@@ -130,7 +133,8 @@ class SourceDatabase:
             if self._sqlite_path is not None:
                 quoted = urllib.parse.quote(str(self._sqlite_path))
                 url = sa.make_url(f"sqlite:///file:{quoted}?mode=ro&uri=true")
-                self._engine = sa.create_engine(url)
+                busy = {"timeout": sqlite.BUSY_TIMEOUT_MS / 1000}  # as the ADBC reads wait
+                self._engine = sa.create_engine(url, connect_args=busy)
             elif self.url.get_backend_name() == "postgresql":
                 timeout = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=timeout)
@@ -276,21 +280,23 @@ class SourceDatabase:
 
     @contextmanager
     def _connecting(self) -> Iterator[None]:
-        """Driver errors raised while connecting are transient: the server may come back."""
+        """Errors of the readers' connections, opened in their own threads."""
         try:
             yield
         except _DRIVER_ERRORS as exc:
-            raise self._source_error(exc, transient=True) from exc
+            raise self.source_error(exc) from exc
 
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:
         try:
             yield
         except _DRIVER_ERRORS as exc:
-            transient = isinstance(
-                exc, sa.exc.OperationalError | adbc_driver_manager.OperationalError
-            )
-            raise self._source_error(exc, transient=transient) from exc
+            raise self.source_error(exc) from exc
+
+    def source_error(self, exc: BaseException) -> SourceError:
+        """A driver's error met while using this source, as a ``SourceError`` (raise it
+        ``from exc``): its password masked, transient when ``is_transient`` says so."""
+        return self._source_error(exc, transient=is_transient(exc))
 
     def _source_error(self, exc: BaseException, *, transient: bool) -> SourceError:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -8,6 +8,10 @@ again with a typed first row (``statements.sqlite_typed_statement``).
 A query that reads most of its first table (``scan``) is read by a table scan, split into
 two ranges of that table's rowid read side by side (one per core, when the worker has
 two): the batches of both come in the order they are read.
+
+While another process writes the file, a read waits up to ``BUSY_TIMEOUT_MS`` for its
+lock (the source's SQLAlchemy connections too), then fails as transient
+(``sources/driver_errors.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from xdm_connector.sources.statements import (
 )
 
 READ_THREADS = 2
+BUSY_TIMEOUT_MS = 5_000
+"""How long a read waits for another connection's lock before SQLite answers busy."""
 _BATCH_ROWS = adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value
 Batches = Generator[pa.RecordBatch, None, None]
 
@@ -68,6 +74,8 @@ def read_sqlite(
         with connecting():
             conn = adbc_driver_sqlite.dbapi.connect(uri)
         with closing(conn), closing(conn.cursor()) as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+            cursor.fetchall()
             cursor.adbc_statement.set_options(**{_BATCH_ROWS: str(batch_rows)})
             cursor.execute(statement, parameters)
             yield from cursor.fetch_record_batch()
