@@ -78,10 +78,18 @@ class RetryPolicy:
             return None
         return max(self.backoff(attempt), asked or 0.0)
 
-    def call(self, action: Callable[[], T], *, what: str = "call") -> T:
+    def call(
+        self,
+        action: Callable[[], T],
+        *,
+        what: str = "call",
+        on_retry: Callable[[int, Exception, float], None] | None = None,
+    ) -> T:
         """``action()``, tried again after transient errors as the policy says.
 
-        The last error goes up unchanged when the policy gives up.
+        ``on_retry(attempt, error, wait)`` runs before each wait (to count the retries, or
+        to undo what the failed attempt left). The last error goes up unchanged when the
+        policy gives up.
         """
         started = self.clock()
         attempt = 0
@@ -101,6 +109,8 @@ class RetryPolicy:
                     type(error).__name__,
                     wait,
                 )
+                if on_retry is not None:
+                    on_retry(attempt, error, wait)
                 self.sleep(wait)
 
     def _past_deadline(self, started: float, wait: float) -> bool:

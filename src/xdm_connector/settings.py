@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     smaller than ``snappy``, which takes about a quarter less time to write them."""
 
     retry_attempts: int = Field(default=5, ge=1)
-    """Attempts of a destination call that fails transiently, the first one included."""
+    """Attempts of a destination call, or of a read of the source, that fails transiently,
+    the first one included."""
 
     retry_base_seconds: float = Field(default=0.5, ge=0)
     """Wait after a first transient failure; it doubles after each next one, with jitter."""

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from xdm_connector.pipeline.source_retries import DETAILS_KEY
 from xdm_connector.store.models import Job, JobSlice
 
 
@@ -57,9 +58,16 @@ class JobSliceView(CamelModel):
     ended: datetime | None
 
 
+class SourceErrorView(CamelModel):
+    """The error that last made a job read its source again."""
+
+    error_class: str = Field(description="The driver's error class (sqlite3.OperationalError).")
+    message: str = Field(description="The error, as the job reports it (secrets masked).")
+
+
 class JobDetail(JobResource):
-    """One export job in full: its window, counts, timeline, slices, rejected records and
-    errors."""
+    """One export job in full: its window, counts, timeline, source retries, slices,
+    rejected records and errors."""
 
     attempt: int
     uploaded: datetime | None
@@ -69,6 +77,14 @@ class JobDetail(JobResource):
         "were read again."
     )
     timeline: list[JobStep]
+    source_retries: int = Field(
+        description="How many times reading the source was tried again after a transient "
+        "error (a busy SQLite file, a lost or restarted PostgreSQL connection...), its slices' "
+        "included."
+    )
+    last_source_error: SourceErrorView | None = Field(
+        description="The error that made the last of those retries (null: no retry)."
+    )
     rejected_samples: list[dict[str, Any]] = Field(
         description="Samples of refused records: key, XDM path, value, reason."
     )
@@ -140,12 +156,16 @@ def job_detail(job: Job, slices: Sequence[JobSlice] = ()) -> JobDetail:
         steps.append(JobStep(state="Uploaded", at=job.uploaded_at))
     if job.ended_at is not None:
         steps.append(JobStep(state=job.state, at=job.ended_at))
+    retries = details.get(DETAILS_KEY) or {}
+    last_error = retries.get("lastError")
     return JobDetail(
         **job_resource(job).model_dump(),
         attempt=job.attempt,
         uploaded=job.uploaded_at,
         window=window,
         timeline=steps,
+        source_retries=int(retries.get("count") or 0),
+        last_source_error=SourceErrorView.model_validate(last_error) if last_error else None,
         rejected_samples=list(details.get("rejectedSamples") or []),
         rejected_threshold_percent=details.get("rejectedThresholdPercent"),
         destination_errors=[

@@ -357,9 +357,10 @@ def get_job(
 ) -> JobDetail:
     """One export job of the mapping, by its id (the ``requestId``, numbered within the
     organization): its window, records read, ingested and rejected, the timeline of its
-    states (created, started, uploaded, ended), samples of the rejected records (key, XDM
-    path, value, reason), the destination's errors, and the key ranges of a job cut into
-    slices with the worker of each."""
+    states (created, started, uploaded, ended), how often its source was read again after
+    a transient error and why, samples of the rejected records (key, XDM path, value,
+    reason), the destination's errors, and the key ranges of a job cut into slices with
+    the worker of each."""
     job = store.jobs.get(principal.org_id, mapping_id, job_id)
     return job_detail(job, store.slices.of_job(job.id))
 

@@ -4,7 +4,9 @@ Each loop turn reaps expired leases, creates the jobs of due schedules, then cla
 slice of a running job (``pipeline/slicing.py``) or, when there is none, one job. While a job runs, a heartbeat thread extends its lease and checks every second that
 the worker still holds the job; when it no longer does (the job was cancelled, aborted or
 reaped), the pipeline is told to stop at its next batch boundary, and the batch it made is
-aborted unless the job ended ``Success`` (recovered by a reaper).
+aborted unless the job ended ``Success`` (recovered by a reaper). However a job ends, its
+details say how often its source was read again after a transient error, and why
+(``pipeline/source_retries.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from xdm_connector.errors import (
@@ -34,6 +37,7 @@ from xdm_connector.logs import log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.export import Exporter, TooManyRejected
 from xdm_connector.pipeline.slicing import SliceRunner, aborted_document, error_document
+from xdm_connector.pipeline.source_retries import DETAILS_KEY
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, JobSlice, utcnow
@@ -51,6 +55,14 @@ def failure_reason(exc: ExportError) -> str:
     if isinstance(exc, DestinationError):
         return UPLOAD_FAILED_MESSAGE
     return exc.message if exc.message.startswith(exc.code) else f"{exc.code} {exc.message}"
+
+
+def with_source_retries(outcome: JobOutcome, control: JobControl) -> JobOutcome:
+    """``outcome`` whose details also say how often the job's source was read again."""
+    retries = control.source_retries.document()
+    if retries is None:
+        return outcome
+    return replace(outcome, details={**(outcome.details or {}), DETAILS_KEY: retries})
 
 
 class Worker:
@@ -183,7 +195,8 @@ class Worker:
         log.info("job %s of mapping %s/%s started", job.id, job.org_id, job.mapping_id)
         try:
             result = self.exporter.run(job, control)
-            self.store.jobs.succeed(job, self.owner, result.outcome, result.watermark)
+            outcome = with_source_retries(result.outcome, control)
+            self.store.jobs.succeed(job, self.owner, outcome, result.watermark)
             log.info("job %s succeeded: %s records", job.id, result.outcome.records_ingested)
         except JobAborted as exc:
             log.warning("job %s aborted", job.id)
@@ -191,14 +204,16 @@ class Worker:
             self._end(self.store.jobs.abort_held, job, JobOutcome(batch_id=exc.batch_id))
         except TooManyRejected as exc:
             log.warning("job %s failed: %s", job.id, exc.message)
-            self._end(self.store.jobs.fail, job, exc.outcome)
+            self._end(self.store.jobs.fail, job, with_source_retries(exc.outcome, control))
         except ExportError as exc:
             batch_id = exc.batch_id if isinstance(exc, DestinationError) else ""
             errors = exc.errors if isinstance(exc, DestinationError) else []
             log.warning("job %s failed: %s %s", job.id, exc.code, exc.message)
             self.exporter.abort_batch(job, batch_id or control.batch_id)
             details = {"error": exc.message, **({"destinationErrors": errors} if errors else {})}
-            outcome = JobOutcome(batch_id=batch_id, reason=failure_reason(exc), details=details)
+            outcome = with_source_retries(
+                JobOutcome(batch_id=batch_id, reason=failure_reason(exc), details=details), control
+            )
             retry_at = None
             if exc.transient and job.trigger == JobTrigger.SCHEDULE:
                 retry_at = utcnow() + timedelta(seconds=self.settings.retry_delay_seconds)
@@ -214,7 +229,8 @@ class Worker:
             self._release_batch(job, control.batch_id)
         except Exception:
             log.exception("job %s failed on an internal error", job.id)
-            self._end(self.store.jobs.fail, job, JobOutcome(reason=INTERNAL_FAILURE))
+            outcome = with_source_retries(JobOutcome(reason=INTERNAL_FAILURE), control)
+            self._end(self.store.jobs.fail, job, outcome)
 
     def _run_slice(self, piece: JobSlice) -> None:
         """Export one slice of another worker's job into its batch, and say how it ended."""
@@ -232,7 +248,7 @@ class Worker:
                     log.warning("slice %s of job %s aborted", piece.number, piece.job_id)
                 except ExportError as exc:
                     log.warning("slice %s of job %s failed: %s", piece.number, piece.job_id, exc)
-                    slices.fail(piece, self.owner, error_document(exc))
+                    slices.fail(piece, self.owner, error_document(exc, control.source_retries))
                 except LeaseLost:
                     log.warning("slice %s of job %s was lost", piece.number, piece.job_id)
                 except XdmcError as exc:

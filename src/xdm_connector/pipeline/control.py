@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xdm_connector.errors import LeaseLost, XdmcError
+from xdm_connector.pipeline.source_retries import SourceRetries
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ class JobControl:
     abort: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     batch_id: str = ""
+    source_retries: SourceRetries = field(default_factory=SourceRetries)
+    """How often the job's source was read again (its details say so, whatever the end)."""
 
     def check(self) -> None:
         """Raise ``JobAborted`` if the job must stop; called between batches and files."""

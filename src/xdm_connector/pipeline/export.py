@@ -4,7 +4,8 @@ plan → extract → shape → validate → write → deliver; the worker then c
 ``Success`` and the new watermark in one transaction). The destination batch is created
 only once the files are written, so a source failure leaves nothing behind; its id is
 recorded on the job as soon as it exists, so a destination failure reports it
-(``ACP-880096``).
+(``ACP-880096``). A read of the source that fails transiently is read again from the
+start of the window, its files discarded (``pipeline/source_retries.py``).
 
 Records that shaping or validation refuse are counted and sampled (primary key, XDM path,
 value, reason). Above the mapping's ``rejectedThresholdPercent`` of the records read, the
@@ -59,6 +60,7 @@ from xdm_connector.pipeline.plan import (
 )
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.slicing import run_slices, slice_ranges
+from xdm_connector.pipeline.source_retries import read_with_retries
 from xdm_connector.pipeline.validate import RecordChecks
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.security.secrets import resolve_source_url
@@ -98,6 +100,19 @@ class JobContext:
     source_url: str
     dataset_id: str
     schema: XedSchema
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """What one read of a job's source found: the window's upper bound and the look-back,
+    then either the records written (``counts`` and ``files``) or, for a job cut into
+    slices, their key ranges (read by the slices)."""
+
+    until: Bound
+    lookback: LookBack
+    ranges: list[KeyRange]
+    counts: RecordCounts
+    files: list[WrittenFile]
 
 
 @dataclass(frozen=True)
@@ -169,9 +184,9 @@ class Exporter:
 
     def plan(self, source: SourceDatabase, context: JobContext) -> ExportPlan:
         """The job's mapping compiled against its source (``ACP-880185`` if it no longer
-        fits)."""
-        resource = describe_targeting_dimension(source, context.definition)
+        fits: a table, view or column gone)."""
         try:
+            resource = describe_targeting_dimension(source, context.definition)
             return plan_export(context.definition, context.schema, resource)
         except InvalidInput as exc:
             raise ExportError(exc.message, code="ACP-880185") from exc
@@ -184,37 +199,25 @@ class Exporter:
         then completes the batch.
         """
         context = self.context(job)
-        mapping = context.mapping
         workdir = self.work.of_job(job)
-        files: list[WrittenFile] = []
         try:
             with self.destination_of(job.org_id) as chosen:
-                with SourceDatabase(resolve_source_url(context.source_url)) as source:
-                    plan = self.plan(source, context)
-                    after = decode_bound(mapping.watermark)
-                    lookback = LookBack.start(
-                        mapping.watermark,
-                        seconds=self.settings.lookback_seconds,
-                        max_keys=self.settings.lookback_max_keys,
-                    )
-                    until = self._high_water(source, plan, after, lookback.since)
-                    if until is None:
-                        return ExportResult(JobOutcome(), mapping.watermark)
-                    window = Window(after=after, until=until, since=lookback.since)
-                    lookback.plan_cutoff(until)
-                    self.store.jobs.set_window(job.id, control.owner, window_document(window))
-                    ranges = []
-                    if self._others_can_help():
-                        ranges = slice_ranges(source, plan, window, self.settings.slice_rows)
-                    if not ranges:
-                        counts, files = self.extract(
-                            source, plan, window, workdir, control, chosen.file_format, lookback
-                        )
+                read = read_with_retries(
+                    lambda: self._read(job, context, workdir, control, chosen.file_format),
+                    policy=self.settings.retry_policy(),
+                    control=control,
+                    retries=control.source_retries,
+                    discard=lambda: shutil.rmtree(workdir, ignore_errors=True),
+                    what=f"job {job.id}",
+                )
+                if read is None:
+                    return ExportResult(JobOutcome(), context.mapping.watermark)
+                counts, files, lookback = read.counts, read.files, read.lookback
                 batch_id = ""
-                if ranges:
+                if read.ranges:
                     batch_id = self._open_batch(chosen, job, context.dataset_id, control)
-                    counts = run_slices(self, job, context, ranges, lookback, control)
-                watermark = encode_bound(until)
+                    counts = run_slices(self, job, context, read.ranges, lookback, control)
+                watermark = encode_bound(read.until)
                 recent = lookback.document()
                 if recent is not None:
                     watermark["lookback"] = recent
@@ -241,6 +244,41 @@ class Exporter:
             return
         if removed:
             log.info("job %s: %d work folders removed", job_id, len(removed))
+
+    def _read(
+        self,
+        job: Job,
+        context: JobContext,
+        workdir: Path,
+        control: JobControl,
+        file_format: FileFormat,
+    ) -> SourceRead | None:
+        """One read of the job's window from its source, from the start: plan, high-water
+        mark, then its rows written into files under ``workdir`` (or, when other workers
+        can help, the key ranges of its slices). None when there is nothing to export."""
+        mapping = context.mapping
+        with SourceDatabase(resolve_source_url(context.source_url)) as source:
+            plan = self.plan(source, context)
+            after = decode_bound(mapping.watermark)
+            lookback = LookBack.start(
+                mapping.watermark,
+                seconds=self.settings.lookback_seconds,
+                max_keys=self.settings.lookback_max_keys,
+            )
+            until = self._high_water(source, plan, after, lookback.since)
+            if until is None:
+                return None
+            window = Window(after=after, until=until, since=lookback.since)
+            lookback.plan_cutoff(until)
+            self.store.jobs.set_window(job.id, control.owner, window_document(window))
+            if self._others_can_help():
+                ranges = slice_ranges(source, plan, window, self.settings.slice_rows)
+                if ranges:
+                    return SourceRead(until, lookback, ranges, RecordCounts(), [])
+            counts, files = self.extract(
+                source, plan, window, workdir, control, file_format, lookback
+            )
+        return SourceRead(until, lookback, [], counts, files)
 
     def _others_can_help(self) -> bool:
         """Whether other workers run to take slices (alone, a whole window reads faster)."""

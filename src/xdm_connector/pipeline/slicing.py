@@ -39,6 +39,7 @@ from xdm_connector.errors import (
 from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.files import FileFormat, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import (
     ExportPlan,
@@ -47,6 +48,11 @@ from xdm_connector.pipeline.plan import (
     decode_value,
     encode_value,
     window_from_document,
+)
+from xdm_connector.pipeline.source_retries import (
+    DETAILS_KEY,
+    SourceRetries,
+    read_with_retries,
 )
 from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
@@ -141,6 +147,7 @@ def run_slices(
             continue
         progress = store.slices.progress(job.id, utcnow())
         if progress.failed:
+            _gather_retries(store.slices.of_job(job.id), control.source_retries)
             raise error_from(progress.failed[0].result, control.batch_id)
         if progress.lost:
             log.warning(
@@ -153,7 +160,9 @@ def run_slices(
             break
         control.abort.wait(WAIT_SECONDS)
     counts = RecordCounts()
-    for piece in store.slices.of_job(job.id):
+    pieces = store.slices.of_job(job.id)
+    _gather_retries(pieces, control.source_retries)
+    for piece in pieces:
         result = piece.result or {}
         counts.add(
             RecordCounts(
@@ -168,6 +177,16 @@ def run_slices(
     return counts
 
 
+def _gather_retries(pieces: list[JobSlice], retries: SourceRetries) -> None:
+    """Add the source retries of the job's slices (written or failed) to the job's."""
+    for piece in pieces:
+        result = piece.result or {}
+        error = result.get("error")
+        retries.merge(result.get(DETAILS_KEY))
+        if isinstance(error, dict):
+            retries.merge(error.get(DETAILS_KEY))
+
+
 class SliceRunner:
     """Exports one slice of a job into the job's batch."""
 
@@ -176,7 +195,12 @@ class SliceRunner:
 
     def run(self, piece: JobSlice, control: JobControl) -> SliceOutcome:
         """Read, shape, check and write the slice's rows and put its files into the batch;
-        raises ``ExportError`` or ``JobAborted`` (lost slice, job ended, shutdown)."""
+        raises ``ExportError`` or ``JobAborted`` (lost slice, job ended, shutdown).
+
+        A read that fails transiently is read again (``pipeline/source_retries.py``): the
+        retries go into the outcome's result, or, when the slice fails, into
+        ``control.source_retries``.
+        """
         exporter = self.exporter
         log.info("slice %s of job %s started", piece.number, piece.job_id)
         job = exporter.store.jobs.get_by_id(piece.job_id)
@@ -193,36 +217,44 @@ class SliceRunner:
         keys = KeyRange(_decode_key(piece.key_after), _decode_key(piece.key_until))
         workdir = exporter.work.of_slice(job.id, piece.number)
         control.batch_id = control.batch_id or job.batch_id
+        retries = SourceRetries()
+
+        def read(file_format: FileFormat) -> tuple[LookBack, RecordCounts, list[WrittenFile]]:
+            with SourceDatabase(resolve_source_url(context.source_url)) as source:
+                plan = exporter.plan(source, context)
+                lookback = LookBack.start(
+                    context.mapping.watermark,
+                    seconds=exporter.settings.lookback_seconds,
+                    max_keys=exporter.settings.lookback_max_keys,
+                )
+                lookback.plan_cutoff(window.until)
+                counts, files = exporter.extract(
+                    source, plan, window, workdir, control, file_format, lookback, key_range=keys
+                )
+            return lookback, counts, files
+
         try:
             with (
                 self._kept_alive(piece, control),
                 exporter.destination_of(job.org_id) as chosen,
             ):
-                with SourceDatabase(resolve_source_url(context.source_url)) as source:
-                    plan = exporter.plan(source, context)
-                    lookback = LookBack.start(
-                        context.mapping.watermark,
-                        seconds=exporter.settings.lookback_seconds,
-                        max_keys=exporter.settings.lookback_max_keys,
-                    )
-                    lookback.plan_cutoff(window.until)
-                    counts, files = exporter.extract(
-                        source,
-                        plan,
-                        window,
-                        workdir,
-                        control,
-                        chosen.file_format,
-                        lookback,
-                        key_range=keys,
-                    )
+                lookback, counts, files = read_with_retries(
+                    lambda: read(chosen.file_format),
+                    policy=exporter.settings.retry_policy(),
+                    control=control,
+                    retries=retries,
+                    discard=lambda: shutil.rmtree(workdir, ignore_errors=True),
+                    what=f"slice {piece.number} of job {job.id}",
+                )
                 for written in files:
                     control.check()
                     name = f"slice-{piece.number:05d}-{written.name}"
                     chosen.destination.put_file(job.batch_id, name, written.path, rows=written.rows)
                 control.check()
-        except DestinationError as exc:
-            exc.batch_id = exc.batch_id or job.batch_id
+        except XdmcError as exc:
+            if isinstance(exc, DestinationError):
+                exc.batch_id = exc.batch_id or job.batch_id
+            control.source_retries.merge(retries.document())
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -235,6 +267,7 @@ class SliceRunner:
                 "samples": counts.samples,
                 "skipped": counts.skipped,
                 "lookback": lookback.recent_document(),
+                **({DETAILS_KEY: retries.document()} if retries.count else {}),
             },
         )
 
@@ -266,8 +299,11 @@ class SliceRunner:
             thread.join()
 
 
-def error_document(exc: ExportError | None) -> dict[str, Any]:
-    """A slice's error as its job records it (None: an internal error, in the log)."""
+def error_document(exc: ExportError | None, retries: SourceRetries | None = None) -> dict[str, Any]:
+    """A slice's error as its job records it (None: an internal error, in the log), with
+    the slice's source ``retries``."""
+    if retries is not None and retries.count:
+        return {**error_document(exc), DETAILS_KEY: retries.document()}
     if exc is None:
         return {"kind": "internal", "code": "XDMC-500", "message": INTERNAL_ERROR}
     kind = (

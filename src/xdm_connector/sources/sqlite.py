@@ -10,8 +10,8 @@ two ranges of that table's rowid read side by side (one per core, when the worke
 two): the batches of both come in the order they are read.
 
 While another process writes the file, a read waits up to ``BUSY_TIMEOUT_MS`` for its
-lock (the source's SQLAlchemy connections too), then fails as transient
-(``sources/driver_errors.py``).
+lock (the source's SQLAlchemy connections too), then fails as transient and is tried
+again (``pipeline/source_retries.py``).
 """
 
 from __future__ import annotations

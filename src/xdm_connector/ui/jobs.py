@@ -25,7 +25,13 @@ from xdm_connector.pipeline.export import Exporter
 from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_SQL
 from xdm_connector.ui.sessions import Notice
-from xdm_connector.ui.views import platform_errors, rejected_samples, timeline, window_bounds
+from xdm_connector.ui.views import (
+    platform_errors,
+    rejected_samples,
+    source_retries,
+    timeline,
+    window_bounds,
+)
 from xdm_connector.ui.web import PosterDep, UiRoute, ViewerDep, redirect, render
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -80,8 +86,8 @@ def jobs_page(
 
 @router.get("/ui/jobs/{request_id}")
 def job_page(request: Request, request_id: JobId, store: StoreDep, viewer: ViewerDep) -> Response:
-    """One job (by its request id): window, counts, timeline, rejected samples, the
-    platform's errors."""
+    """One job (by its request id): window, counts, timeline, source retries, rejected
+    samples, the platform's errors."""
     row = organization_job(store, viewer.org_id, request_id)
     job = row.job
     running = JobState(job.state).in_progress
@@ -96,6 +102,7 @@ def job_page(request: Request, request_id: JobId, store: StoreDep, viewer: Viewe
             "refresh": REFRESH_SECONDS if running else 0,
             "steps": timeline(job),
             "window": window_bounds(job),
+            "retries": source_retries(job),
             "samples": rejected_samples(job),
             "errors": platform_errors(job),
             "cancelled_by": (job.details or {}).get("cancelledBy"),

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from xdm_connector.destinations.base import describe_errors
 from xdm_connector.jobs.states import JobState
+from xdm_connector.pipeline.source_retries import DETAILS_KEY
 from xdm_connector.store.models import Job
 from xdm_connector.xdm.fields import XdmField
 
@@ -123,6 +124,22 @@ def _bound(document: dict[str, Any] | None) -> str:
     audit = (document.get("audit") or {}).get("value")
     key = (document.get("key") or {}).get("value")
     return f"{audit} (key {key})"
+
+
+@dataclass(frozen=True)
+class SourceRetriesView:
+    """How often a job read its source again after a transient error, and the last why."""
+
+    count: int
+    last_error: str
+
+
+def source_retries(job: Job) -> SourceRetriesView:
+    """The job's source retries (``pipeline/source_retries.py``); a count of 0 without."""
+    document = (job.details or {}).get(DETAILS_KEY) or {}
+    last = document.get("lastError") or {}
+    why = ": ".join(str(last[name]) for name in ("errorClass", "message") if last.get(name))
+    return SourceRetriesView(count=int(document.get("count") or 0), last_error=why)
 
 
 def rejected_samples(job: Job) -> list[dict[str, Any]]:

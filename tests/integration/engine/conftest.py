@@ -8,8 +8,9 @@ source and read the lake.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,13 @@ from xdm_connector.demo.setup import prepare_demo
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.settings import Settings
+from xdm_connector.sources import sqlite as sqlite_source
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
 
 PROFILES = 200
+BUSY_TIMEOUT_MS = 200
+"""How long SQLite waits for a lock in the tests that lock the source (5 s in the product)."""
 INGEST = "/demo/campaign/dataIngestion/xdmIngestion/XDM44/ingest"
 JOBS = "/demo/campaign/dataIngestion/xdmMapping/XDM44/jobs"
 
@@ -130,3 +134,40 @@ def engine(settings: Settings) -> Iterator[Engine]:
         token = client.post("/ims/token/v3", data=credentials).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}", "X-Api-Key": setup.credentials.client_id}
         yield Engine(settings, store, client, headers, Worker(store, settings))
+
+
+class OnRetry(logging.Handler):
+    """Runs ``action`` each time a worker logs that it reads its source again."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.action = action
+        self.heard = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.heard += 1
+        self.action()
+
+
+@pytest.fixture
+def on_retry() -> Iterator[Callable[[Callable[[], None]], OnRetry]]:
+    """``on_retry(action)``: run ``action`` when a worker reads its source again (in the
+    worker's thread, before it waits), e.g. to let a locking writer commit."""
+    logger = logging.getLogger("xdm_connector.pipeline.source_retries")
+    handlers: list[OnRetry] = []
+
+    def listen(action: Callable[[], None]) -> OnRetry:
+        handler = OnRetry(action)
+        logger.addHandler(handler)
+        handlers.append(handler)
+        return handler
+
+    yield listen
+    for handler in handlers:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite answers busy after ``BUSY_TIMEOUT_MS`` instead of 5 s: the tests wait less."""
+    monkeypatch.setattr(sqlite_source, "BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)

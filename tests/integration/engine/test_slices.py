@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.engine.conftest import JOBS, PROFILES, Engine, engine_settings
+from tests.integration.engine.conftest import JOBS, PROFILES, Engine, OnRetry, engine_settings
+from tests.integration.sources.sqlite_writer import LockingWriter
 from xdm_connector.demo.setup import DEMO_SCHEMA
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
@@ -23,6 +24,7 @@ from xdm_connector.jobs.states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.mappings.definition import MappingDefinition
+from xdm_connector.pipeline import export
 from xdm_connector.pipeline.export import Exporter, describe_targeting_dimension
 from xdm_connector.pipeline.plan import KEY_LABEL, Bound, KeyRange, Window, plan_export
 from xdm_connector.pipeline.slicing import slice_ranges
@@ -220,6 +222,42 @@ def test_a_slice_whose_worker_is_gone_aborts_the_job(engine: Engine) -> None:
     again = engine.run()
     assert (again.state, again.records_ingested) == (JobState.SUCCESS, PROFILES)
     assert sorted(set(engine.lake_ids())) == sorted(engine.lake_ids())
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_a_slice_whose_source_is_locked_is_read_again(
+    engine: Engine,
+    on_retry: Callable[[Callable[[], None]], OnRetry],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first slice written, a writer locks the source: the next slice meets the lock,
+    reads again once the writer commits, and the job's details count it."""
+    _peer(engine)
+    with LockingWriter(engine.settings.demo_source_path) as writer:
+        locked: list[str] = []
+
+        def lock_after_the_first_slice(stage: str, setting: str | None, home: Path) -> None:
+            if stage == "written" and not locked:
+                writer.lock()
+                locked.append(stage)
+
+        monkeypatch.setattr(export, "pause_at", lock_after_the_first_slice)
+        on_retry(writer.commit)
+        job = engine.run()
+
+    assert job.state == JobState.SUCCESS, job.reason
+    assert job.records_ingested == PROFILES
+    ids = engine.lake_ids()
+    assert sorted(ids) == sorted(set(ids))
+    assert len(ids) == PROFILES
+    pieces = engine.store.slices.of_job(job.id)
+    retried = [(piece.result or {}).get("sourceRetries", {}).get("count") for piece in pieces]
+    assert retried == [None, 1, None, None, None]
+    assert job.details is not None
+    assert job.details["sourceRetries"]["count"] == 1
+    assert "database is locked" in job.details["sourceRetries"]["lastError"]["message"]
+    detail = engine.client.get(f"{JOBS}/{job.request_id}", headers=engine.headers).json()
+    assert detail["sourceRetries"] == 1
 
 
 def test_a_window_within_one_slice_is_not_cut(engine: Engine) -> None:

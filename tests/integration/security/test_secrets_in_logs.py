@@ -67,7 +67,13 @@ def test_a_full_run_logs_no_secret(
     monkeypatch.setenv(VARIABLE, password)
     monkeypatch.setenv("XDMC_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDMC_DATABASE_URL", postgres_url)
-    settings = Settings(home=tmp_path / "home", database_url=postgres_url, embedded_worker=False)
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=postgres_url,
+        embedded_worker=False,
+        retry_base_seconds=0.01,  # the unreachable source is read again, and logged, at once
+        retry_max_seconds=0.05,
+    )
     source_url = _source_url(postgres_url)
     _source_table(source_url.replace(f"${{{VARIABLE}}}", password))
     runner = CliRunner()
@@ -143,7 +149,10 @@ def test_a_full_run_logs_no_secret(
         )
         down_request = store.jobs.request_ingestion("down", "XDM44").job
         assert Worker(store, settings).run_once()
-        assert store.jobs.get("down", "XDM44", down_request.request_id).state == "Failed"
+        down_job = store.jobs.get("down", "XDM44", down_request.request_id)
+        assert down_job.state == "Failed"
+        assert down_job.details is not None
+        assert down_job.details["sourceRetries"]["count"] == settings.retry_attempts - 1
         # The variable unset: the publication says which one is missing.
         monkeypatch.delenv(VARIABLE)
         failed = client.post(
@@ -158,6 +167,7 @@ def test_a_full_run_logs_no_secret(
     assert "SELECT" in logs  # SQL statements and their parameters were logged
     assert "job 1 succeeded: 2 records" in logs
     assert f"job {down_request.id} failed: ACP-880056" in logs
+    assert "reading it again from the start" in logs
     for name, value in (
         ("source password", password),
         ("client secret", client_secret),

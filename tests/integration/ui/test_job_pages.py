@@ -156,7 +156,27 @@ def test_the_page_of_a_job(site: Site) -> None:
     assert "row 3: field personalEmail.address is not an email" in page
     assert "the destination ended batch batch-9 failed" in page
     assert ">Cancel</button>" not in page
+    assert "<dt>Source retries</dt><dd>0</dd>" in page
     assert client.get("/ui/jobs/99999").status_code == 404
+
+
+def test_the_page_of_a_job_says_how_often_its_source_was_read_again(site: Site) -> None:
+    error = "ACP-880056 Failed to fetch the record from the database. sqlite:///<crm>: locked"
+    job = site.finished_job(
+        records_ingested=30,
+        details={
+            "sourceRetries": {
+                "count": 2,
+                "lastError": {"errorClass": "sqlite3.OperationalError", "message": error},
+            }
+        },
+    )
+    page = site.browser().get(f"/ui/jobs/{job.request_id}").text
+    assert (
+        '<dt>Source retries</dt><dd>2 <span class="muted">— last:</span> '
+        '<span class="source-error">sqlite3.OperationalError: ACP-880056 Failed to fetch the '
+        "record from the database. sqlite:///&lt;crm&gt;: locked</span></dd>"
+    ) in page
 
 
 def test_another_organizations_job_is_not_found(site: Site) -> None:

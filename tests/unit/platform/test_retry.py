@@ -132,3 +132,18 @@ def test_the_deadline_bounds_attempts_and_waits_together() -> None:
 def test_a_policy_needs_one_attempt_at_least() -> None:
     with pytest.raises(ValueError, match="at least one attempt"):
         RetryPolicy(attempts=0)
+
+
+def test_on_retry_hears_each_retry_before_its_wait() -> None:
+    time = FakeTime()
+    heard: list[tuple[int, str, float, int]] = []
+
+    def on_retry(attempt: int, error: Exception, wait: float) -> None:
+        heard.append((attempt, str(error), wait, len(time.sleeps)))
+
+    errors = [DestinationError("first", transient=True), DestinationError("second", transient=True)]
+    assert policy(time).call(failing(errors), on_retry=on_retry) == "done"
+    assert heard == [(1, "first", 1.0, 0), (2, "second", 2.0, 1)]
+    with pytest.raises(DestinationError):
+        policy(time).call(failing([DestinationError("refused")]), on_retry=on_retry)
+    assert len(heard) == 2  # a terminal error is not retried, so not heard
