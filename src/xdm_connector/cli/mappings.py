@@ -188,7 +188,7 @@ def mappings_jobs(
         run_command(lambda: store.mappings.get(org, mapping_id))
         rows = [
             (
-                job.id,
+                job.request_id,
                 job.state,
                 job.trigger,
                 job.records_read,
