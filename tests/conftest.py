@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -56,20 +57,34 @@ def postgres_server_url() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_url(postgres_server_url: str) -> Iterator[str]:
-    """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test."""
+@contextmanager
+def _new_database(server_url: str) -> Iterator[str]:
     name = f"xdmc_test_{uuid.uuid4().hex[:12]}"
-    admin = _libpq_conninfo(postgres_server_url)
+    admin = _libpq_conninfo(server_url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test."""
+    with _new_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_source_url(postgres_server_url: str) -> Iterator[str]:
+    """Another new, empty database, for a source beside a store on ``postgres_url``: a
+    source is never the store's own database."""
+    with _new_database(postgres_server_url) as url:
+        yield url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

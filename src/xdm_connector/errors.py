@@ -4,7 +4,8 @@
 
     XdmcError                      code, message
     ├── InvalidInput               the request or definition is wrong (400)
-    │   └── ExpressionError        a source expression does not parse or type-check
+    │   ├── ExpressionError        a source expression does not parse or type-check
+    │   └── SourceRefused          a source URL the connector will not read
     ├── NotFound                   no such object in this organization (404)
     ├── Conflict                   the object's state forbids the action (409)
     │   ├── MappingNotPublished    an ingestion asked of a draft mapping
@@ -57,6 +58,18 @@ class ExpressionError(InvalidInput):
         self.line = line
         self.column = column
         self.detail = message
+
+
+class SourceRefused(InvalidInput):
+    """A source URL the connector will not read; ``code`` says why (``SOURCE_*`` codes)."""
+
+    code = "XDMC-SOURCE-URL"
+
+
+SOURCE_URL = "XDMC-SOURCE-URL"
+"""The source URL is no database URL, or has a form the connector does not open."""
+SOURCE_IN_CLEAR = "XDMC-SOURCE-SECRET"
+"""The source URL holds a secret in clear, or names one twice."""
 
 
 class NotFound(XdmcError):

@@ -9,6 +9,8 @@
 
 The ids live in a context variable, so every log line of a job carries them, from any
 module, without passing them around; ``bind_log_context`` adds one (a batch id) later.
+Every line is written without the secrets of the sources the process has opened, in any form
+(``security.secrets.mask_known_secrets``), tracebacks included.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from xdm_connector.security.secrets import mask_known_secrets
 
 _CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("xdmc_log_context", default=None)
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -60,7 +64,11 @@ class JsonFormatter(logging.Formatter):
         )
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(document, default=str).decode()
+        masked = {
+            key: mask_known_secrets(value) if isinstance(value, str) else value
+            for key, value in document.items()
+        }
+        return orjson.dumps(masked, default=lambda value: mask_known_secrets(str(value))).decode()
 
 
 class TextFormatter(logging.Formatter):
@@ -71,7 +79,7 @@ class TextFormatter(logging.Formatter):
         context = _CONTEXT.get()
         if context:
             line += " " + " ".join(f"{key}={value}" for key, value in context.items())
-        return line
+        return mask_known_secrets(line)
 
 
 def configure_logging(level: str, log_format: str) -> None:

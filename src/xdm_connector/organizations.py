@@ -1,6 +1,6 @@
 """Organizations (tenants), their security groups and the roles those hold.
 
-An organization's source URL never holds a password in clear (``security.secrets``); a
+An organization's source URL never holds a secret in clear (``security.secrets``); a
 change to groups or roles is written to the audit trail with its ``actor``, in the same
 transaction.
 """
@@ -35,8 +35,9 @@ GROUP_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f/]{1,128}")
 def create_organization(store: Store, org_id: str, source_url: str) -> Organization:
     """Create an organization reading from the source database at ``source_url``.
 
-    ``InvalidInput`` if the URL holds a password in clear: it must name it,
-    ``postgresql://crm:${CRM_PASSWORD}@db/crm`` or ``...?password_file=/run/secrets/crm``.
+    ``SourceRefused`` (an ``InvalidInput``) if the URL holds a secret in clear: it must
+    name it, ``postgresql://crm:${CRM_PASSWORD}@db/crm`` or
+    ``...?password_file=/run/secrets/crm`` (``XDMC-SOURCE-SECRET``).
     """
     if ORG_ID.fullmatch(org_id) is None:
         raise InvalidInput(
@@ -47,7 +48,7 @@ def create_organization(store: Store, org_id: str, source_url: str) -> Organizat
 
 
 def organization_summaries(store: Store) -> list[tuple[str, str]]:
-    """Every organization's id and source URL as it may be shown (passwords masked)."""
+    """Every organization's id and source URL as it may be shown (secrets masked)."""
     return [
         (org.id, display_source_url(org.source_url)) for org in store.tenants.list_organizations()
     ]

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-from sqlalchemy.exc import SQLAlchemyError
 
 from xdm_connector.destinations.base import BatchState, BatchStatus, Destination
 from xdm_connector.destinations.factory import OrgDestination, destination_for
@@ -125,12 +124,10 @@ class ExportResult:
 
 def describe_targeting_dimension(source: SourceDatabase, definition: MappingDefinition) -> Resource:
     """The mapping's targeting dimension in the source, with its links."""
-    try:
+    with source.translated_errors():
         return describe_resource(
             source.engine, definition.targeting_dimension, key=definition.primary_key
         )
-    except SQLAlchemyError as exc:
-        raise source.source_error(exc) from exc
 
 
 class Exporter:

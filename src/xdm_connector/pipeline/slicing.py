@@ -28,8 +28,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from xdm_connector.errors import (
     DestinationError,
     ExportError,
@@ -80,19 +78,16 @@ def slice_ranges(
     """
     if rows_per_slice <= 0:
         return []
-    try:
-        with source.engine.connect() as connection:
-            stats = connection.execute(plan.key_stats_query(window)).one()
-            rows, lowest, highest = int(stats[0] or 0), stats[1], stats[2]
-            if rows <= rows_per_slice:
-                return []
-            if isinstance(lowest, int) and isinstance(highest, int):
-                cuts = _even_cuts(lowest, highest, -(-rows // rows_per_slice))
-            else:
-                query = plan.slice_keys_query(window, rows_per_slice, rows)
-                cuts = list(connection.execute(query).scalars())
-    except SQLAlchemyError as exc:
-        raise source.source_error(exc) from exc
+    with source.translated_errors(), source.engine.connect() as connection:
+        stats = connection.execute(plan.key_stats_query(window)).one()
+        rows, lowest, highest = int(stats[0] or 0), stats[1], stats[2]
+        if rows <= rows_per_slice:
+            return []
+        if isinstance(lowest, int) and isinstance(highest, int):
+            cuts = _even_cuts(lowest, highest, -(-rows // rows_per_slice))
+        else:
+            query = plan.slice_keys_query(window, rows_per_slice, rows)
+            cuts = list(connection.execute(query).scalars())
     if not cuts:
         return []
     lows: list[Any] = [None, *cuts]

@@ -35,25 +35,31 @@ but repeated, and on PostgreSQL an integer cast to text or an ``Iif`` on an inte
 boolean column is computed in Arrow from the column it reads (``sources/derived.py``).
 
 Every driver error becomes a ``SourceError`` (``ACP-880056``), transient when the database
-was busy or its connection failed (``sources/driver_errors.py``); messages never contain
-the URL's password.
+was busy or its connection failed (``sources/driver_errors.py``); its message holds no
+form of the URL's secrets (``mask_secrets``).
 """
 
 from __future__ import annotations
 
 import logging
-import urllib.parse
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import quote, urlencode
 
 import adbc_driver_manager
 import pyarrow as pa
 import sqlalchemy as sa
 
 from xdm_connector.errors import SOURCE_FAILED_MESSAGE, InvalidInput, SourceError
+from xdm_connector.security.secrets import (
+    display_source_url,
+    mask_secrets,
+    remember_secrets,
+    source_secrets,
+)
 from xdm_connector.sources import sqlite
 from xdm_connector.sources.batches import prefetched, python_array, rows_per_batch
 from xdm_connector.sources.derived import Compute, derived_columns
@@ -103,27 +109,38 @@ class SourceDatabase:
     ...     for batch in source.read_batches(sa.select(profile), batch_rows=10_000):
     ...         print(batch.num_rows)
 
-    The engine is created on first use and released by ``dispose()``. A SQLite file is
-    opened read-only and must exist.
+    The URL is resolved (``security.secrets.resolve_source_url``): its secrets are kept for
+    masking. The engine is created on first use and released by ``dispose()``. A SQLite
+    file is opened read-only and must exist.
     """
 
     def __init__(self, url: str | sa.URL, *, use_adbc: bool = True) -> None:
         self.url = sa.make_url(url)
         self.use_adbc = use_adbc
+        self._secrets = source_secrets(self.url)
+        remember_secrets(self._secrets)
         self._engine: sa.Engine | None = None
-        backend = self.url.get_backend_name()
         database = self.url.database or ""
         self._sqlite_path: Path | None = None
-        if backend == "sqlite" and database not in ("", ":memory:") and "uri" not in self.url.query:
+        if (
+            self.backend == "sqlite"
+            and database not in ("", ":memory:")
+            and "uri" not in self.url.query
+        ):
             self._sqlite_path = Path(database).expanduser().resolve()
 
     def __repr__(self) -> str:
         return f"SourceDatabase({self.display_url!r})"
 
     @property
+    def backend(self) -> str:
+        """The database's kind: ``sqlite``, ``postgresql``..."""
+        return self.url.get_backend_name()
+
+    @property
     def display_url(self) -> str:
-        """The URL as it may be shown or logged: its password masked."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL as it may be shown or logged: its secrets masked."""
+        return display_source_url(self.url)
 
     @property
     def engine(self) -> sa.Engine:
@@ -131,11 +148,11 @@ class SourceDatabase:
         if self._engine is None:
             self._check_exists()
             if self._sqlite_path is not None:
-                quoted = urllib.parse.quote(str(self._sqlite_path))
+                quoted = quote(str(self._sqlite_path))
                 url = sa.make_url(f"sqlite:///file:{quoted}?mode=ro&uri=true")
                 busy = {"timeout": sqlite.BUSY_TIMEOUT_MS / 1000}  # as the ADBC reads wait
                 self._engine = sa.create_engine(url, connect_args=busy)
-            elif self.url.get_backend_name() == "postgresql":
+            elif self.backend == "postgresql":
                 timeout = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=timeout)
             else:
@@ -163,12 +180,12 @@ class SourceDatabase:
 
     def scalar(self, query: sa.Executable) -> Any:
         """The first column of the first row of ``query`` (``None`` without rows)."""
-        with self._translated_errors(), self._connection() as conn:
+        with self.translated_errors(), self._connection() as conn:
             return conn.execute(query).scalar()
 
     def first_row(self, query: sa.Executable) -> tuple[Any, ...] | None:
         """The first row of ``query`` as a tuple (``None`` without rows)."""
-        with self._translated_errors(), self._connection() as conn:
+        with self.translated_errors(), self._connection() as conn:
             row = conn.execute(query).first()
             return None if row is None else tuple(row)
 
@@ -188,14 +205,14 @@ class SourceDatabase:
             raise InvalidInput("batch_rows must be at least 1")
         full_schema = self.expected_schema(query)
         derived: dict[str, Compute] = {}
-        if self.url.get_backend_name() == "postgresql":
+        if self.backend == "postgresql":
             query, derived = derived_columns(query, full_schema)
         query, copies = distinct_columns(query)
         batch_rows = rows_per_batch(_arrow_schema(query), batch_rows)
         query, constants = constant_columns(query)
         schema = _arrow_schema(query)
         fill = _Fill(full_schema, copies, constants, derived)
-        with self._translated_errors():
+        with self.translated_errors():
             readers = self._read_adbc(query, schema, batch_rows, scan=scan)
             if readers is None:
                 log.debug("reading %s through SQLAlchemy", self.display_url)
@@ -228,7 +245,7 @@ class SourceDatabase:
                 first_row=self.first_row,
                 connecting=self._connecting,
             )
-        if self.url.get_backend_name() == "postgresql":
+        if self.backend == "postgresql":
             log.debug("reading %s through ADBC PostgreSQL", self.display_url)
             return read_postgresql(
                 self._libpq_uri(),
@@ -240,13 +257,23 @@ class SourceDatabase:
         return None
 
     def _libpq_uri(self) -> str:
-        """The URL as libpq reads it: its query percent-encoded (libpq reads ``+`` as
+        """The URL as libpq reads it, every part percent-encoded (libpq reads ``+`` as
         itself, not as a space), with a connection timeout unless it has one."""
-        parameters = dict(self.url.query)
+        url = self.url
+        userinfo = ""
+        if url.username is not None or url.password is not None:
+            userinfo = quote(url.username or "", safe="")
+            if url.password is not None:
+                userinfo += ":" + quote(str(url.password), safe="")
+            userinfo += "@"
+        host = url.host or ""
+        host = f"[{quote(host, safe=':')}]" if ":" in host else quote(host, safe="")
+        port = f":{url.port}" if url.port else ""
+        database = "/" + quote(url.database, safe="") if url.database else ""
+        parameters = dict(url.query)
         parameters.setdefault("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
-        base = self.url.set(drivername="postgresql", query={}).render_as_string(False)
-        query = urllib.parse.urlencode(parameters, doseq=True, quote_via=urllib.parse.quote)
-        return f"{base}?{query}"
+        query = urlencode(parameters, doseq=True, quote_via=quote)
+        return f"postgresql://{userinfo}{host}{port}{database}?{query}"
 
     def _read_sqlalchemy(
         self, query: AnySelect, schema: pa.Schema, batch_rows: int
@@ -284,27 +311,30 @@ class SourceDatabase:
         try:
             yield
         except _DRIVER_ERRORS as exc:
-            raise self.source_error(exc) from exc
+            self._raise_source_error(exc)
 
     @contextmanager
-    def _translated_errors(self) -> Iterator[None]:
+    def translated_errors(self) -> Iterator[None]:
+        """Driver errors raised in the block become ``SourceError``s, transient when the
+        database could not be reached, their text without the URL's secrets."""
         try:
             yield
         except _DRIVER_ERRORS as exc:
-            raise self.source_error(exc) from exc
+            self._raise_source_error(exc)
 
-    def source_error(self, exc: BaseException) -> SourceError:
-        """A driver's error met while using this source, as a ``SourceError`` (raise it
-        ``from exc``): its password masked, transient when ``is_transient`` says so."""
-        return self._source_error(exc, transient=is_transient(exc))
-
-    def _source_error(self, exc: BaseException, *, transient: bool) -> SourceError:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if self.url.password:
-            detail = detail.replace(str(self.url.password), "***")
-        return SourceError(
-            f"{SOURCE_FAILED_MESSAGE} {self.display_url}: {detail}", transient=transient
+    def _raise_source_error(self, exc: BaseException) -> NoReturn:
+        """A ``SourceError`` with the first line of the driver's message, every form of the
+        URL's secrets masked (a driver's message that held one is not chained to it),
+        transient when ``is_transient`` says so."""
+        text = str(exc)
+        masked = mask_secrets(text, self._secrets)
+        detail = masked.splitlines()[0] if masked.strip() else type(exc).__name__
+        error = SourceError(
+            f"{SOURCE_FAILED_MESSAGE} {self.display_url}: {detail}", transient=is_transient(exc)
         )
+        if masked != text:
+            raise error from None
+        raise error from exc
 
 
 def _arrow_schema(query: AnySelect) -> pa.Schema:

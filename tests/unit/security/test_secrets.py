@@ -1,15 +1,27 @@
-"""Source URLs name their passwords; they are resolved only when the source is opened."""
+"""Source URLs name their secrets; they are resolved only when the source is opened, and
+no form of them is ever shown."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import logging
+import re
+import secrets
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
+import markupsafe
 import pytest
 
 from xdm_connector.errors import InvalidInput, SourceError
+from xdm_connector.logs import JsonFormatter, TextFormatter
 from xdm_connector.security.secrets import (
     check_source_url,
     display_source_url,
+    mask_secrets,
+    remember_secrets,
     resolve_source_url,
 )
 
@@ -37,22 +49,77 @@ def test_urls_that_name_their_password_are_accepted(url: str) -> None:
         "postgresql://crm:$CRM_PASSWORD@db/crm",
         "postgresql://crm:${CRM_PASSWORD}x@db/crm",
         "postgresql://crm@db/crm?password=s3cret",
+        "postgresql://crm@db/crm?sslpassword=s3cret",
+        "postgresql://crm@db/crm?SSLPassword=s3cret",
+        "postgresql://crm@db/crm?sslmode=require&sslpassword=s3cret",
     ],
 )
 def test_a_password_in_clear_is_refused_with_advice(url: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         check_source_url(url)
+    assert refused.value.code == "XDMC-SOURCE-SECRET"
     assert "password in clear" in refused.value.message
     assert "${ENV_VAR}" in refused.value.message
-    assert "password_file=" in refused.value.message
+    assert "_file=/run/secrets/name" in refused.value.message
     assert "s3cret" not in refused.value.message
 
 
-def test_a_password_named_twice_or_no_url_is_refused() -> None:
-    with pytest.raises(InvalidInput, match="twice"):
-        check_source_url("postgresql://crm:${A}@db/crm?password_file=/run/secrets/crm")
-    with pytest.raises(InvalidInput, match="not a database URL"):
+@pytest.mark.parametrize(
+    ("option", "kind"),
+    [
+        ("api_token", "secret"),
+        ("Client_Secret", "secret"),
+        ("authToken", "secret"),
+        ("db_pwd", "password"),
+        ("passwd", "password"),
+        ("ssl_passphrase", "password"),
+    ],
+)
+def test_every_option_named_like_a_secret_must_be_named_too(option: str, kind: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_source_url(f"postgresql://crm@db/crm?{option}=s3cret")
+    assert refused.value.code == "XDMC-SOURCE-SECRET"
+    assert f"{kind} in clear (the option {option})" in refused.value.message
+    assert f"{option}=${{ENV_VAR}}" in refused.value.message
+    assert "s3cret" not in refused.value.message
+    check_source_url(f"postgresql://crm@db/crm?{option}=${{CRM_SECRET}}")
+    check_source_url(f"postgresql://crm@db/crm?{option}_file=/run/secrets/crm")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://crm@db/crm?sslpassword=${CRM_KEY}&sslmode=verify-full",
+        "postgresql://crm@db/crm?sslpassword_file=/run/secrets/key",
+        "postgresql://crm@db/crm?passfile=/run/secrets/pgpass",
+        "postgresql://crm@db/crm?password=${CRM_PASSWORD}",
+        "postgresql://crm@db/crm?sslpassword=",
+        "postgresql://crm@db/crm?application_name=crm&options=-c%20work_mem%3D64MB",
+    ],
+)
+def test_named_secrets_and_other_options_are_accepted(url: str) -> None:
+    check_source_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://crm:${A}@db/crm?password_file=/run/secrets/crm",
+        "postgresql://crm:${A}@db/crm?password=${B}",
+        "postgresql://crm@db/crm?password=${B}&password_file=/run/secrets/crm",
+        "postgresql://crm@db/crm?sslpassword=${A}&sslpassword_file=/run/secrets/key",
+    ],
+)
+def test_a_secret_named_twice_is_refused(url: str) -> None:
+    with pytest.raises(InvalidInput, match="twice") as refused:
+        check_source_url(url)
+    assert refused.value.code == "XDMC-SOURCE-SECRET"
+
+
+def test_no_url_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="not a database URL") as refused:
         check_source_url("not a url")
+    assert refused.value.code == "XDMC-SOURCE-URL"
 
 
 def test_display_keeps_references_and_masks_passwords() -> None:
@@ -61,6 +128,15 @@ def test_display_keeps_references_and_masks_passwords() -> None:
     file_url = "postgresql://crm@db/crm?password_file=/run/secrets/crm"
     assert display_source_url(file_url) == file_url
     assert display_source_url("not a url") == "(not a database URL)"
+
+
+def test_display_masks_every_secret_option_written_in_clear() -> None:
+    stored = "postgresql://crm@db/crm?sslpassword=s3cret&api_token=t0ken&sslmode=require"
+    assert display_source_url(stored) == (
+        "postgresql://crm@db/crm?api_token=***&sslmode=require&sslpassword=***"
+    )
+    named = "postgresql://crm@db/crm?sslpassword=${KEY}&sslpassword_file=/run/secrets/k"
+    assert display_source_url(named) == named
 
 
 def test_an_environment_reference_is_resolved() -> None:
@@ -96,7 +172,78 @@ def test_an_unreadable_or_empty_password_file_is_a_source_error(tmp_path: Path) 
         resolve_source_url(f"postgresql://crm@db/crm?password_file={empty}", {})
 
 
+def test_secret_options_are_resolved_from_variables_and_files(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("from file\n")
+    url = f"postgresql://crm@db/crm?sslpassword_file={key}&api_token=${{TOKEN}}&sslmode=require"
+    resolved = resolve_source_url(url, {"TOKEN": "t&k=n"})
+    assert dict(resolved.query) == {
+        "sslpassword": "from file",
+        "api_token": "t&k=n",
+        "sslmode": "require",
+    }
+    assert resolve_source_url("postgresql://crm@db/crm?password=${P}", {"P": "p"}).query == {
+        "password": "p"
+    }
+
+
 def test_urls_without_references_are_unchanged() -> None:
     assert resolve_source_url("sqlite:///var/source.db", {}).database == "var/source.db"
     legacy = resolve_source_url("postgresql://crm:old@db/crm", {})
     assert legacy.password == "old"
+
+
+NASTY = "Pw@/:?#%+ &='\"\\é€" + secrets.token_hex(6)
+
+
+def _forms(secret: str) -> list[str]:
+    """The ways a secret is written by drivers, URLs, logs and pages."""
+    raw = secret.encode()
+    percent = [quote(secret, safe=""), quote(secret, safe="/"), quote_plus(secret)]
+    return [
+        secret,
+        *percent,
+        *(re.sub("%[0-9A-F]{2}", lambda hexa: hexa.group(0).lower(), form) for form in percent),
+        quote(secret, safe=" +"),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        repr(secret)[1:-1],
+        repr(raw)[2:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.replace("\\", "\\\\").replace("'", "\\'"),
+        str(markupsafe.escape(secret)),
+    ]
+
+
+def test_every_form_of_a_secret_is_masked() -> None:
+    text = " | ".join(f"form {index}: {form}" for index, form in enumerate(_forms(NASTY)))
+
+    masked = mask_secrets(text, [NASTY])
+
+    assert masked.count("***") == len(_forms(NASTY))
+    assert NASTY[-12:] not in masked
+    for form in _forms(NASTY):
+        assert form not in masked
+    assert mask_secrets("nothing to hide", [NASTY, ""]) == "nothing to hide"
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter("%(message)s")])
+def test_the_logs_never_carry_a_resolved_secret(formatter: logging.Formatter) -> None:
+    secret = "log-" + NASTY
+    remember_secrets([secret])
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("tests.secrets")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError(f"driver says: {quote(secret)}")
+        except RuntimeError:
+            logger.exception("failed with %s", secret)
+    finally:
+        logger.removeHandler(handler)
+
+    assert "RuntimeError: driver says: ***" in written.getvalue().replace("\\n", "\n")
+    assert secret[-12:] not in written.getvalue()
