@@ -31,6 +31,7 @@ from xdm_connector.api.shortcut import IngestionShortcut
 from xdm_connector.errors import XdmcError
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import configure_logging
+from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 from xdm_connector.ui import mount_ui
@@ -62,7 +63,11 @@ def create_app(settings: Settings) -> FastAPI:
         # Few threads serve more than many: each store round trip hands the GIL back and
         # forth, and with dozens of threads a thread waits its turn longer than the query.
         to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-        store = Store(settings.store_url, pool_size=settings.api_threads + WORKER_CONNECTIONS)
+        store = Store(
+            settings.store_url,
+            pool_size=settings.api_threads + WORKER_CONNECTIONS,
+            product_data=ProductData.of(settings),
+        )
         store.upgrade()
         app.state.store = store
         worker = Worker(store, settings) if settings.embedded_worker else None

@@ -70,6 +70,8 @@ SOURCE_URL = "XDMC-SOURCE-URL"
 """The source URL is no database URL, or has a form the connector does not open."""
 SOURCE_IN_CLEAR = "XDMC-SOURCE-SECRET"
 """The source URL holds a secret in clear, or names one twice."""
+SOURCE_OWN_DATA = "XDMC-SOURCE-OWN-DATA"
+"""The source URL names the connector's own data: its store, home, lake or platform home."""
 
 
 class NotFound(XdmcError):

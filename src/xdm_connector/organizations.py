@@ -1,7 +1,7 @@
 """Organizations (tenants), their security groups and the roles those hold.
 
-An organization's source URL never holds a secret in clear (``security.secrets``); a
-change to groups or roles is written to the audit trail with its ``actor``, in the same
+An organization's source URL never holds a secret in clear (``security.secrets``) nor
+names the connector's own data (``security.product_data``); a change to groups or roles is written to the audit trail with its ``actor``, in the same
 transaction.
 """
 
@@ -35,15 +35,17 @@ GROUP_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f/]{1,128}")
 def create_organization(store: Store, org_id: str, source_url: str) -> Organization:
     """Create an organization reading from the source database at ``source_url``.
 
-    ``SourceRefused`` (an ``InvalidInput``) if the URL holds a secret in clear: it must
+    ``SourceRefused`` (an ``InvalidInput``) if the URL holds a secret in clear (it must
     name it, ``postgresql://crm:${CRM_PASSWORD}@db/crm`` or
-    ``...?password_file=/run/secrets/crm`` (``XDMC-SOURCE-SECRET``).
+    ``...?password_file=/run/secrets/crm``: ``XDMC-SOURCE-SECRET``), or names the
+    connector's own data (``store.product_data``: ``XDMC-SOURCE-OWN-DATA``).
     """
     if ORG_ID.fullmatch(org_id) is None:
         raise InvalidInput(
             f"invalid organization id {org_id!r}: letters, digits, '_' and '-', not first"
         )
     check_source_url(source_url)
+    store.product_data.check_source(source_url)
     return store.tenants.create_organization(org_id, source_url)
 
 

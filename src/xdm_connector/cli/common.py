@@ -12,6 +12,7 @@ import typer
 
 from xdm_connector import logs
 from xdm_connector.errors import XdmcError
+from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
@@ -29,7 +30,7 @@ def opened_store() -> Iterator[tuple[Settings, Store]]:
     """The settings and a migrated store, closed after the command; errors exit 1."""
     settings = Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.store_url)
+    store = Store(settings.store_url, product_data=ProductData.of(settings))
     try:
         store.upgrade()
         yield settings, store

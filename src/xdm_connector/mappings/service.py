@@ -32,7 +32,6 @@ from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.status import ExecutionStatus
 from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
-from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.mappings import LogLine
 from xdm_connector.store.models import Dataset, Mapping
@@ -248,7 +247,7 @@ def _validate(
     log.append(LogLine("info", "ACP-880086", "Rule applied: Check mandatory fields"))
     log.append(LogLine("info", "ACP-880087", "Applying rule: Validate ACS source paths"))
     try:
-        with SourceDatabase(resolve_source_url(organization.source_url)) as source:
+        with SourceDatabase(organization.source_url, store.product_data) as source:
             resource = describe_targeting_dimension(source, definition)
         plan_export(definition, schema, resource)
     except MappingInvalid as exc:

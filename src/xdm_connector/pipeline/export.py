@@ -62,7 +62,6 @@ from xdm_connector.pipeline.slicing import run_slices, slice_ranges
 from xdm_connector.pipeline.source_retries import read_with_retries
 from xdm_connector.pipeline.validate import RecordChecks
 from xdm_connector.pipeline.workfolders import WorkFolders
-from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import Resource, describe_resource
@@ -254,7 +253,7 @@ class Exporter:
         mark, then its rows written into files under ``workdir`` (or, when other workers
         can help, the key ranges of its slices). None when there is nothing to export."""
         mapping = context.mapping
-        with SourceDatabase(resolve_source_url(context.source_url)) as source:
+        with SourceDatabase(context.source_url, self.store.product_data) as source:
             plan = self.plan(source, context)
             after = decode_bound(mapping.watermark)
             lookback = LookBack.start(

@@ -37,7 +37,6 @@ from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.files import json_lines
 from xdm_connector.pipeline.plan import KEY_LABEL, ExportPlan, MappingInvalid, Problem, plan_export
 from xdm_connector.pipeline.shaping import RecordShaper
-from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
@@ -94,7 +93,7 @@ def preview_mapping(
     which = "draft" if use_draft else "published"
     organization = store.tenants.get_organization(org_id)
     try:
-        with SourceDatabase(resolve_source_url(organization.source_url)) as source:
+        with SourceDatabase(organization.source_url, store.product_data) as source:
             plan = _plan(store, registry, org_id, document, source)
             records = list(_dry_run(source, plan, limit))
     except MappingInvalid as exc:

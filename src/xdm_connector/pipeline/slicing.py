@@ -52,7 +52,6 @@ from xdm_connector.pipeline.source_retries import (
     SourceRetries,
     read_with_retries,
 )
-from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.models import Job, JobSlice, Mapping, utcnow
 from xdm_connector.store.slices import SliceOutcome
@@ -215,7 +214,7 @@ class SliceRunner:
         retries = SourceRetries()
 
         def read(file_format: FileFormat) -> tuple[LookBack, RecordCounts, list[WrittenFile]]:
-            with SourceDatabase(resolve_source_url(context.source_url)) as source:
+            with SourceDatabase(context.source_url, exporter.store.product_data) as source:
                 plan = exporter.plan(source, context)
                 lookback = LookBack.start(
                     context.mapping.watermark,

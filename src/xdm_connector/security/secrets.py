@@ -74,6 +74,15 @@ def file_option_target(name: str) -> str | None:
     return "password" if target.lower() == "password" else target
 
 
+def file_references(url: sa.URL) -> list[Path]:
+    """The files a source URL names for its secrets (``*_file``, libpq's ``passfile``)."""
+    paths = []
+    for name, value in url.query.items():
+        if file_option_target(name) is not None or name.lower() == "passfile":
+            paths += [Path(each) for each in _values(value) if each]
+    return paths
+
+
 def parse_source_url(url: str | sa.URL) -> sa.URL:
     """The parsed URL, or ``SourceRefused`` (``XDMC-SOURCE-URL``) if it is no database URL."""
     try:

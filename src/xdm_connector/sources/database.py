@@ -44,7 +44,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import closing, contextmanager
-from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 from urllib.parse import quote, urlencode
@@ -53,11 +52,13 @@ import adbc_driver_manager
 import pyarrow as pa
 import sqlalchemy as sa
 
-from xdm_connector.errors import SOURCE_FAILED_MESSAGE, InvalidInput, SourceError
+from xdm_connector.errors import SOURCE_FAILED_MESSAGE, InvalidInput, SourceError, SourceRefused
+from xdm_connector.security.product_data import ProductData, sqlite_file
 from xdm_connector.security.secrets import (
     display_source_url,
     mask_secrets,
     remember_secrets,
+    resolve_source_url,
     source_secrets,
 )
 from xdm_connector.sources import sqlite
@@ -105,29 +106,35 @@ def column_arrow_type(sa_type: sa.types.TypeEngine[Any]) -> pa.DataType:
 class SourceDatabase:
     """An organization's source database, read-only, from a SQLAlchemy URL.
 
-    >>> with SourceDatabase("sqlite:///var/demo-source.db") as source:  # doctest: +SKIP
+    >>> data = ProductData.of(settings)  # doctest: +SKIP
+    >>> with SourceDatabase("sqlite:///crm.db", data) as source:  # doctest: +SKIP
     ...     for batch in source.read_batches(sa.select(profile), batch_rows=10_000):
     ...         print(batch.num_rows)
 
-    The URL is resolved (``security.secrets.resolve_source_url``): its secrets are kept for
-    masking. The engine is created on first use and released by ``dispose()``. A SQLite
-    file is opened read-only and must exist.
+    The URL is the organization's, its secrets named (``security.secrets``): they are
+    resolved here, after the URL is checked against the connector's own data
+    (``product_data``: a URL stored before that rule is refused, never opened). Either
+    refusal is a ``SourceError`` that is not transient. The engine is created on first use
+    and released by ``dispose()``. A SQLite file is opened read-only and must exist.
     """
 
-    def __init__(self, url: str | sa.URL, *, use_adbc: bool = True) -> None:
-        self.url = sa.make_url(url)
+    def __init__(
+        self,
+        url: str | sa.URL,
+        product_data: ProductData,
+        *,
+        use_adbc: bool = True,
+    ) -> None:
+        try:
+            product_data.check_source(url)
+        except SourceRefused as exc:
+            raise SourceError(f"{SOURCE_FAILED_MESSAGE} {exc.code} {exc.message}") from exc
+        self.url = resolve_source_url(url)
         self.use_adbc = use_adbc
         self._secrets = source_secrets(self.url)
         remember_secrets(self._secrets)
         self._engine: sa.Engine | None = None
-        database = self.url.database or ""
-        self._sqlite_path: Path | None = None
-        if (
-            self.backend == "sqlite"
-            and database not in ("", ":memory:")
-            and "uri" not in self.url.query
-        ):
-            self._sqlite_path = Path(database).expanduser().resolve()
+        self._sqlite_path = sqlite_file(self.url) if self.backend == "sqlite" else None
 
     def __repr__(self) -> str:
         return f"SourceDatabase({self.display_url!r})"

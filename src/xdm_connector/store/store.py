@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from xdm_connector.errors import StoreError
+from xdm_connector.security.product_data import ProductData
 from xdm_connector.store import schema_version
 from xdm_connector.store.engine import (
     DEFAULT_POOL_SIZE,
@@ -34,9 +35,20 @@ from xdm_connector.store.workers import WorkerRegistry
 
 
 class Store:
-    """The metadata store (SQLite or PostgreSQL) behind every process of the product."""
+    """The metadata store (SQLite or PostgreSQL) behind every process of the product.
 
-    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    ``product_data`` is where the connector keeps its data, which no source of its
+    organizations may be (``ProductData.of(settings)``; by default the store alone).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        product_data: ProductData | None = None,
+    ) -> None:
+        self.product_data = product_data or ProductData.of_store(url)
         try:
             self.engine = create_store_engine(url, pool_size=pool_size)
         except SQLAlchemyError as exc:

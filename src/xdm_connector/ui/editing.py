@@ -32,7 +32,6 @@ from xdm_connector.errors import (
 from xdm_connector.expressions import ExpressionCompiler, parse
 from xdm_connector.inputs import parse_integer
 from xdm_connector.mappings.datasets import dataset_schema
-from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import describe_resource
 from xdm_connector.store.store import Store
@@ -182,7 +181,7 @@ def check_expression(
         return ExpressionCheck(ok=True, target=target.type.value if target else None)
     organization = store.tenants.get_organization(org_id)
     try:
-        with SourceDatabase(resolve_source_url(organization.source_url)) as source:
+        with SourceDatabase(organization.source_url, store.product_data) as source:
             resource = describe_resource(source.engine, probe.targeting_dimension, key=probe.key)
     except (InvalidInput, SourceError) as exc:
         return ExpressionCheck(ok=False, message=exc.message, where="targetingDimension")

@@ -28,7 +28,6 @@ from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline.preview import DEFAULT_PREVIEW_ROWS, Preview, preview_mapping
 from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_ADMINISTRATION
-from xdm_connector.security.secrets import resolve_source_url
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.store import Store
 from xdm_connector.ui.editing import (
@@ -54,7 +53,7 @@ def _source_tables(store: Store, org_id: str) -> list[str]:
     """The source's tables and views, to suggest a targeting dimension (best effort)."""
     try:
         organization = store.tenants.get_organization(org_id)
-        with SourceDatabase(resolve_source_url(organization.source_url)) as source:
+        with SourceDatabase(organization.source_url, store.product_data) as source:
             inspector = sa.inspect(source.engine)
             return sorted([*inspector.get_table_names(), *inspector.get_view_names()])
     except (SQLAlchemyError, XdmcError):

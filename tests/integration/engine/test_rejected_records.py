@@ -16,6 +16,7 @@ from xdm_connector.pipeline.files import json_lines
 from xdm_connector.pipeline.plan import plan_export
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.validate import RecordChecks
+from xdm_connector.security.product_data import ProductData
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.validation import RecordValidator
@@ -119,7 +120,8 @@ def test_the_columnar_checks_agree_with_the_record_validator(engine: Engine) -> 
     definition = MappingDefinition.from_document(mapping.published_definition)
     dataset = engine.store.tenants.get_dataset("demo", definition.dataset)
     schema = dataset_schema(SchemaRegistry.packaged(), dataset.schema_spec)
-    with SourceDatabase(f"sqlite:///{engine.settings.demo_source_path}") as source:
+    demo_source = f"sqlite:///{engine.settings.demo_source_path}"
+    with SourceDatabase(demo_source, ProductData.of(engine.settings)) as source:
         plan = plan_export(definition, schema, describe_targeting_dimension(source, definition))
         query = plan.compiler.select(
             {plan.labels[path]: compiled for path, compiled in plan.targets.items()}

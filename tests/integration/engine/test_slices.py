@@ -28,6 +28,7 @@ from xdm_connector.pipeline import export
 from xdm_connector.pipeline.export import Exporter, describe_targeting_dimension
 from xdm_connector.pipeline.plan import KEY_LABEL, Bound, KeyRange, Window, plan_export
 from xdm_connector.pipeline.slicing import slice_ranges
+from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.models import utcnow
@@ -324,7 +325,7 @@ def test_slice_keys_cut_a_window_on_each_source(
     schema = dataset_schema(
         SchemaRegistry.packaged(), {"class": DEMO_SCHEMA[0], "fieldGroups": list(DEMO_SCHEMA[1:])}
     )
-    with SourceDatabase(url) as database:
+    with SourceDatabase(url, ProductData.of_store("sqlite://")) as database:
         plan = plan_export(definition, schema, describe_targeting_dimension(database, definition))
         # Keys 4 to 22: 19 rows, four slices of at most 5 (by value or by row, the same here).
         window = Window(after=Bound(start, key_of(3)), until=Bound(start, key_of(22)))

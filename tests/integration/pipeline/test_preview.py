@@ -43,6 +43,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
+@pytest.fixture
+def source_url(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> str:
+    """The source's database, beside the store's."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'source.db'}"
+    url: str = request.getfixturevalue("postgres_source_url")
+    return url
+
+
 def source_database(url: str) -> None:
     """A ``profile`` table whose rows 2, 3 and 4 do not make valid records."""
     engine = sa.create_engine(url)
@@ -87,10 +96,7 @@ def definition(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store(database_url: str, tmp_path: Path, registry: SchemaRegistry) -> Iterator[Store]:
-    source_url = database_url
-    if database_url.startswith("sqlite"):
-        source_url = f"sqlite:///{tmp_path / 'source.db'}"
+def store(database_url: str, source_url: str, registry: SchemaRegistry) -> Iterator[Store]:
     source_database(source_url)
     opened = Store(database_url)
     opened.upgrade()

@@ -1,7 +1,8 @@
 """No secret in the logs of a full run: source password, client secret, bearer token.
 
-An organization reads a PostgreSQL source whose URL names its password as ``${VAR}`` (the
-test server trusts local connections, so the fake password is sent and ignored); an
+An organization reads a PostgreSQL source (a database beside the store's) whose URL names
+its password as ``${VAR}`` (the test server trusts local connections, so the fake password
+is sent and ignored); an
 integration is created, gets a token, publishes, triggers, and a worker runs the job. The
 logs of everything, at DEBUG (SQL statements and their parameters included), and every
 answer are searched for the three secrets.
@@ -57,6 +58,7 @@ def _source_url(postgres_url: str, *, port: int | None = None) -> str:
 
 def test_a_full_run_logs_no_secret(
     postgres_url: str,
+    postgres_source_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -74,7 +76,7 @@ def test_a_full_run_logs_no_secret(
         retry_base_seconds=0.01,  # the unreachable source is read again, and logged, at once
         retry_max_seconds=0.05,
     )
-    source_url = _source_url(postgres_url)
+    source_url = _source_url(postgres_source_url)
     _source_table(source_url.replace(f"${{{VARIABLE}}}", password))
     runner = CliRunner()
     answers: list[str] = []
@@ -129,7 +131,7 @@ def test_a_full_run_logs_no_secret(
         answers += [call.text for call in (*calls, triggered, status)]
 
         # A job whose source cannot be reached fails, and its worker logs why.
-        down = _source_url(postgres_url, port=1)
+        down = _source_url(postgres_source_url, port=1)
         store.tenants.create_organization("down", down)
         store.tenants.create_dataset(
             "down", "profiles", store.tenants.get_dataset("crm", "profiles").schema_spec

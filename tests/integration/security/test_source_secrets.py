@@ -43,7 +43,7 @@ from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import JsonFormatter
 from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.security.credentials import NewIntegration, create_integration
-from xdm_connector.security.secrets import resolve_source_url
+from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.store import Store
@@ -304,7 +304,7 @@ def test_a_driver_message_holding_the_password_is_masked(
     )
     profile = sa.table("profile", sa.column("id", sa.Integer))
     with (
-        SourceDatabase(resolve_source_url(_named(source))) as database,
+        SourceDatabase(_named(source), ProductData.of_store("sqlite://")) as database,
         pytest.raises(SourceError) as failed,
     ):
         list(database.read_batches(sa.select(profile.c.id), batch_rows=10))

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from xdm_connector.errors import InvalidInput, SourceError
+from xdm_connector.security.product_data import ProductData
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.postgresql import copy_statement
 from xdm_connector.sources.statements import (
@@ -25,6 +26,8 @@ from xdm_connector.sources.statements import (
 )
 
 UTC = dt.UTC
+ELSEWHERE = ProductData.of_store("sqlite://")
+"""The data of a connector whose store is in memory: any file may be a source."""
 EXPECTED_TYPES = {
     "id": pa.int64(),
     "name": pa.string(),
@@ -104,7 +107,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def read(
     url: str, query: sa.Select[Any], batch_rows: int, use_adbc: bool = True
 ) -> list[pa.RecordBatch]:
-    with SourceDatabase(url, use_adbc=use_adbc) as source:
+    with SourceDatabase(url, ELSEWHERE, use_adbc=use_adbc) as source:
         return list(source.read_batches(query, batch_rows=batch_rows))
 
 
@@ -212,7 +215,7 @@ def test_a_large_table_streams_in_batches_of_the_asked_size(database_url: str) -
     rows = sample_rows(200_000)
     table = fill(database_url, rows)
     total, sizes, last_id = 0, [], 0
-    with SourceDatabase(database_url) as source:
+    with SourceDatabase(database_url, ELSEWHERE) as source:
         query = sa.select(table.c.id, table.c.name).order_by(table.c.id)
         for batch in source.read_batches(query, batch_rows=30_000):
             sizes.append(batch.num_rows)
@@ -231,7 +234,7 @@ def test_an_empty_result_gives_no_batch(database_url: str, use_adbc: bool) -> No
 
 def test_a_reader_closed_early_releases_its_connection(database_url: str) -> None:
     table = fill(database_url, sample_rows(500))
-    with SourceDatabase(database_url) as source:
+    with SourceDatabase(database_url, ELSEWHERE) as source:
         batches = source.read_batches(sa.select(table), batch_rows=100)
         assert next(batches).num_rows == 100
         batches.close()
@@ -240,7 +243,7 @@ def test_a_reader_closed_early_releases_its_connection(database_url: str) -> Non
 
 def test_scalar_and_first_row(database_url: str) -> None:
     table = fill(database_url, sample_rows(5))
-    with SourceDatabase(database_url) as source:
+    with SourceDatabase(database_url, ELSEWHERE) as source:
         assert source.scalar(sa.select(sa.func.max(table.c.id))) == 5
         latest = sa.select(table.c.modified, table.c.id).order_by(table.c.id.desc())
         assert source.first_row(latest) == (dt.datetime(2024, 1, 1, 0, 0, 5, 250), 5)
@@ -250,14 +253,17 @@ def test_scalar_and_first_row(database_url: str) -> None:
 def test_columns_need_distinct_names(sqlite_url: str) -> None:
     table = fill(sqlite_url, sample_rows(1))
     query = sa.select(table.c.id, table.c.visits.label("id"))
-    with SourceDatabase(sqlite_url) as source, pytest.raises(InvalidInput, match="distinct"):
+    with (
+        SourceDatabase(sqlite_url, ELSEWHERE) as source,
+        pytest.raises(InvalidInput, match="distinct"),
+    ):
         source.expected_schema(query)
 
 
 def test_a_query_error_is_a_source_error(database_url: str) -> None:
     fill(database_url, sample_rows(1))
     missing = sa.table("missing", sa.column("id", sa.Integer))
-    with SourceDatabase(database_url) as source, pytest.raises(SourceError) as caught:
+    with SourceDatabase(database_url, ELSEWHERE) as source, pytest.raises(SourceError) as caught:
         list(source.read_batches(sa.select(missing.c.id), batch_rows=10))
     assert caught.value.code == "ACP-880056"
     assert str(caught.value).startswith("ACP-880056 Failed to fetch the record from the database.")
@@ -297,7 +303,7 @@ def test_a_missing_sqlite_file_is_an_error_and_stays_missing(tmp_path: Path) -> 
     path = tmp_path / "missing.db"
     query = sa.select(sa.column("id", sa.Integer)).select_from(sa.table("t"))
     for use_adbc in (True, False):
-        with SourceDatabase(f"sqlite:///{path}", use_adbc=use_adbc) as source:
+        with SourceDatabase(f"sqlite:///{path}", ELSEWHERE, use_adbc=use_adbc) as source:
             with pytest.raises(SourceError, match="does not exist") as caught:
                 list(source.read_batches(query, batch_rows=10))
             assert caught.value.code == "ACP-880056"
@@ -308,12 +314,12 @@ def test_a_missing_sqlite_file_is_an_error_and_stays_missing(tmp_path: Path) -> 
 
 def test_a_sqlite_source_is_read_only(sqlite_url: str) -> None:
     table = fill(sqlite_url, sample_rows(1))
-    with SourceDatabase(sqlite_url) as source, pytest.raises(SourceError):
+    with SourceDatabase(sqlite_url, ELSEWHERE) as source, pytest.raises(SourceError):
         source.scalar(table.delete())
 
 
 def test_sqlite_in_memory_reads_through_sqlalchemy() -> None:
-    with SourceDatabase("sqlite://") as source:
+    with SourceDatabase("sqlite://", ELSEWHERE) as source:
         query = sa.select(sa.literal(1, sa.Integer).label("one"), sa.literal("a").label("a"))
         [batch] = list(source.read_batches(query, batch_rows=5))
     assert batch.to_pylist() == [{"one": 1, "a": "a"}]
@@ -323,7 +329,7 @@ def test_a_sqlite_scan_reads_every_row_once_in_ranges(sqlite_url: str) -> None:
     rows = sample_rows(5000, null_until=3000)  # the first range starts with NULL columns
     table = fill(sqlite_url, rows)
     query = sa.select(table).where(table.c.id > 10)
-    with SourceDatabase(sqlite_url) as source:
+    with SourceDatabase(sqlite_url, ELSEWHERE) as source:
         batches = list(source.read_batches(query, batch_rows=1000, scan=True))
     read_rows = sorted((row for b in batches for row in b.to_pylist()), key=lambda r: r["id"])
     assert read_rows == [row for row in rows if row["id"] > 10]
@@ -338,7 +344,7 @@ def test_a_sqlite_scan_of_a_view_reads_it_whole(sqlite_url: str) -> None:
     with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as conn:
         conn.execute("CREATE VIEW recent AS SELECT id, name FROM sample WHERE id >= 100")
     view = sa.table("recent", sa.column("id", sa.Integer), sa.column("name", sa.String))
-    with SourceDatabase(sqlite_url) as source:
+    with SourceDatabase(sqlite_url, ELSEWHERE) as source:
         batches = list(source.read_batches(sa.select(view), batch_rows=64, scan=True))
     expected = [row["id"] for row in rows if row["id"] >= 100]
     assert sorted(row["id"] for b in batches for row in b.to_pylist()) == expected
@@ -346,7 +352,7 @@ def test_a_sqlite_scan_of_a_view_reads_it_whole(sqlite_url: str) -> None:
 
 def test_a_reader_closed_early_stops_every_range(sqlite_url: str) -> None:
     table = fill(sqlite_url, sample_rows(3000))
-    with SourceDatabase(sqlite_url) as source:
+    with SourceDatabase(sqlite_url, ELSEWHERE) as source:
         batches = source.read_batches(sa.select(table), batch_rows=100, scan=True)
         assert next(batches).num_rows == 100
         batches.close()
@@ -410,7 +416,7 @@ def test_postgresql_types(postgres_url: str, use_adbc: bool) -> None:
 def test_an_unreachable_server_is_a_transient_source_error_without_password(use_adbc: bool) -> None:
     url = "postgresql+psycopg://reader:s3cr3t-pw@127.0.0.1:9/nowhere"
     query = sa.select(sa.literal(1).label("one"))
-    with SourceDatabase(url, use_adbc=use_adbc) as source:
+    with SourceDatabase(url, ELSEWHERE, use_adbc=use_adbc) as source:
         with pytest.raises(SourceError) as caught:
             list(source.read_batches(query, batch_rows=10))
         assert "s3cr3t-pw" not in repr(source)
@@ -425,7 +431,10 @@ def test_a_wrong_password_is_not_echoed(postgres_server_url: str) -> None:
     url = sa.make_url(postgres_server_url).set(password="not-the-pw", database="absent_db_xdmc")
     query = sa.select(sa.literal(1).label("one"))
     for use_adbc in (True, False):
-        with SourceDatabase(url, use_adbc=use_adbc) as source, pytest.raises(SourceError) as caught:
+        with (
+            SourceDatabase(url, ELSEWHERE, use_adbc=use_adbc) as source,
+            pytest.raises(SourceError) as caught,
+        ):
             list(source.read_batches(query, batch_rows=10))
         assert "not-the-pw" not in str(caught.value)
         assert not caught.value.transient  # a database that does not exist stays so
@@ -450,7 +459,9 @@ def test_postgresql_parameters_reach_copy_as_settings_or_typed_constants(
         .order_by(table.c.id)
     )
     statement = portable_statement(
-        query, SourceDatabase(postgres_url).expected_schema(query), numerics_as_doubles=True
+        query,
+        SourceDatabase(postgres_url, ELSEWHERE).expected_schema(query),
+        numerics_as_doubles=True,
     )
     settled = copy_statement(statement)
     assert settled is not None
@@ -500,7 +511,7 @@ def test_postgresql_typed_constants_keep_every_value(postgres_url: str) -> None:
 
 def _work_memory(url: str | sa.URL, use_adbc: bool) -> str:
     query = sa.select(sa.func.current_setting("work_mem").label("work_mem"))
-    with SourceDatabase(url, use_adbc=use_adbc) as source:
+    with SourceDatabase(url, ELSEWHERE, use_adbc=use_adbc) as source:
         [batch] = list(source.read_batches(query, batch_rows=10))
     return str(batch.column("work_mem")[0].as_py())
 
@@ -508,7 +519,7 @@ def _work_memory(url: str | sa.URL, use_adbc: bool) -> str:
 def test_a_postgresql_read_has_at_least_its_work_memory_and_no_jit(postgres_url: str) -> None:
     assert _work_memory(postgres_url, use_adbc=True) == "64MB"
     jit = sa.select(sa.func.current_setting("jit").label("jit"))
-    with SourceDatabase(postgres_url) as source:
+    with SourceDatabase(postgres_url, ELSEWHERE) as source:
         [batch] = list(source.read_batches(jit, batch_rows=10))
     assert batch.column("jit")[0].as_py() == "off"
     # more than that, set for the source's connections, stays
@@ -518,7 +529,7 @@ def test_a_postgresql_read_has_at_least_its_work_memory_and_no_jit(postgres_url:
     listed = sa.select(sa.func.current_setting("work_mem").label("work_mem")).where(
         sa.literal(1).in_([1, 2])
     )
-    with SourceDatabase(postgres_url) as source:
+    with SourceDatabase(postgres_url, ELSEWHERE) as source:
         [batch] = list(source.read_batches(listed, batch_rows=10))
     assert batch.column("work_mem")[0].as_py() == "64MB"
 
