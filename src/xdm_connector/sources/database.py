@@ -61,12 +61,11 @@ from xdm_connector.security.secrets import (
     resolve_source_url,
     source_secrets,
 )
-from xdm_connector.sources import sqlite
 from xdm_connector.sources.batches import prefetched, python_array, rows_per_batch
 from xdm_connector.sources.derived import Compute, derived_columns
 from xdm_connector.sources.driver_errors import is_transient
 from xdm_connector.sources.postgresql import read_postgresql
-from xdm_connector.sources.sqlite import read_sqlite
+from xdm_connector.sources.sqlite import read_only_engine, read_sqlite
 from xdm_connector.sources.statements import (
     AnySelect,
     Constant,
@@ -115,7 +114,8 @@ class SourceDatabase:
     resolved here, after the URL is checked against the connector's own data
     (``product_data``: a URL stored before that rule is refused, never opened). Either
     refusal is a ``SourceError`` that is not transient. The engine is created on first use
-    and released by ``dispose()``. A SQLite file is opened read-only and must exist.
+    and released by ``dispose()``. A SQLite file must exist, and is opened read-only
+    (``sources/sqlite.py``).
     """
 
     def __init__(
@@ -155,10 +155,7 @@ class SourceDatabase:
         if self._engine is None:
             self._check_exists()
             if self._sqlite_path is not None:
-                quoted = quote(str(self._sqlite_path))
-                url = sa.make_url(f"sqlite:///file:{quoted}?mode=ro&uri=true")
-                busy = {"timeout": sqlite.BUSY_TIMEOUT_MS / 1000}  # as the ADBC reads wait
-                self._engine = sa.create_engine(url, connect_args=busy)
+                self._engine = read_only_engine(self._sqlite_path)
             elif self.backend == "postgresql":
                 timeout = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=timeout)

@@ -12,12 +12,19 @@ two): the batches of both come in the order they are read.
 While another process writes the file, a read waits up to ``BUSY_TIMEOUT_MS`` for its
 lock (the source's SQLAlchemy connections too), then fails as transient and is tried
 again (``pipeline/source_retries.py``).
+
+A source file is opened read-only by both SQLite libraries of the process, ADBC's and
+Python's (reflection, small queries): ``read_only_uri`` asks for ``mode=ro``, so that no
+connection of the connector writes it, checkpoints its WAL or deletes its ``-wal`` and
+``-shm`` on closing, whatever another process does with it. Python's connections are not
+pooled: one left open while ADBC's library closes the same file would lose its locks.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 import urllib.parse
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager, closing
@@ -28,6 +35,7 @@ import adbc_driver_sqlite
 import adbc_driver_sqlite.dbapi
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from xdm_connector.errors import SOURCE_FAILED_MESSAGE, SourceError
 from xdm_connector.sources.batches import conform, rechunked
@@ -50,6 +58,23 @@ _BATCH_ROWS = adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value
 Batches = Generator[pa.RecordBatch, None, None]
 
 
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens ``path`` read-only, any character of it percent-encoded."""
+    return f"file:{urllib.parse.quote(str(path), safe='/')}?mode=ro"
+
+
+def read_only_engine(path: Path) -> sa.Engine:
+    """A SQLAlchemy engine on the file ``path``, read-only, a new connection at each use."""
+    uri = read_only_uri(path)
+    # Python's sqlite3 takes its busy timeout in seconds; it waits as the ADBC reads do.
+    timeout = BUSY_TIMEOUT_MS / 1000
+    return sa.create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, timeout=timeout),
+        poolclass=NullPool,
+    )
+
+
 def read_sqlite(
     path: Path,
     query: AnySelect,
@@ -68,7 +93,7 @@ def read_sqlite(
     ]
     if any(each is None for each in compiled):
         return None
-    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+    uri = read_only_uri(path)
 
     def run(statement: str, parameters: pa.RecordBatch | None) -> Batches:
         with connecting():
