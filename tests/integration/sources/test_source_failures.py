@@ -14,10 +14,14 @@ import sqlalchemy as sa
 from tests.integration.sources.sqlite_writer import LockingWriter
 from tests.integration.store.test_requests import terminate_backends
 from xdm_connector.errors import SourceError
+from xdm_connector.security.product_data import ProductData
 from xdm_connector.sources import postgresql, sqlite
 from xdm_connector.sources.database import SourceDatabase
 
 ROWS = 60_000
+
+ELSEWHERE = ProductData.of_store("sqlite://")
+"""The connector's own data, none of which these sources are."""
 
 
 def _profile(metadata: sa.MetaData) -> sa.Table:
@@ -45,7 +49,7 @@ def _fill(url: str, rows: int) -> sa.Table:
 
 
 def _read_all(url: str, query: sa.Select[Any], use_adbc: bool) -> int:
-    with SourceDatabase(url, use_adbc=use_adbc) as source:
+    with SourceDatabase(url, ELSEWHERE, use_adbc=use_adbc) as source:
         return sum(batch.num_rows for batch in source.read_batches(query, batch_rows=1_000))
 
 
@@ -86,7 +90,7 @@ def test_a_postgresql_connection_terminated_mid_read_fails_as_transient(
     read: list[pa.RecordBatch] = []
 
     def read_terminating_after_the_first_batch() -> None:
-        with SourceDatabase(postgres_url, use_adbc=use_adbc) as source:
+        with SourceDatabase(postgres_url, ELSEWHERE, use_adbc=use_adbc) as source:
             for batch in source.read_batches(sa.select(table), batch_rows=1_000):
                 if not read:
                     assert terminate_backends(postgres_url) >= 1
