@@ -305,7 +305,7 @@ def _parameters(dependant: Dependant) -> Parameters:
 def _page_probes(client: TestClient, caller: Caller) -> Iterator[Probe]:
     values = {
         "mapping_id": MAPPING_ID,
-        "job_id": str(caller.world.request_id),
+        "request_id": str(caller.world.request_id),
         "dataset_id": DATASET_ID,
     }
     for route in (route for router in ROUTERS for route in router.routes):
@@ -383,5 +383,5 @@ def test_every_page_and_route_is_walked(client: TestClient, world: World) -> Non
     paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
     assert walked == {(m.upper(), path) for path, ops in paths.items() for m in ops}
     pages = {(p.method, p.path) for p in _page_probes(client, caller)}
-    assert {("GET", "/ui/jobs/{job_id}"), ("POST", "/ui/new-mapping")} <= pages
+    assert {("GET", "/ui/jobs/{request_id}"), ("POST", "/ui/new-mapping")} <= pages
     assert ("POST", "/ui/signin") in pages
