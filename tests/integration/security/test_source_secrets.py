@@ -243,14 +243,14 @@ def test_a_password_of_any_character_works_and_is_never_shown(
                 assert worker.run_once()
                 status = client.get(ingest, params={"requestId": request_id}, headers=headers)
                 job = store.jobs.get(org, "XDM44", request_id)
-                detail = client.get(f"{base}/xdmMapping/XDM44/jobs/{job.id}", headers=headers)
+                detail = client.get(f"{base}/xdmMapping/XDM44/jobs/{request_id}", headers=headers)
                 browser = TestClient(client.app, base_url="http://testserver")
                 sign_in(browser, admin.client_id, admin.client_secret)
                 pages = [
                     browser.get(page)
                     for page in (
                         "/ui/jobs",
-                        f"/ui/jobs/{job.id}",
+                        f"/ui/jobs/{request_id}",
                         "/ui/mappings/XDM44",
                         "/ui/mappings/XDM44/edit?preview=true",
                     )
@@ -327,6 +327,10 @@ def test_a_secret_stored_in_clear_before_the_rule_is_masked(settings: Settings) 
         store.close()
 
     listed = _run("orgs", "list")
+    as_json = _run("orgs", "list", "--json")
 
-    assert "legacy\tpostgresql://crm@db/crm?api_token=***&sslpassword=***" in listed.splitlines()
+    masked = "postgresql://crm@db/crm?api_token=***&sslpassword=***"
+    assert json.loads(as_json) == [{"id": "legacy", "sourceUrl": masked}]
+    assert masked in listed
     assert leaks(listed) == []
+    assert leaks(as_json) == []
