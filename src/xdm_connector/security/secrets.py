@@ -264,7 +264,7 @@ def mask_known_secrets(text: str) -> str:
 
 
 def _is_reference(value: str) -> bool:
-    return SECRET_REFERENCE.match(value) is not None
+    return SECRET_REFERENCE.fullmatch(value) is not None
 
 
 def _values(value: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -299,7 +299,7 @@ def _in_clear(where: str, option: str) -> SourceRefused:
 
 
 def _resolved(value: str, environ: Mapping[str, str]) -> str:
-    reference = SECRET_REFERENCE.match(value)
+    reference = SECRET_REFERENCE.fullmatch(value)
     if reference is None:
         return value
     name = reference.group(1)

@@ -64,6 +64,16 @@ def test_a_password_in_clear_is_refused_with_advice(url: str) -> None:
     assert "s3cret" not in refused.value.message
 
 
+def test_a_reference_followed_by_a_line_break_is_no_reference() -> None:
+    for url in (
+        "postgresql://crm@db/crm?sslpassword=%24%7BCRM_SECRET%7D%0A",
+        "postgresql://crm:%24%7BCRM_SECRET%7D%0A@db/crm",
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            check_source_url(url)
+        assert refused.value.code == "XDMC-SOURCE-SECRET"
+
+
 @pytest.mark.parametrize(
     ("option", "kind"),
     [
