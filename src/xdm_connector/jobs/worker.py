@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from xdm_connector.errors import (
     SOURCE_FAILED_MESSAGE,
@@ -66,10 +66,18 @@ def with_source_retries(outcome: JobOutcome, control: JobControl) -> JobOutcome:
 
 
 class Worker:
-    """Runs export jobs from the store until stopped."""
+    """Runs export jobs from the store until stopped.
+
+    ``clock`` is the time it schedules and claims by (tests move it instead of waiting).
+    """
 
     def __init__(
-        self, store: Store, settings: Settings, *, exporter: Exporter | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        exporter: Exporter | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -77,6 +85,7 @@ class Worker:
         self.slices = SliceRunner(self.exporter)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = timedelta(seconds=settings.lease_seconds)
+        self._clock = clock
         self._stopping = threading.Event()
         self._running: JobControl | None = None
         self._thread: threading.Thread | None = None
@@ -85,14 +94,14 @@ class Worker:
     def announce(self) -> None:
         """Say in the store that this worker runs (the coordinators of large jobs count the
         workers there to take slices)."""
-        self.store.workers.announce(self.owner, utcnow())
+        self.store.workers.announce(self.owner, self._clock())
         self._announced_at = time.monotonic()
 
     def run_once(self) -> bool:
         """One turn of the loop; answers whether a job or a slice was run."""
         if time.monotonic() - self._announced_at >= self.settings.lease_seconds / 3:
             self.announce()
-        now = utcnow()
+        now = self._clock()
         recover_expired(self.store, self.exporter, self.owner, self.lease, now)
         self.store.jobs.schedule_due(now)
         # Slices of jobs already running first: a started job finishes before a new one starts.
@@ -216,7 +225,7 @@ class Worker:
             )
             retry_at = None
             if exc.transient and job.trigger == JobTrigger.SCHEDULE:
-                retry_at = utcnow() + timedelta(seconds=self.settings.retry_delay_seconds)
+                retry_at = self._clock() + timedelta(seconds=self.settings.retry_delay_seconds)
                 log.info(
                     "job %s failed transiently: its mapping runs again at %s", job.id, retry_at
                 )
