@@ -1,12 +1,16 @@
 """The worker: claims export jobs from the store and runs them, one at a time.
 
 Each loop turn reaps expired leases, creates the jobs of due schedules, then claims one
-slice of a running job (``pipeline/slicing.py``) or, when there is none, one job. While a job runs, a heartbeat thread extends its lease and checks every second that
-the worker still holds the job; when it no longer does (the job was cancelled, aborted or
+slice of a running job (``pipeline/slicing.py``) or, when there is none, one job. While a
+job runs, a heartbeat thread extends its lease and checks every second that the worker still holds the job; when it no longer does (the job was cancelled, aborted or
 reaped), the pipeline is told to stop at its next batch boundary, and the batch it made is
 aborted unless the job ended ``Success`` (recovered by a reaper). However a job ends, its
 details say how often its source was read again after a transient error, and why
 (``pipeline/source_retries.py``).
+
+A stop ends the claims at once and lets the job or slice that runs finish within
+``XDMC_SHUTDOWN_GRACE_SECONDS``, then aborts it at its next batch boundary; ``stop_claiming``
+names it, so that a stopping process can say what it waits for.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from xdm_connector.errors import (
@@ -65,6 +69,21 @@ def with_source_retries(outcome: JobOutcome, control: JobControl) -> JobOutcome:
     return replace(outcome, details={**(outcome.details or {}), DETAILS_KEY: retries})
 
 
+@dataclass(frozen=True)
+class RunningWork:
+    """A job, or a slice of a job, that a worker runs: what a stopping worker waits for."""
+
+    job_id: int
+    org_id: str = ""
+    mapping_id: str = ""
+    slice_number: int | None = None
+
+    def __str__(self) -> str:
+        piece = "" if self.slice_number is None else f"slice {self.slice_number} of "
+        of = f" (organization {self.org_id}, mapping {self.mapping_id})" if self.org_id else ""
+        return f"{piece}job {self.job_id}{of}"
+
+
 class Worker:
     """Runs export jobs from the store until stopped.
 
@@ -88,6 +107,9 @@ class Worker:
         self._clock = clock
         self._stopping = threading.Event()
         self._running: JobControl | None = None
+        self._work: RunningWork | None = None
+        # Held from the stop check to the claim's end: a stop sees the claimed work, or none.
+        self._claiming = threading.Lock()
         self._thread: threading.Thread | None = None
         self._announced_at = -float("inf")
 
@@ -98,22 +120,40 @@ class Worker:
         self._announced_at = time.monotonic()
 
     def run_once(self) -> bool:
-        """One turn of the loop; answers whether a job or a slice was run."""
+        """One turn of the loop; answers whether a job or a slice was run (never once
+        stopping)."""
         if time.monotonic() - self._announced_at >= self.settings.lease_seconds / 3:
             self.announce()
         now = self._clock()
         recover_expired(self.store, self.exporter, self.owner, self.lease, now)
         self.store.jobs.schedule_due(now)
-        # Slices of jobs already running first: a started job finishes before a new one starts.
-        piece = self.store.slices.claim(self.owner, self.lease, now)
-        if piece is not None:
-            self._run_slice(piece)
-            return True
-        claimed = self.store.jobs.claim(self.owner, self.lease, now)
+        claimed = self._claim(now)
         if claimed is None:
             return False
-        self._run(claimed)
+        try:
+            if isinstance(claimed, JobSlice):
+                self._run_slice(claimed)
+            else:
+                self._run(claimed)
+        finally:
+            self._work = None
         return True
+
+    def _claim(self, now: datetime) -> Job | JobSlice | None:
+        """A slice of a running job, else a job, unless stopping; what it is becomes
+        ``_work``."""
+        with self._claiming:
+            if self._stopping.is_set():
+                return None
+            # Slices of jobs already running first: a started job ends before a new one starts.
+            piece = self.store.slices.claim(self.owner, self.lease, now)
+            if piece is not None:
+                self._work = RunningWork(piece.job_id, slice_number=piece.number)
+                return piece
+            job = self.store.jobs.claim(self.owner, self.lease, now)
+            if job is not None:
+                self._work = RunningWork(job.id, job.org_id, job.mapping_id)
+            return job
 
     def run(self) -> None:
         """Loop until ``stop()``: run jobs; when there is none, wait for a notification of a
@@ -171,15 +211,40 @@ class Worker:
         timer.daemon = True
         timer.start()
 
-    def stop(self) -> None:
-        """``request_stop()``, then wait for the loop's thread to end."""
+    def stop_claiming(self) -> RunningWork | None:
+        """``request_stop()``, and what this worker still runs (it lets it finish within the
+        grace period, ``settings.shutdown_grace_seconds``): None when idle. A claim under way
+        is waited for, so nothing starts after the answer."""
         self.request_stop()
+        with self._claiming:
+            work = self._work
+        if work is None or work.org_id:
+            return work
+        try:  # a slice: name its job's organization and mapping
+            job = self.store.jobs.get_by_id(work.job_id)
+        except XdmcError:
+            return work
+        return replace(work, org_id=job.org_id, mapping_id=job.mapping_id)
+
+    def is_looping(self) -> bool:
+        """Whether the loop's thread (``start_in_thread``) still runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, *, say: Callable[[str], None] | None = None) -> None:
+        """``request_stop()``, then wait for the loop's thread to end; ``say`` is told which
+        job it waits for, and for how long at most."""
+        running = self.stop_claiming()
+        if running is not None and say is not None:
+            grace = self.settings.shutdown_grace_seconds
+            say(f"waiting up to {grace:g} s for {running} to finish, then aborting it")
         if self._thread is not None:
             self._thread.join()
 
     def _abort_running(self) -> None:
-        running = self._running
+        running, work = self._running, self._work
         if running is not None:
+            grace = self.settings.shutdown_grace_seconds
+            log.warning("%s did not finish within %g s of the stop: aborting it", work, grace)
             running.abort.set()
 
     def _run(self, job: Job) -> None:

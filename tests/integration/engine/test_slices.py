@@ -180,6 +180,39 @@ def test_two_workers_share_the_slices_of_one_job(engine: Engine) -> None:
     assert len(batch.files) == SLICES
 
 
+def test_stopping_workers_name_the_job_and_the_slice_they_let_finish(engine: Engine) -> None:
+    destination, coordinator, helper = _memory_workers(engine)
+    helper.announce()
+    destination.hang("put_file", timeout=WAIT_SECONDS)
+    request_id = engine.trigger()
+    running = threading.Thread(target=coordinator.run_once)
+    running.start()
+    helping = threading.Thread(target=helper.run_once)
+    try:
+        _wait_for(lambda: _put_files(destination) == 1, "the coordinator sends its first file")
+        helping.start()
+        _wait_for(lambda: _put_files(destination) == 2, "the other worker sends a file")
+        held = helper.stop_claiming()
+        coordinating = coordinator.stop_claiming()
+    finally:
+        destination.release()
+        running.join(timeout=WAIT_SECONDS)
+        helping.join(timeout=WAIT_SECONDS)
+
+    assert str(coordinating) == f"job {request_id} (organization demo, mapping XDM44)"
+    assert held is not None
+    assert held.slice_number is not None
+    of_job = f"of job {request_id} (organization demo, mapping XDM44)"
+    assert str(held) == f"slice {held.slice_number} {of_job}"
+    # Both let their work finish; neither claims more.
+    job = engine.store.jobs.get("demo", "XDM44", request_id)
+    assert job.state == JobState.SUCCESS, job.reason
+    assert coordinator.stop_claiming() is None
+    next_request = engine.trigger()
+    assert not coordinator.run_once()
+    assert engine.store.jobs.get("demo", "XDM44", next_request).state == JobState.CREATED
+
+
 def test_a_slice_that_fails_elsewhere_fails_the_job_and_aborts_its_batch(engine: Engine) -> None:
     destination, coordinator, helper = _memory_workers(engine)
     helper.announce()

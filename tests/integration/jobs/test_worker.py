@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -183,7 +184,10 @@ def test_an_unreadable_source_fails_without_a_batch(
 
 
 def test_a_stop_past_its_grace_period_aborts_the_job_and_its_batch(
-    store: Store, settings: Settings, destination: InMemoryDestination
+    store: Store,
+    settings: Settings,
+    destination: InMemoryDestination,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     impatient = settings.model_copy(update={"shutdown_grace_seconds": 0})
     worker = Worker(store, impatient, exporter=Exporter(store, impatient, destination=destination))
@@ -191,11 +195,15 @@ def test_a_stop_past_its_grace_period_aborts_the_job_and_its_batch(
     request = trigger(store)
     running = threading.Thread(target=worker.run_once)
     running.start()
+    aborting = f"job {request} (organization demo, mapping XDM44) did not finish within 0 s"
     try:
         while not destination.batches and running.is_alive():
             threading.Event().wait(0.05)
-        worker.request_stop()
-        threading.Event().wait(0.2)
+        assert str(worker.stop_claiming()) == f"job {request} (organization demo, mapping XDM44)"
+        deadline = time.monotonic() + 30
+        while not any(aborting in record.getMessage() for record in caplog.records):
+            assert time.monotonic() < deadline, "the grace period never ended"
+            threading.Event().wait(0.05)
         destination.release()
     finally:
         running.join(timeout=30)
