@@ -32,6 +32,7 @@ from xdm_connector.errors import XdmcError
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import configure_logging
 from xdm_connector.security.product_data import ProductData
+from xdm_connector.serving import announce
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 from xdm_connector.ui import mount_ui
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 WORKER_CONNECTIONS = 4
 """Store connections kept for the embedded worker (its loop, heartbeat and slices)."""
+
+SERVER_NAME = "xdm-connector"
+"""How the server names itself in the lines it prints for people (``serving.py``)."""
 
 
 class ConnectorApp(FastAPI):
@@ -77,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             if worker is not None:
-                worker.stop()
+                worker.stop(say=lambda line: announce(SERVER_NAME, line))
             store.close()
 
     app = ConnectorApp(

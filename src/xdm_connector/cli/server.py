@@ -1,4 +1,9 @@
-"""The long-running processes: the API server (``serve``) and a worker alone (``worker``)."""
+"""The long-running processes: the API server (``serve``) and a worker alone (``worker``).
+
+Both say on standard output what they do, whatever the log format: where the server
+listens once it does, and on SIGTERM or Ctrl-C which job they let finish (for at most
+``XDMC_SHUTDOWN_GRACE_SECONDS``), then that they stopped (``serving.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
-from xdm_connector.cli.common import configure_logging, opened_store
+from xdm_connector.cli.common import configure_logging, opened_store, run_command
 from xdm_connector.settings import Settings
+
+WORKER_NAME = "xdm-connector worker"
+"""How ``xdm-connector worker`` names itself in the lines it prints."""
 
 
 def serve(
@@ -23,12 +31,22 @@ def serve(
             "one per core serves the most. Each runs its own embedded worker.",
         ),
     ] = None,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            "--fd",
+            min=0,
+            help="Serve the TCP socket inherited as this file descriptor, bound by the "
+            "process that started this one, instead of binding --host and --port.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API (and, by default, run an embedded worker)."""
-    import uvicorn
+    from xdm_connector.app import SERVER_NAME, serving_app
+    from xdm_connector.serving import inherited_socket, run_server
 
-    from xdm_connector.app import serving_app
-
+    if fd is not None and (host is not None or port is not None):
+        raise typer.BadParameter("give --fd, or --host and --port, not both", param_hint="--fd")
     overrides: dict[str, Any] = {"embedded_worker": worker}
     if host is not None:
         overrides["host"] = host
@@ -38,22 +56,20 @@ def serve(
         overrides["api_processes"] = processes
     settings = Settings(**overrides)
     configure_logging(settings)
-    host, port = settings.host, settings.port
+    listening = None if fd is None else run_command(lambda: inherited_socket(fd))
+    where: dict[str, Any] = {"host": settings.host, "port": settings.port, "listening": listening}
     # Access logs are off: a line per request costs more than a short request itself.
     if settings.api_processes == 1:
-        service = serving_app(settings)
-        uvicorn.run(service, host=host, port=port, log_level="warning", access_log=False)
+        run_server(serving_app(settings), who=SERVER_NAME, access_log=False, **where)
         return
     # Each process builds its settings from the environment: hand it the options given here.
     _export_settings(settings)
-    uvicorn.run(
+    run_server(
         "xdm_connector.app:create_app_from_environment",
-        factory=True,
-        workers=settings.api_processes,
-        host=host,
-        port=port,
-        log_level="warning",
+        who=SERVER_NAME,
+        processes=settings.api_processes,
         access_log=False,
+        **where,
     )
 
 
@@ -67,16 +83,27 @@ def _export_settings(settings: Settings) -> None:
 
 
 def run_worker() -> None:
-    """Run a worker (and scheduler) alone, until interrupted."""
+    """Run a worker (and scheduler) alone, until SIGTERM or Ctrl-C; a job it runs then may
+    finish within XDMC_SHUTDOWN_GRACE_SECONDS."""
     import signal
+    from functools import partial
 
     from xdm_connector.jobs.worker import Worker
+    from xdm_connector.serving import STOP_SIGNALS, announce
 
     with opened_store() as (settings, store):
         configure_logging(settings)
         worker = Worker(store, settings)
-        signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
+        # Blocked before the worker's threads start, which inherit the mask: the stop
+        # signals wait for this thread to take them, outside of any signal handler.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            worker.run()
-        except KeyboardInterrupt:
-            worker.request_stop()
+            worker.start_in_thread()
+            while worker.is_looping():
+                if signal.sigtimedwait(STOP_SIGNALS, 1.0) is not None:
+                    announce(WORKER_NAME, "stopping")
+                    break
+            worker.stop(say=partial(announce, WORKER_NAME))
+            announce(WORKER_NAME, "stopped")
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

@@ -28,10 +28,14 @@ from xdm_connector.platform import auth, batches, catalog
 from xdm_connector.platform.faults import ADMIN_PATH, Fault, FaultMiddleware, Faults
 from xdm_connector.platform.processing import BatchProcessor
 from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.serving import announce
 from xdm_connector.settings import Settings
 from xdm_connector.xdm.registry import SchemaRegistry
 
 log = logging.getLogger(__name__)
+
+SERVER_NAME = "xdm-connector platform service"
+"""How the service names itself in the lines it prints for people (``serving.py``)."""
 
 
 def create_platform_app(settings: Settings) -> FastAPI:
@@ -49,7 +53,7 @@ def create_platform_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            processor.close()
+            close_processor(processor)
 
     app = FastAPI(
         title="xdm-connector local platform service",
@@ -77,6 +81,17 @@ def create_platform_app(settings: Settings) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     return app
+
+
+def close_processor(processor: BatchProcessor) -> None:
+    """Stop processing batches, saying which ones it waits for and which it leaves."""
+    running, queued = processor.processing(), processor.queued()
+    if running:
+        names = ", ".join(running)
+        plural = "es" if len(running) > 1 else ""
+        left = f" ({len(queued)} more queued for the next start)" if queued else ""
+        announce(SERVER_NAME, f"waiting for batch{plural} {names} being processed{left}")
+    processor.close()
 
 
 def _install_faults(app: FastAPI, faults: Faults) -> None:

@@ -31,6 +31,9 @@ datasets_app = typer.Typer(no_args_is_help=True, help="Datasets of the local pla
 platform_app.add_typer(clients_app, name="clients")
 platform_app.add_typer(datasets_app, name="datasets")
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8081
+
 HomeOption = Annotated[
     Path | None, typer.Option("--home", help="The service's folder (default XDMC_HOME/platform).")
 ]
@@ -53,22 +56,44 @@ def _fail(exc: XdmcError) -> typer.Exit:
 
 @platform_app.command("serve")
 def serve(
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8081).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
     home: HomeOption = None,
     faults: Annotated[
         bool, typer.Option("--faults", help="Take failure injection at /_local/faults (tests).")
     ] = False,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            "--fd",
+            min=0,
+            help="Serve the TCP socket inherited as this file descriptor, bound by the "
+            "process that started this one, instead of binding --host and --port.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the local platform service until interrupted."""
-    import uvicorn
-
     from xdm_connector.cli import configure_logging
-    from xdm_connector.platform.app import create_platform_app
+    from xdm_connector.platform.app import SERVER_NAME, create_platform_app
+    from xdm_connector.serving import inherited_socket, run_server
 
+    if fd is not None and (host is not None or port is not None):
+        raise typer.BadParameter("give --fd, or --host and --port, not both", param_hint="--fd")
     settings = _settings(home, **({"platform_faults": True} if faults else {}))
     configure_logging(settings)
-    uvicorn.run(create_platform_app(settings), host=host, port=port, log_level="warning")
+    try:
+        listening = None if fd is None else inherited_socket(fd)
+    except XdmcError as exc:
+        raise _fail(exc) from exc
+    run_server(
+        create_platform_app(settings),
+        who=SERVER_NAME,
+        host=host or DEFAULT_HOST,
+        port=DEFAULT_PORT if port is None else port,
+        listening=listening,
+    )
 
 
 @clients_app.command("create")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,10 +56,25 @@ class BatchProcessor:
         self.registry = registry
         self.faults = faults
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="platform-batch")
+        self._queued: set[str] = set()
+        self._processing: set[str] = set()
+        self._guard = threading.Lock()
 
     def submit(self, batch_id: str) -> None:
         """Process the batch in the background."""
+        with self._guard:
+            self._queued.add(batch_id)
         self._executor.submit(self._process_logged, batch_id)
+
+    def processing(self) -> list[str]:
+        """The batches being processed now (``close`` waits for them)."""
+        with self._guard:
+            return sorted(self._processing)
+
+    def queued(self) -> list[str]:
+        """The batches waiting for a thread (``close`` leaves them to the next start)."""
+        with self._guard:
+            return sorted(self._queued)
 
     def resume(self) -> None:
         """Process again the batches left ``processing`` by a stopped service."""
@@ -71,6 +87,9 @@ class BatchProcessor:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _process_logged(self, batch_id: str) -> None:
+        with self._guard:
+            self._queued.discard(batch_id)
+            self._processing.add(batch_id)
         try:
             self.process(batch_id)
         except Exception:
@@ -82,6 +101,9 @@ class BatchProcessor:
                 batch.update(status="failed", completed=now_ms())
                 batch["errors"] = [_error("INGEST-1500-500", "The service failed on this batch.")]
                 self.storage.save_batch(batch)
+        finally:
+            with self._guard:
+                self._processing.discard(batch_id)
 
     def process(self, batch_id: str) -> None:
         """Validate a ``processing`` batch and end it ``success`` or ``failed``."""
