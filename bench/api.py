@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +50,6 @@ def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -
     load_before = round(os.getloadavg()[0], 1)
     store_url = _fresh_database(server_url)
     home = Path(tempfile.mkdtemp(prefix="xdmc-bench-api-"))
-    port = _free_port()
     environment = {
         **os.environ,
         "XDMC_HOME": str(home),
@@ -59,11 +59,16 @@ def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -
     }
     client_id, token = _prepare(home, store_url)
     log = (home / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "xdm_connector", "serve", "--no-worker", "--host", "127.0.0.1",
-         "--port", str(port), "--processes", str(processes)],
-        cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=log,
-    )  # fmt: skip
+    # Bound here and handed over (--fd): no other process can take the port meanwhile.
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    with listening:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "xdm_connector", "serve", "--no-worker",
+             "--fd", str(listening.fileno()), "--processes", str(processes)],
+            cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=log,
+            pass_fds=(listening.fileno(),),
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, home / "server.log")
@@ -137,22 +142,12 @@ def _prepare(home: Path, store_url: str) -> tuple[str, str]:
     return setup.credentials.client_id, token.access_token
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _wait_ready(base: str, log: Path) -> None:
+    """Until the server says it listens at ``base`` (every process of it serves)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if f"xdm-connector listening on {base}\n" in log.read_text(errors="replace"):
+            return
         time.sleep(0.2)
     raise RuntimeError(f"bench: the API server did not start:\n{log.read_text()[-3000:]}")
 

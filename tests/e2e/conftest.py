@@ -20,10 +20,47 @@ COMMAND = [sys.executable, "-m", "xdm_connector"]
 START_TIMEOUT_SECONDS = 60
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+class ReservedPort:
+    """A port of 127.0.0.1 held by a listening socket of the test process, from its first use
+    until ``close``. A server process serves that socket (``--fd``): no other process can
+    take the port between its choice and the server's start, so what answers there is the
+    server the test started."""
+
+    def __init__(self) -> None:
+        self._socket: socket.socket | None = None
+
+    @property
+    def socket(self) -> socket.socket:
+        if self._socket is None:
+            self._socket = socket.socket()
+            self._socket.bind(("127.0.0.1", 0))
+            self._socket.listen()
+        return self._socket
+
+    @property
+    def number(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.number}"
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+def wait_until_listening(process: subprocess.Popen[bytes], log: Path, who: str, url: str) -> None:
+    """Wait until the server process says it listens at ``url`` (once it serves)."""
+    expected = f"{who} listening on {url}\n"
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while expected not in log.read_text(errors="replace"):
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server did not start in time:\n{log.read_text()}")
+        time.sleep(0.05)
 
 
 @dataclass
@@ -32,25 +69,31 @@ class Installation:
 
     home: Path
     database_url: str | None
-    port: int = field(default_factory=free_port)
+    extra: dict[str, str] = field(default_factory=dict)
+    """More variables for the environment of its processes."""
+    api: ReservedPort = field(default_factory=ReservedPort)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_paths: dict[int, Path] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("XDMC_")}
         env.update(
             XDMC_HOME=str(self.home),
-            XDMC_PORT=str(self.port),
             XDMC_WORKER_POLL_SECONDS="0.1",
             XDMC_LOG_LEVEL="INFO",
         )
         if self.database_url:
             env["XDMC_DATABASE_URL"] = self.database_url
-        return env
+        return {**env, **self.extra}
+
+    @property
+    def port(self) -> int:
+        return self.api.number
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.api.url
 
     @property
     def lake(self) -> Path:
@@ -65,33 +108,39 @@ class Installation:
             raise AssertionError(f"xdm-connector {' '.join(args)} failed:\n{result.stderr}")
         return result
 
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        """Start a long-running ``xdm-connector`` process (``serve``, ``worker``)."""
-        with (self.home / f"{args[0]}-{len(self.processes)}.log").open("wb") as log:
-            process = subprocess.Popen([*COMMAND, *args], env=self.env, stdout=log, stderr=log)
+    def log_of(self, process: subprocess.Popen[bytes]) -> Path:
+        """Where a process started by ``start`` writes (its standard output and error)."""
+        return self.log_paths[process.pid]
+
+    def start(self, *args: str, serving: ReservedPort | None = None) -> subprocess.Popen[bytes]:
+        """Start a long-running ``xdm-connector`` process (``serve``, ``worker``); a server
+        gets the socket of ``serving`` (``--fd``)."""
+        fds: tuple[int, ...] = ()
+        if serving is not None:
+            fds = (serving.socket.fileno(),)
+            args = (*args, "--fd", str(fds[0]))
+        path = self.home / f"{args[0]}-{len(self.log_paths)}.log"
+        with path.open("wb") as log:
+            process = subprocess.Popen(
+                [*COMMAND, *args], env=self.env, stdout=log, stderr=log, pass_fds=fds
+            )
         self.processes.append(process)
+        self.log_paths[process.pid] = path
         return process
 
-    def serve(self, *, worker: bool = True) -> None:
-        """Start the server and wait until it answers."""
-        process = self.start("serve", *([] if worker else ["--no-worker"]))
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"the server exited with {process.returncode}")
-            try:
-                if httpx.get(f"{self.base_url}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("the server did not start in time")
+    def serve(self, *options: str, worker: bool = True) -> subprocess.Popen[bytes]:
+        """Start the server and wait until it says it listens."""
+        flags = [*options, *([] if worker else ["--no-worker"])]
+        process = self.start("serve", *flags, serving=self.api)
+        wait_until_listening(process, self.log_of(process), "xdm-connector", self.base_url)
+        return process
 
     def logs(self) -> str:
         """What the installation's processes wrote, for failure messages."""
         return "\n".join(path.read_text(errors="replace") for path in self.home.glob("*.log"))
 
     def stop(self) -> None:
+        """Stop the processes (SIGTERM, then SIGKILL after 30 s) and free the ports."""
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()
@@ -102,6 +151,7 @@ class Installation:
                 process.kill()
                 process.wait()
         self.processes.clear()
+        self.api.close()
 
 
 @dataclass
@@ -165,8 +215,8 @@ def installation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ins
         database_url = request.getfixturevalue("postgres_url")
     installed = Installation(home=tmp_path / "home", database_url=database_url)
     installed.home.mkdir()
-    installed.cli("demo")
     try:
+        installed.cli("demo")
         yield installed
     finally:
         installed.stop()

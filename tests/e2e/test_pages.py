@@ -50,8 +50,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
     installed.cli("mappings", "publish", "--org", "demo", "XDM45", "--no-start")
     (installed.lake / "demo").mkdir(parents=True, exist_ok=True)
     (installed.lake / "demo" / "blocked").write_text("not a folder")
-    installed.serve()
     try:
+        installed.serve()
         yield installed
     finally:
         installed.stop()

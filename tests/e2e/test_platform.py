@@ -23,12 +23,12 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import (
-    START_TIMEOUT_SECONDS,
     Client,
     Installation,
+    ReservedPort,
     demo_credentials,
-    free_port,
     token_for,
+    wait_until_listening,
 )
 from tests.integration.platform.checks import assert_valid_xdm, lake_records
 from xdm_connector.demo.setup import DEMO_SCHEMA
@@ -56,20 +56,15 @@ store.close()
 
 @dataclass
 class PlatformInstallation(Installation):
-    """A demo installation whose processes also get ``extra`` in their environment."""
+    """A demo installation with a local platform service."""
 
-    extra: dict[str, str] = field(default_factory=dict)
-    platform_port: int = field(default_factory=free_port)
+    platform: ReservedPort = field(default_factory=ReservedPort)
     destination: dict[str, Any] = field(default_factory=dict)
     reader: dict[str, str] = field(default_factory=dict)
 
     @property
-    def env(self) -> dict[str, str]:
-        return {**super().env, **self.extra}
-
-    @property
     def platform_url(self) -> str:
-        return f"http://127.0.0.1:{self.platform_port}"
+        return self.platform.url
 
     @property
     def platform_home(self) -> Path:
@@ -77,18 +72,13 @@ class PlatformInstallation(Installation):
 
     def serve_platform(self) -> None:
         home = str(self.platform_home)
-        self.start(
-            "platform", "serve", "--port", str(self.platform_port), "--home", home, "--faults"
-        )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.platform_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the platform service did not start:\n{self.logs()}")
+        process = self.start("platform", "serve", "--home", home, "--faults", serving=self.platform)
+        who = "xdm-connector platform service"
+        wait_until_listening(process, self.log_of(process), who, self.platform_url)
+
+    def stop(self) -> None:
+        super().stop()
+        self.platform.close()
 
     def platform_cli(self, *args: str) -> Any:
         answer = self.cli("platform", *args, "--home", str(self.platform_home))
@@ -118,42 +108,42 @@ class PlatformInstallation(Installation):
 def installation(tmp_path: Path) -> Iterator[PlatformInstallation]:
     installed = PlatformInstallation(home=tmp_path / "home", database_url=None)
     installed.home.mkdir()
-    subprocess.run(
-        [sys.executable, "-c", PREPARE_DEMO, str(PROFILES)],
-        env=installed.env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    credentials = installed.platform_client("connector")
-    installed.reader = installed.platform_client("reader")
-    installed.platform_cli(
-        "datasets",
-        "create",
-        "--ims-org",
-        IMS_ORG,
-        "--id",
-        "profiles",
-        "--schema",
-        ",".join(DEMO_SCHEMA),
-    )
-    installed.extra = {
-        SECRET_VARIABLE: credentials["client_secret"],
-        "XDMC_RETRY_BASE_SECONDS": "0.05",
-        "XDMC_PLATFORM_LARGE_FILE_BYTES": "100000",
-        "XDMC_PLATFORM_PART_BYTES": "65536",
-    }
-    installed.set_destination(
-        type="platform",
-        imsUrl=installed.platform_url,
-        platformUrl=installed.platform_url,
-        clientId=credentials["client_id"],
-        clientSecret="${" + SECRET_VARIABLE + "}",
-        imsOrgId=IMS_ORG,
-        sandbox="prod",
-        fileFormat="parquet",
-    )
     try:
+        subprocess.run(
+            [sys.executable, "-c", PREPARE_DEMO, str(PROFILES)],
+            env=installed.env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        credentials = installed.platform_client("connector")
+        installed.reader = installed.platform_client("reader")
+        installed.platform_cli(
+            "datasets",
+            "create",
+            "--ims-org",
+            IMS_ORG,
+            "--id",
+            "profiles",
+            "--schema",
+            ",".join(DEMO_SCHEMA),
+        )
+        installed.extra = {
+            SECRET_VARIABLE: credentials["client_secret"],
+            "XDMC_RETRY_BASE_SECONDS": "0.05",
+            "XDMC_PLATFORM_LARGE_FILE_BYTES": "100000",
+            "XDMC_PLATFORM_PART_BYTES": "65536",
+        }
+        installed.set_destination(
+            type="platform",
+            imsUrl=installed.platform_url,
+            platformUrl=installed.platform_url,
+            clientId=credentials["client_id"],
+            clientSecret="${" + SECRET_VARIABLE + "}",
+            imsOrgId=IMS_ORG,
+            sandbox="prod",
+            fileFormat="parquet",
+        )
         installed.serve_platform()
         installed.serve()
         yield installed
