@@ -34,6 +34,8 @@ from tests.integration.platform.checks import assert_valid_xdm, lake_records
 from xdm_connector.demo.setup import DEMO_SCHEMA
 from xdm_connector.store.store import Store
 
+pytestmark = pytest.mark.e2e  # every test here starts a server process
+
 IMS_ORG = "E2E@AdobeOrg"
 PROFILES = 500
 SECRET_VARIABLE = "XDMC_E2E_PLATFORM_SECRET"
