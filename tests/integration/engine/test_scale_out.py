@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.jobs.states import JobState
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.settings import Settings
-from xdm_connector.store.models import Job
+from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 
@@ -34,10 +35,11 @@ SLICE_ROWS = 100
 
 @contextmanager
 def running_workers(
-    count: int, settings: Settings, tmp_path: Path, **environment: str
+    count: int, store: Store, settings: Settings, tmp_path: Path, **environment: str
 ) -> Iterator[list[Path]]:
-    """``count`` worker processes on the store of ``settings``, started and idle (waiting on
-    a poll far longer than the test, so that only ``NOTIFY`` wakes them); their logs."""
+    """``count`` worker processes on ``store``, started, listening for ``NOTIFY`` (their
+    poll is far longer than the test) and counted by the store as running (a job's
+    coordinator cuts it into slices only when it sees other workers); their logs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("XDMC_")}
     env.update(
         XDMC_HOME=str(settings.home),
@@ -60,11 +62,14 @@ def running_workers(
                     )
                 )
         deadline = time.monotonic() + TIMEOUT_SECONDS
-        # Every worker has made its first turn and now waits on its poll.
-        while not all("started" in path.read_text() for path in logs):
+        # A worker says it started once it listens; the store lists it once it announced.
+        lease = timedelta(seconds=settings.lease_seconds)
+        while not (
+            all("started" in path.read_text() for path in logs)
+            and len(store.workers.alive(utcnow(), lease)) == count
+        ):
             assert time.monotonic() < deadline, "the workers did not start"
             time.sleep(0.05)
-        time.sleep(0.5)
         yield logs
     finally:
         for process in processes:
@@ -99,7 +104,7 @@ def test_workers_share_jobs_without_double_work(
         assert publish_mapping(store, registry, "demo", mapping_id, start=False).published
 
     try:
-        with running_workers(workers, settings, tmp_path) as logs:
+        with running_workers(workers, store, settings, tmp_path) as logs:
             requests = [store.jobs.request_ingestion("demo", m).job.id for m in ids]
             jobs = wait_until_ended(store, requests)
     finally:
@@ -129,7 +134,9 @@ def test_workers_share_the_slices_of_a_large_job(
     prepare_demo(settings, store, profiles=SLICED_PROFILES)
 
     try:
-        with running_workers(workers, settings, tmp_path, XDMC_SLICE_ROWS=str(SLICE_ROWS)) as logs:
+        with running_workers(
+            workers, store, settings, tmp_path, XDMC_SLICE_ROWS=str(SLICE_ROWS)
+        ) as logs:
             request = store.jobs.request_ingestion("demo", "XDM44").job.id
             (job,) = wait_until_ended(store, [request])
         pieces = store.slices.of_job(job.id)
