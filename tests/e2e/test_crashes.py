@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -167,8 +168,11 @@ def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None
     while "started" not in crash.logs():
         assert time.monotonic() < deadline, "the coordinator did not start"
         time.sleep(0.05)
-    # A worker about to start is there to take slices: the coordinator cuts the job.
-    crash.store.workers.announce("a-worker-about-to-start", utcnow())
+    # A worker about to start is there to take slices: the coordinator cuts the job. It is
+    # heard from until the test's time-out, so that however long the coordinator takes to
+    # claim the job, it is still there (a lease here is 1.5 s).
+    heard_until = utcnow() + timedelta(seconds=TIMEOUT_SECONDS)
+    crash.store.workers.announce("a-worker-about-to-start", heard_until)
     first = crash.trigger()
     crash.wait_for(crash.home / "faults" / "written.paused")
     assert "cut into 6 slices" in crash.logs()
