@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,12 @@ import httpx
 import orjson
 
 from tests.e2e.conftest import (
-    START_TIMEOUT_SECONDS,
     Client,
     Installation,
+    ReservedPort,
     demo_credentials,
-    free_port,
     token_for,
+    wait_until_listening,
 )
 from tests.integration.platform.checks import assert_valid_xdm, lake_records
 
@@ -68,7 +67,7 @@ class Reader(Installation):
     """An installation driven by the README: its processes get ``exported`` variables."""
 
     exported: dict[str, str] = field(default_factory=dict)
-    platform_port: int = field(default_factory=free_port)
+    platform: ReservedPort = field(default_factory=ReservedPort)
     platform_client: dict[str, str] = field(default_factory=dict)
     outputs: dict[tuple[str, ...], subprocess.CompletedProcess[str]] = field(default_factory=dict)
     """What each command run to its end printed, by its first two words."""
@@ -80,7 +79,7 @@ class Reader(Installation):
     def run_readme(self, command: str) -> None:
         """Run one README command, with this installation's ports and client put in."""
         for written, actual in (
-            ("8081", str(self.platform_port)),
+            ("8081", str(self.platform.number)),
             ("<the client id>", self.platform_client.get("client_id", "<the client id>")),
             ("<the client secret>", self.platform_client.get("client_secret", "<none yet>")),
         ):
@@ -95,8 +94,7 @@ class Reader(Installation):
         if args == ["serve"]:
             self.serve()
         elif args[-1] == "&":
-            self.start(*args[:-1])
-            self.wait_for_platform()
+            self.serve_platform(args[:-1])
         else:
             done = self.cli(*args)
             self.outputs[tuple(args[:2])] = done
@@ -105,18 +103,21 @@ class Reader(Installation):
 
     @property
     def platform_url(self) -> str:
-        return f"http://127.0.0.1:{self.platform_port}"
+        return self.platform.url
 
-    def wait_for_platform(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.platform_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the platform service did not start:\n{self.logs()}")
+    def serve_platform(self, args: list[str]) -> None:
+        """``platform serve`` as the README starts it, on the socket reserved for it in
+        place of the port it names."""
+        assert args[:2] == ["platform", "serve"], f"the README starts something else: {args}"
+        port = args.index("--port")
+        assert args[port + 1] == str(self.platform.number)
+        process = self.start(*args[:port], *args[port + 2 :], serving=self.platform)
+        who = "xdm-connector platform service"
+        wait_until_listening(process, self.log_of(process), who, self.platform_url)
+
+    def stop(self) -> None:
+        super().stop()
+        self.platform.close()
 
     def platform_batch(self, batch_id: str) -> dict[str, Any]:
         """The batch in the service's catalog, read with the README's client."""
@@ -153,8 +154,9 @@ def test_the_demo_reaches_the_local_platform_as_the_readme_says(tmp_path: Path) 
     reader.home.mkdir()
     try:
         # make run, and the walkthrough: the demo's records go to the lake first.
+        reader.extra["XDMC_PORT"] = str(reader.port)  # what the demo prints, as make run's
         printed = reader.cli("demo").stdout
-        assert f"once {reader.base_url}/ready answers" in printed
+        assert f"prints\n`xdm-connector listening on {reader.base_url}`" in printed
         assert "\n  .venv/bin/xdm-connector lake query --org demo --dataset profiles" in printed
         reader.serve()
         client = token_for(reader.base_url, demo_credentials(reader))
@@ -171,8 +173,9 @@ def test_the_demo_reaches_the_local_platform_as_the_readme_says(tmp_path: Path) 
 
         assert reader.outputs["orgs", "set-destination"].stderr.splitlines() == [RESET]
         assert "ACP-880092" in reader.outputs["mappings", "publish"].stdout
-        # Steps 2 and 3 of the walkthrough again, with the same token.
-        done = ingest(client, reader)
+        # Steps 2 and 3 of the walkthrough again, with the same token (the server started
+        # again serves another reserved port).
+        done = ingest(replace(client, base_url=reader.base_url), reader)
         assert done["numRecords"] == PROFILES
         batch = reader.platform_batch(done["batchId"])
         assert batch["status"] == "success"

@@ -125,7 +125,8 @@ xdm-connector demo is ready.
   client id      {client_id}
   client secret  {setup.credentials.client_secret}
 
-Walkthrough, in another terminal in this folder, once {base}/ready answers:
+Walkthrough, in another terminal in this folder, once the server below prints
+`xdm-connector listening on {base}`:
 
   export CLIENT_ID={client_id} CLIENT_SECRET={setup.credentials.client_secret}
   TOKEN=$(curl -s -X POST {base}/ims/token/v3 -d client_id=$CLIENT_ID \\
