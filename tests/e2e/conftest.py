@@ -220,3 +220,23 @@ def installation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ins
         yield installed
     finally:
         installed.stop()
+
+
+def catalog_batch(
+    platform_url: str, client: dict[str, str], batch_id: str, ims_org: str
+) -> dict[str, Any]:
+    """The batch as the local platform service's catalog shows it, read with ``client``
+    (its ``client_id`` and ``client_secret``) for the IMS organization ``ims_org``."""
+    token_url = f"{platform_url}/ims/token/v3"
+    token = httpx.post(token_url, data=client, timeout=10).json()["access_token"]
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "x-api-key": client["client_id"],
+        "x-gw-ims-org-id": ims_org,
+        "x-sandbox-name": "prod",
+    }
+    url = f"{platform_url}/data/foundation/catalog/batches/{batch_id}"
+    answer = httpx.get(url, headers=headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    batch: dict[str, Any] = answer.json()[batch_id]
+    return batch

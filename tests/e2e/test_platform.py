@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     Client,
     Installation,
     ReservedPort,
+    catalog_batch,
     demo_credentials,
     token_for,
     wait_until_listening,
@@ -157,20 +158,7 @@ def platform_batch(
     installation: PlatformInstallation, batch_id: str, ims_org: str = IMS_ORG
 ) -> dict[str, Any]:
     """The batch as the service's catalog shows it, read with a client of the service."""
-    reader = installation.reader
-    url = f"{installation.platform_url}/ims/token/v3"
-    token = httpx.post(url, data=reader, timeout=10).json()["access_token"]
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "x-api-key": reader["client_id"],
-        "x-gw-ims-org-id": ims_org,
-        "x-sandbox-name": "prod",
-    }
-    url = f"{installation.platform_url}/data/foundation/catalog/batches/{batch_id}"
-    answer = httpx.get(url, headers=headers, timeout=10)
-    assert answer.status_code == 200, answer.text
-    batch: dict[str, Any] = answer.json()[batch_id]
-    return batch
+    return catalog_batch(installation.platform_url, installation.reader, batch_id, ims_org)
 
 
 def parts_sent(installation: PlatformInstallation) -> int:

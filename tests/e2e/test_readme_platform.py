@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 from tests.e2e.conftest import (
     Client,
     Installation,
     ReservedPort,
+    catalog_batch,
     demo_credentials,
     token_for,
     wait_until_listening,
@@ -121,20 +121,8 @@ class Reader(Installation):
 
     def platform_batch(self, batch_id: str) -> dict[str, Any]:
         """The batch in the service's catalog, read with the README's client."""
-        token = httpx.post(
-            f"{self.platform_url}/ims/token/v3", data=self.platform_client, timeout=10
-        ).json()["access_token"]
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": self.platform_client["client_id"],
-            "x-gw-ims-org-id": self.platform_client["ims_org"],
-            "x-sandbox-name": "prod",
-        }
-        url = f"{self.platform_url}/data/foundation/catalog/batches/{batch_id}"
-        answer = httpx.get(url, headers=headers, timeout=10)
-        assert answer.status_code == 200, answer.text
-        batch: dict[str, Any] = answer.json()[batch_id]
-        return batch
+        client = self.platform_client
+        return catalog_batch(self.platform_url, client, batch_id, client["ims_org"])
 
 
 def ingest(client: Client, installation: Installation) -> dict[str, Any]:

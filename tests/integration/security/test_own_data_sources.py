@@ -13,7 +13,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from xdm_connector.app import create_app
 from xdm_connector.cli import app as cli
 from xdm_connector.jobs.states import JobState
 from xdm_connector.jobs.worker import Worker
@@ -79,16 +77,8 @@ def settings(
     return chosen
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def store(client: TestClient) -> Store:
-    app_store: Store = client.app.state.store  # type: ignore[attr-defined]
-    return app_store
+# ``client`` and ``store`` (tests/integration/apps.py, through conftest.py) run on the
+# ``settings`` above.
 
 
 def the_store_as_a_source(settings: Settings) -> str:
