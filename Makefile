@@ -70,6 +70,7 @@ bench: $(VENV)/.installed-bench
 lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 types: install-dev
 	$(BIN)/mypy src
@@ -89,4 +90,4 @@ lock:
 	$(UV_COMPILE) pyproject.toml $(LOCK)/build.in -c $(LOCK)/bench.txt -o $(LOCK)/run.txt
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -99,6 +99,7 @@ def used_without_an_import() -> set[str]:
         # Tools that make runs.
         "ruff": "$(BIN)/ruff " in makefile,
         "mypy": "$(BIN)/mypy " in makefile,
+        "import-linter": "$(BIN)/lint-imports" in makefile,
     }
     uses |= dict.fromkeys(installed_pytest_plugins(), True)
     # Type stubs, for mypy, of a package the product imports.
