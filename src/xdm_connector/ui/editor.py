@@ -12,10 +12,11 @@ Every route needs the ``administration`` role, but the two JSON ones, which only
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
@@ -130,31 +131,55 @@ def edit_mapping(
     return editor_page(request, store, schemas, viewer, form, creating=False, preview=shown)
 
 
-async def _posted(request: Request) -> tuple[EditorForm, str]:
+@dataclass
+class PostedForm:
+    """The editor's form as posted, and the button pressed (``action``)."""
+
+    form: EditorForm
+    action: str
+
+
+async def posted_form(request: Request) -> PostedForm:
+    """The editor's form: read in the event loop (Starlette keeps it parsed on the request),
+    so that the routes posting it can be plain functions."""
     data = await request.form()
-    return EditorForm.from_form(data), str(data.get("action", "save"))
+    return PostedForm(EditorForm.from_form(data), str(data.get("action", "save")))
 
 
+PostedFormDep = Annotated[PostedForm, Depends(posted_form)]
+
+
+# Plain functions, not coroutines: FastAPI runs them in its thread pool, so the store and
+# the customer's source database (the editor lists its tables) never block the event loop
+# that answers the ingestion trigger and status.
 @router.post("/ui/new-mapping")
-async def create_mapping(
-    request: Request, store: StoreDep, schemas: RegistryDep, viewer: PosterDep
+def create_mapping(
+    request: Request,
+    store: StoreDep,
+    schemas: RegistryDep,
+    viewer: PosterDep,
+    posted: PostedFormDep,
 ) -> Response:
     """Create the mapping from the form (or add rows, or reload the dataset's paths)."""
     viewer.require(viewer.can_administer, ROLE_ADMINISTRATION, EDIT)
-    form, action = await _posted(request)
-    return _submit(request, store, schemas, viewer, form, action, base=None)
+    return _submit(request, store, schemas, viewer, posted.form, posted.action, base=None)
 
 
 @router.post("/ui/mappings/{mapping_id}/edit")
-async def save_mapping(
-    request: Request, mapping_id: str, store: StoreDep, schemas: RegistryDep, viewer: PosterDep
+def save_mapping(
+    request: Request,
+    mapping_id: str,
+    store: StoreDep,
+    schemas: RegistryDep,
+    viewer: PosterDep,
+    posted: PostedFormDep,
 ) -> Response:
     """Save the mapping's draft from the form (or add rows, or reload the paths)."""
     viewer.require(viewer.can_administer, ROLE_ADMINISTRATION, EDIT)
     current = store.mappings.get(viewer.org_id, mapping_id)
-    form, action = await _posted(request)
+    form = posted.form
     form.id = mapping_id
-    return _submit(request, store, schemas, viewer, form, action, base=current.definition)
+    return _submit(request, store, schemas, viewer, form, posted.action, base=current.definition)
 
 
 def _submit(
