@@ -40,7 +40,7 @@ def export(source_url: str, home: str, file_format: str) -> Measured:
     """The product: one job of the demo mapping into the lake (the job's run is timed)."""
     from xdm_connector.demo.setup import DEMO_DATASET, DEMO_MAPPING, DEMO_SCHEMA, demo_mapping
     from xdm_connector.destinations.config import set_destination
-    from xdm_connector.jobs.states import JobState
+    from xdm_connector.domain.job_states import JobState
     from xdm_connector.jobs.worker import Worker
     from xdm_connector.mappings.datasets import create_dataset
     from xdm_connector.mappings.service import apply_mapping, publish_mapping

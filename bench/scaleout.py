@@ -77,7 +77,7 @@ def measure_scale_out(
 def _run(
     server_url: str, sqlite_path: Path, folder: Path, workers: int, slice_rows: int
 ) -> dict[str, float]:
-    from xdm_connector.jobs.states import JobState
+    from xdm_connector.domain.job_states import JobState
     from xdm_connector.store.store import Store
 
     shutil.rmtree(folder, ignore_errors=True)

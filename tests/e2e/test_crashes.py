@@ -24,7 +24,7 @@ import pytest
 
 from xdm_connector.demo.setup import prepare_demo
 from xdm_connector.destinations.lake import LakeDestination
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store

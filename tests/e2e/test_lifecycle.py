@@ -23,7 +23,7 @@ from tests.e2e.conftest import (
     token_for,
     wait_until_listening,
 )
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store

@@ -26,8 +26,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import AuthenticationError
-from xdm_connector.jobs.states import JobState
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.statistics import job_statistics

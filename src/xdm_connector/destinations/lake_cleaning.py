@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from xdm_connector.destinations.base import BatchState, check_name
 from xdm_connector.destinations.lake import LakeDestination, read_json
-from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState
+from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState
 from xdm_connector.pipeline.export import batch_key
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.store.models import Job

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState
 from xdm_connector.errors import Conflict, NotFound, XdmcError
-from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState
 from xdm_connector.store.jobs import ABORTED_REASON
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState
 from xdm_connector.errors import NotFound
-from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState
 from xdm_connector.store.models import Job, Mapping
 from xdm_connector.store.store import Store
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from xdm_connector.destinations.base import BatchState, BatchStatus
+from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.errors import LeaseLost, XdmcError
-from xdm_connector.jobs.states import JobState, JobTrigger
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.errors import (
     SOURCE_FAILED_MESSAGE,
     UPLOAD_FAILED_MESSAGE,
@@ -36,7 +37,6 @@ from xdm_connector.errors import (
 )
 from xdm_connector.jobs.notify import wakeups_for
 from xdm_connector.jobs.recovery import recover_expired
-from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.logs import log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.export import Exporter, TooManyRejected

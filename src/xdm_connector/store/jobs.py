@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.errors import (
     LeaseLost,
     MappingNotPublished,
@@ -22,7 +23,6 @@ from xdm_connector.errors import (
     NotFound,
     StoreError,
 )
-from xdm_connector.jobs.states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
 from xdm_connector.store.models import Job, Mapping, Organization, utcnow
 

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from xdm_connector.jobs.states import IN_PROGRESS_STATES
+from xdm_connector.domain.job_states import IN_PROGRESS_STATES
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
+from xdm_connector.domain.job_states import IN_PROGRESS_STATES
 from xdm_connector.errors import LeaseLost
-from xdm_connector.jobs.states import IN_PROGRESS_STATES
 from xdm_connector.store.jobs import JOBS_CHANNEL
 from xdm_connector.store.models import Job, JobSlice, utcnow
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.store.models import Job, JobSlice, Mapping, UtcDateTime, WorkerPresence, utcnow
 from xdm_connector.store.slices import SliceState
 

@@ -16,11 +16,11 @@ from starlette.responses import Response
 
 from xdm_connector.api.deps import SettingsDep, StoreDep
 from xdm_connector.api.request_inputs import store_integer
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import Conflict
 from xdm_connector.inputs import STORE_INTEGERS
 from xdm_connector.jobs.cancel import cancel_job
 from xdm_connector.jobs.history import DEFAULT_PAGE_SIZE, job_history, organization_job
-from xdm_connector.jobs.states import JobState
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_SQL

@@ -18,7 +18,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from xdm_connector.destinations.base import describe_errors
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.pipeline.source_retries import DETAILS_KEY
 from xdm_connector.store.models import Job
 from xdm_connector.xdm.fields import XdmField

@@ -19,8 +19,8 @@ from xdm_connector.destinations.lake_cleaning import (
     clean_work_folders,
     loading_batches,
 )
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import InvalidInput
-from xdm_connector.jobs.states import JobState
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.pipeline.export import batch_key
 from xdm_connector.pipeline.workfolders import WorkFolders

@@ -9,7 +9,7 @@ import time
 from tests.integration.engine.conftest import INGEST, PROFILES, Engine
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.memory import InMemoryDestination
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.store.audit import AuditAction

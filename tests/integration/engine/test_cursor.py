@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tests.integration.engine.conftest import PROFILES, Engine
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import Bound, encode_bound
 

@@ -8,7 +8,7 @@ import orjson
 from tests.integration.engine.conftest import JOBS, PROFILES, Engine
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline.export import describe_targeting_dimension

@@ -20,7 +20,7 @@ from xdm_connector.demo.setup import DEMO_SCHEMA
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.memory import InMemoryDestination
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.mappings.definition import MappingDefinition

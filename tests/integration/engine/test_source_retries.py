@@ -32,7 +32,7 @@ from tests.integration.engine.conftest import (
 from tests.integration.sources.sqlite_writer import BusyWriter, LockingWriter
 from tests.integration.store.test_requests import terminate_backends
 from xdm_connector.destinations.memory import InMemoryDestination
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import create_dataset
 from xdm_connector.mappings.definition import MappingDefinition

@@ -16,7 +16,7 @@ import pytest
 from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.memory import InMemoryDestination
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.pipeline.export import Exporter

@@ -23,8 +23,8 @@ from xdm_connector.cli import app
 from xdm_connector.demo.setup import DEMO_SCHEMA, demo_mapping, prepare_demo
 from xdm_connector.destinations.config import set_destination
 from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import Conflict
-from xdm_connector.jobs.states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import create_dataset
 from xdm_connector.mappings.service import apply_mapping, publish_mapping

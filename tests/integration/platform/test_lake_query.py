@@ -16,8 +16,8 @@ from xdm_connector.cli import app
 from xdm_connector.demo.setup import prepare_demo
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.lake_query import query_dataset
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import InvalidInput, NotFound
-from xdm_connector.jobs.states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from xdm_connector.cli import app as cli
-from xdm_connector.jobs.states import JobState
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import create_dataset
 from xdm_connector.mappings.definition import MappingDefinition

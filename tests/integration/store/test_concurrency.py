@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.store.conftest import make_mapping, make_world, run_at_once
+from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.errors import Conflict
-from xdm_connector.jobs.states import JobState, JobTrigger
 from xdm_connector.store.jobs import JobOutcome, JobRequest
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.store.conftest import make_mapping, make_org, make_world
+from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.errors import (
     LeaseLost,
     MappingNotPublished,
@@ -16,7 +17,6 @@ from xdm_connector.errors import (
     NotFound,
     StoreError,
 )
-from xdm_connector.jobs.states import JobState, JobTrigger
 from xdm_connector.store.jobs import ABORTED_REASON, JobOutcome
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
 from tests.integration.store.conftest import make_org, make_world
-from xdm_connector.jobs.states import JobState, JobTrigger
+from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.store import schema_version
 from xdm_connector.store.models import Base, Job
 from xdm_connector.store.store import Store
