@@ -18,9 +18,9 @@ from typing import Any, Protocol
 from anyio import to_thread
 
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import Conflict, MappingNotPublished, MappingNotStopped, NotFound
 from xdm_connector.jobs.cancel import BatchAborter, cancel_job
-from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
 from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store

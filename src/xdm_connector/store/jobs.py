@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState, JobTrigger
+from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import (
     LeaseLost,
     MappingNotPublished,
@@ -23,7 +24,6 @@ from xdm_connector.errors import (
     NotFound,
     StoreError,
 )
-from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
 from xdm_connector.store.models import Job, Mapping, Organization, utcnow
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES
+from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
-from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
 from xdm_connector.store.models import Dataset, Job, Mapping, PublicationLogEntry, utcnow
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)

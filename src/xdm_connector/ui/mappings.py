@@ -18,11 +18,11 @@ from xdm_connector.api.datasets import RegistryDep
 from xdm_connector.api.deps import SettingsDep, StoreDep
 from xdm_connector.destinations.dataset_refresh import CatalogAccess
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import Conflict
 from xdm_connector.jobs.history import latest_jobs
 from xdm_connector.jobs.ingestion import trigger
 from xdm_connector.mappings import service
-from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
 from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_ADMINISTRATION, ROLE_SQL
 from xdm_connector.store.store import Store

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
+from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.store.mappings import LogLine
 from xdm_connector.store.models import Dataset, Mapping, Organization
 from xdm_connector.store.store import Store

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.store.conftest import make_dataset, make_mapping, make_org
+from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
-from xdm_connector.mappings.status import ExecutionStatus, PublicationStatus
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.mappings import LogLine
 from xdm_connector.store.models import Mapping, PublicationLogEntry

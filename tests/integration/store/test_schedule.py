@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from tests.integration.store.conftest import make_mapping, make_world
 from xdm_connector.domain.job_states import JobState, JobTrigger
-from xdm_connector.mappings.status import ExecutionStatus
+from xdm_connector.domain.mapping_status import ExecutionStatus
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, Mapping
 from xdm_connector.store.store import Store
