@@ -39,10 +39,10 @@ from xdm_connector.api.mapping_jobs import (
 )
 from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.destinations.dataset_refresh import CatalogAccess
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import InvalidInput
 from xdm_connector.mappings import service
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline.preview import (
     DEFAULT_PREVIEW_ROWS,
     MAX_PREVIEW_ROWS,

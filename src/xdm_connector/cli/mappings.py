@@ -46,7 +46,7 @@ def mappings_apply(
     file: Annotated[Path, typer.Argument(help="YAML or JSON mapping definition.")],
 ) -> None:
     """Create or update a mapping from a file (a published one needs a new publication)."""
-    from xdm_connector.mappings.definition import MappingDefinition
+    from xdm_connector.domain.mapping_definition import MappingDefinition
     from xdm_connector.mappings.service import apply_mapping
 
     with opened_store() as (_settings, store):

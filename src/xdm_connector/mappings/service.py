@@ -26,10 +26,10 @@ from xdm_connector.destinations.dataset_refresh import (
     save_dataset_spec,
 )
 from xdm_connector.destinations.platform_catalog import open_catalog
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus
 from xdm_connector.errors import InvalidInput, NotFound, SourceError
 from xdm_connector.mappings.datasets import dataset_schema
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
 from xdm_connector.sources.database import SourceDatabase

@@ -29,6 +29,7 @@ from xdm_connector.destinations.base import BatchState, BatchStatus, Destination
 from xdm_connector.destinations.factory import OrgDestination, destination_for
 from xdm_connector.destinations.platform import PlatformDestination
 from xdm_connector.destinations.retrying import RetryingDestination
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import (
     UPLOAD_FAILED_MESSAGE,
     DestinationError,
@@ -38,7 +39,6 @@ from xdm_connector.errors import (
 )
 from xdm_connector.logs import bind_log_context
 from xdm_connector.mappings.datasets import dataset_schema
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.faults import pause_at

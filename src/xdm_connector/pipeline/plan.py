@@ -38,9 +38,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import ReturnTypeFromArgs
 
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import ExpressionError, InvalidInput
 from xdm_connector.expressions.compiler import CompiledExpression, ExpressionCompiler
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.sources.schema import Resource
 from xdm_connector.xdm.fields import XdmField, XdmType
 from xdm_connector.xdm.schema import XedSchema

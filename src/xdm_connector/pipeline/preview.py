@@ -30,9 +30,9 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import Conflict, InvalidInput, NotFound, SourceError
 from xdm_connector.mappings.datasets import dataset_schema
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.files import json_lines
 from xdm_connector.pipeline.plan import KEY_LABEL, ExportPlan, MappingInvalid, Problem, plan_export

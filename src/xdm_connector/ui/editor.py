@@ -23,9 +23,9 @@ from starlette.responses import Response
 
 from xdm_connector.api.datasets import RegistryDep
 from xdm_connector.api.deps import StoreDep
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import Conflict, InvalidInput, NotFound, XdmcError
 from xdm_connector.mappings import service
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline.preview import DEFAULT_PREVIEW_ROWS, Preview, preview_mapping
 from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_ADMINISTRATION

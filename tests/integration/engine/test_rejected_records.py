@@ -9,8 +9,8 @@ from tests.integration.engine.conftest import JOBS, PROFILES, Engine
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.mappings.datasets import dataset_schema
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.files import json_lines
 from xdm_connector.pipeline.plan import plan_export

@@ -21,9 +21,9 @@ from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import dataset_schema
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.pipeline import export
 from xdm_connector.pipeline.export import Exporter, describe_targeting_dimension
 from xdm_connector.pipeline.plan import KEY_LABEL, Bound, KeyRange, Window, plan_export

@@ -33,9 +33,9 @@ from tests.integration.sources.sqlite_writer import BusyWriter, LockingWriter
 from tests.integration.store.test_requests import terminate_backends
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.organizations import create_organization
 from xdm_connector.pipeline import export

@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 
 from xdm_connector.demo.setup import DEMO_SCHEMA, demo_mapping
 from xdm_connector.demo.source import create_demo_source
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.expressions import ExpressionCompiler
 from xdm_connector.expressions.value_types import value_type_of
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.reference import examples
 from xdm_connector.mappings.reference.examples import ON_THE_RECORD
 from xdm_connector.pipeline.plan import plan_export

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
 from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.organizations import create_organization
 from xdm_connector.pipeline.preview import Preview, preview_mapping

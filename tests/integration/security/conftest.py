@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.apps import client, settings, source_database, store
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.organizations import create_organization, grant_role
 from xdm_connector.security.credentials import NewIntegration, create_integration

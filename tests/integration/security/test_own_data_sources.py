@@ -24,9 +24,9 @@ from typer.testing import CliRunner
 
 from xdm_connector.cli import app as cli
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.organizations import grant_role
 from xdm_connector.pipeline.preview import preview_mapping

@@ -24,8 +24,8 @@ from tests.integration.security.conftest import FIELD_GROUPS, mapping_document
 from tests.tables import read_table
 from xdm_connector.app import create_app
 from xdm_connector.cli import app as cli
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.settings import Settings
 
 VARIABLE = "XDMC_TEST_CRM_PASSWORD"

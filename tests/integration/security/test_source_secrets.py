@@ -38,10 +38,10 @@ from tests.integration.security.conftest import FIELD_GROUPS, mapping_document
 from tests.integration.ui.conftest import sign_in
 from xdm_connector.app import create_app
 from xdm_connector.cli import app as cli
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import SourceError
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import JsonFormatter
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.security.credentials import NewIntegration, create_integration
 from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings

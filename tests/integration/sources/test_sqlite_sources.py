@@ -21,8 +21,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.definition import MappingDefinition
 from xdm_connector.mappings.service import apply_mapping
 from xdm_connector.organizations import create_organization
 from xdm_connector.pipeline.preview import preview_mapping

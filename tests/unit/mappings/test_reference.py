@@ -12,11 +12,11 @@ import yaml
 from typer.testing import CliRunner
 
 from xdm_connector.cli import app
+from xdm_connector.domain.mapping_definition import FieldMapping, MappingDefinition
 from xdm_connector.errors import ExpressionError
 from xdm_connector.expressions import ExpressionCompiler
 from xdm_connector.expressions.ast import OPERATORS
 from xdm_connector.expressions.functions import SIGNATURES
-from xdm_connector.mappings.definition import FieldMapping, MappingDefinition
 from xdm_connector.mappings.reference import REGENERATE, examples, mapping_language_reference
 from xdm_connector.mappings.reference.examples import ON_THE_RECORD, Example
 

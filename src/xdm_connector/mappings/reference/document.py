@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import NullType, TypeEngine
 
+from xdm_connector.domain.mapping_definition import FieldMapping, MappingDefinition
 from xdm_connector.errors import ExpressionError
 from xdm_connector.expressions import ExpressionCompiler, ValueType, check_target
 from xdm_connector.expressions.ast import OPERATORS
@@ -17,7 +18,6 @@ from xdm_connector.expressions.calls import function_types
 from xdm_connector.expressions.functions import SIGNATURES
 from xdm_connector.expressions.grammar import MAX_DEPTH, MAX_INTEGER, MAX_LENGTH
 from xdm_connector.expressions.value_types import XDM_TYPES, common_type
-from xdm_connector.mappings.definition import FieldMapping, MappingDefinition
 from xdm_connector.mappings.reference import examples
 from xdm_connector.mappings.reference.examples import Example
 from xdm_connector.mappings.reference.markdown import reflowed, table, words

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from xdm_connector.demo.setup import demo_mapping
+from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import InvalidInput
-from xdm_connector.mappings.definition import MappingDefinition
 
 MINIMAL = {
     "id": "XDM44",
