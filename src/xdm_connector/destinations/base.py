@@ -33,7 +33,6 @@ import pyarrow.parquet as pq
 
 from xdm_connector.errors import InvalidInput
 
-FILE_FORMATS = frozenset({"parquet", "jsonl"})
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@=-]{0,199}")
 
 
@@ -127,13 +126,6 @@ def check_name(name: str, what: str) -> str:
             "digits and . _ - @ = (no '..', at most 200 characters)"
         )
     return name
-
-
-def check_file_format(file_format: str) -> str:
-    """``file_format`` if it is one the destinations take."""
-    if file_format not in FILE_FORMATS:
-        raise InvalidInput(f"Unknown file format {file_format!r}: parquet or jsonl")
-    return file_format
 
 
 def file_rows(path: Path) -> int | None:

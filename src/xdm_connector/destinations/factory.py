@@ -19,7 +19,7 @@ from xdm_connector.destinations.base import Destination
 from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.platform import PlatformDestination
-from xdm_connector.pipeline.files import FileFormat
+from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.settings import Settings
 
 

@@ -43,10 +43,10 @@ from xdm_connector.destinations.base import (
     BatchState,
     BatchStatus,
     batch_id_for,
-    check_file_format,
     check_name,
     file_rows,
 )
+from xdm_connector.domain.file_formats import check_file_format
 from xdm_connector.errors import DestinationError
 
 

@@ -33,8 +33,8 @@ import sqlalchemy as sa
 
 from xdm_connector.destinations.base import BatchState, check_name
 from xdm_connector.destinations.lake import LakeDestination, read_json
+from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState
-from xdm_connector.pipeline.export import batch_key
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store

@@ -31,12 +31,12 @@ import httpx
 from xdm_connector.destinations.base import (
     BatchState,
     BatchStatus,
-    check_file_format,
     check_name,
 )
 from xdm_connector.destinations.config import PlatformConfig
 from xdm_connector.destinations.ims import ImsTokens
 from xdm_connector.destinations.platform_api import PlatformApi, PlatformError
+from xdm_connector.domain.file_formats import check_file_format
 from xdm_connector.retry import RetryPolicy
 
 IMPORT = "/data/foundation/import"

@@ -29,6 +29,8 @@ from xdm_connector.destinations.base import BatchState, BatchStatus, Destination
 from xdm_connector.destinations.factory import OrgDestination, destination_for
 from xdm_connector.destinations.platform import PlatformDestination
 from xdm_connector.destinations.retrying import RetryingDestination
+from xdm_connector.domain.batches import batch_key
+from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import (
     UPLOAD_FAILED_MESSAGE,
@@ -42,7 +44,7 @@ from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.faults import pause_at
-from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, WrittenFile
+from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import (
     AUDIT_LABEL,
@@ -492,9 +494,3 @@ class Exporter:
             control.check()
             time.sleep(pause)
             pause = min(pause * STATUS_POLL_GROWTH, self.settings.status_poll_max_seconds)
-
-
-def batch_key(job: Job) -> str:
-    """The destination batch key of a job: the same for every attempt of the job, so that an
-    attempt finds the batch of an earlier one (its files replaced by name)."""
-    return f"{job.org_id}-{job.mapping_id}-{job.id}"

@@ -29,17 +29,17 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from xdm_connector.domain.file_formats import FileFormat, check_file_format
 from xdm_connector.errors import InvalidInput
 from xdm_connector.pipeline.jsontext import json_text, text_bytes
 from xdm_connector.settings import ParquetCompression
 
 MAX_FILE_BYTES = 128 * 1024 * 1024
-FileFormat = Literal["parquet", "jsonl"]
 _EXTENSIONS = {"parquet": "parquet", "jsonl": "jsonl"}
 _SLICES_PER_FILE = {"parquet": 4, "jsonl": 16}  # a slice is a Parquet row group
 PARQUET_COMPRESSION: ParquetCompression = "zstd"
@@ -70,8 +70,7 @@ class BatchFileWriter:
         max_file_bytes: int = MAX_FILE_BYTES,
         compression: ParquetCompression = PARQUET_COMPRESSION,
     ) -> None:
-        if file_format not in _EXTENSIONS:
-            raise InvalidInput(f"Unknown file format {file_format!r}: parquet or jsonl")
+        check_file_format(file_format)
         if max_file_bytes < 1:
             raise InvalidInput("max_file_bytes must be positive")
         self.folder = Path(folder)

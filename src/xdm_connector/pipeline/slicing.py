@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.errors import (
     DestinationError,
     ExportError,
@@ -37,7 +38,7 @@ from xdm_connector.errors import (
 from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.counts import RecordCounts
-from xdm_connector.pipeline.files import FileFormat, WrittenFile
+from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import (
     ExportPlan,

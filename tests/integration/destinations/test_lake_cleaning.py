@@ -19,10 +19,10 @@ from xdm_connector.destinations.lake_cleaning import (
     clean_work_folders,
     loading_batches,
 )
+from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import InvalidInput
 from xdm_connector.mappings.service import apply_mapping, publish_mapping
-from xdm_connector.pipeline.export import batch_key
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
+from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.errors import InvalidInput
-from xdm_connector.pipeline.files import BatchFileWriter, FileFormat, json_lines, json_threads
+from xdm_connector.pipeline.files import BatchFileWriter, json_lines, json_threads
 from xdm_connector.settings import ParquetCompression, Settings
 
 IDENTITY = pa.struct([("id", pa.string()), ("primary", pa.bool_())])
