@@ -32,6 +32,15 @@ from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.domain.mapping_definition import MappingDefinition
+from xdm_connector.domain.windows import (
+    Bound,
+    KeyRange,
+    Since,
+    Window,
+    decode_bound,
+    encode_bound,
+    window_document,
+)
 from xdm_connector.errors import (
     UPLOAD_FAILED_MESSAGE,
     DestinationError,
@@ -46,19 +55,7 @@ from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
-from xdm_connector.pipeline.plan import (
-    AUDIT_LABEL,
-    KEY_LABEL,
-    Bound,
-    ExportPlan,
-    KeyRange,
-    Since,
-    Window,
-    decode_bound,
-    encode_bound,
-    plan_export,
-    window_document,
-)
+from xdm_connector.pipeline.plan import AUDIT_LABEL, KEY_LABEL, ExportPlan, plan_export
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.slicing import run_slices, slice_ranges
 from xdm_connector.pipeline.source_retries import read_with_retries

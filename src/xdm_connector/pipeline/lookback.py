@@ -1,6 +1,6 @@
 """The look-back of incremental windows: rows re-read from the recent past, deduplicated.
 
-See ``pipeline/plan.py`` for why. The state lives in the mapping's watermark document,
+See ``domain/windows.py`` for why. The state lives in the mapping's watermark document,
 beside the bound::
 
     {"audit": {...}, "key": {...},
@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xdm_connector.pipeline.plan import Bound, Since, decode_bound, decode_value, encode_value
+from xdm_connector.domain.windows import Bound, Since, decode_bound, decode_value, encode_value
 
 DEFAULT_MAX_KEYS = 10_000
 

@@ -29,6 +29,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from xdm_connector.domain.file_formats import FileFormat
+from xdm_connector.domain.windows import (
+    KeyRange,
+    Window,
+    decode_value,
+    encode_value,
+    window_from_document,
+)
 from xdm_connector.errors import (
     DestinationError,
     ExportError,
@@ -40,14 +47,7 @@ from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
-from xdm_connector.pipeline.plan import (
-    ExportPlan,
-    KeyRange,
-    Window,
-    decode_value,
-    encode_value,
-    window_from_document,
-)
+from xdm_connector.pipeline.plan import ExportPlan
 from xdm_connector.pipeline.source_retries import (
     DETAILS_KEY,
     SourceRetries,

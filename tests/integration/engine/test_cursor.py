@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 
 from tests.integration.engine.conftest import PROFILES, Engine
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.windows import Bound, encode_bound
 from xdm_connector.pipeline.lookback import LookBack
-from xdm_connector.pipeline.plan import Bound, encode_bound
 
 WRITES = 300
 

@@ -22,11 +22,12 @@ from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
+from xdm_connector.domain.windows import Bound, KeyRange, Window
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.pipeline import export
 from xdm_connector.pipeline.export import Exporter, describe_targeting_dimension
-from xdm_connector.pipeline.plan import KEY_LABEL, Bound, KeyRange, Window, plan_export
+from xdm_connector.pipeline.plan import KEY_LABEL, plan_export
 from xdm_connector.pipeline.slicing import slice_ranges
 from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
