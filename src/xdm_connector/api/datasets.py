@@ -23,9 +23,10 @@ from xdm_connector.api.collections import (
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
-from xdm_connector.mappings.datasets import create_dataset, dataset_schema
+from xdm_connector.mappings.datasets import create_dataset
 from xdm_connector.store.models import Dataset
 from xdm_connector.store.tenants import Principal
+from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
 
 router = APIRouter(prefix=f"{BASE}/dataset", tags=["datasets"])

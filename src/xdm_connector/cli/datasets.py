@@ -85,7 +85,7 @@ def datasets_get(
     org: OrgOption, dataset_id: Annotated[str, typer.Argument(help="Dataset id.")]
 ) -> None:
     """Print a dataset with its schema resolved to XED JSON schema, as the API answers it."""
-    from xdm_connector.mappings.datasets import dataset_schema
+    from xdm_connector.xdm.dataset_spec import dataset_schema
     from xdm_connector.xdm.registry import SchemaRegistry
 
     with opened_store() as (_settings, store):

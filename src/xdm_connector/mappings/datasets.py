@@ -9,25 +9,10 @@ from typing import Any
 from xdm_connector.errors import InvalidInput
 from xdm_connector.store.models import Dataset
 from xdm_connector.store.store import Store
+from xdm_connector.xdm.dataset_spec import schema_spec
 from xdm_connector.xdm.registry import SchemaRegistry
-from xdm_connector.xdm.schema import XedSchema
 
 DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-
-
-def schema_spec(
-    class_ref: str, field_groups: Sequence[str], custom: dict[str, Any] | None
-) -> dict[str, Any]:
-    """The stored description of a dataset's schema."""
-    spec: dict[str, Any] = {"class": class_ref, "fieldGroups": list(field_groups)}
-    if custom:
-        spec["custom"] = custom
-    return spec
-
-
-def dataset_schema(registry: SchemaRegistry, spec: dict[str, Any]) -> XedSchema:
-    """The resolved XED schema of a dataset's stored description."""
-    return registry.compose(spec["class"], spec.get("fieldGroups", []), custom=spec.get("custom"))
 
 
 def create_dataset(

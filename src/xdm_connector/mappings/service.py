@@ -29,13 +29,13 @@ from xdm_connector.destinations.platform_catalog import open_catalog
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus
 from xdm_connector.errors import InvalidInput, NotFound, SourceError
-from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.mappings import LogLine
 from xdm_connector.store.models import Dataset, Mapping
 from xdm_connector.store.store import Store
+from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
 
 VALIDATION_FAILED = LogLine(

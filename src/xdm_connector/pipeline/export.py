@@ -49,7 +49,6 @@ from xdm_connector.errors import (
     XdmcError,
 )
 from xdm_connector.logs import bind_log_context
-from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.faults import pause_at
@@ -67,6 +66,7 @@ from xdm_connector.sources.schema import Resource, describe_resource
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, Mapping, utcnow
 from xdm_connector.store.store import Store
+from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.schema import XedSchema
 

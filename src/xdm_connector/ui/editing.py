@@ -31,10 +31,10 @@ from xdm_connector.errors import (
 )
 from xdm_connector.expressions import ExpressionCompiler, parse
 from xdm_connector.inputs import parse_integer
-from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import describe_resource
 from xdm_connector.store.store import Store
+from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.fields import XdmField, XdmType
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.schema import XedSchema

@@ -10,7 +10,6 @@ from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
-from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.files import json_lines
 from xdm_connector.pipeline.plan import plan_export
@@ -18,6 +17,7 @@ from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.validate import RecordChecks
 from xdm_connector.security.product_data import ProductData
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.validation import RecordValidator
 

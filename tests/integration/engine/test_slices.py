@@ -24,7 +24,6 @@ from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.windows import Bound, KeyRange, Window
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.mappings.datasets import dataset_schema
 from xdm_connector.pipeline import export
 from xdm_connector.pipeline.export import Exporter, describe_targeting_dimension
 from xdm_connector.pipeline.plan import KEY_LABEL, plan_export
@@ -34,6 +33,7 @@ from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.slices import SliceState
+from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
 
 SLICE_ROWS = 40
