@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from xdm_connector.api.deps import PrincipalDep, administrator, member
 from xdm_connector.api.request_inputs import store_integer
-from xdm_connector.store.tenants import Principal
+from xdm_connector.store.principals import Principal
 
 BASE = "/{org}/campaign/dataIngestion"
 DEFAULT_LINE_COUNT = 25

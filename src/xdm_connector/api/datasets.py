@@ -25,7 +25,7 @@ from xdm_connector.api.collections import (
 from xdm_connector.api.deps import PrincipalDep, StoreDep
 from xdm_connector.mappings.datasets import create_dataset
 from xdm_connector.store.models import Dataset
-from xdm_connector.store.tenants import Principal
+from xdm_connector.store.principals import Principal
 from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
 

@@ -23,8 +23,8 @@ from xdm_connector.errors import AuthenticationError, NotFound, PermissionDenied
 from xdm_connector.security.credentials import authenticate, authenticate_cached
 from xdm_connector.security.roles import ROLE_ADMINISTRATION, role_required
 from xdm_connector.settings import Settings
+from xdm_connector.store.principals import Principal
 from xdm_connector.store.store import Store
-from xdm_connector.store.tenants import Principal
 
 
 async def get_store(request: Request) -> Store:

@@ -31,7 +31,8 @@ from xdm_connector.api.collections import (
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
 from xdm_connector.security import credentials
-from xdm_connector.store.tenants import IntegrationInfo, Principal
+from xdm_connector.store.principals import Principal
+from xdm_connector.store.tenants import IntegrationInfo
 
 router = APIRouter(prefix="/{org}/campaign/integration", tags=["security"])
 ITEM = "/{client_id}"

@@ -50,8 +50,8 @@ from xdm_connector.pipeline.preview import (
     preview_mapping,
 )
 from xdm_connector.store.models import Mapping, PublicationLogEntry
+from xdm_connector.store.principals import Principal
 from xdm_connector.store.store import Store
-from xdm_connector.store.tenants import Principal
 
 router = APIRouter(prefix=f"{BASE}/xdmMapping", tags=["mappings"])
 ITEM = "/{mapping_id}"

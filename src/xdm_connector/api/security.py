@@ -35,7 +35,7 @@ from xdm_connector.api.collections import (
 from xdm_connector.api.deps import PrincipalDep, StoreDep
 from xdm_connector.security.roles import ROLES, Role, role
 from xdm_connector.store.groups import GroupRoles
-from xdm_connector.store.tenants import Principal
+from xdm_connector.store.principals import Principal
 
 router = APIRouter(prefix="/{org}/campaign", tags=["security"])
 GROUP = "/securityGroup/{group}"

@@ -20,8 +20,9 @@ from datetime import timedelta
 from xdm_connector.errors import AuthenticationError
 from xdm_connector.security.roles import ROLE_ADMINISTRATION, ROLE_SQL
 from xdm_connector.store.models import utcnow
+from xdm_connector.store.principals import Principal
 from xdm_connector.store.store import Store
-from xdm_connector.store.tenants import IntegrationInfo, Principal
+from xdm_connector.store.tenants import IntegrationInfo
 
 __all__ = [
     "OPERATOR",

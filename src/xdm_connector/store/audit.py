@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from xdm_connector.store.models import AuditEntry, LoginFailure
-
-if TYPE_CHECKING:
-    from xdm_connector.store.store import Store
+from xdm_connector.store.transactions import Transactions
 
 ACTOR_LENGTH = 128
 TARGET_LENGTH = 256
@@ -68,7 +66,7 @@ def add_entry(
 class AuditTrail:
     """Who did what in an organization."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         self._store = store
 
     def record(
@@ -109,7 +107,7 @@ class AuditTrail:
 class LoginFailures:
     """Failed token requests by subject (a digest of a client id or an address)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         self._store = store
 
     def since(self, subjects: Iterable[str], start: datetime) -> dict[str, list[datetime]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -12,9 +11,7 @@ from sqlalchemy.orm import Session
 from xdm_connector.errors import Conflict, NotFound
 from xdm_connector.store.audit import AuditAction, add_entry
 from xdm_connector.store.models import GroupRole, Organization, SecurityGroup
-
-if TYPE_CHECKING:
-    from xdm_connector.store.store import Store
+from xdm_connector.store.transactions import Transactions
 
 
 @dataclass(frozen=True)
@@ -28,7 +25,7 @@ class GroupRoles:
 class SecurityGroups:
     """Queries on security groups; a method given an ``actor`` audits its change."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         self._store = store
 
     def list_groups(self, org_id: str) -> list[GroupRoles]:

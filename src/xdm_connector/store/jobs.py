@@ -25,11 +25,11 @@ from xdm_connector.errors import (
     StoreError,
 )
 from xdm_connector.store.models import Job, Mapping, Organization, utcnow
+from xdm_connector.store.transactions import Transactions
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from xdm_connector.store.store import Store
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
 ABORTED_REASON = (
@@ -62,7 +62,7 @@ class JobOutcome:
 class JobQueue:
     """Creation, claiming, leases and outcomes of export jobs."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         self._store = store
 
     def request_ingestion(self, org_id: str, mapping_id: str) -> JobRequest:

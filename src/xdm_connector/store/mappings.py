@@ -13,13 +13,12 @@ from xdm_connector.domain.job_states import IN_PROGRESS_STATES
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
 from xdm_connector.store.models import Dataset, Job, Mapping, PublicationLogEntry, utcnow
+from xdm_connector.store.transactions import Transactions
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-    from xdm_connector.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class LogLine:
 class MappingRecords:
     """Queries and state changes of data mappings."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         self._store = store
 
     def save(

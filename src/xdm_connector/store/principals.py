@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
@@ -38,8 +38,15 @@ from xdm_connector.store.models import (
     utcnow,
 )
 
-if TYPE_CHECKING:
-    from xdm_connector.store.tenants import Principal
+
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: an integration of one organization, with the roles of its groups."""
+
+    client_id: str
+    org_id: str
+    roles: frozenset[str]
+
 
 PRINCIPAL_CACHE_SECONDS = 2.0
 """Longest time a resolved token is answered from memory (the bound on revocation's delay

@@ -10,7 +10,7 @@ store's engine. Every change of a job still goes through ``JobQueue``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from anyio import to_thread
@@ -19,9 +19,7 @@ from sqlalchemy import event
 from xdm_connector.store.async_reads import AsyncReads, PostgresQuery
 from xdm_connector.store.jobs import IN_PROGRESS
 from xdm_connector.store.models import Job, Mapping
-
-if TYPE_CHECKING:
-    from xdm_connector.store.store import Store
+from xdm_connector.store.transactions import Transactions
 
 ASYNC_CONNECTIONS = 4
 """PostgreSQL connections of a process for the reads run in its event loop: a read takes
@@ -73,7 +71,7 @@ _TRIGGER = (
 class IngestionRequests:
     """Reads of ingestion requests (jobs) that clients poll."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         self._store = store
         self._async: AsyncReads | None = None
         if store.dialect == "postgresql":

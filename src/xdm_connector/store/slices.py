@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -26,9 +26,7 @@ from xdm_connector.domain.job_states import IN_PROGRESS_STATES
 from xdm_connector.errors import LeaseLost
 from xdm_connector.store.jobs import JOBS_CHANNEL
 from xdm_connector.store.models import Job, JobSlice, utcnow
-
-if TYPE_CHECKING:
-    from xdm_connector.store.store import Store
+from xdm_connector.store.transactions import Transactions
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
 
@@ -71,7 +69,7 @@ class SliceProgress:
 class SliceQueue:
     """Creation, claiming, leases and outcomes of job slices."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         self._store = store
 
     def create(

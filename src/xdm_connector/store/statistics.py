@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.store.models import Job, JobSlice, Mapping, UtcDateTime, WorkerPresence, utcnow
 from xdm_connector.store.slices import SliceState
-
-if TYPE_CHECKING:
-    from xdm_connector.store.store import Store
+from xdm_connector.store.transactions import Transactions
 
 RECENT_JOBS_FOR_DURATIONS = 1000
 
@@ -43,7 +40,7 @@ class JobStatistics:
     """Workers heard from within ``alive_within``."""
 
 
-def job_statistics(store: Store, alive_within: timedelta) -> JobStatistics:
+def job_statistics(store: Transactions, alive_within: timedelta) -> JobStatistics:
     """Read the figures in one transaction; a worker counts when heard from within
     ``alive_within`` (a lease)."""
     with store.read() as session:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -27,24 +27,13 @@ from xdm_connector.store.models import (
     SecurityGroup,
     utcnow,
 )
-from xdm_connector.store.principals import PrincipalCache, TokenHolder
-
-if TYPE_CHECKING:
-    from xdm_connector.store.store import Store
+from xdm_connector.store.principals import Principal, PrincipalCache, TokenHolder
+from xdm_connector.store.transactions import Transactions
 
 DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "Administrators": ("administration",),
     "Standard Users": (),
 }
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who calls: an integration of one organization, with the roles of its groups."""
-
-    client_id: str
-    org_id: str
-    roles: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -65,7 +54,7 @@ class Tenants(SecurityGroups):
     token endpoint's rate limit counts.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         super().__init__(store)
         self.audit = AuditTrail(store)
         self.login_failures = LoginFailures(store)

@@ -8,24 +8,21 @@ slices: alone, a worker reads a window faster whole than slice by slice.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from xdm_connector.store.models import WorkerPresence
+from xdm_connector.store.transactions import Transactions
 
 FORGET_AFTER = timedelta(days=1)
 """A worker silent for this long is forgotten (its process is long gone)."""
-
-if TYPE_CHECKING:
-    from xdm_connector.store.store import Store
 
 
 class WorkerRegistry:
     """Presence of the worker processes sharing the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Transactions) -> None:
         self._store = store
 
     def announce(self, owner: str, now: datetime) -> None:

@@ -29,7 +29,7 @@ from xdm_connector.api.errors import STATUS_BY_ERROR
 from xdm_connector.errors import AuthenticationError, InvalidInput, PermissionDenied, XdmcError
 from xdm_connector.security.credentials import authenticate
 from xdm_connector.security.roles import ROLE_ADMINISTRATION, ROLE_SQL, role_required
-from xdm_connector.store.tenants import Principal
+from xdm_connector.store.principals import Principal
 from xdm_connector.ui.sessions import (
     Notice,
     Session,

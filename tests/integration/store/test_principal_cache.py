@@ -11,9 +11,8 @@ import sqlalchemy as sa
 
 from tests.integration.store.conftest import make_org
 from xdm_connector.store.models import AccessToken, utcnow
-from xdm_connector.store.principals import PrincipalCache, TokenHolder
+from xdm_connector.store.principals import Principal, PrincipalCache, TokenHolder
 from xdm_connector.store.store import Store
-from xdm_connector.store.tenants import Principal
 
 TOKEN = hashlib.sha256(b"token-1").hexdigest()
 

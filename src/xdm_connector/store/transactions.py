@@ -1,0 +1,101 @@
+"""``Transactions`` over the metadata database, which every query of the store runs in.
+
+Every state change is one short transaction. ``write()`` begins as a writer (SQLite:
+``BEGIN IMMEDIATE``), ``read()`` as a reader (on PostgreSQL without a transaction of its
+own, see ``engine.py``). Objects come back detached and loaded, so
+callers never trigger lazy loads outside a transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from xdm_connector.errors import StoreError
+from xdm_connector.store import schema_version
+from xdm_connector.store.engine import (
+    DEFAULT_POOL_SIZE,
+    create_store_engine,
+    reader_engine,
+    writer_engine,
+)
+from xdm_connector.store.principals import watch_credential_changes
+
+
+class Transactions:
+    """Short transactions on the metadata database (SQLite or PostgreSQL): the engine the
+    store's query classes share (``Store`` attaches them)."""
+
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        try:
+            self.engine = create_store_engine(url, pool_size=pool_size)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the metadata store: {exc}") from exc
+        self._reader_engine = reader_engine(self.engine)
+        self._reader = sessionmaker(self._reader_engine, expire_on_commit=False)
+        self._writer = sessionmaker(writer_engine(self.engine), expire_on_commit=False)
+        for factory in (self._reader, self._writer):
+            watch_credential_changes(factory)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def upgrade(self) -> None:
+        """Apply the migrations that the store lacks."""
+        try:
+            schema_version.upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the metadata store: {exc}") from exc
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers a trivial query."""
+        with self.read() as session:
+            session.execute(sa.select(1))
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._session(self._writer) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """One read: a transaction on SQLite; on PostgreSQL, statements in autocommit, each
+        seeing what was committed before it began (``engine.reader_engine``)."""
+        with self._session(self._reader) as session:
+            yield session
+
+    def first(
+        self, statement: sa.Select[*tuple[Any, ...]], parameters: Mapping[str, Any]
+    ) -> sa.Row[*tuple[Any, ...]] | None:
+        """The first row of a read-only Core ``statement`` given its bound ``parameters``.
+
+        It runs as ``read()`` would (same isolation), on a pooled connection without an ORM
+        session: a few times less work per call, for the reads that clients poll.
+        """
+        try:
+            with self._reader_engine.connect() as connection:
+                return connection.execute(statement, parameters).first()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata store error: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def _session(self, factory: sessionmaker[Session]) -> Iterator[Session]:
+        try:
+            with factory.begin() as session:
+                yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata store error: {type(exc).__name__}") from exc
