@@ -1,10 +1,10 @@
 """The ``xdm-connector`` command line: the same verbs as the API, for operators.
 
 One module per noun: ``server`` (``serve``, ``worker``), ``organizations`` (``orgs``,
-``groups``, ``audit``), ``integrations``, ``datasets``, ``mappings``, ``lake``; the local
-platform service's commands live in ``platform/commands.py``. What they share is in
-``common`` (the opened store, the error exit) and ``tables`` (rows as an aligned table, or
-a JSON array with ``--json``). This module wires them into one ``app``, in the order
+``groups``, ``audit``), ``integrations``, ``datasets``, ``mappings``, ``lake``, and
+``local_platform`` (``platform``: the local platform service's commands). What they share
+is in ``common`` (the opened store, the error exit) and ``tables`` (rows as an aligned
+table, or a JSON array with ``--json``). This module wires them into one ``app``, in the order
 ``--help`` lists them.
 """
 
@@ -16,10 +16,10 @@ from xdm_connector.cli.common import configure_logging, opened_store, run_comman
 from xdm_connector.cli.datasets import datasets_app
 from xdm_connector.cli.integrations import integrations_app
 from xdm_connector.cli.lake import lake_app
+from xdm_connector.cli.local_platform import platform_app
 from xdm_connector.cli.mappings import mappings_app
 from xdm_connector.cli.organizations import audit, groups_app, orgs_app
 from xdm_connector.cli.server import run_worker, serve
-from xdm_connector.platform.commands import platform_app
 
 __all__ = ["app", "configure_logging", "main"]
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from xdm_connector.cli.common import configure_logging
 from xdm_connector.errors import XdmcError
 from xdm_connector.platform.storage import PlatformStorage
 from xdm_connector.settings import Settings
@@ -75,7 +76,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the local platform service until interrupted."""
-    from xdm_connector.cli import configure_logging
     from xdm_connector.platform.app import SERVER_NAME, create_platform_app
     from xdm_connector.serving import inherited_socket, run_server
 
