@@ -11,6 +11,9 @@ retried at all::
     policy = RetryPolicy(attempts=5, base_delay=0.5, max_delay=30.0)
     response = policy.call(lambda: client.send(request))
 
+The same backoff paces a poll: ``policy.poll(read, done=...)`` reads until ``done`` says
+so, waiting ``backoff(n)`` after the ``n``-th read, until the ``deadline``.
+
 The clock, the sleeper and the random source are parameters, so tests run without waiting.
 """
 
@@ -26,6 +29,10 @@ from typing import TypeVar
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def _nothing() -> None:
+    """No check between two reads."""
 
 
 def is_transient(error: BaseException) -> bool:
@@ -112,6 +119,32 @@ class RetryPolicy:
                 if on_retry is not None:
                     on_retry(attempt, error, wait)
                 self.sleep(wait)
+
+    def poll(
+        self,
+        read: Callable[[], T],
+        *,
+        done: Callable[[T], bool],
+        check: Callable[[], None] = _nothing,
+        what: str = "poll",
+    ) -> T:
+        """``read()`` until ``done`` says its answer is final, which is returned.
+
+        Between two reads ``check()`` runs (it may raise, to stop the poll), then the wait
+        ``backoff(n)`` after the ``n``-th read. ``TimeoutError`` once the ``deadline`` has
+        passed without a final answer; ``attempts`` does not bound a poll.
+        """
+        started = self.clock()
+        reads = 0
+        while True:
+            reads += 1
+            answer = read()
+            if done(answer):
+                return answer
+            if self.deadline is not None and self.clock() - started > self.deadline:
+                raise TimeoutError(f"{what}: no final answer within {self.deadline:g} s")
+            check()
+            self.sleep(self.backoff(reads))
 
     def _past_deadline(self, started: float, wait: float) -> bool:
         return self.deadline is not None and self.clock() + wait - started > self.deadline

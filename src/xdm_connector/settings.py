@@ -154,6 +154,18 @@ class Settings(BaseSettings):
             max_delay=self.retry_max_seconds,
         )
 
+    def status_poll_policy(self) -> RetryPolicy:
+        """How a batch's status is polled until the destination has processed it: soon at
+        first (0.2 s, then 1.5 times longer each time, up to ``status_poll_max_seconds``),
+        for an hour at most."""
+        return RetryPolicy(
+            base_delay=0.2,
+            multiplier=1.5,
+            max_delay=self.status_poll_max_seconds,
+            jitter=0.0,
+            deadline=3600.0,
+        )
+
     @property
     def demo_source_path(self) -> Path:
         """The demo organization's SQLite source database."""

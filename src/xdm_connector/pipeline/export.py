@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -71,10 +70,8 @@ from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.schema import XedSchema
 
 log = logging.getLogger(__name__)
-
-STATUS_POLL_SECONDS = 0.2
-STATUS_POLL_GROWTH = 1.5
-STATUS_TIMEOUT_SECONDS = 3600.0
+_FINAL_STATES = frozenset({BatchState.SUCCESS, BatchState.FAILED, BatchState.ABORTED})
+"""The states after which a batch no longer changes."""
 
 
 class TooManyRejected(DestinationError):
@@ -470,24 +467,24 @@ class Exporter:
     def _await_success(
         self, destination: Destination, batch_id: str, control: JobControl
     ) -> BatchStatus:
-        """The batch's final status once it succeeded; polls sooner at first, then less often."""
-        deadline = time.monotonic() + STATUS_TIMEOUT_SECONDS
-        pause = STATUS_POLL_SECONDS
-        while True:
-            status = destination.status(batch_id)
-            if status.state is BatchState.SUCCESS:
-                return status
-            if status.state in (BatchState.FAILED, BatchState.ABORTED):
-                why = f": {status.error_text}" if status.errors else ""
-                raise DestinationError(
-                    f"the destination ended batch {batch_id} {status.state.value}{why}",
-                    batch_id=batch_id,
-                    errors=status.errors,
-                )
-            if time.monotonic() > deadline:
-                raise DestinationError(
-                    f"batch {batch_id} was not processed in time", batch_id=batch_id, transient=True
-                )
-            control.check()
-            time.sleep(pause)
-            pause = min(pause * STATUS_POLL_GROWTH, self.settings.status_poll_max_seconds)
+        """The batch's final status once it succeeded; polls sooner at first, then less often
+        (``Settings.status_poll_policy``)."""
+        try:
+            status = self.settings.status_poll_policy().poll(
+                lambda: destination.status(batch_id),
+                done=lambda status: status.state in _FINAL_STATES,
+                check=control.check,
+                what=f"status of batch {batch_id}",
+            )
+        except TimeoutError:
+            raise DestinationError(
+                f"batch {batch_id} was not processed in time", batch_id=batch_id, transient=True
+            ) from None
+        if status.state is not BatchState.SUCCESS:
+            why = f": {status.error_text}" if status.errors else ""
+            raise DestinationError(
+                f"the destination ended batch {batch_id} {status.state.value}{why}",
+                batch_id=batch_id,
+                errors=status.errors,
+            )
+        return status

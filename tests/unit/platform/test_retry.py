@@ -8,6 +8,7 @@ import pytest
 
 from xdm_connector.errors import DestinationError, InvalidInput
 from xdm_connector.retry import RetryPolicy
+from xdm_connector.settings import Settings
 
 
 @dataclass
@@ -147,3 +148,55 @@ def test_on_retry_hears_each_retry_before_its_wait() -> None:
     with pytest.raises(DestinationError):
         policy(time).call(failing([DestinationError("refused")]), on_retry=on_retry)
     assert len(heard) == 2  # a terminal error is not retried, so not heard
+
+
+def answers(*values: str):  # type: ignore[no-untyped-def]
+    """A read answering ``values`` one per call, then the last one again."""
+    remaining = list(values)
+
+    def read() -> str:
+        return remaining.pop(0) if len(remaining) > 1 else remaining[0]
+
+    return read
+
+
+def test_a_poll_done_at_once_does_not_wait() -> None:
+    time = FakeTime()
+    assert policy(time).poll(answers("done"), done=lambda answer: answer == "done") == "done"
+    assert time.sleeps == []
+
+
+def test_a_poll_waits_longer_each_time_up_to_the_cap() -> None:
+    time = FakeTime()
+    read = answers(*["running"] * 6, "done")
+    assert policy(time, attempts=1).poll(read, done=lambda answer: answer == "done") == "done"
+    assert time.sleeps == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+
+
+def test_a_failing_check_stops_the_poll_before_its_wait() -> None:
+    time = FakeTime()
+    checks: list[int] = []
+
+    def check() -> None:
+        checks.append(1)
+        if len(checks) == 2:
+            raise InvalidInput("stopped")
+
+    with pytest.raises(InvalidInput, match="stopped"):
+        policy(time).poll(answers("running"), done=lambda answer: False, check=check)
+    assert time.sleeps == [1.0]
+
+
+def test_a_poll_past_its_deadline_times_out() -> None:
+    time = FakeTime()
+    with pytest.raises(TimeoutError, match="status: no final answer within 10 s"):
+        policy(time, deadline=10.0).poll(
+            answers("running"), done=lambda answer: False, what="status"
+        )
+    assert time.sleeps == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_the_status_poll_starts_at_a_fifth_of_a_second_and_grows_by_half() -> None:
+    status = Settings(status_poll_max_seconds=1.0).status_poll_policy()
+    assert [round(status.backoff(n), 3) for n in range(1, 6)] == [0.2, 0.3, 0.45, 0.675, 1.0]
+    assert status.deadline == 3600.0
