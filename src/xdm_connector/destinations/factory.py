@@ -2,25 +2,36 @@
 
 ::
 
-    with destination_for(organization, settings) as chosen:
-        batch_id = chosen.destination.create_batch(..., file_format=chosen.file_format)
+    destinations = OrgDestinations(store, settings)
+    with destinations.open(org_id) as opened:
+        batch_id = opened.destination.create_batch(..., file_format=opened.file_format)
+    destinations.abort_batch(org_id, batch_id)  # best effort
 
-One ``match`` on the configuration's kind: the lake (the default) or a platform.
+One ``match`` on the configuration's kind: the lake (the default) or a platform. A
+destination comes out ready: its calls are retried on transient errors by the settings'
+policy (the lake's wrapped in ``RetryingDestination``; the platform's client retries each
+HTTP call itself).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from xdm_connector.destinations.base import Destination
 from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.platform import PlatformDestination
+from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.domain.file_formats import FileFormat
+from xdm_connector.errors import XdmcError
 from xdm_connector.settings import Settings
+from xdm_connector.store.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def _nothing() -> None:
@@ -28,14 +39,17 @@ def _nothing() -> None:
 
 
 @dataclass
-class OrgDestination:
-    """A destination opened for some jobs, the format of the files it takes, and its closing."""
+class OpenedDestination:
+    """A destination opened for some jobs, the format of the files it takes, and its closing.
+
+    ``destination`` retries its calls on transient errors (see the module's docstring).
+    """
 
     destination: Destination
     file_format: FileFormat = "parquet"
     close: Callable[[], None] = field(default=_nothing)
 
-    def __enter__(self) -> OrgDestination:
+    def __enter__(self) -> OpenedDestination:
         return self
 
     def __exit__(
@@ -47,11 +61,12 @@ class OrgDestination:
         self.close()
 
 
-def open_destination(config: LakeConfig | PlatformConfig, settings: Settings) -> OrgDestination:
-    """The destination ``config`` describes, with the process's settings."""
+def open_destination(config: LakeConfig | PlatformConfig, settings: Settings) -> OpenedDestination:
+    """The destination ``config`` describes, with the process's settings, retrying."""
     match config:
         case LakeConfig():
-            return OrgDestination(LakeDestination(settings.lake_root), config.batch_file_format)
+            lake = RetryingDestination(LakeDestination(settings.lake_root), settings.retry_policy())
+            return OpenedDestination(lake, config.batch_file_format)
         case PlatformConfig():
             platform = PlatformDestination(
                 config,
@@ -60,9 +75,48 @@ def open_destination(config: LakeConfig | PlatformConfig, settings: Settings) ->
                 large_file_bytes=settings.platform_large_file_bytes,
                 part_bytes=settings.platform_part_bytes,
             )
-            return OrgDestination(platform, config.batch_file_format, platform.close)
+            return OpenedDestination(platform, config.batch_file_format, platform.close)
 
 
-def destination_for(document: dict[str, Any] | None, settings: Settings) -> OrgDestination:
+def destination_for(document: dict[str, Any] | None, settings: Settings) -> OpenedDestination:
     """The destination of an organization whose stored configuration is ``document``."""
     return open_destination(parse_destination(document), settings)
+
+
+class BatchAborter(Protocol):
+    """What aborts a destination batch of an organization (best effort)."""
+
+    def abort_batch(self, org_id: str, batch_id: str) -> None:
+        """Abort ``batch_id`` at the organization's destination; a failure is logged."""
+
+
+class OrgDestinations:
+    """The destinations of the organizations of ``store``, opened as their configurations say.
+
+    ``override`` replaces every organization's destination (the tests' in-memory one); it
+    is retried like the lake, unless it retries itself (a platform's client).
+    """
+
+    def __init__(
+        self, store: Store, settings: Settings, *, override: Destination | None = None
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.override = override
+
+    def open(self, org_id: str) -> OpenedDestination:
+        """The destination of an organization's jobs, opened (close it after use)."""
+        if self.override is None:
+            organization = self.store.tenants.get_organization(org_id)
+            return destination_for(organization.destination, self.settings)
+        if isinstance(self.override, PlatformDestination):
+            return OpenedDestination(self.override)
+        return OpenedDestination(RetryingDestination(self.override, self.settings.retry_policy()))
+
+    def abort_batch(self, org_id: str, batch_id: str) -> None:
+        """Abort the organization's destination batch ``batch_id`` (best effort: logged)."""
+        try:
+            with self.open(org_id) as opened:
+                opened.destination.abort(batch_id)
+        except XdmcError as exc:
+            log.warning("aborting batch %s of organization %s failed: %s", batch_id, org_id, exc)

@@ -25,9 +25,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from xdm_connector.destinations.base import BatchState, BatchStatus, Destination
-from xdm_connector.destinations.factory import OrgDestination, destination_for
-from xdm_connector.destinations.platform import PlatformDestination
-from xdm_connector.destinations.retrying import RetryingDestination
+from xdm_connector.destinations.factory import OpenedDestination, OrgDestinations
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.domain.mapping_definition import MappingDefinition
@@ -145,23 +143,13 @@ class Exporter:
         self.settings = settings
         self.registry = registry or SchemaRegistry.packaged()
         self.destination = destination
+        self.destinations = OrgDestinations(store, settings, override=destination)
         self.work = WorkFolders(settings.home)
 
-    def destination_of(self, org_id: str) -> OrgDestination:
-        """The destination of an organization's jobs, opened (close it after use).
-
-        Its calls are retried on transient errors by the settings' policy (the platform's
-        client does so itself, call by call).
-        """
-        if self.destination is not None:
-            opened = OrgDestination(self.destination)
-        else:
-            organization = self.store.tenants.get_organization(org_id)
-            opened = destination_for(organization.destination, self.settings)
-        if isinstance(opened.destination, PlatformDestination):
-            return opened
-        retrying = RetryingDestination(opened.destination, self.settings.retry_policy())
-        return OrgDestination(retrying, opened.file_format, opened.close)
+    def destination_of(self, org_id: str) -> OpenedDestination:
+        """The destination of an organization's jobs, opened (close it after use), its
+        calls retried on transient errors (``OrgDestinations.open``)."""
+        return self.destinations.open(org_id)
 
     def context(self, job: Job) -> JobContext:
         """What ``job`` exports: its mapping as published, its source and its dataset."""
@@ -282,13 +270,8 @@ class Exporter:
     def abort_batch(self, job: Job, batch_id: str = "") -> None:
         """Abort the job's destination batch, if it has one (best effort)."""
         batch_id = batch_id or job.batch_id
-        if not batch_id:
-            return
-        try:
-            with self.destination_of(job.org_id) as chosen:
-                chosen.destination.abort(batch_id)
-        except XdmcError as exc:
-            log.warning("aborting batch %s of job %s failed: %s", batch_id, job.id, exc)
+        if batch_id:
+            self.destinations.abort_batch(job.org_id, batch_id)
 
     def _pause_at(self, stage: str) -> None:
         pause_at(stage, self.settings.fault_pause_at, self.settings.home)
@@ -365,7 +348,7 @@ class Exporter:
 
     def _open_batch(
         self,
-        chosen: OrgDestination,
+        chosen: OpenedDestination,
         job: Job,
         dataset_id: str,
         control: JobControl,
@@ -385,7 +368,7 @@ class Exporter:
 
     def _refuse(
         self,
-        chosen: OrgDestination,
+        chosen: OpenedDestination,
         job: Job,
         dataset_id: str,
         counts: RecordCounts,
@@ -413,7 +396,7 @@ class Exporter:
 
     def _deliver(
         self,
-        chosen: OrgDestination,
+        chosen: OpenedDestination,
         job: Job,
         dataset_id: str,
         files: list[WrittenFile],

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
-from xdm_connector.destinations.factory import destination_for
+from xdm_connector.destinations.factory import OrgDestinations, destination_for
 from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.destinations.platform import PlatformDestination
+from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.errors import DestinationError, InvalidInput
 from xdm_connector.settings import Settings
 
@@ -27,7 +30,9 @@ PLATFORM = {
 def test_no_configuration_is_the_lake_with_parquet(tmp_path: Path) -> None:
     assert parse_destination(None) == LakeConfig()
     with destination_for(None, Settings(home=tmp_path)) as chosen:
-        assert isinstance(chosen.destination, LakeDestination)
+        # The lake comes out retried by the settings' policy.
+        assert isinstance(chosen.destination, RetryingDestination)
+        assert isinstance(chosen.destination.inner, LakeDestination)
         assert chosen.file_format == "parquet"
 
 
@@ -68,3 +73,29 @@ def test_the_secret_is_read_from_its_variable_when_used(monkeypatch: pytest.Monk
         config.resolve_secret()
     monkeypatch.setenv("XDMC_TEST_SECRET", "value")
     assert config.resolve_secret() == "value"
+
+
+def test_an_override_is_opened_retried_for_every_organization(tmp_path: Path) -> None:
+    memory = InMemoryDestination()
+    memory.fail_transiently("create_batch", times=1)
+    settings = Settings(home=tmp_path, retry_base_seconds=0.0)
+    destinations = OrgDestinations(None, settings, override=memory)  # type: ignore[arg-type]
+    with destinations.open("acme") as opened:
+        assert isinstance(opened.destination, RetryingDestination)
+        batch_id = opened.destination.create_batch(
+            org="acme", dataset="profiles", batch_key="k", file_format=opened.file_format
+        )
+    assert memory.status(batch_id).state is BatchState.LOADING
+
+
+def test_aborting_a_batch_is_best_effort(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    memory = InMemoryDestination()
+    settings = Settings(home=tmp_path, retry_attempts=1)
+    destinations = OrgDestinations(None, settings, override=memory)  # type: ignore[arg-type]
+    batch_id = memory.create_batch(org="acme", dataset="d", batch_key="k", file_format="jsonl")
+    destinations.abort_batch("acme", batch_id)
+    assert memory.status(batch_id).state is BatchState.ABORTED
+    memory.fail_on("abort", call=2)
+    destinations.abort_batch("acme", batch_id)
+    assert "aborting batch" in caplog.text
+    assert "abort failed (switch)" in caplog.text
