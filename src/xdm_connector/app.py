@@ -28,6 +28,7 @@ from xdm_connector.api.docs import mount_docs
 from xdm_connector.api.errors import install_error_handlers
 from xdm_connector.api.request_inputs import check_request
 from xdm_connector.api.shortcut import IngestionShortcut
+from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.errors import XdmcError
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import configure_logging
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         store.upgrade()
         app.state.store = store
+        app.state.destinations = OrgDestinations(store, settings)
         worker = Worker(store, settings) if settings.embedded_worker else None
         if worker is not None:
             worker.start_in_thread()

@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.errors import AuthenticationError, NotFound, PermissionDenied
 from xdm_connector.security.credentials import authenticate, authenticate_cached
 from xdm_connector.security.roles import ROLE_ADMINISTRATION, role_required
@@ -37,6 +38,12 @@ async def get_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_destinations(request: Request) -> OrgDestinations:
+    """The organizations' destinations, opened as each one's configuration says."""
+    destinations: OrgDestinations = request.app.state.destinations
+    return destinations
 
 
 async def client_address(request: Request) -> str:
@@ -111,5 +118,6 @@ def administrator(principal: Principal, org: str, unknown: str) -> Principal:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DestinationsDep = Annotated[OrgDestinations, Depends(get_destinations)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AddressDep = Annotated[str, Depends(client_address)]

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
-from xdm_connector.api.deps import PrincipalDep, SettingsDep, StoreDep, request_principal
+from xdm_connector.api.deps import DestinationsDep, PrincipalDep, StoreDep, request_principal
 from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.api.responses import ContractJSONResponse
 from xdm_connector.errors import InvalidInput, PermissionDenied
@@ -34,7 +34,6 @@ from xdm_connector.inputs import (
     parse_integer,
 )
 from xdm_connector.jobs import ingestion
-from xdm_connector.pipeline.export import Exporter
 from xdm_connector.security.credentials import ROLE_SQL
 
 router = APIRouter(tags=["ingestion"])
@@ -211,7 +210,7 @@ def cancel_ingestion(
     org: str,
     mapping_id: str,
     store: StoreDep,
-    settings: SettingsDep,
+    destinations: DestinationsDep,
     principal: PrincipalDep,
     body_request_id: Annotated[int | None, Depends(_body_request_id)],
     request_id: Annotated[int | None, store_integer(Query, alias="requestId")] = None,
@@ -231,14 +230,8 @@ def cancel_ingestion(
         return ContractJSONResponse(
             {"info": f"Mapping Id: {mapping_id}. A requestId is required", "status": "Failed"}, 400
         )
-    exporter = Exporter(store, settings)
     answer = ingestion.cancel(
-        store,
-        org,
-        mapping_id,
-        request_id,
-        actor=principal.client_id,
-        abort_batch=exporter.abort_batch,
+        store, org, mapping_id, request_id, actor=principal.client_id, aborter=destinations
     )
     return _answer(answer)
 

@@ -21,11 +21,11 @@ of a cancelled job becomes visible; who cancelled is kept in the job's details
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from xdm_connector.destinations.factory import BatchAborter
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState
 from xdm_connector.errors import Conflict, NotFound, XdmcError
 from xdm_connector.store.jobs import ABORTED_REASON
@@ -35,9 +35,6 @@ from xdm_connector.store.store import Store
 log = logging.getLogger(__name__)
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
-
-BatchAborter = Callable[[Job], None]
-"""Aborts a job's destination batch (``Exporter.abort_batch``)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ def cancel_job(
     request_id: int,
     *,
     actor: str,
-    abort_batch: BatchAborter | None = None,
+    aborter: BatchAborter | None = None,
 ) -> Cancelled:
     """End the job of ``org_id`` whose request id is ``request_id`` as ``Aborted`` if it
     is still in progress.
@@ -62,8 +59,8 @@ def cancel_job(
     ``NotFound`` for an unknown request (another organization's numbers are its own);
     ``Conflict`` for a job
     that has already ended (the one that ended it first wins: the transaction re-reads the
-    state under the writer's lock). ``abort_batch`` is then given the job, when it has a
-    destination batch; its failure is logged, never raised.
+    state under the writer's lock). ``aborter`` then aborts the job's destination batch, when
+    it has one (``OrgDestinations``); its failure is logged, never raised.
     """
     with store.write() as session:
         job = session.scalar(
@@ -86,9 +83,9 @@ def cancel_job(
         job.details = {**(job.details or {}), "cancelledBy": actor}
         session.flush()
     log.info("job %s of mapping %s/%s cancelled by %s", job.id, org_id, job.mapping_id, actor)
-    if abort_batch is not None and job.batch_id:
+    if aborter is not None and job.batch_id:
         try:
-            abort_batch(job)
+            aborter.abort_batch(org_id, job.batch_id)
         except XdmcError as exc:
             log.warning("aborting the batch of cancelled job %s failed: %s", job.id, exc)
     return Cancelled(job=job, previous_state=previous)

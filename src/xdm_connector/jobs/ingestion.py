@@ -17,10 +17,11 @@ from typing import Any, Protocol
 
 from anyio import to_thread
 
+from xdm_connector.destinations.factory import BatchAborter
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import Conflict, MappingNotPublished, MappingNotStopped, NotFound
-from xdm_connector.jobs.cancel import BatchAborter, cancel_job
+from xdm_connector.jobs.cancel import cancel_job
 from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
@@ -134,7 +135,7 @@ def cancel(
     request_id: int,
     *,
     actor: str,
-    abort_batch: BatchAborter | None = None,
+    aborter: BatchAborter | None = None,
 ) -> Answer:
     """Cancel a request in progress: it ends ``Aborted``, its batch is aborted, the
     watermark stays. Idempotent: a request that has ended answers its status unchanged.
@@ -145,7 +146,7 @@ def cancel(
     if isinstance(job, Answer):
         return job
     try:
-        cancelled = cancel_job(store, org_id, job.request_id, actor=actor, abort_batch=abort_batch)
+        cancelled = cancel_job(store, org_id, job.request_id, actor=actor, aborter=aborter)
     except Conflict:
         return Answer(200, status_body(store.jobs.get(org_id, mapping_id, request_id)))
     details = {"requestId": job.request_id, "state": cancelled.previous_state.value}

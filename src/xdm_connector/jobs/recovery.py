@@ -92,7 +92,8 @@ def _recover(store: Store, exporter: Exporter, owner: str, job: Job, now: dateti
             "job %s: its batch %s is not final yet; asking again later", job.id, job.batch_id
         )
         return Recovered(job.id, None)
-    exporter.abort_batch(job)
+    if job.batch_id:
+        exporter.destinations.abort_batch(job.org_id, job.batch_id)
     exporter.remove_work(job.id)
     retry_at = None
     if job.trigger == JobTrigger.SCHEDULE:
@@ -108,7 +109,7 @@ def _status(exporter: Exporter, job: Job) -> BatchStatus | None:
     if not job.batch_id:
         return BatchStatus(BatchState.UNKNOWN)
     try:
-        with exporter.destination_of(job.org_id) as chosen:
+        with exporter.destinations.open(job.org_id) as chosen:
             return chosen.destination.status(job.batch_id)
     except XdmcError as exc:
         log.warning("job %s: the status of batch %s is unknown: %s", job.id, job.batch_id, exc)

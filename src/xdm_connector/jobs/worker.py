@@ -283,7 +283,7 @@ class Worker:
             batch_id = exc.batch_id if isinstance(exc, DestinationError) else ""
             errors = exc.errors if isinstance(exc, DestinationError) else []
             log.warning("job %s failed: %s %s", job.id, exc.code, exc.message)
-            self.exporter.abort_batch(job, batch_id or control.batch_id)
+            self._abort_batch(job, batch_id or control.batch_id)
             details = {"error": exc.message, **({"destinationErrors": errors} if errors else {})}
             outcome = with_source_retries(
                 JobOutcome(batch_id=batch_id, reason=failure_reason(exc), details=details), control
@@ -358,7 +358,13 @@ class Worker:
                 return  # recovered by another worker, which decides on the batch
         except XdmcError as exc:
             log.warning("job %s: cannot read its state (%s); aborting its batch", job.id, exc)
-        self.exporter.abort_batch(job, batch_id)
+        self._abort_batch(job, batch_id)
+
+    def _abort_batch(self, job: Job, batch_id: str = "") -> None:
+        """Abort the job's destination batch, if it has one (best effort)."""
+        batch_id = batch_id or job.batch_id
+        if batch_id:
+            self.exporter.destinations.abort_batch(job.org_id, batch_id)
 
     def _heartbeat(self, job: Job, control: JobControl) -> None:
         keep_alive(

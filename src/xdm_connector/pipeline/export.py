@@ -146,11 +146,6 @@ class Exporter:
         self.destinations = OrgDestinations(store, settings, override=destination)
         self.work = WorkFolders(settings.home)
 
-    def destination_of(self, org_id: str) -> OpenedDestination:
-        """The destination of an organization's jobs, opened (close it after use), its
-        calls retried on transient errors (``OrgDestinations.open``)."""
-        return self.destinations.open(org_id)
-
     def context(self, job: Job) -> JobContext:
         """What ``job`` exports: its mapping as published, its source and its dataset."""
         mapping = self.store.mappings.get(job.org_id, job.mapping_id)
@@ -181,7 +176,7 @@ class Exporter:
         context = self.context(job)
         workdir = self.work.of_job(job)
         try:
-            with self.destination_of(job.org_id) as chosen:
+            with self.destinations.open(job.org_id) as chosen:
                 read = read_with_retries(
                     lambda: self._read(job, context, workdir, control, chosen.file_format),
                     policy=self.settings.retry_policy(),
@@ -266,12 +261,6 @@ class Exporter:
             return False
         lease = timedelta(seconds=self.settings.lease_seconds)
         return len(self.store.workers.alive(utcnow(), lease)) >= 2
-
-    def abort_batch(self, job: Job, batch_id: str = "") -> None:
-        """Abort the job's destination batch, if it has one (best effort)."""
-        batch_id = batch_id or job.batch_id
-        if batch_id:
-            self.destinations.abort_batch(job.org_id, batch_id)
 
     def _pause_at(self, stage: str) -> None:
         pause_at(stage, self.settings.fault_pause_at, self.settings.home)

@@ -231,7 +231,7 @@ class SliceRunner:
         try:
             with (
                 self._kept_alive(piece, control),
-                exporter.destination_of(job.org_id) as chosen,
+                exporter.destinations.open(job.org_id) as chosen,
             ):
                 lookback, counts, files = read_with_retries(
                     lambda: read(chosen.file_format),

@@ -14,14 +14,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from xdm_connector.api.deps import SettingsDep, StoreDep
+from xdm_connector.api.deps import DestinationsDep, StoreDep
 from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import Conflict
 from xdm_connector.inputs import STORE_INTEGERS
 from xdm_connector.jobs.cancel import cancel_job
 from xdm_connector.jobs.history import DEFAULT_PAGE_SIZE, job_history, organization_job
-from xdm_connector.pipeline.export import Exporter
 from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_SQL
 from xdm_connector.ui.sessions import Notice
@@ -112,17 +111,18 @@ def job_page(request: Request, request_id: JobId, store: StoreDep, viewer: Viewe
 
 @router.post("/ui/jobs/{request_id}/cancel")
 def cancel(
-    request: Request, request_id: JobId, store: StoreDep, settings: SettingsDep, viewer: PosterDep
+    request: Request,
+    request_id: JobId,
+    store: StoreDep,
+    destinations: DestinationsDep,
+    viewer: PosterDep,
 ) -> Response:
     """Cancel the job while it runs: it ends ``Aborted``, its batch is aborted."""
     viewer.require(viewer.can_cancel, ROLE_SQL, "cancel an ingestion")
     page = f"/ui/jobs/{request_id}"
     actor = viewer.principal.client_id
-    exporter = Exporter(store, settings)
     try:
-        cancelled = cancel_job(
-            store, viewer.org_id, request_id, actor=actor, abort_batch=exporter.abort_batch
-        )
+        cancelled = cancel_job(store, viewer.org_id, request_id, actor=actor, aborter=destinations)
     except Conflict as exc:
         return redirect(request, page, Notice("error", exc.message))
     job = cancelled.job

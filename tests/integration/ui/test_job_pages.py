@@ -101,20 +101,24 @@ def test_a_running_job_refreshes_and_can_be_cancelled(site: Site) -> None:
     assert "has already ended Aborted" in client.get(again.headers["location"]).text
 
 
+class RecordingAborter:
+    """Records the batches it is asked to abort."""
+
+    def __init__(self) -> None:
+        self.aborted: list[tuple[str, str]] = []
+
+    def abort_batch(self, org_id: str, batch_id: str) -> None:
+        self.aborted.append((org_id, batch_id))
+
+
 def test_cancel_takes_the_lease_from_the_worker(site: Site) -> None:
     site.store.jobs.request_ingestion(ORG, "XDM44")
     held = site.store.jobs.claim("worker", timedelta(minutes=1), utcnow())
     assert held is not None
-    aborted: list[int] = []
-    cancelled = cancel_job(
-        site.store,
-        ORG,
-        held.request_id,
-        actor="tests",
-        abort_batch=lambda job: aborted.append(job.id),
-    )
+    aborter = RecordingAborter()
+    cancelled = cancel_job(site.store, ORG, held.request_id, actor="tests", aborter=aborter)
     assert cancelled.previous_state == "Created"
-    assert aborted == []  # no batch yet
+    assert aborter.aborted == []  # no batch yet
     job = site.store.jobs.get_by_id(held.id)
     assert (job.state, job.lease_owner, job.details) == ("Aborted", None, {"cancelledBy": "tests"})
     with pytest.raises(LeaseLost):
