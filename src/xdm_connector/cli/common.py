@@ -17,6 +17,24 @@ from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
 OrgOption = Annotated[str, typer.Option("--org", help="The organization.")]
+FdOption = Annotated[
+    int | None,
+    typer.Option(
+        "--fd",
+        min=0,
+        help="Serve the TCP socket inherited as this file descriptor, bound by the "
+        "process that started this one, instead of binding --host and --port.",
+    ),
+]
+"""A server command's ``--fd``: the socket to serve instead of an address to bind."""
+
+
+def check_fd_alone(fd: int | None, host: str | None, port: int | None) -> None:
+    """A usage error when ``--fd`` is given with ``--host`` or ``--port``."""
+    if fd is not None and (host is not None or port is not None):
+        raise typer.BadParameter("give --fd, or --host and --port, not both", param_hint="--fd")
+
+
 T = TypeVar("T")
 
 

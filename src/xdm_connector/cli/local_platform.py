@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from xdm_connector.cli.common import configure_logging
+from xdm_connector.cli.common import FdOption, check_fd_alone, configure_logging
 from xdm_connector.errors import XdmcError
 from xdm_connector.platform.storage import PlatformStorage
 from xdm_connector.settings import Settings
@@ -65,22 +65,13 @@ def serve(
     faults: Annotated[
         bool, typer.Option("--faults", help="Take failure injection at /_local/faults (tests).")
     ] = False,
-    fd: Annotated[
-        int | None,
-        typer.Option(
-            "--fd",
-            min=0,
-            help="Serve the TCP socket inherited as this file descriptor, bound by the "
-            "process that started this one, instead of binding --host and --port.",
-        ),
-    ] = None,
+    fd: FdOption = None,
 ) -> None:
     """Serve the local platform service until interrupted."""
     from xdm_connector.platform.app import SERVER_NAME, create_platform_app
     from xdm_connector.serving import inherited_socket, run_server
 
-    if fd is not None and (host is not None or port is not None):
-        raise typer.BadParameter("give --fd, or --host and --port, not both", param_hint="--fd")
+    check_fd_alone(fd, host, port)
     settings = _settings(home, **({"platform_faults": True} if faults else {}))
     configure_logging(settings)
     try:

@@ -11,7 +11,13 @@ from typing import Annotated, Any
 
 import typer
 
-from xdm_connector.cli.common import configure_logging, opened_store, run_command
+from xdm_connector.cli.common import (
+    FdOption,
+    check_fd_alone,
+    configure_logging,
+    opened_store,
+    run_command,
+)
 from xdm_connector.settings import Settings
 
 WORKER_NAME = "xdm-connector worker"
@@ -31,22 +37,13 @@ def serve(
             "one per core serves the most. Each runs its own embedded worker.",
         ),
     ] = None,
-    fd: Annotated[
-        int | None,
-        typer.Option(
-            "--fd",
-            min=0,
-            help="Serve the TCP socket inherited as this file descriptor, bound by the "
-            "process that started this one, instead of binding --host and --port.",
-        ),
-    ] = None,
+    fd: FdOption = None,
 ) -> None:
     """Serve the API (and, by default, run an embedded worker)."""
     from xdm_connector.app import SERVER_NAME, serving_app
     from xdm_connector.serving import inherited_socket, run_server
 
-    if fd is not None and (host is not None or port is not None):
-        raise typer.BadParameter("give --fd, or --host and --port, not both", param_hint="--fd")
+    check_fd_alone(fd, host, port)
     overrides: dict[str, Any] = {"embedded_worker": worker}
     if host is not None:
         overrides["host"] = host
