@@ -31,7 +31,7 @@ from tests.e2e.conftest import (
     token_for,
     wait_until_listening,
 )
-from tests.integration.platform.checks import assert_valid_xdm, lake_records
+from tests.integration.local_platform.checks import assert_valid_xdm, lake_records
 from xdm_connector.demo.setup import DEMO_SCHEMA
 from xdm_connector.store.store import Store
 

@@ -27,7 +27,7 @@ from tests.e2e.conftest import (
     token_for,
     wait_until_listening,
 )
-from tests.integration.platform.checks import assert_valid_xdm, lake_records
+from tests.integration.local_platform.checks import assert_valid_xdm, lake_records
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 COMMAND = ".venv/bin/xdm-connector"

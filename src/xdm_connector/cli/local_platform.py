@@ -21,7 +21,7 @@ import typer
 
 from xdm_connector.cli.common import FdOption, check_fd_alone, configure_logging
 from xdm_connector.errors import XdmcError
-from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.settings import Settings
 
 platform_app = typer.Typer(
@@ -68,7 +68,7 @@ def serve(
     fd: FdOption = None,
 ) -> None:
     """Serve the local platform service until interrupted."""
-    from xdm_connector.platform.app import SERVER_NAME, create_platform_app
+    from xdm_connector.local_platform.app import SERVER_NAME, create_platform_app
     from xdm_connector.serving import inherited_socket, run_server
 
     check_fd_alone(fd, host, port)
@@ -122,7 +122,7 @@ def datasets_create(
     home: HomeOption = None,
 ) -> None:
     """Create a dataset (and its schema) from an XDM class and field groups."""
-    from xdm_connector.platform.datasets import create_dataset_of
+    from xdm_connector.local_platform.datasets import create_dataset_of
     from xdm_connector.xdm.registry import SchemaRegistry
 
     refs = [part.strip() for value in schema for part in value.split(",") if part.strip()]

@@ -2,7 +2,7 @@
 
 ``Destination`` (in ``base``) is the seam; ``LakeDestination`` writes dataset folders any
 Parquet reader can query (``lake_query`` runs SQL over them); ``PlatformDestination``
-speaks Experience Platform's batch ingestion protocol (``platform``, ``platform_api``,
-``ims``); ``InMemoryDestination`` keeps batches in memory, with failure switches.
+speaks Experience Platform's batch ingestion protocol (the ``aep`` package);
+``InMemoryDestination`` keeps batches in memory, with failure switches.
 ``factory`` picks an organization's destination from its configuration (``config``).
 """

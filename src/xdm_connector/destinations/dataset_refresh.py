@@ -25,13 +25,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from xdm_connector.destinations.config import PlatformConfig
-from xdm_connector.destinations.platform_api import PlatformError
-from xdm_connector.destinations.platform_catalog import (
+from xdm_connector.destinations.aep.answers import PlatformError
+from xdm_connector.destinations.aep.catalog import (
     PlatformCatalog,
     PlatformDataset,
     PlatformSchema,
 )
+from xdm_connector.destinations.config import PlatformConfig
 from xdm_connector.errors import DestinationError, NotFound, XdmcError
 from xdm_connector.retry import RetryPolicy
 from xdm_connector.settings import Settings

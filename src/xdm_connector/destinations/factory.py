@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
+from xdm_connector.destinations.aep.destination import PlatformDestination
 from xdm_connector.destinations.base import Destination
 from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
 from xdm_connector.destinations.lake import LakeDestination
-from xdm_connector.destinations.platform import PlatformDestination
 from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.errors import XdmcError

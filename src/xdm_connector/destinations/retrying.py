@@ -1,6 +1,6 @@
 """A destination whose every call is tried again on transient errors, by the one policy.
 
-The platform's client retries each HTTP call itself (``destinations/platform_api.py``);
+The platform's client retries each HTTP call itself (``destinations/aep/client.py``);
 the other destinations (the lake, the in-memory one of the tests) are wrapped in this::
 
     destination = RetryingDestination(LakeDestination(root), settings.retry_policy())

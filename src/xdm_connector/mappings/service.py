@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from xdm_connector.destinations.aep.catalog import open_catalog
 from xdm_connector.destinations.config import PlatformConfig, parse_destination
 from xdm_connector.destinations.dataset_refresh import (
     CatalogAccess,
@@ -25,7 +26,6 @@ from xdm_connector.destinations.dataset_refresh import (
     refreshed_spec,
     save_dataset_spec,
 )
-from xdm_connector.destinations.platform_catalog import open_catalog
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus
 from xdm_connector.errors import InvalidInput, NotFound, SourceError

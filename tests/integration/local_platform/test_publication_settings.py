@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.integration.platform.conftest import LocalPlatform
+from tests.integration.local_platform.conftest import LocalPlatform
 from tests.integration.ui.conftest import post_form, sign_in
 from xdm_connector.app import create_app
 from xdm_connector.cli import app as cli_app

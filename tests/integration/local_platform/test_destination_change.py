@@ -17,8 +17,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tests.integration.platform.checks import assert_valid_xdm, lake_records
-from tests.integration.platform.conftest import IMS_ORG, LocalPlatform
+from tests.integration.local_platform.checks import assert_valid_xdm, lake_records
+from tests.integration.local_platform.conftest import IMS_ORG, LocalPlatform
 from xdm_connector.cli import app
 from xdm_connector.demo.setup import DEMO_SCHEMA, demo_mapping, prepare_demo
 from xdm_connector.destinations.config import set_destination

@@ -18,7 +18,7 @@ import shutil
 from typing import Any
 
 from xdm_connector.errors import Conflict, InvalidInput
-from xdm_connector.platform.storage import PlatformStorage, now_ms
+from xdm_connector.local_platform.storage import PlatformStorage, now_ms
 
 ACTIONS = ("COMPLETE", "ABORT", "FAIL", "REVERT")
 _ENDED_BY = {"ABORT": ("aborted", "failed"), "FAIL": ("failed",), "REVERT": ("deleted",)}

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Header, Request
 
 from xdm_connector.api.responses import ContractJSONResponse
-from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.security.credentials import digest
 
 router = APIRouter(tags=["ims"])

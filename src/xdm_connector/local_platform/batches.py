@@ -23,11 +23,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
-from xdm_connector.platform.auth import CallerDep
-from xdm_connector.platform.largefiles import LargeFiles
-from xdm_connector.platform.storage import PlatformStorage, inside, now_ms
-from xdm_connector.platform.transitions import signal
-from xdm_connector.platform.uploads import (
+from xdm_connector.local_platform.auth import CallerDep
+from xdm_connector.local_platform.largefiles import LargeFiles
+from xdm_connector.local_platform.storage import PlatformStorage, inside, now_ms
+from xdm_connector.local_platform.transitions import signal
+from xdm_connector.local_platform.uploads import (
     content_range,
     declared_length,
     length_mismatch,

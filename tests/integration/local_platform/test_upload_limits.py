@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.platform.conftest import IMPORT, LocalPlatform, running_platform
+from tests.integration.local_platform.conftest import IMPORT, LocalPlatform, running_platform
 
 LIMIT = 1024 * 1024
 PLANNED_BODY = 64 * 1024 * 1024

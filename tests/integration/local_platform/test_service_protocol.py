@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.integration.platform.conftest import CATALOG, IMPORT, IMS_ORG, LocalPlatform
+from tests.integration.local_platform.conftest import CATALOG, IMPORT, IMS_ORG, LocalPlatform
 
 
 def jsonl(*records: dict[str, object]) -> bytes:

@@ -24,7 +24,7 @@ from pathlib import Path
 import anyio
 from starlette.requests import Request
 
-from xdm_connector.platform.auth import GatewayError
+from xdm_connector.local_platform.auth import GatewayError
 
 MAX_PART_BYTES = 512_000_000
 """The most bytes one ``PATCH`` part may hold (the platform's own limit)."""

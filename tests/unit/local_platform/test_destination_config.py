@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from xdm_connector.destinations.aep.destination import PlatformDestination
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
 from xdm_connector.destinations.factory import OrgDestinations, destination_for
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.memory import InMemoryDestination
-from xdm_connector.destinations.platform import PlatformDestination
 from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.errors import DestinationError, InvalidInput
 from xdm_connector.settings import Settings

@@ -24,10 +24,10 @@ from xdm_connector.api.docs import mount_docs
 from xdm_connector.api.errors import STATUS_BY_ERROR
 from xdm_connector.api.responses import gateway_error
 from xdm_connector.errors import XdmcError
-from xdm_connector.platform import auth, batches, catalog
-from xdm_connector.platform.faults import ADMIN_PATH, Fault, FaultMiddleware, Faults
-from xdm_connector.platform.processing import BatchProcessor
-from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.local_platform import auth, batches, catalog
+from xdm_connector.local_platform.faults import ADMIN_PATH, Fault, FaultMiddleware, Faults
+from xdm_connector.local_platform.processing import BatchProcessor
+from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.serving import announce
 from xdm_connector.settings import Settings
 from xdm_connector.xdm.registry import SchemaRegistry
@@ -99,7 +99,7 @@ def _install_faults(app: FastAPI, faults: Faults) -> None:
 
     @app.post(ADMIN_PATH, status_code=201, tags=["testing"])
     def add_fault(fault: Fault) -> JSONResponse:
-        """Arm an injected failure (see ``platform/faults.py``)."""
+        """Arm an injected failure (see ``local_platform/faults.py``)."""
         faults.add(fault)
         return JSONResponse(faults.pending(), 201)
 

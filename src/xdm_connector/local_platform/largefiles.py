@@ -18,8 +18,8 @@ from typing import Any
 
 from xdm_connector.destinations.lake import read_json, write_json
 from xdm_connector.errors import InvalidInput, NotFound
-from xdm_connector.platform.storage import inside
-from xdm_connector.platform.uploads import ContentRange
+from xdm_connector.local_platform.storage import inside
+from xdm_connector.local_platform.uploads import ContentRange
 
 COPY_CHUNK_BYTES = 1024 * 1024
 

@@ -17,14 +17,14 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from xdm_connector.platform.auth import CallerDep
-from xdm_connector.platform.datasets import (
+from xdm_connector.local_platform.auth import CallerDep
+from xdm_connector.local_platform.datasets import (
     composed_schema,
     create_dataset,
     create_schema,
     get_schema,
 )
-from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.xdm.registry import SchemaRegistry
 
 router = APIRouter(prefix="/data/foundation", tags=["catalog"])

@@ -5,6 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from xdm_connector.destinations.aep.catalog import (
+    XED_ACCEPT,
+    PlatformDataset,
+    PlatformSchema,
+    open_catalog,
+    parse_schema,
+)
 from xdm_connector.destinations.base import BatchState, BatchStatus, describe_errors
 from xdm_connector.destinations.config import PlatformConfig, parse_destination
 from xdm_connector.destinations.dataset_refresh import (
@@ -14,13 +21,6 @@ from xdm_connector.destinations.dataset_refresh import (
     get_dataset,
     get_schema,
     refreshed_spec,
-)
-from xdm_connector.destinations.platform_catalog import (
-    XED_ACCEPT,
-    PlatformDataset,
-    PlatformSchema,
-    open_catalog,
-    parse_schema,
 )
 from xdm_connector.errors import DestinationError, InvalidInput
 from xdm_connector.retry import RetryPolicy

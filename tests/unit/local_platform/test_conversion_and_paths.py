@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from xdm_connector.errors import InvalidInput
-from xdm_connector.platform.conversion import convert
-from xdm_connector.platform.storage import inside, safe_relative
+from xdm_connector.local_platform.conversion import convert
+from xdm_connector.local_platform.storage import inside, safe_relative
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.schema import XedSchema
 

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.platform.conftest import IMPORT, LocalPlatform
-from tests.integration.platform.test_service_protocol import new_batch
+from tests.integration.local_platform.conftest import IMPORT, LocalPlatform
+from tests.integration.local_platform.test_service_protocol import new_batch
 
 TRAVERSALS = [
     "..%2F..%2F..%2Fclients.json",

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.platform.checks import assert_valid_xdm, lake_records
-from tests.integration.platform.conftest import IMS_ORG, LocalPlatform
+from tests.integration.local_platform.checks import assert_valid_xdm, lake_records
+from tests.integration.local_platform.conftest import IMS_ORG, LocalPlatform
 from xdm_connector.app import create_app
 from xdm_connector.demo.setup import CREDENTIALS_FILE, prepare_demo
 from xdm_connector.destinations.config import set_destination

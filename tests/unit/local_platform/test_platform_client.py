@@ -11,10 +11,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from xdm_connector.destinations.aep.destination import PlatformDestination
+from xdm_connector.destinations.aep.ims import ImsTokens
 from xdm_connector.destinations.base import BatchState, BatchStatus
 from xdm_connector.destinations.config import PlatformConfig, parse_destination
-from xdm_connector.destinations.ims import ImsTokens
-from xdm_connector.destinations.platform import PlatformDestination
 from xdm_connector.errors import DestinationError
 from xdm_connector.retry import RetryPolicy
 

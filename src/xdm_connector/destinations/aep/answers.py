@@ -1,11 +1,11 @@
-"""HTTP calls to the platform: the four headers, error answers as errors, retries.
+"""The platform's answers as errors: what is transient, what is terminal, and why.
 
 Every answer that is not a success becomes a ``PlatformError`` (a ``DestinationError``):
 
 - time-outs and connection failures, ``429`` and ``5xx`` are transient (``Retry-After``,
   in seconds or as an HTTP date, is kept as ``retry_after``);
 - ``401`` on a platform call is transient too: the token is dropped, the next attempt gets
-  a new one;
+  a new one (``client``);
 - any other ``4xx`` is terminal, with the gateway's or the API's code and message
   (``{"error_code": "403003", "message": "Api Key is invalid"}``, or
   ``{"title": ..., "status": 400, "detail": ...}``).
@@ -15,16 +15,10 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from xdm_connector.errors import DestinationError
-from xdm_connector.retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from xdm_connector.destinations.ims import ImsTokens
 
 _MESSAGE_LIMIT = 500
 
@@ -68,77 +62,6 @@ def raise_for_answer(response: httpx.Response, service: str) -> None:
         error_code=code,
         retry_after=_retry_after(response.headers.get("retry-after")),
     )
-
-
-class PlatformApi:
-    """Authenticated calls to one platform, organization and sandbox, retried by policy."""
-
-    def __init__(
-        self,
-        client: httpx.Client,
-        base_url: str,
-        *,
-        api_key: str,
-        ims_org_id: str,
-        sandbox: str,
-        tokens: ImsTokens,
-        policy: RetryPolicy,
-    ) -> None:
-        self.client = client
-        self.base_url = base_url.rstrip("/")
-        self.policy = policy
-        self._tokens = tokens
-        self._headers = {
-            "x-api-key": api_key,
-            "x-gw-ims-org-id": ims_org_id,
-            "x-sandbox-name": sandbox.lower(),
-        }
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        batch_id: str = "",
-        json: Any = None,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        content: Callable[[], Iterable[bytes] | bytes] | None = None,
-    ) -> httpx.Response:
-        """``method path`` until it succeeds or the policy gives up; ``content`` makes the
-        body anew for each attempt (a file read again from the start)."""
-
-        def attempt() -> httpx.Response:
-            sent = {**self._headers, **(headers or {})}
-            sent["Authorization"] = f"Bearer {self._tokens.token()}"
-            try:
-                response = self.client.request(
-                    method,
-                    self.base_url + path,
-                    json=json,
-                    params=params,
-                    headers=sent,
-                    content=content() if content is not None else None,
-                )
-            except httpx.HTTPError as exc:
-                raise _with_batch(transport_error("the platform", exc), batch_id) from exc
-            if response.status_code == 401:
-                self._tokens.invalidate()
-                raise PlatformError(
-                    "the platform refused the token", batch_id=batch_id, transient=True
-                )
-            try:
-                raise_for_answer(response, "the platform")
-            except PlatformError as exc:
-                raise _with_batch(exc, batch_id) from None
-            return response
-
-        return self.policy.call(attempt, what=f"{method} {path}")
-
-
-def _with_batch(error: PlatformError, batch_id: str) -> PlatformError:
-    error.batch_id = error.batch_id or batch_id
-    return error
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:

@@ -33,11 +33,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from xdm_connector.local_platform.conversion import convert
+from xdm_connector.local_platform.datasets import dataset_xed_schema
+from xdm_connector.local_platform.faults import Fault, Faults, tamper
+from xdm_connector.local_platform.storage import PlatformStorage, now_ms
 from xdm_connector.pipeline.files import json_lines
-from xdm_connector.platform.conversion import convert
-from xdm_connector.platform.datasets import dataset_xed_schema
-from xdm_connector.platform.faults import Fault, Faults, tamper
-from xdm_connector.platform.storage import PlatformStorage, now_ms
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.validation import RecordValidator
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from xdm_connector.platform.app import close_processor
-from xdm_connector.platform.processing import BatchProcessor
-from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.local_platform.app import close_processor
+from xdm_connector.local_platform.processing import BatchProcessor
+from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.xdm.registry import SchemaRegistry
 
 WAIT_SECONDS = 30

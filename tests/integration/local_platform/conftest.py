@@ -16,9 +16,9 @@ import pytest
 import uvicorn
 
 from xdm_connector.demo.setup import DEMO_SCHEMA
-from xdm_connector.platform.app import create_platform_app
-from xdm_connector.platform.datasets import create_dataset_of
-from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.local_platform.app import create_platform_app
+from xdm_connector.local_platform.datasets import create_dataset_of
+from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.settings import Settings
 from xdm_connector.xdm.registry import SchemaRegistry
 

@@ -30,9 +30,10 @@ from urllib.parse import quote
 
 import httpx
 
+from xdm_connector.destinations.aep.answers import PlatformError
+from xdm_connector.destinations.aep.client import PlatformApi
+from xdm_connector.destinations.aep.destination import CATALOG, platform_api
 from xdm_connector.destinations.config import PlatformConfig
-from xdm_connector.destinations.platform import CATALOG, platform_api
-from xdm_connector.destinations.platform_api import PlatformApi, PlatformError
 from xdm_connector.retry import RetryPolicy
 
 SCHEMA_REGISTRY = "/data/foundation/schemaregistry/tenant/schemas"

@@ -28,14 +28,15 @@ from urllib.parse import quote
 
 import httpx
 
+from xdm_connector.destinations.aep.answers import PlatformError
+from xdm_connector.destinations.aep.client import PlatformApi
+from xdm_connector.destinations.aep.ims import ImsTokens
 from xdm_connector.destinations.base import (
     BatchState,
     BatchStatus,
     check_name,
 )
 from xdm_connector.destinations.config import PlatformConfig
-from xdm_connector.destinations.ims import ImsTokens
-from xdm_connector.destinations.platform_api import PlatformApi, PlatformError
 from xdm_connector.domain.file_formats import check_file_format
 from xdm_connector.retry import RetryPolicy
 

@@ -8,9 +8,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tests.integration.platform.conftest import CATALOG, IMS_ORG, LocalPlatform
+from tests.integration.local_platform.conftest import CATALOG, IMS_ORG, LocalPlatform
 from xdm_connector.cli import app
-from xdm_connector.platform.storage import PlatformStorage
+from xdm_connector.local_platform.storage import PlatformStorage
 
 OTHER_ORG = "OTHER@AdobeOrg"
 PROFILE_NOT_VALID = {"error_code": "403025", "message": "Profile is not valid"}

@@ -19,7 +19,7 @@ from typing import Any
 
 from xdm_connector.destinations.base import check_name
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
-from xdm_connector.platform.storage import PlatformStorage, now_ms
+from xdm_connector.local_platform.storage import PlatformStorage, now_ms
 from xdm_connector.xdm.registry import BEHAVIOR_IDS, SchemaRegistry
 from xdm_connector.xdm.schema import XedSchema
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import httpx
 
-from xdm_connector.destinations.platform_api import PlatformError, raise_for_answer, transport_error
+from xdm_connector.destinations.aep.answers import PlatformError, raise_for_answer, transport_error
 from xdm_connector.retry import RetryPolicy
 
 TOKEN_PATH = "/ims/token/v3"  # noqa: S105 - a path, not a password

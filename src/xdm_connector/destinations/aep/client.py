@@ -1,0 +1,87 @@
+"""Authenticated HTTP calls to the platform: the four headers, a token, retries by policy.
+
+An answer that is not a success raises the ``PlatformError`` of ``answers``; a ``401``
+drops the token, so that the next attempt asks IMS for a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+
+from xdm_connector.destinations.aep.answers import PlatformError, raise_for_answer, transport_error
+from xdm_connector.destinations.aep.ims import ImsTokens
+from xdm_connector.retry import RetryPolicy
+
+
+class PlatformApi:
+    """Authenticated calls to one platform, organization and sandbox, retried by policy."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        base_url: str,
+        *,
+        api_key: str,
+        ims_org_id: str,
+        sandbox: str,
+        tokens: ImsTokens,
+        policy: RetryPolicy,
+    ) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy
+        self._tokens = tokens
+        self._headers = {
+            "x-api-key": api_key,
+            "x-gw-ims-org-id": ims_org_id,
+            "x-sandbox-name": sandbox.lower(),
+        }
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        batch_id: str = "",
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        content: Callable[[], Iterable[bytes] | bytes] | None = None,
+    ) -> httpx.Response:
+        """``method path`` until it succeeds or the policy gives up; ``content`` makes the
+        body anew for each attempt (a file read again from the start)."""
+
+        def attempt() -> httpx.Response:
+            sent = {**self._headers, **(headers or {})}
+            sent["Authorization"] = f"Bearer {self._tokens.token()}"
+            try:
+                response = self.client.request(
+                    method,
+                    self.base_url + path,
+                    json=json,
+                    params=params,
+                    headers=sent,
+                    content=content() if content is not None else None,
+                )
+            except httpx.HTTPError as exc:
+                raise _with_batch(transport_error("the platform", exc), batch_id) from exc
+            if response.status_code == 401:
+                self._tokens.invalidate()
+                raise PlatformError(
+                    "the platform refused the token", batch_id=batch_id, transient=True
+                )
+            try:
+                raise_for_answer(response, "the platform")
+            except PlatformError as exc:
+                raise _with_batch(exc, batch_id) from None
+            return response
+
+        return self.policy.call(attempt, what=f"{method} {path}")
+
+
+def _with_batch(error: PlatformError, batch_id: str) -> PlatformError:
+    error.batch_id = error.batch_id or batch_id
+    return error
