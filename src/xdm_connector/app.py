@@ -32,9 +32,9 @@ from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.errors import XdmcError
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import configure_logging
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.serving import announce
 from xdm_connector.settings import Settings
+from xdm_connector.sources.product_data import ProductData
 from xdm_connector.store.store import Store
 from xdm_connector.ui import mount_ui
 

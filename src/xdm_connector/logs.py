@@ -10,7 +10,7 @@
 The ids live in a context variable, so every log line of a job carries them, from any
 module, without passing them around; ``bind_log_context`` adds one (a batch id) later.
 Every line is written without the secrets of the sources the process has opened, in any form
-(``security.secrets.mask_known_secrets``), tracebacks included.
+(``masking.mask_known_secrets``), tracebacks included.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from xdm_connector.security.secrets import mask_known_secrets
+from xdm_connector.masking import mask_known_secrets
 
 _CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("xdmc_log_context", default=None)
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

@@ -12,7 +12,7 @@ import re
 from xdm_connector.errors import InvalidInput
 from xdm_connector.security.credentials import OPERATOR
 from xdm_connector.security.roles import ROLES, known_role
-from xdm_connector.security.secrets import check_source_url, display_source_url
+from xdm_connector.sources.urls import check_source_url, display_source_url
 from xdm_connector.store.groups import GroupRoles
 from xdm_connector.store.models import Organization
 from xdm_connector.store.store import Store

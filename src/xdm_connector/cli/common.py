@@ -12,8 +12,8 @@ import typer
 
 from xdm_connector import logs
 from xdm_connector.errors import XdmcError
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
+from xdm_connector.sources.product_data import ProductData
 from xdm_connector.store.store import Store
 
 OrgOption = Annotated[str, typer.Option("--org", help="The organization.")]

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES
 from xdm_connector.errors import Conflict, DestinationError, InvalidInput, NotFound
-from xdm_connector.security.secrets import SECRET_REFERENCE
+from xdm_connector.sources.urls import SECRET_REFERENCE
 from xdm_connector.store.models import Job, Mapping, Organization
 from xdm_connector.store.store import Store
 

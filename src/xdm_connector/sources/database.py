@@ -53,18 +53,12 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from xdm_connector.errors import SOURCE_FAILED_MESSAGE, InvalidInput, SourceError, SourceRefused
-from xdm_connector.security.product_data import ProductData, sqlite_file
-from xdm_connector.security.secrets import (
-    display_source_url,
-    mask_secrets,
-    remember_secrets,
-    resolve_source_url,
-    source_secrets,
-)
+from xdm_connector.masking import mask_secrets, remember_secrets
 from xdm_connector.sources.batches import prefetched, python_array, rows_per_batch
 from xdm_connector.sources.derived import Compute, derived_columns
 from xdm_connector.sources.driver_errors import is_transient
 from xdm_connector.sources.postgresql import read_postgresql
+from xdm_connector.sources.product_data import ProductData, sqlite_file
 from xdm_connector.sources.sqlite import read_only_engine, read_sqlite
 from xdm_connector.sources.statements import (
     AnySelect,
@@ -74,6 +68,7 @@ from xdm_connector.sources.statements import (
     distinct_columns,
     portable_statement,
 )
+from xdm_connector.sources.urls import display_source_url, resolve_source_url, source_secrets
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +105,7 @@ class SourceDatabase:
     ...     for batch in source.read_batches(sa.select(profile), batch_rows=10_000):
     ...         print(batch.num_rows)
 
-    The URL is the organization's, its secrets named (``security.secrets``): they are
+    The URL is the organization's, its secrets named (``sources/urls.py``): they are
     resolved here, after the URL is checked against the connector's own data
     (``product_data``: a URL stored before that rule is refused, never opened). Either
     refusal is a ``SourceError`` that is not transient. The engine is created on first use

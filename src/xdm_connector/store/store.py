@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xdm_connector.security.product_data import ProductData
+from xdm_connector.sources.product_data import ProductData
 from xdm_connector.store.engine import DEFAULT_POOL_SIZE
 from xdm_connector.store.jobs import JobQueue
 from xdm_connector.store.mappings import MappingRecords

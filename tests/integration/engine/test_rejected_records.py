@@ -15,8 +15,8 @@ from xdm_connector.pipeline.files import json_lines
 from xdm_connector.pipeline.plan import plan_export
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.validate import RecordChecks
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.product_data import ProductData
 from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.validation import RecordValidator

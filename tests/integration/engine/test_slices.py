@@ -28,9 +28,9 @@ from xdm_connector.pipeline import export
 from xdm_connector.pipeline.export import Exporter, describe_targeting_dimension
 from xdm_connector.pipeline.plan import KEY_LABEL, plan_export
 from xdm_connector.pipeline.slicing import slice_ranges
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.product_data import ProductData
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.slices import SliceState
 from xdm_connector.xdm.dataset_spec import dataset_schema

@@ -43,9 +43,9 @@ from xdm_connector.errors import SourceError
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import JsonFormatter
 from xdm_connector.security.credentials import NewIntegration, create_integration
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.product_data import ProductData
 from xdm_connector.store.store import Store
 
 VARIABLE = "XDMC_TEST_SOURCE_SECRET"

@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from xdm_connector.errors import InvalidInput, SourceError
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.postgresql import copy_statement
+from xdm_connector.sources.product_data import ProductData
 from xdm_connector.sources.statements import (
     constant_columns,
     dollar_dialect,

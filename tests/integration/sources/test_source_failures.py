@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from tests.integration.sources.sqlite_writer import LockingWriter
 from tests.integration.store.test_requests import terminate_backends
 from xdm_connector.errors import SourceError
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.sources import postgresql, sqlite
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.product_data import ProductData
 
 ROWS = 60_000
 

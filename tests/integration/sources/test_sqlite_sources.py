@@ -26,9 +26,9 @@ from xdm_connector.mappings.datasets import create_dataset
 from xdm_connector.mappings.service import apply_mapping
 from xdm_connector.organizations import create_organization
 from xdm_connector.pipeline.preview import preview_mapping
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.product_data import ProductData
 from xdm_connector.sources.sqlite import read_only_uri
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry

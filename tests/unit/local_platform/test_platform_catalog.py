@@ -24,8 +24,8 @@ from xdm_connector.destinations.dataset_refresh import (
 )
 from xdm_connector.errors import DestinationError, InvalidInput
 from xdm_connector.retry import RetryPolicy
-from xdm_connector.security.secrets import SECRET_REFERENCE
 from xdm_connector.settings import Settings
+from xdm_connector.sources.urls import SECRET_REFERENCE
 
 SCHEMA_ID = "https://ns.adobe.com/acme/schemas/0c3e"
 CONFIG = {

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from xdm_connector.errors import SourceRefused
-from xdm_connector.security.product_data import ProductData
 from xdm_connector.settings import Settings
+from xdm_connector.sources.product_data import ProductData
 
 PG_STORE = "postgresql+psycopg://xdmc@127.0.0.1:5432/xdmc"
 

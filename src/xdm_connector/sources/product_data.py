@@ -36,8 +36,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from xdm_connector.errors import SOURCE_OWN_DATA, SOURCE_URL, SourceRefused
-from xdm_connector.security.secrets import file_references, parse_source_url
 from xdm_connector.settings import Settings
+from xdm_connector.sources.urls import file_references, parse_source_url
 
 SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 POSTGRESQL_PORT = "5432"
