@@ -131,8 +131,6 @@ OPERATORS: tuple[Operator, ...] = (
 )
 
 COMPARISONS = frozenset(op.symbol for op in OPERATORS if op.arity == 2 and not op.chains)
-ARITHMETIC = frozenset({"+", "-", "*", "/"})
-LOGICAL = frozenset({"AND", "OR"})
 BINARY_OPERATORS = frozenset(op.symbol for op in OPERATORS if op.arity == 2)
 UNARY_OPERATORS = frozenset(op.symbol for op in OPERATORS if op.arity == 1)
 

@@ -9,7 +9,6 @@ from xdm_connector.errors import InvalidInput
 from xdm_connector.xdm.fields import XdmField, build_field
 
 PROFILE_CLASS_ID = "https://ns.adobe.com/xdm/context/profile"
-EXPERIENCE_EVENT_CLASS_ID = "https://ns.adobe.com/xdm/context/experienceevent"
 
 
 class XedSchema:
