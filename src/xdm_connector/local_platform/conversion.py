@@ -1,4 +1,4 @@
-"""The conversions the platform applies to a record before validating it (``xdm.md``).
+"""The conversions Adobe's platform applies to a record before validating it, imitated.
 
 A string becomes a number or an integer when it reads as one; an epoch in milliseconds
 becomes a date (``2024-01-31``) or a date-time (``2024-01-31T12:30:00Z``). Booleans and
@@ -8,7 +8,8 @@ validator to refuse::
     convert({"person": {"birthDate": 946684800000}}, schema.root)
     # {"person": {"birthDate": "2000-01-01"}}
 
-The record is copied where it changes and shared where it does not.
+The record is copied where it changes and shared where it does not. The README's "Local
+platform service" says where the service applies them.
 """
 
 from __future__ import annotations

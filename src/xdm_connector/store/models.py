@@ -1,8 +1,8 @@
 """Tables of the metadata store (SQLAlchemy 2 declarative models).
 
 The jobs table is the work queue: a job in progress holds a lease, and a partial unique
-index allows at most one job in progress per mapping (invariant 1), whatever the number
-of API processes and workers.
+index allows at most one job in progress per mapping, whatever the number of API processes
+and workers (so that simultaneous triggers of a mapping create one job).
 """
 
 from __future__ import annotations
