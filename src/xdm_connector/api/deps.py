@@ -5,9 +5,13 @@ before anything else: a caller of another organization is answered ``NotFound`` 
 message of a missing object (``member``), so another tenant's ids are never revealed;
 then the role the action needs (``require_role``, 403 naming the role).
 
-The dependencies that do no I/O are ``async``: FastAPI runs a plain ``def`` dependency in
-its thread pool, a hop that costs more than the dependency itself. ``get_principal``
-answers a cached token in the event loop and reads the store in the pool only on a miss.
+This module's dependencies are ``async``, since they do no blocking I/O: FastAPI runs a
+plain ``def`` dependency in its thread pool, a hop that costs more than the dependency
+itself. ``get_principal`` answers a cached token in the event loop and reads the store in
+the pool only on a miss. ``member``, ``require_role`` and ``administrator`` are plain
+functions, not dependencies; the route modules' dependencies that call them with the
+path's ids (``_mapping_reader`` in ``api/mappings.py``...) are plain ``def``, and so run
+in the thread pool.
 The ingestion API's polled routes call ``request_principal`` themselves: FastAPI's solving
 of declared parameters costs more than the rest of such a request.
 """
