@@ -3,9 +3,12 @@
 Signing in exchanges an integration's client id and secret for a bearer token through
 ``security.credentials.issue_token`` (or checks a token given instead), exactly as
 ``/ims/token/v3`` does; the session cookie then carries that token, the client id, a
-per-session CSRF token and an expiry, signed with HMAC-SHA256::
+per-session CSRF token, signed with the time of signing by itsdangerous's
+``URLSafeTimedSerializer`` (HMAC-SHA256, the cookie's purpose as its salt)::
 
-    xdmc_session = base64url(payload) "." base64url(hmac(key, "session:" + payload))
+    xdmc_session = base64url(json) "." base64url(time) "." base64url(hmac(key, ...))
+
+A cookie older than its purpose's lifetime (``LIFETIMES``), or altered, is no cookie.
 
 Every request re-authenticates the token against the store, so a rotated secret, a deleted
 integration or a revoked role takes effect on the next page. The cookie is ``HttpOnly``,
@@ -19,19 +22,16 @@ form's CSRF token (before there is a session) and the one-shot notice shown afte
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import hmac
 import os
-import re
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
+from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -43,7 +43,8 @@ KEY_FILE = "ui-session.key"
 SESSION_SECONDS = 8 * 3600
 SIGNIN_SECONDS = 3600
 NOTICE_SECONDS = 60
-_SIGNED = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+LIFETIMES = {"session": SESSION_SECONDS, "signin": SIGNIN_SECONDS, "notice": NOTICE_SECONDS}
+"""How long a cookie signed for each purpose is good for, in seconds."""
 
 
 @dataclass(frozen=True)
@@ -76,52 +77,39 @@ class Notice:
     text: str
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class Signer:
-    """Signs and checks the pages' cookies with the installation's key."""
+    """Signs and checks the pages' cookies with the installation's key, for a purpose
+    (``session``, ``signin``, ``notice``: a cookie signed for one is refused for another)."""
 
     def __init__(self, key_path: Path) -> None:
         self._key_path = key_path
-        self._key: bytes | None = None
+        self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
-    @property
-    def key(self) -> bytes:
-        """The signing key, read or made on first use."""
-        if self._key is None:
-            self._key = _load_or_create_key(self._key_path)
-        return self._key
-
-    def sign(self, purpose: str, document: dict[str, Any], ttl_seconds: int) -> str:
-        """``document`` with an expiry, signed for ``purpose`` (``session``, ``notice``)."""
-        payload = _b64(orjson.dumps({**document, "e": int(time.time()) + ttl_seconds}))
-        return f"{payload}.{self._mac(purpose, payload)}"
+    def sign(self, purpose: str, document: dict[str, Any]) -> str:
+        """``document``, signed now for ``purpose``."""
+        return self._serializer(purpose).dumps(document)
 
     def unsign(self, purpose: str, value: str | None) -> dict[str, Any] | None:
-        """The document of a value signed for ``purpose`` and not expired, else None (a
-        value that is not two base64url parts, whatever it holds, is no cookie of ours)."""
-        if not value or _SIGNED.fullmatch(value) is None:
-            return None
-        payload, mac = value.split(".")
-        if not hmac.compare_digest(mac, self._mac(purpose, payload)):
+        """The document of a value signed for ``purpose`` within its lifetime, else None
+        (whatever the value holds)."""
+        if not value:
             return None
         try:
-            document = orjson.loads(_unb64(payload))
-        except (ValueError, orjson.JSONDecodeError):
+            document = self._serializer(purpose).loads(value, max_age=LIFETIMES[purpose])
+        except BadData:
             return None
-        if not isinstance(document, dict) or not isinstance(document.get("e"), int):
-            return None
-        return document if document["e"] > time.time() else None
+        return document if isinstance(document, dict) else None
 
-    def _mac(self, purpose: str, payload: str) -> str:
-        message = f"{purpose}:{payload}".encode("ascii")
-        return _b64(hmac.new(self.key, message, hashlib.sha256).digest())
+    def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
+        if not self._serializers:
+            key = _load_or_create_key(self._key_path)
+            self._serializers = {
+                name: URLSafeTimedSerializer(
+                    key, salt=name, signer_kwargs={"digest_method": hashlib.sha256}
+                )
+                for name in LIFETIMES
+            }
+        return self._serializers[purpose]
 
 
 def _load_or_create_key(path: Path) -> bytes:
@@ -177,7 +165,7 @@ def _set(response: Response, request: Request, name: str, value: str, max_age: i
 
 def write_session(signer: Signer, request: Request, response: Response, session: Session) -> None:
     """Set the session cookie on ``response``."""
-    value = signer.sign("session", session.document(), SESSION_SECONDS)
+    value = signer.sign("session", session.document())
     _set(response, request, SESSION_COOKIE, value, SESSION_SECONDS)
 
 
@@ -197,7 +185,7 @@ def signin_csrf(signer: Signer, request: Request) -> tuple[str, bool]:
 
 def remember_signin_csrf(signer: Signer, request: Request, response: Response, token: str) -> None:
     """Set the sign-in form's CSRF cookie, before there is a session to hold the token."""
-    value = signer.sign("signin", {"x": token}, SIGNIN_SECONDS)
+    value = signer.sign("signin", {"x": token})
     _set(response, request, SIGNIN_COOKIE, value, SIGNIN_SECONDS)
 
 
@@ -226,7 +214,7 @@ def _same_token(expected: str, given: str) -> bool:
 
 def set_notice(signer: Signer, request: Request, response: Response, notice: Notice) -> None:
     """Show ``notice`` on the next page the browser asks for."""
-    value = signer.sign("notice", {"k": notice.kind, "m": notice.text}, NOTICE_SECONDS)
+    value = signer.sign("notice", {"k": notice.kind, "m": notice.text})
     _set(response, request, NOTICE_COOKIE, value, NOTICE_SECONDS)
 
 
