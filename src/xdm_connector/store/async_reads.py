@@ -18,6 +18,11 @@ belong to the event loop that opened them; used from another loop (a new test cl
 old loop's connections are closed and new ones opened. A read that fails on a connection
 that sat idle is tried once more on a new connection (the server may have closed the old
 one); a connection on which a read failed is never used again.
+
+Why not ``psycopg_pool.AsyncConnectionPool``: it opens only inside a running loop, runs
+tasks of its own in that loop and closes only from one, whereas these connections follow
+each new loop and close synchronously with the store's engine (at shutdown, outside any
+loop); and its check of an idle connection costs a round trip on every read.
 """
 
 from __future__ import annotations
