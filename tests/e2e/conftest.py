@@ -18,6 +18,14 @@ import pytest
 
 COMMAND = [sys.executable, "-m", "xdm_connector"]
 START_TIMEOUT_SECONDS = 60
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this folder ``e2e``: each runs the product's own processes."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.e2e)
 
 
 class ReservedPort:

@@ -12,12 +12,9 @@ from pathlib import Path
 
 import duckdb
 import httpx
-import pytest
 
 from tests.e2e.conftest import Installation, demo_credentials, token_for
 from tests.tables import read_table
-
-pytestmark = pytest.mark.e2e  # every test here starts a server process
 
 DEMO_PROFILES = 10_000
 

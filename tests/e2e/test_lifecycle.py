@@ -28,8 +28,6 @@ from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
 
-pytestmark = pytest.mark.e2e  # every test here starts a server process
-
 GRACE_SECONDS = 120
 
 

@@ -18,8 +18,6 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.conftest import Installation, demo_credentials
 from tests.e2e.pages.browser import LAPTOP, PHONE, Screenshots, chromium
 
-pytestmark = pytest.mark.e2e  # every test here starts a server process
-
 JOB_SECONDS = 60
 DEMO_PROFILES = 10_000
 UPLOAD_FAILED = "ACP-880096 Sync Job failed to upload. Please check the error in the Platform UI."

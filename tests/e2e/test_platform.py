@@ -35,8 +35,6 @@ from tests.integration.local_platform.checks import assert_valid_xdm, lake_recor
 from xdm_connector.demo.setup import DEMO_SCHEMA
 from xdm_connector.store.store import Store
 
-pytestmark = pytest.mark.e2e  # every test here starts a server process
-
 IMS_ORG = "E2E@AdobeOrg"
 PROFILES = 500
 SECRET_VARIABLE = "XDMC_E2E_PLATFORM_SECRET"
