@@ -55,12 +55,13 @@ SECRET = f"Pw@/:?#%+ &='\"\\é€ {CORE}"
 BASE = "/{org}/campaign/dataIngestion"
 
 
-def _closed_port() -> int:
-    """A port nothing listens on: one just given back by the system."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that refuses connections: bound, not listening, and held for the
+    test, so that no other process takes it meanwhile."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
 
 
 def forms(secret: str) -> list[str]:
@@ -171,6 +172,7 @@ def _store_texts(store: Store) -> list[str]:
 def test_a_password_of_any_character_works_and_is_never_shown(
     settings: Settings,
     source: sa.URL,
+    closed_port: int,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -179,7 +181,6 @@ def test_a_password_of_any_character_works_and_is_never_shown(
     product_log.setFormatter(JsonFormatter())
     logging.getLogger().addHandler(product_log)
     answers: list[str] = []
-    closed_port = _closed_port()
     urls = {
         "crm": _named(source),
         "missing": _named(source, database=f"{source.database}_missing"),
