@@ -1,7 +1,8 @@
 """Fixtures shared by every test layer.
 
-PostgreSQL tests use the server named by ``XDMC_TEST_POSTGRES_URL`` and get a database of
-their own, created for the test and dropped after it. ``make test`` runs pytest through
+PostgreSQL tests use the server named by ``XDMC_TEST_POSTGRES_URL``, MariaDB (MySQL) tests
+the one named by ``XDMC_TEST_MYSQL_URL``; each test gets a database of its own, created for
+the test and dropped after it (both servers create one in milliseconds). ``make test`` runs pytest through
 ``tests/servers.py``, which provisions a private server when that one does not answer. An
 unreachable server fails the test with a message saying how to get one; it never turns
 into a silent skip.
@@ -13,8 +14,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
+import pymysql
 import pytest
 from hypothesis import settings
 from psycopg import sql
@@ -26,6 +29,7 @@ settings.register_profile("xdm-connector", deadline=None)
 settings.load_profile("xdm-connector")
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_TEST_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
 
 
 def _server_url() -> str:
@@ -87,9 +91,63 @@ def postgres_source_url(postgres_server_url: str) -> Iterator[str]:
         yield url
 
 
+def _mysql_connect(url: str, database: str | None = None) -> pymysql.Connection[Any]:
+    parsed = make_url(url)
+    return pymysql.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=str(parsed.password or ""),
+        database=database,
+        autocommit=True,
+        connect_timeout=5,
+        charset="utf8mb4",
+    )
+
+
+@pytest.fixture(scope="session")
+def mysql_server_url() -> str:
+    """The MariaDB (or MySQL) server for the tests; fails loudly when it cannot be reached."""
+    url = os.environ.get("XDMC_TEST_MYSQL_URL", DEFAULT_TEST_MYSQL_URL)
+    try:
+        _mysql_connect(url).close()
+    except pymysql.err.OperationalError as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        pytest.fail(
+            f"MariaDB is unreachable at {where} ({exc}). Start it, set XDMC_TEST_MYSQL_URL, "
+            "or run pytest as `python -m tests.servers pytest ...` (what make test does), "
+            "which provisions a private server.",
+            pytrace=False,
+        )
+    return url
+
+
+@contextmanager
+def new_mysql_database(server_url: str) -> Iterator[str]:
+    """A new, empty utf8mb4 database on the server, dropped after: its URL."""
+    name = f"xdmc_test_{uuid.uuid4().hex[:12]}"
+    with _mysql_connect(server_url) as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _mysql_connect(server_url) as conn, conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def mysql_url(mysql_server_url: str) -> Iterator[str]:
+    """A SQLAlchemy URL (``mysql://``) of a new, empty MariaDB database, dropped after."""
+    with new_mysql_database(mysql_server_url) as url:
+        yield url
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that asks for a PostgreSQL database with ``postgres``."""
+    """Mark every test that asks for a PostgreSQL database with ``postgres``, a MariaDB one
+    with ``mysql``."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "postgres_url" in fixtures or "postgres_server_url" in fixtures:
             item.add_marker(pytest.mark.postgres)
+        if "mysql_url" in fixtures or "mysql_server_url" in fixtures:
+            item.add_marker(pytest.mark.mysql)

@@ -1,12 +1,13 @@
 """The database servers the tests run against: the ones configured, or private ones.
 
 ``python -m tests.servers COMMAND...`` runs COMMAND (``make test`` runs pytest this way)
-with ``XDMC_TEST_POSTGRES_URL`` naming a PostgreSQL server that answers. When the server
-the variable names (or its default) answers, it is used as it is. When it does not, a
-private, throwaway server is provisioned for the run: Debian's PostgreSQL binaries
-(installed with apt-get when they are missing), ``initdb`` into a temporary folder as an
-unprivileged user, started on a free port of the loopback, then stopped and removed when
-COMMAND ends, whatever its outcome.
+with ``XDMC_TEST_POSTGRES_URL`` naming a PostgreSQL server and ``XDMC_TEST_MYSQL_URL`` a
+MariaDB server that answer. When the server a variable names (or its default) answers, it
+is used as it is. When it does not, a private, throwaway server is provisioned for the
+run: Debian's binaries (``postgresql``, ``mariadb-server``; installed with apt-get when
+they are missing), a new data folder in a temporary folder (``initdb``,
+``mariadb-install-db``) owned by an unprivileged user, the server started on a free port
+of the loopback, then stopped and removed when COMMAND ends, whatever its outcome.
 """
 
 from __future__ import annotations
@@ -21,16 +22,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pymysql
 from sqlalchemy.engine import make_url
 
 POSTGRES_URL_VARIABLE = "XDMC_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DATABASE = "test"
 SUPERUSER = "postgres"
+MYSQL_URL_VARIABLE = "XDMC_TEST_MYSQL_URL"
+DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
+MARIADB_START_SECONDS = 60
 PROBE_TIMEOUT_SECONDS = 3
 START_ATTEMPTS = 5
 """Ports tried in turn: PostgreSQL binds its own socket, so a free port can be taken
@@ -96,11 +102,11 @@ def _apt_get_install(package: str) -> None:
     )
 
 
-def _unprivileged_user() -> str | None:
+def _unprivileged_user(own: str = "postgres") -> str | None:
     """The user a server runs as when the tests run as root (PostgreSQL refuses root)."""
     if os.geteuid() != 0:
         return None
-    for name in ("postgres", "nobody"):
+    for name in (own, "nobody"):
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return name
@@ -191,6 +197,125 @@ def postgres_for_tests() -> Iterator[str]:
         yield private_url
 
 
+def mysql_answers(url: str) -> bool:
+    """Whether the MariaDB (or MySQL) server of ``url`` accepts a connection now."""
+    parsed = make_url(url)
+    try:
+        pymysql.connect(
+            host=parsed.host or "127.0.0.1",
+            port=parsed.port or 3306,
+            user=parsed.username or "root",
+            password=str(parsed.password or ""),
+            connect_timeout=PROBE_TIMEOUT_SECONDS,
+        ).close()
+    except pymysql.err.OperationalError:
+        return False
+    return True
+
+
+def mariadb_binaries() -> tuple[Path, Path]:
+    """Debian's ``mariadb-install-db`` and ``mariadbd``, installed with apt-get when missing."""
+    found = _mariadb_binaries()
+    if found is None:
+        log("MariaDB's server binaries are missing: installing Debian's mariadb-server")
+        _apt_get_install("mariadb-server")
+        found = _mariadb_binaries()
+    if found is None:
+        raise SystemExit("tests.servers: apt-get installed mariadb-server, but mariadbd is missing")
+    return found
+
+
+def _mariadb_binaries() -> tuple[Path, Path] | None:
+    install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+    server = next(
+        (path for path in ("/usr/sbin/mariadbd", "/usr/sbin/mysqld") if os.access(path, os.X_OK)),
+        shutil.which("mariadbd"),
+    )
+    return (Path(install), Path(server)) if install and server else None
+
+
+@contextlib.contextmanager
+def private_mariadb() -> Iterator[str]:
+    """A new MariaDB server of its own, for as long as the context lasts: yields the URL of
+    its database ``test`` (user root, no password); stopped and removed after."""
+    install, server = mariadb_binaries()
+    user = _unprivileged_user("mysql")
+    home = Path(tempfile.mkdtemp(prefix="xdmc-test-mariadb-"))
+    data, socket_path = home / "data", home / "mariadb.sock"
+    data.mkdir()
+    if user is not None:
+        account = pwd.getpwnam(user)
+        for path in (home, data):
+            os.chown(path, account.pw_uid, account.pw_gid)
+    as_user = [f"--user={user}"] if user is not None else []
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        _run_as(
+            None,
+            [
+                str(install), "--no-defaults", f"--datadir={data}", *as_user,
+                "--auth-root-authentication-method=normal", "--skip-test-db",
+            ],
+        )  # fmt: skip
+        port = _free_loopback_port()
+        with (home / "server.log").open("wb") as logfile:
+            process = subprocess.Popen(
+                [
+                    str(server), "--no-defaults", f"--datadir={data}", *as_user,
+                    f"--socket={socket_path}", f"--port={port}", "--bind-address=127.0.0.1",
+                    f"--pid-file={home / 'mariadb.pid'}", "--skip-log-bin",
+                    # A throwaway server: durability buys nothing here and costs the tests time.
+                    "--innodb-flush-log-at-trx-commit=0", "--skip-innodb-doublewrite",
+                    "--character-set-server=utf8mb4",
+                ],
+                stdout=logfile, stderr=subprocess.STDOUT, cwd="/",
+            )  # fmt: skip
+        _wait_for_mariadb(process, socket_path, home / "server.log")
+        administration = pymysql.connect(unix_socket=str(socket_path), user="root", autocommit=True)
+        with administration as conn, conn.cursor() as cursor:
+            cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'")
+            cursor.execute("GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+            cursor.execute(f"CREATE DATABASE {DATABASE}")
+        log(f"provisioned a private MariaDB at 127.0.0.1:{port} in {home}")
+        yield f"mysql://root@127.0.0.1:{port}/{DATABASE}"
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=MARIADB_START_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(home, ignore_errors=True)
+        log(f"removed the private MariaDB in {home}")
+
+
+def _wait_for_mariadb(process: subprocess.Popen[bytes], socket_path: Path, logfile: Path) -> None:
+    for _ in range(MARIADB_START_SECONDS * 10):
+        if process.poll() is not None:
+            raise SystemExit(f"tests.servers: MariaDB did not start; see {logfile}")
+        try:
+            pymysql.connect(unix_socket=str(socket_path), user="root").close()
+        except pymysql.err.OperationalError:
+            time.sleep(0.1)
+            continue
+        return
+    raise SystemExit(f"tests.servers: MariaDB did not answer in time; see {logfile}")
+
+
+@contextlib.contextmanager
+def mysql_for_tests() -> Iterator[str]:
+    """The configured MariaDB when it answers, else a private one."""
+    url = os.environ.get(MYSQL_URL_VARIABLE, DEFAULT_MYSQL_URL)
+    if mysql_answers(url):
+        yield url
+        return
+    where = make_url(url).render_as_string(hide_password=True)
+    log(f"MariaDB does not answer at {where}: provisioning a private one")
+    with private_mariadb() as private_url:
+        yield private_url
+
+
 def _stop_on_sigterm() -> None:
     # A SIGTERM unwinds the context managers like Ctrl-C does, so the servers are removed.
     def interrupt(signum: int, frame: object) -> None:
@@ -204,8 +329,12 @@ def main(command: list[str]) -> int:
     if not command:
         raise SystemExit("usage: python -m tests.servers COMMAND [ARGUMENT...]")
     _stop_on_sigterm()
-    with postgres_for_tests() as postgres_url:
-        environment = {**os.environ, POSTGRES_URL_VARIABLE: postgres_url}
+    with postgres_for_tests() as postgres_url, mysql_for_tests() as mysql_url:
+        environment = {
+            **os.environ,
+            POSTGRES_URL_VARIABLE: postgres_url,
+            MYSQL_URL_VARIABLE: mysql_url,
+        }
         child = subprocess.Popen(command, env=environment)
         try:
             return child.wait()

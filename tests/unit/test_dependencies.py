@@ -96,6 +96,8 @@ def used_without_an_import() -> set[str]:
         "python-multipart": importlib.util.find_spec("python_multipart") is not None,
         # Starlette's TestClient runs on it.
         "httpx2": "httpx2" in sys.modules,
+        # SQLAlchemy's driver of the mysql:// and mariadb:// source URLs, named by the product.
+        "pymysql": importlib.import_module("xdm_connector.sources.mysql").DRIVER == "pymysql",
         # Tools that make runs.
         "ruff": "$(BIN)/ruff " in makefile,
         "mypy": "$(BIN)/mypy " in makefile,

@@ -57,10 +57,19 @@ from xdm_connector.masking import mask_secrets, remember_secrets
 from xdm_connector.sources.batches import prefetched, python_array, rows_per_batch
 from xdm_connector.sources.derived import Compute, derived_columns
 from xdm_connector.sources.driver_errors import is_transient
+from xdm_connector.sources.mysql import (
+    ConnectorXError,
+    connectorx_uri,
+    driver_url,
+    mysql_engine,
+    read_mysql,
+    sessions_start_in_utc,
+)
 from xdm_connector.sources.postgresql import read_postgresql
 from xdm_connector.sources.product_data import ProductData, sqlite_file
 from xdm_connector.sources.sqlite import read_only_engine, read_sqlite
 from xdm_connector.sources.statements import (
+    UNREADABLE_PREFIX,
     AnySelect,
     Constant,
     column_names,
@@ -73,7 +82,13 @@ from xdm_connector.sources.urls import display_source_url, resolve_source_url, s
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10
-_DRIVER_ERRORS = (sa.exc.SQLAlchemyError, adbc_driver_manager.Error, pa.ArrowException, OSError)
+_DRIVER_ERRORS = (
+    sa.exc.SQLAlchemyError,
+    adbc_driver_manager.Error,
+    pa.ArrowException,
+    OSError,
+    ConnectorXError,
+)
 
 
 def column_arrow_type(sa_type: sa.types.TypeEngine[Any]) -> pa.DataType:
@@ -124,8 +139,9 @@ class SourceDatabase:
             product_data.check_source(url)
         except SourceRefused as exc:
             raise SourceError(f"{SOURCE_FAILED_MESSAGE} {exc.code} {exc.message}") from exc
-        self.url = resolve_source_url(url)
+        self.url = driver_url(resolve_source_url(url))
         self.use_adbc = use_adbc
+        self._fast_mysql: bool | None = None
         self._secrets = source_secrets(self.url)
         remember_secrets(self._secrets)
         self._engine: sa.Engine | None = None
@@ -154,6 +170,8 @@ class SourceDatabase:
             elif self.backend == "postgresql":
                 timeout = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=timeout)
+            elif self.backend in ("mysql", "mariadb"):
+                self._engine = mysql_engine(self.url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
             else:
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True)
         return self._engine
@@ -173,7 +191,9 @@ class SourceDatabase:
         self.dispose()
 
     def expected_schema(self, query: AnySelect) -> pa.Schema:
-        """The schema of every batch ``read_batches(query)`` yields."""
+        """The schema of every batch ``read_batches(query)`` yields; a MySQL read adds a
+        text column ``UNREADABLE_PREFIX + name`` after them for each date column, the text
+        of a zero date it read as ``NULL`` (``sources/mysql.py``)."""
         column_names(query)
         return _arrow_schema(query)
 
@@ -213,6 +233,8 @@ class SourceDatabase:
         fill = _Fill(full_schema, copies, constants, derived)
         with self.translated_errors():
             readers = self._read_adbc(query, schema, batch_rows, scan=scan)
+            if readers is None and self.backend in ("mysql", "mariadb"):
+                readers = [self._read_mysql(query, schema, batch_rows)]
             if readers is None:
                 log.debug("reading %s through SQLAlchemy", self.display_url)
                 reader = self._read_sqlalchemy(query, schema, batch_rows)
@@ -254,6 +276,24 @@ class SourceDatabase:
                 connecting=self._connecting,
             )
         return None
+
+    def _read_mysql(
+        self, query: AnySelect, schema: pa.Schema, batch_rows: int
+    ) -> Generator[pa.RecordBatch, None, None]:
+        """MySQL and MariaDB: ConnectorX by pages when it can read (``sources/mysql.py``),
+        else PyMySQL with a server-side cursor."""
+        uri = connectorx_uri(self.url) if self.use_adbc and self._sessions_in_utc() else None
+        log.debug("reading %s through %s", self.display_url, "ConnectorX" if uri else "SQLAlchemy")
+        return read_mysql(uri, query, schema, batch_rows, connect=self._connection)
+
+    def _sessions_in_utc(self) -> bool:
+        """Whether the server's new sessions are in UTC (asked once)."""
+        if self._fast_mysql is None:
+            zones = self.first_row(sa.text("SELECT @@global.time_zone, @@system_time_zone"))
+            self._fast_mysql = zones is not None and sessions_start_in_utc(
+                str(zones[0]), str(zones[1])
+            )
+        return self._fast_mysql
 
     def _libpq_uri(self) -> str:
         """The URL as libpq reads it, every part percent-encoded (libpq reads ``+`` as
@@ -378,7 +418,12 @@ class _Fill:
                 arrays.append(derived(read))
             else:
                 arrays.append(read[name])
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        fields = list(self.schema)
+        for field in batch.schema:  # the zero dates' texts of a MySQL read, passed on
+            if field.name.startswith(UNREADABLE_PREFIX):
+                fields.append(field)
+                arrays.append(batch.column(field.name))
+        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 class _ReadColumns(Mapping[str, pa.Array]):

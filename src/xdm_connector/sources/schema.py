@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine, Inspector
 
 from xdm_connector.errors import InvalidInput
@@ -158,6 +159,9 @@ class _Reflector:
         if (schema, name) not in self._tables:
             table = sa.Table(name, self._metadata, schema=schema)
             self._inspector.reflect_table(table, None, resolve_fks=False)
+            for column in table.columns:
+                if _is_mysql_boolean(column.type):
+                    column.type = sa.Boolean()
             self._tables[(schema, name)] = table
         return self._tables[(schema, name)]
 
@@ -191,3 +195,8 @@ class _Reflector:
                 target = Resource(target.table, target_columns, target.links)
             links.append(Link(label, columns, target_columns, target))
         return tuple(links)
+
+
+def _is_mysql_boolean(kind: sa.types.TypeEngine[Any]) -> bool:
+    """MySQL's ``BOOLEAN`` is ``tinyint(1)``, and reflects as that: read it as a boolean."""
+    return isinstance(kind, mysql.TINYINT) and kind.display_width == 1

@@ -39,6 +39,9 @@ from xdm_connector.errors import InvalidInput
 AnySelect: TypeAlias = sa.Select[*tuple[Any, ...]]
 RESERVED_PREFIX = "_xdmc_"
 FIRST_ROW_FLAG = f"{RESERVED_PREFIX}first"
+UNREADABLE_PREFIX = f"{RESERVED_PREFIX}unreadable_"
+"""A column ``UNREADABLE_PREFIX + name`` holds the text of a value of column ``name`` that
+no Arrow type holds (a MySQL zero date), read as ``NULL`` in that column."""
 _ADBC_PARAMETER_TYPES = (bool, int, float, str, dt.date, dt.datetime)
 Constant: TypeAlias = bool | int | float | str
 _NOT_INDEXED = "NOT INDEXED"

@@ -67,3 +67,42 @@ def test_the_command_s_exit_status_is_the_run_s(postgres_server_url: str) -> Non
         check=False,
     )
     assert completed.returncode == 3
+
+
+PRINT_MARIADB = (
+    "import os, pymysql; from sqlalchemy.engine import make_url; "
+    "url = os.environ['XDMC_TEST_MYSQL_URL']; print(url); parsed = make_url(url); "
+    "connection = pymysql.connect(host=parsed.host, port=parsed.port, user='root', "
+    "database=parsed.database); cursor = connection.cursor(); "
+    "cursor.execute('SELECT @@datadir'); print(cursor.fetchone()[0])"
+)
+
+
+def test_an_unreachable_mariadb_is_replaced_by_a_private_one_removed_after(
+    postgres_server_url: str,
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        unreachable = f"mysql://root@127.0.0.1:{closed.getsockname()[1]}/test"
+        assert not servers.mysql_answers(unreachable)
+        completed = subprocess.run(
+            [sys.executable, "-m", "tests.servers", sys.executable, "-c", PRINT_MARIADB],
+            env={
+                **os.environ,
+                servers.POSTGRES_URL_VARIABLE: postgres_server_url,
+                servers.MYSQL_URL_VARIABLE: unreachable,
+            },
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    assert completed.returncode == 0, completed.stderr
+    private_url, data_directory = completed.stdout.split()
+    assert private_url != unreachable
+    assert private_url.startswith("mysql://root@127.0.0.1:")
+    assert "MariaDB does not answer" in completed.stderr
+    assert not Path(data_directory).exists()
+    assert not Path(data_directory).parent.exists()
+    assert not servers.mysql_answers(private_url)
