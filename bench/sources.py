@@ -4,24 +4,50 @@
 - PostgreSQL: the same rows in the database ``xdmc_bench_<N>`` of the server named by
   ``XDMC_TEST_POSTGRES_URL``, copied from the SQLite file with ``COPY``; kept while its row
   count is right.
+- MariaDB (MySQL): the same rows in the database ``xdmc_bench_<N>`` of the server named by
+  ``XDMC_TEST_MYSQL_URL``, copied with ``LOAD DATA LOCAL INFILE`` (``copy_into_mysql``, which
+  the tests use too); kept while its row count is right.
 
-Both have the demo's two tables, ``profile`` and ``postalAddress``.
+All have the demo's two tables, ``profile`` and ``postalAddress``.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pymysql
 import sqlalchemy as sa
 from psycopg import sql
 
 from xdm_connector.demo.source import create_demo_source
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
+
+# The demo's tables in MySQL's words: BOOLEAN is tinyint(1), date-times keep microseconds.
+MYSQL_SCHEMA = (
+    """CREATE TABLE postalAddress (
+    id BIGINT PRIMARY KEY, line1 VARCHAR(80), line2 VARCHAR(80), city VARCHAR(50),
+    zipCode VARCHAR(10), stateCode VARCHAR(10), countryCode VARCHAR(2),
+    addrDefined BOOLEAN NOT NULL DEFAULT FALSE, addrQuality VARCHAR(40)
+) CHARACTER SET utf8mb4""",
+    """CREATE TABLE profile (
+    id BIGINT PRIMARY KEY, email VARCHAR(128), firstName VARCHAR(50),
+    middleName VARCHAR(50), lastName VARCHAR(50), birthDate DATE,
+    gender VARCHAR(10) NOT NULL DEFAULT 'unknown', mobilePhone VARCHAR(32),
+    phone VARCHAR(32), blackList BOOLEAN NOT NULL DEFAULT FALSE,
+    blackListEmail BOOLEAN NOT NULL DEFAULT FALSE,
+    blackListMobile BOOLEAN NOT NULL DEFAULT FALSE,
+    postalAddress_id BIGINT, created DATETIME(6) NOT NULL, lastModified DATETIME(6) NOT NULL,
+    FOREIGN KEY (postalAddress_id) REFERENCES postalAddress(id)
+) CHARACTER SET utf8mb4""",
+)
+MYSQL_INDEXES = "CREATE INDEX profile_lastModified_id ON profile (lastModified, id)"
 
 POSTGRES_SCHEMA = """
 CREATE TABLE "postalAddress" (
@@ -114,3 +140,69 @@ def _fill(conn: psycopg.Connection[tuple[Any, ...]], sqlite_path: Path) -> None:
     conn.execute(POSTGRES_INDEXES)
     conn.execute("ANALYZE")
     conn.commit()
+
+
+def mysql_connect(url: str | sa.URL, *, database: str | None = None) -> pymysql.Connection[Any]:
+    """A PyMySQL connection to the server of ``url`` (``LOAD DATA LOCAL`` allowed)."""
+    parsed = sa.make_url(url)
+    return pymysql.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=str(parsed.password or ""),
+        database=database if database is not None else parsed.database,
+        charset="utf8mb4",
+        local_infile=True,
+        autocommit=True,
+    )
+
+
+def mysql_source(server_url: str, sqlite_path: Path, profiles: int) -> str:
+    """A MariaDB (MySQL) database holding the rows of ``sqlite_path``; its URL."""
+    name = f"xdmc_bench_{profiles}"
+    with closing(mysql_connect(server_url, database="")) as admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+    url = sa.make_url(server_url).set(database=name)
+    with closing(mysql_connect(url)) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'profile'"
+                       " AND table_schema = DATABASE()")  # fmt: skip
+        present = cursor.fetchone()[0]
+        rows = 0
+        if present:
+            cursor.execute("SELECT COUNT(*) FROM profile")
+            rows = int(cursor.fetchone()[0])
+    if rows != profiles:
+        print(f"bench: copying {profiles:,} profiles into MariaDB {name} (once)", flush=True)
+        copy_into_mysql(url, sqlite_path)
+    return url.render_as_string(hide_password=False)
+
+
+def copy_into_mysql(url: str | sa.URL, sqlite_path: Path) -> None:
+    """Replace the demo's tables of the MySQL database of ``url`` with the rows of the
+    SQLite file ``sqlite_path``, through tab-separated files and ``LOAD DATA LOCAL``."""
+    with closing(mysql_connect(url)) as conn, conn.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS profile, postalAddress")
+        for statement in MYSQL_SCHEMA:
+            cursor.execute(statement)
+        source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+        with closing(source), tempfile.TemporaryDirectory() as folder:
+            for table in ("postalAddress", "profile"):
+                path = Path(folder) / f"{table}.tsv"
+                with path.open("w", encoding="utf-8") as rows:
+                    for row in source.execute(f'SELECT * FROM "{table}" ORDER BY id'):
+                        rows.write("\t".join(_tsv(value) for value in row) + "\n")
+                cursor.execute(
+                    f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "
+                    "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'",
+                    (str(path),),
+                )
+        cursor.execute(MYSQL_INDEXES)
+        cursor.execute("ANALYZE TABLE profile, postalAddress")
+        cursor.fetchall()
+
+
+def _tsv(value: object) -> str:
+    if value is None:
+        return "\\N"
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")

@@ -124,12 +124,14 @@ def mysql_server_url() -> str:
 
 @contextmanager
 def new_mysql_database(server_url: str) -> Iterator[str]:
-    """A new, empty utf8mb4 database on the server, dropped after: its URL."""
+    """A new, empty utf8mb4 database on the server, dropped after: its SQLAlchemy URL, with
+    the driver named (``mysql+pymysql://``) for the tests' own engines."""
     name = f"xdmc_test_{uuid.uuid4().hex[:12]}"
     with _mysql_connect(server_url) as conn, conn.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        url = make_url(server_url).set(drivername="mysql+pymysql", database=name)
+        yield url.render_as_string(hide_password=False)
     finally:
         with _mysql_connect(server_url) as conn, conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -137,7 +139,8 @@ def new_mysql_database(server_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def mysql_url(mysql_server_url: str) -> Iterator[str]:
-    """A SQLAlchemy URL (``mysql://``) of a new, empty MariaDB database, dropped after."""
+    """A SQLAlchemy URL (``mysql+pymysql://``) of a new, empty MariaDB database, dropped
+    after."""
     with new_mysql_database(mysql_server_url) as url:
         yield url
 

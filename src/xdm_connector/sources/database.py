@@ -191,9 +191,9 @@ class SourceDatabase:
         self.dispose()
 
     def expected_schema(self, query: AnySelect) -> pa.Schema:
-        """The schema of every batch ``read_batches(query)`` yields; a MySQL read adds a
-        text column ``UNREADABLE_PREFIX + name`` after them for each date column, the text
-        of a zero date it read as ``NULL`` (``sources/mysql.py``)."""
+        """The schema of every batch ``read_batches(query)`` yields; a batch of a MySQL read
+        that met a zero date in a date column ``name`` (read as ``NULL``) has a text column
+        ``UNREADABLE_PREFIX + name`` after them, with its text (``sources/mysql.py``)."""
         column_names(query)
         return _arrow_schema(query)
 
@@ -405,7 +405,13 @@ class _Fill:
         self.derived = derived
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        if not self.copies and not self.constants and not self.derived:
+        unreadable = [
+            name
+            for name in batch.schema.names
+            if name.startswith(UNREADABLE_PREFIX) and batch.column(name).null_count < len(batch)
+        ]
+        plain = len(batch.schema) == len(self.schema) - len(self.copies) - len(self.constants)
+        if not self.copies and not self.constants and not self.derived and plain:
             return batch
         read = _ReadColumns(batch, self.copies)
         arrays = []
@@ -419,10 +425,9 @@ class _Fill:
             else:
                 arrays.append(read[name])
         fields = list(self.schema)
-        for field in batch.schema:  # the zero dates' texts of a MySQL read, passed on
-            if field.name.startswith(UNREADABLE_PREFIX):
-                fields.append(field)
-                arrays.append(batch.column(field.name))
+        for name in unreadable:  # the zero dates' texts of a MySQL read, where it met one
+            fields.append(batch.schema.field(name))
+            arrays.append(batch.column(name))
         return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 

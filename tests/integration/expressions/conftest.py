@@ -1,4 +1,5 @@
-"""A source database on a SQLite file and on PostgreSQL, with profiles and their addresses."""
+"""A source database on a SQLite file, on PostgreSQL and on MariaDB, with profiles and their
+addresses."""
 
 from __future__ import annotations
 
@@ -122,19 +123,28 @@ def create_source(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(address.insert(), ADDRESSES)
         connection.execute(profile.insert(), PROFILES)
+        quote = engine.dialect.identifier_preparer.quote
         connection.exec_driver_sql(
-            'CREATE VIEW "activeProfile" AS SELECT id, email, "postalAddress_id" FROM profile '
-            'WHERE NOT "blackList"'
+            f"CREATE VIEW {quote('activeProfile')} AS SELECT id, email, "
+            f"{quote('postalAddress_id')} FROM profile WHERE NOT {quote('blackList')}"
         )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ]
+)
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    """An engine on a new source database (a SQLite file, then PostgreSQL), filled."""
+    """An engine on a new source database (a SQLite file, PostgreSQL, MariaDB), filled."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('source') / 'source.db'}"
+    elif request.param == "mysql":
+        url = request.getfixturevalue("mysql_url")
     else:
         url = request.getfixturevalue("postgres_url")
     engine = sa.create_engine(url)

@@ -1,4 +1,4 @@
-"""Reading real SQLite files and PostgreSQL databases as Arrow batches."""
+"""Reading real SQLite files, PostgreSQL and MariaDB databases as Arrow batches."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from xdm_connector.errors import InvalidInput, SourceError
 from xdm_connector.sources.database import SourceDatabase
@@ -49,7 +50,8 @@ def sample_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("visits", sa.Integer),
         sa.Column("birth", sa.Date),
         sa.Column("vip", sa.Boolean),
-        sa.Column("modified", sa.DateTime),
+        # MySQL's DATETIME keeps whole seconds unless given a fraction's digits.
+        sa.Column("modified", sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")),
     )
 
 
@@ -95,11 +97,13 @@ def use_adbc(request: pytest.FixtureRequest) -> bool:
     return bool(request.param == "adbc")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", pytest.param("mysql", marks=pytest.mark.mysql)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A SQLite file or a fresh PostgreSQL database."""
+    """A SQLite file, a fresh PostgreSQL database or a fresh MariaDB database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'source.db'}"
+    elif request.param == "mysql":
+        yield request.getfixturevalue("mysql_url")
     else:
         yield request.getfixturevalue("postgres_url")
 
