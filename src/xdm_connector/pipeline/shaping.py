@@ -26,7 +26,9 @@ as ``2024-02-30``):
   milliseconds, ISO-8601 text with ``T`` or a space, seconds optional, with or without zone.
 
 Text that is empty or blank is null for every type but string. A value that does not
-convert, or is not in its field's ``enum``, rejects its row with a ``Problem``.
+convert, or is not in its field's ``enum``, rejects its row with a ``Problem``; so does a
+value the source could not read (a MySQL zero date, given as the batch's column
+``UNREADABLE_PREFIX + column``, ``sources/mysql.py``).
 
 **Null rules**: an object is null when all its mapped leaves that are not constants are
 null, and present when it has constants only. An array element is dropped when it is null
@@ -49,10 +51,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xdm_connector.errors import InvalidInput
+from xdm_connector.sources.statements import UNREADABLE_PREFIX
 from xdm_connector.xdm.fields import XdmField, XdmType
 
 MAX_PROBLEMS = 100
 """Problem samples kept per batch."""
+UNREADABLE_REASON = "is not a date: a zero date or a date with a zero month or day (MySQL)"
+"""The reason of a row whose source date the reader could not read (``UNREADABLE_PREFIX``)."""
 
 _CONTAINERS = (XdmType.OBJECT, XdmType.ARRAY, XdmType.MAP)
 _EPOCH_MS_RANGE = (-62_135_596_800_000, 253_402_300_799_999)  # years 1 to 9999
@@ -191,6 +196,11 @@ class RecordShaper:
                 raise InvalidInput(f"{leaf.path}: the batch has no column {leaf.column!r}")
             source = batch.column(leaf.column)
             values, failures = _convert_leaf(source, leaf.field)
+            unreadable = batch.schema.get_field_index(UNREADABLE_PREFIX + leaf.column)
+            if unreadable >= 0:  # a value no Arrow type holds (a MySQL zero date)
+                texts = batch.column(unreadable)
+                failures.append((pc.is_valid(texts), UNREADABLE_REASON))
+                source = pc.coalesce(pc.cast(source, pa.string()), texts)
             for failed, reason in failures:
                 rejected = pc.or_(rejected, failed)
                 self._sample(problems, leaf, source, failed, reason)
