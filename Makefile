@@ -57,6 +57,11 @@ chromium:
 ## Benchmarks against the limits and peers (not part of make test): BENCH_ARGS="--profiles 1000000,10000000"
 BENCH_ARGS ?=
 $(VENV)/.installed-bench: $(LOCK)/bench.txt pyproject.toml | $(BIN)/python
+	@pkg-config --exists libmariadb 2>/dev/null || { \
+	  echo "Installing Debian's libmariadb-dev: mysqlclient, the MySQL row's reference, builds on it"; \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libmariadb-dev pkg-config \
+	    || echo "bench: libmariadb-dev could not be installed: mysqlclient will not build" >&2; }
 	$(call install_locked,bench)
 	touch $(VENV)/.installed $(VENV)/.installed-dev $@
 

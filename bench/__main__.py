@@ -22,9 +22,15 @@ from bench.api import measure_api
 from bench.harness import ROOT, Comparison, Variant, compare, run_probe
 from bench.report import machine, table
 from bench.scaleout import measure_scale_out
-from bench.sources import DEFAULT_POSTGRES_URL, postgres_source, sqlite_source
+from bench.sources import (
+    DEFAULT_MYSQL_URL,
+    DEFAULT_POSTGRES_URL,
+    mysql_source,
+    postgres_source,
+    sqlite_source,
+)
 
-TARGETS = ("sqlite", "postgres", "jsonl", "memory", "api", "scale")
+TARGETS = ("sqlite", "postgres", "mysql", "jsonl", "memory", "api", "scale")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -43,7 +49,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _comparisons(
-    sqlite_path: Path, postgres_url: str | None, skip: set[str], work: Path
+    sqlite_path: Path, postgres_url: str | None, mysql_url: str | None, skip: set[str], work: Path
 ) -> list[Comparison]:
     sqlite_url = f"sqlite:///{sqlite_path}"
 
@@ -73,6 +79,17 @@ def _comparisons(
         found.append(
             Comparison("postgres", "PostgreSQL → lake Parquet", subject, [plain], ">= 1x psycopg")
         )
+    if "mysql" not in skip and mysql_url is not None:
+        subject = export("mariadb→parquet", mysql_url, "parquet")
+        plain = Variant(
+            "mysqlclient fetchmany",
+            "mysqlclient_read",
+            {"url": mysql_url},
+            unavailable="" if importlib.util.find_spec("MySQLdb") else "mysqlclient is missing",
+        )
+        found.append(
+            Comparison("mysql", "MariaDB → lake Parquet", subject, [plain], ">= 1x mysqlclient")
+        )
     if "jsonl" not in skip:
         subject = export("sqlite→jsonl", sqlite_url, "jsonl")
         found.append(
@@ -100,7 +117,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     postgres_url = None
     if "postgres" not in skip:
         postgres_url = postgres_source(server_url, sqlite_path, sizes[0])
-    comparisons = _comparisons(sqlite_path, postgres_url, skip, work)
+    mysql_url = None
+    if "mysql" not in skip:
+        mysql_server = os.environ.get("XDMC_TEST_MYSQL_URL", DEFAULT_MYSQL_URL)
+        mysql_url = mysql_source(mysql_server, sqlite_path, sizes[0])
+    comparisons = _comparisons(sqlite_path, postgres_url, mysql_url, skip, work)
     result["comparisons"] = [compare(c, options.repetitions) for c in comparisons]
     if "memory" not in skip:
         result["memory"] = _memory(result["comparisons"], sizes, options.data, work)

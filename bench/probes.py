@@ -11,6 +11,8 @@ Probes:
 - ``sqlite_read``: Python's ``sqlite3``, ``fetchmany`` over the source columns the mapping
   reads, nothing else done;
 - ``psycopg_read``: psycopg 3, a server-side cursor, ``fetchmany`` over the same columns;
+- ``mysqlclient_read``: mysqlclient (the fastest Python MySQL driver, C), an unbuffered
+  cursor, ``fetchmany`` over the same columns;
 - ``dlt``: dlt's ``sql_table`` with the pyarrow backend into filesystem Parquet, the
   ``profile`` table (extract, normalize and load).
 """
@@ -101,6 +103,31 @@ def psycopg_read(url: str) -> Measured:
     return rows, time.perf_counter() - started
 
 
+def mysqlclient_read(url: str) -> Measured:
+    """mysqlclient (C, libmariadb) reading the mapping's source columns, unbuffered
+    (``SSCursor``), ``fetchmany``."""
+    import MySQLdb
+    import MySQLdb.cursors
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    rows, started = 0, time.perf_counter()
+    conn = MySQLdb.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=str(parsed.password or ""),
+        database=parsed.database or "",
+        charset="utf8mb4",
+        cursorclass=MySQLdb.cursors.SSCursor,
+    )
+    with closing(conn), closing(conn.cursor()) as cursor:
+        cursor.execute(PLAIN_READ.replace('"', "`"))
+        while chunk := cursor.fetchmany(FETCH_ROWS):
+            rows += len(chunk)
+    return rows, time.perf_counter() - started
+
+
 def dlt_load(path: str, home: str) -> Measured:
     """dlt: ``sql_table(backend="pyarrow")`` into filesystem Parquet (the run is timed)."""
     import dlt
@@ -134,6 +161,7 @@ PROBES: dict[str, Callable[..., Measured]] = {
     "export": export,
     "sqlite_read": sqlite_read,
     "psycopg_read": psycopg_read,
+    "mysqlclient_read": mysqlclient_read,
     "dlt": dlt_load,
 }
 
