@@ -41,12 +41,12 @@ Measured = tuple[int, float]
 def export(source_url: str, home: str, file_format: str) -> Measured:
     """The product: one job of the demo mapping into the lake (the job's run is timed)."""
     from xdm_connector.demo.setup import DEMO_DATASET, DEMO_MAPPING, DEMO_SCHEMA, demo_mapping
-    from xdm_connector.destinations.config import set_destination
     from xdm_connector.domain.job_states import JobState
     from xdm_connector.jobs.worker import Worker
-    from xdm_connector.mappings.datasets import create_dataset
-    from xdm_connector.mappings.service import apply_mapping, publish_mapping
-    from xdm_connector.organizations import create_organization
+    from xdm_connector.services.datasets import create_dataset
+    from xdm_connector.services.mappings import apply_mapping
+    from xdm_connector.services.organizations import create_organization, set_destination
+    from xdm_connector.services.publication import publish_mapping
     from xdm_connector.settings import Settings
     from xdm_connector.store.store import Store
     from xdm_connector.xdm.registry import SchemaRegistry

@@ -125,9 +125,10 @@ def _store_url(server_url: str, folder: Path) -> str:
 def _prepare(store: Store, sqlite_path: Path) -> None:
     """The demo organization on ``sqlite_path``, its dataset and published mapping."""
     from xdm_connector.demo.setup import DEMO_DATASET, DEMO_MAPPING, DEMO_SCHEMA, demo_mapping
-    from xdm_connector.mappings.datasets import create_dataset
-    from xdm_connector.mappings.service import apply_mapping, publish_mapping
-    from xdm_connector.organizations import create_organization
+    from xdm_connector.services.datasets import create_dataset
+    from xdm_connector.services.mappings import apply_mapping
+    from xdm_connector.services.organizations import create_organization
+    from xdm_connector.services.publication import publish_mapping
     from xdm_connector.xdm.registry import SchemaRegistry
 
     store.upgrade()

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from xdm_connector import __version__
 from xdm_connector.api import (
-    audit,
+    audit_trail,
     datasets,
     ingestion,
     integrations,
@@ -101,11 +101,11 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(token.router)
     app.include_router(ingestion.router)
-    app.include_router(mappings.router, dependencies=[audit.AUDITED])
-    app.include_router(datasets.router, dependencies=[audit.AUDITED])
+    app.include_router(mappings.router)
+    app.include_router(datasets.router)
     app.include_router(security.router)
     app.include_router(integrations.router)
-    app.include_router(audit.router)
+    app.include_router(audit_trail.router)
     app.include_router(metrics.router)
 
     @app.get("/health", tags=["operations"])

@@ -23,7 +23,7 @@ from xdm_connector.api.collections import (
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
-from xdm_connector.mappings.datasets import create_dataset
+from xdm_connector.services.datasets import create_dataset
 from xdm_connector.store.models import Dataset
 from xdm_connector.store.principals import Principal
 from xdm_connector.xdm.dataset_spec import dataset_schema
@@ -140,6 +140,7 @@ def post_dataset(
         class_ref=body.class_ref,
         field_groups=body.field_groups,
         custom=body.custom,
+        actor=principal.client_id,
     )
     return _summary(dataset)
 

@@ -1,4 +1,4 @@
-"""The ingestion trigger API of ``spec/ingestion-api.md``.
+"""The ingestion trigger API of the original (the README's "The ingestion API").
 
 Status codes (the original left them open): a created request and "In Progress" are 200;
 "not stopped" and "not published" 409; an unknown mapping or request 404 (another
@@ -13,7 +13,7 @@ a cancel can be repeated safely.
 ``POST`` and ``GET`` are what clients call in loops, so they read their own parameters
 from the request (documented through ``openapi_extra``) rather than have FastAPI solve
 declared ones, which costs more than the rest of the request; their answers come from the
-event loop (``jobs.ingestion.answer_trigger`` and ``answer_status``).
+event loop (``ingestion_contract.trigger_from_loop`` and ``status_from_loop``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
+from xdm_connector.api import ingestion_contract
 from xdm_connector.api.deps import DestinationsDep, PrincipalDep, StoreDep, request_principal
 from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.api.responses import ContractJSONResponse
@@ -33,7 +34,6 @@ from xdm_connector.inputs import (
     integer_expected,
     parse_integer,
 )
-from xdm_connector.jobs import ingestion
 from xdm_connector.security.credentials import ROLE_SQL
 
 router = APIRouter(tags=["ingestion"])
@@ -134,7 +134,7 @@ async def trigger_ingestion(request: Request) -> ContractJSONResponse:
     org: str = request.path_params["org"]
     mapping_id: str = request.path_params["mapping_id"]
     if principal.org_id != org:
-        answer = ingestion.unknown_mapping_trigger(mapping_id)
+        answer = ingestion_contract.unknown_mapping_trigger(mapping_id)
     else:
         if ROLE_SQL not in principal.roles:
             raise PermissionDenied(
@@ -142,7 +142,9 @@ async def trigger_ingestion(request: Request) -> ContractJSONResponse:
                 role=ROLE_SQL,
             )
         store = request.app.state.store
-        answer = await ingestion.answer_trigger(store, org, mapping_id, actor=principal.client_id)
+        answer = await ingestion_contract.trigger_from_loop(
+            store, org, mapping_id, actor=principal.client_id
+        )
     return _answer(answer)
 
 
@@ -173,10 +175,10 @@ async def ingestion_status(request: Request) -> ContractJSONResponse:
             {"info": f"Mapping Id: {mapping_id}. A requestId is required", "status": "Failed"}, 400
         )
     if principal.org_id != org:
-        answer = ingestion.unknown_mapping_status(mapping_id, request_id)
+        answer = ingestion_contract.unknown_mapping_status(mapping_id, request_id)
     else:
         store = request.app.state.store
-        answer = await ingestion.answer_status(store, org, mapping_id, request_id)
+        answer = await ingestion_contract.status_from_loop(store, org, mapping_id, request_id)
     return _answer(answer)
 
 
@@ -220,7 +222,7 @@ def cancel_ingestion(
     a JSON body, as for the status."""
     request_id = request_id if request_id is not None else body_request_id
     if principal.org_id != org:
-        return _answer(ingestion.unknown_mapping_status(mapping_id, request_id or 0))
+        return _answer(ingestion_contract.unknown_mapping_status(mapping_id, request_id or 0))
     if ROLE_SQL not in principal.roles:
         raise PermissionDenied(
             "The role sql (SQL function execution) is required to cancel an ingestion",
@@ -230,11 +232,11 @@ def cancel_ingestion(
         return ContractJSONResponse(
             {"info": f"Mapping Id: {mapping_id}. A requestId is required", "status": "Failed"}, 400
         )
-    answer = ingestion.cancel(
+    answer = ingestion_contract.cancel(
         store, org, mapping_id, request_id, actor=principal.client_id, aborter=destinations
     )
     return _answer(answer)
 
 
-def _answer(answer: ingestion.Answer) -> ContractJSONResponse:
+def _answer(answer: ingestion_contract.Answer) -> ContractJSONResponse:
     return ContractJSONResponse(answer.body, answer.status_code)

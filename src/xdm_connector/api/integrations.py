@@ -30,7 +30,7 @@ from xdm_connector.api.collections import (
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
-from xdm_connector.security import credentials
+from xdm_connector.services import integrations
 from xdm_connector.store.principals import Principal
 from xdm_connector.store.tenants import IntegrationInfo
 
@@ -95,8 +95,8 @@ def list_integrations(
     request: Request, store: StoreDep, principal: OrgWriterDep, page: PageDep
 ) -> Response:
     """The organization's integrations with their groups."""
-    integrations = credentials.list_integrations(store, principal.org_id)
-    return paginate(request, page, integrations, _resource)
+    listed = integrations.list_integrations(store, principal.org_id)
+    return paginate(request, page, listed, _resource)
 
 
 @router.post(
@@ -111,7 +111,7 @@ def create_integration(
     body: IntegrationCreate, store: StoreDep, principal: OrgWriterDep
 ) -> IntegrationCredentials:
     """Create an API client in the given groups; its secret is answered only now."""
-    created = credentials.create_integration(
+    created = integrations.create_integration(
         store, principal.org_id, groups=body.groups, name=body.name, actor=principal.client_id
     )
     return IntegrationCredentials(
@@ -133,7 +133,7 @@ def rotate_integration(
     client_id: str, store: StoreDep, principal: AdminDep
 ) -> IntegrationCredentials:
     """A new secret, answered only now; every token of the integration stops working."""
-    rotated = credentials.rotate_integration(
+    rotated = integrations.rotate_integration(
         store, principal.org_id, client_id, actor=principal.client_id
     )
     return IntegrationCredentials(client_id=rotated.client_id, client_secret=rotated.client_secret)
@@ -148,5 +148,5 @@ def rotate_integration(
 )
 def delete_integration(client_id: str, store: StoreDep, principal: AdminDep) -> Response:
     """Delete the integration; every token of it stops working."""
-    credentials.delete_integration(store, principal.org_id, client_id, actor=principal.client_id)
+    integrations.delete_integration(store, principal.org_id, client_id, actor=principal.client_id)
     return Response(status_code=204)

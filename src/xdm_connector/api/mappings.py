@@ -38,17 +38,17 @@ from xdm_connector.api.mapping_jobs import (
     job_resource,
 )
 from xdm_connector.api.request_inputs import store_integer
-from xdm_connector.destinations.dataset_refresh import CatalogAccess
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import InvalidInput
-from xdm_connector.mappings import service
 from xdm_connector.pipeline.preview import (
     DEFAULT_PREVIEW_ROWS,
     MAX_PREVIEW_ROWS,
     Preview,
     preview_mapping,
 )
+from xdm_connector.services import mappings, publication
+from xdm_connector.services.dataset_refresh import CatalogAccess
 from xdm_connector.store.models import Mapping, PublicationLogEntry
 from xdm_connector.store.principals import Principal
 from xdm_connector.store.store import Store
@@ -133,10 +133,10 @@ def _log_entry(entry: PublicationLogEntry) -> LogEntry:
     return LogEntry(at=entry.at, level=entry.level, code=entry.code, message=entry.message)
 
 
-def _save(store: Store, org_id: str, definition: MappingDefinition) -> MappingResource:
+def _save(store: Store, principal: Principal, definition: MappingDefinition) -> MappingResource:
     """Save the definition (an unknown dataset is a fault of the body: 400)."""
-    service.apply_mapping(store, org_id, definition)
-    return _resource(store.mappings.get(org_id, definition.id))
+    mappings.apply_mapping(store, principal.org_id, definition, actor=principal.client_id)
+    return _resource(store.mappings.get(principal.org_id, definition.id))
 
 
 def _mapping_reader(org: str, mapping_id: str, principal: PrincipalDep) -> Principal:
@@ -178,7 +178,7 @@ def create_mapping(
 
     ``warnings`` names the other mappings that already write to its dataset.
     """
-    saved = service.create_mapping(store, principal.org_id, definition)
+    saved = mappings.create_mapping(store, principal.org_id, definition, actor=principal.client_id)
     return CreatedMapping(**_resource(saved.mapping).model_dump(), warnings=saved.warnings)
 
 
@@ -215,7 +215,7 @@ def patch_mapping(
         raise InvalidInput("the id of a mapping cannot change")
     current = store.mappings.get(principal.org_id, mapping_id)
     definition = MappingDefinition.from_document({**current.definition, **changes})
-    return _save(store, principal.org_id, definition)
+    return _save(store, principal, definition)
 
 
 @router.delete(
@@ -227,7 +227,7 @@ def patch_mapping(
 )
 def delete_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> Response:
     """Delete a draft mapping with its log and jobs; a published one is a 409."""
-    service.delete_mapping(store, principal.org_id, mapping_id)
+    mappings.delete_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)
     return Response(status_code=204)
 
 
@@ -257,15 +257,16 @@ def publish_mapping(
     destination is called with the process's retry policy and time limit (``XDMC_RETRY_*``,
     ``XDMC_PLATFORM_TIMEOUT_SECONDS``).
     """
-    options = options or PublishRequest()
-    result = service.publish_mapping_with(
+    given = options.model_fields_set if options is not None else set()
+    result = publication.publish_mapping_with(
         store,
         schemas,
         principal.org_id,
         mapping_id,
         CatalogAccess.from_settings(settings),
-        resend=options.resend,
-        start=options.start,
+        resend=options.resend if options is not None and "resend" in given else None,
+        start=options.start if options is not None and "start" in given else None,
+        actor=principal.client_id,
     )
     if not result.published:
         response.status_code = 422
@@ -289,7 +290,11 @@ _LIFECYCLE_RESPONSES = error_responses(401, 403, 404, 409)
 )
 def unpublish_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Take the mapping back to Draft: it no longer runs."""
-    return _resource(service.unpublish_mapping(store, principal.org_id, mapping_id))
+    return _resource(
+        publication.unpublish_mapping(
+            store, principal.org_id, mapping_id, actor=principal.client_id
+        )
+    )
 
 
 @router.post(
@@ -300,7 +305,9 @@ def unpublish_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) ->
 )
 def start_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Start a published mapping's schedule; its first run is due at once."""
-    return _resource(service.start_mapping(store, principal.org_id, mapping_id))
+    return _resource(
+        publication.start_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)
+    )
 
 
 @router.post(
@@ -311,7 +318,9 @@ def start_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> Map
 )
 def stop_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Stop a published mapping's schedule; it can then be triggered through the API."""
-    return _resource(service.stop_mapping(store, principal.org_id, mapping_id))
+    return _resource(
+        publication.stop_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)
+    )
 
 
 @router.get(

@@ -21,7 +21,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from xdm_connector import organizations
 from xdm_connector.api.collections import (
     Collection,
     OrgReaderDep,
@@ -34,6 +33,7 @@ from xdm_connector.api.collections import (
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
 from xdm_connector.security.roles import ROLES, Role, role
+from xdm_connector.services import organizations
 from xdm_connector.store.groups import GroupRoles
 from xdm_connector.store.principals import Principal
 

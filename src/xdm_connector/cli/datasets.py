@@ -11,6 +11,7 @@ from xdm_connector.cli.common import (
     OrgOption,
     echo_json,
     opened_store,
+    operator,
     read_json_object,
     run_command,
 )
@@ -45,7 +46,7 @@ def datasets_create(
     ] = None,
 ) -> None:
     """Create a dataset from an XDM class, field groups and the tenant's own fields."""
-    from xdm_connector.mappings.datasets import create_dataset
+    from xdm_connector.services.datasets import create_dataset
     from xdm_connector.xdm.registry import SchemaRegistry
 
     refs = [part.strip() for value in schema for part in value.split(",") if part.strip()]
@@ -63,6 +64,7 @@ def datasets_create(
                 class_ref=refs[0],
                 field_groups=refs[1:],
                 custom=custom_fields,
+                actor=operator(),
             )
         )
         typer.echo(f"dataset {dataset_id} created")

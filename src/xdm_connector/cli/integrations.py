@@ -27,7 +27,7 @@ def integrations_create(
     name: Annotated[str, typer.Option(help="A name to recognise it by.")] = "integration",
 ) -> None:
     """Create an API client; prints its client id and secret (shown only once)."""
-    from xdm_connector.security.credentials import create_integration
+    from xdm_connector.services.integrations import create_integration
 
     with opened_store() as (_settings, store):
         credentials = run_command(
@@ -39,7 +39,7 @@ def integrations_create(
 @integrations_app.command("list")
 def integrations_list(org: OrgOption, as_json: JsonOption = False) -> None:
     """List the API clients: client id, name, groups, creation time (never a secret)."""
-    from xdm_connector.security.credentials import list_integrations
+    from xdm_connector.services.integrations import list_integrations
 
     with opened_store() as (_settings, store):
         rows = [
@@ -52,7 +52,7 @@ def integrations_list(org: OrgOption, as_json: JsonOption = False) -> None:
 @integrations_app.command("rotate")
 def integrations_rotate(org: OrgOption, client_id: ClientIdArgument) -> None:
     """Give an API client a new secret (printed once); its tokens stop working at once."""
-    from xdm_connector.security.credentials import rotate_integration
+    from xdm_connector.services.integrations import rotate_integration
 
     with opened_store() as (_settings, store):
         credentials = run_command(
@@ -64,7 +64,7 @@ def integrations_rotate(org: OrgOption, client_id: ClientIdArgument) -> None:
 @integrations_app.command("delete")
 def integrations_delete(org: OrgOption, client_id: ClientIdArgument) -> None:
     """Delete an API client; its tokens stop working at once."""
-    from xdm_connector.security.credentials import delete_integration
+    from xdm_connector.services.integrations import delete_integration
 
     with opened_store() as (_settings, store):
         run_command(lambda: delete_integration(store, org, client_id, actor=operator()))

@@ -3,15 +3,16 @@ and ``mappings reference``, the reference of the mapping language."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xdm_connector.cli.common import OrgOption, echo_json, opened_store, run_command
+from xdm_connector.cli.common import OrgOption, echo_json, opened_store, operator, run_command
 from xdm_connector.cli.tables import Column, JsonOption, print_rows
-from xdm_connector.store.store import Store
+
+if TYPE_CHECKING:
+    from xdm_connector.services.publication import ScheduleChange
 
 mappings_app = typer.Typer(no_args_is_help=True, help="Data mappings.")
 
@@ -47,11 +48,11 @@ def mappings_apply(
 ) -> None:
     """Create or update a mapping from a file (a published one needs a new publication)."""
     from xdm_connector.domain.mapping_definition import MappingDefinition
-    from xdm_connector.mappings.service import apply_mapping
+    from xdm_connector.services.mappings import apply_mapping
 
     with opened_store() as (_settings, store):
         definition = run_command(lambda: MappingDefinition.from_file(file))
-        saved = run_command(lambda: apply_mapping(store, org, definition))
+        saved = run_command(lambda: apply_mapping(store, org, definition, actor=operator()))
         typer.echo(f"mapping {definition.id} {'created' if saved.created else 'updated'}")
         for warning in saved.warnings:
             typer.echo(f"warning: {warning}", err=True)
@@ -66,8 +67,8 @@ def mappings_publish(
     as_json: JsonOption = False,
 ) -> None:
     """Validate and publish a mapping; prints the publication log (exit 1: not published)."""
-    from xdm_connector.destinations.dataset_refresh import CatalogAccess
-    from xdm_connector.mappings.service import publish_mapping_with
+    from xdm_connector.services.dataset_refresh import CatalogAccess
+    from xdm_connector.services.publication import publish_mapping_with
     from xdm_connector.xdm.registry import SchemaRegistry
 
     with opened_store() as (settings, store):
@@ -82,6 +83,7 @@ def mappings_publish(
                 access,
                 resend=resend,
                 start=start,
+                actor=operator(),
             )
         )
         rows = [(line.level, line.code, line.message) for line in result.log]
@@ -93,9 +95,9 @@ def mappings_publish(
 MappingIdArgument = Annotated[str, typer.Argument(help="Mapping id.")]
 
 
-def _change_lifecycle(org: str, mapping_id: str, action: Callable[[Store, str, str], Any]) -> None:
+def _change_lifecycle(org: str, mapping_id: str, change: ScheduleChange) -> None:
     with opened_store() as (_settings, store):
-        mapping = run_command(lambda: action(store, org, mapping_id))
+        mapping = run_command(lambda: change(store, org, mapping_id, actor=operator()))
         typer.echo(
             f"mapping {mapping_id}: {mapping.publication_status}, {mapping.execution_status}"
         )
@@ -104,7 +106,7 @@ def _change_lifecycle(org: str, mapping_id: str, action: Callable[[Store, str, s
 @mappings_app.command("stop")
 def mappings_stop(org: OrgOption, mapping_id: MappingIdArgument) -> None:
     """Stop a published mapping's schedule (it can then be triggered through the API)."""
-    from xdm_connector.mappings.service import stop_mapping
+    from xdm_connector.services.publication import stop_mapping
 
     _change_lifecycle(org, mapping_id, stop_mapping)
 
@@ -112,7 +114,7 @@ def mappings_stop(org: OrgOption, mapping_id: MappingIdArgument) -> None:
 @mappings_app.command("start")
 def mappings_start(org: OrgOption, mapping_id: MappingIdArgument) -> None:
     """Start a published mapping's schedule."""
-    from xdm_connector.mappings.service import start_mapping
+    from xdm_connector.services.publication import start_mapping
 
     _change_lifecycle(org, mapping_id, start_mapping)
 
@@ -120,7 +122,7 @@ def mappings_start(org: OrgOption, mapping_id: MappingIdArgument) -> None:
 @mappings_app.command("unpublish")
 def mappings_unpublish(org: OrgOption, mapping_id: MappingIdArgument) -> None:
     """Take a mapping back to Draft."""
-    from xdm_connector.mappings.service import unpublish_mapping
+    from xdm_connector.services.publication import unpublish_mapping
 
     _change_lifecycle(org, mapping_id, unpublish_mapping)
 
@@ -235,10 +237,10 @@ def mappings_preview(
 @mappings_app.command("delete")
 def mappings_delete(org: OrgOption, mapping_id: MappingIdArgument) -> None:
     """Delete a draft mapping with its log and jobs."""
-    from xdm_connector.mappings.service import delete_mapping
+    from xdm_connector.services.mappings import delete_mapping
 
     with opened_store() as (_settings, store):
-        run_command(lambda: delete_mapping(store, org, mapping_id))
+        run_command(lambda: delete_mapping(store, org, mapping_id, actor=operator()))
         typer.echo(f"mapping {mapping_id} deleted")
 
 

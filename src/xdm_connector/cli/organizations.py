@@ -42,17 +42,17 @@ def orgs_create(
     ],
 ) -> None:
     """Create an organization with its default security groups."""
-    from xdm_connector.organizations import create_organization
+    from xdm_connector.services.organizations import create_organization
 
     with opened_store() as (_settings, store):
-        run_command(lambda: create_organization(store, org, source_url))
+        run_command(lambda: create_organization(store, org, source_url, actor=operator()))
         typer.echo(f"organization {org} created")
 
 
 @orgs_app.command("list")
 def orgs_list(as_json: JsonOption = False) -> None:
     """List the organizations and their source URLs (passwords masked)."""
-    from xdm_connector.organizations import organization_summaries
+    from xdm_connector.services.organizations import organization_summaries
 
     with opened_store() as (_settings, store):
         print_rows(ORGANIZATION_COLUMNS, organization_summaries(store), as_json=as_json)
@@ -72,7 +72,8 @@ def orgs_set_destination(
 
     A mapping whose records now land elsewhere has its watermark reset: its next export
     sends every record to the new destination (said on standard error)."""
-    from xdm_connector.destinations.config import destination_document, set_destination
+    from xdm_connector.destinations.config import destination_document
+    from xdm_connector.services.organizations import set_destination
 
     if (config is None) == (file is None):
         typer.echo("error: give the destination as an argument or with --file", err=True)
@@ -84,7 +85,7 @@ def orgs_set_destination(
         typer.echo(f"error: the destination is not valid JSON: {exc}", err=True)
         raise typer.Exit(2) from exc
     with opened_store() as (_settings, store):
-        change = run_command(lambda: set_destination(store, org, document))
+        change = run_command(lambda: set_destination(store, org, document, actor=operator()))
         echo_json(destination_document(change.config))
         for mapping_id in change.reset_mappings:
             typer.echo(
@@ -97,7 +98,7 @@ def orgs_set_destination(
 @groups_app.command("list")
 def groups_list(org: OrgOption, as_json: JsonOption = False) -> None:
     """List the security groups and their roles."""
-    from xdm_connector.organizations import list_groups
+    from xdm_connector.services.organizations import list_groups
 
     with opened_store() as (_settings, store):
         groups = run_command(lambda: list_groups(store, org))
@@ -109,7 +110,7 @@ def groups_list(org: OrgOption, as_json: JsonOption = False) -> None:
 @groups_app.command("create")
 def groups_create(org: OrgOption, group: GroupOption) -> None:
     """Create a custom security group, holding no role."""
-    from xdm_connector.organizations import create_group
+    from xdm_connector.services.organizations import create_group
 
     with opened_store() as (_settings, store):
         run_command(lambda: create_group(store, org, group, actor=operator()))
@@ -119,7 +120,7 @@ def groups_create(org: OrgOption, group: GroupOption) -> None:
 @groups_app.command("grant")
 def groups_grant(org: OrgOption, group: GroupOption, role: RoleOption) -> None:
     """Give a role to a security group (idempotent)."""
-    from xdm_connector.organizations import grant_role
+    from xdm_connector.services.organizations import grant_role
 
     with opened_store() as (_settings, store):
         run_command(lambda: grant_role(store, org, group, role, actor=operator()))
@@ -129,7 +130,7 @@ def groups_grant(org: OrgOption, group: GroupOption, role: RoleOption) -> None:
 @groups_app.command("revoke")
 def groups_revoke(org: OrgOption, group: GroupOption, role: RoleOption) -> None:
     """Take a role from a security group (idempotent)."""
-    from xdm_connector.organizations import revoke_role
+    from xdm_connector.services.organizations import revoke_role
 
     with opened_store() as (_settings, store):
         run_command(lambda: revoke_role(store, org, group, role, actor=operator()))

@@ -21,10 +21,12 @@ from xdm_connector.demo.source import create_demo_source
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import PublicationStatus
 from xdm_connector.errors import Conflict, NotFound
-from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
-from xdm_connector.organizations import create_organization, grant_role
-from xdm_connector.security.credentials import ROLE_SQL, NewIntegration, create_integration
+from xdm_connector.security.credentials import ROLE_SQL
+from xdm_connector.services.datasets import create_dataset
+from xdm_connector.services.integrations import NewIntegration, create_integration
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import create_organization, grant_role
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry

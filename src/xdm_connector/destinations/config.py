@@ -17,25 +17,20 @@ environment variable of the worker's process, read only when a token is requeste
 
 A mapping's watermark says what its destination already holds. When a change of the
 destination sends a mapping's records somewhere else (``delivery_place``), its watermark is
-reset so that its next export sends every record there; changing only the file format, the
+reset (``services/organizations.py``) so that its next export sends every record there; changing only the file format, the
 credentials or the ingestion threshold keeps it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from xdm_connector.domain.file_formats import FileFormat
-from xdm_connector.domain.job_states import IN_PROGRESS_STATES
-from xdm_connector.errors import Conflict, DestinationError, InvalidInput, NotFound
+from xdm_connector.errors import DestinationError, InvalidInput
 from xdm_connector.sources.urls import SECRET_REFERENCE
-from xdm_connector.store.models import Job, Mapping, Organization
-from xdm_connector.store.store import Store
 
 _FILE_FORMATS: dict[str, FileFormat] = {"parquet": "parquet", "json": "jsonl"}
 
@@ -135,72 +130,3 @@ def delivery_place(config: LakeConfig | PlatformConfig, dataset_id: str) -> tupl
                 config.sandbox,
                 config.platform_dataset(dataset_id),
             )
-
-
-@dataclass(frozen=True)
-class DestinationChange:
-    """What ``set_destination`` did: the destination it checked and stored, and the mappings
-    whose watermark it reset because their records now land somewhere else."""
-
-    config: LakeConfig | PlatformConfig
-    reset_mappings: tuple[str, ...]
-
-
-def set_destination(store: Store, org_id: str, document: Any) -> DestinationChange:
-    """Check a destination and make it the organization's.
-
-    Every mapping whose records it sends to another place (``delivery_place``) has its
-    watermark reset in the same transaction, so that its next export sends every record to
-    the new place. ``Conflict`` while an export of such a mapping is in progress: it would
-    end by advancing the watermark of the old place over the reset.
-    """
-    config = parse_destination(document)
-    with store.write() as session:
-        organization = session.get(Organization, org_id)
-        if organization is None:
-            raise NotFound(f"unknown organization {org_id}")
-        previous = _stored_destination(organization.destination)
-        mappings = session.scalars(
-            sa.select(Mapping).where(Mapping.org_id == org_id).order_by(Mapping.id)
-        )
-        moved = [
-            mapping
-            for mapping in mappings
-            if previous is None
-            or delivery_place(previous, _delivered_dataset(mapping))
-            != delivery_place(config, _delivered_dataset(mapping))
-        ]
-        running = session.scalar(
-            sa.select(Job)
-            .where(
-                Job.org_id == org_id,
-                Job.mapping_id.in_([mapping.id for mapping in moved]),
-                Job.state.in_(sorted(state.value for state in IN_PROGRESS_STATES)),
-            )
-            .order_by(Job.id)
-            .limit(1)
-        )
-        if running is not None:
-            raise Conflict(
-                f"an export of mapping {running.mapping_id} is in progress (request "
-                f"{running.id}): change the destination once it has ended, or cancel it"
-            )
-        organization.destination = destination_document(config)
-        reset = [mapping.id for mapping in moved if mapping.watermark is not None]
-        for mapping in moved:
-            mapping.watermark = None
-    return DestinationChange(config, tuple(reset))
-
-
-def _stored_destination(document: Any) -> LakeConfig | PlatformConfig | None:
-    """The stored destination, or ``None`` when it no longer reads as a valid one."""
-    try:
-        return parse_destination(document)
-    except InvalidInput:
-        return None
-
-
-def _delivered_dataset(mapping: Mapping) -> str:
-    """The dataset a mapping's exports write: its published definition's, else its own."""
-    published = (mapping.published_definition or {}).get("dataset")
-    return published if isinstance(published, str) else mapping.dataset_id

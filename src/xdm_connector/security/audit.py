@@ -1,12 +1,22 @@
 """The audit trail: who did what to which object of an organization, and when.
 
-Actors are integration client ids for API calls, and ``operator:<user>`` for commands run
-with direct access to the store. Entries are written where the change is made:
+Actors are integration client ids for the API and the pages, ``operator:<login>`` for
+commands (``operator_actor``), and ``operator`` for what is done through the library with
+its defaults (the demo's set-up). The route, page or command passes the actor in; the
+service that makes the change (``services/``) writes its entry in the change's own
+transaction (``Store.atomic``), so that a change is never committed without its entry nor
+an entry without its change:
 
-- in the change's own transaction: grants, revokes, new groups, integrations created,
-  rotated or deleted (``store.tenants`` / ``store.groups`` given an ``actor``);
-- right after the change: ingestion triggers (``jobs.ingestion.trigger``) and the mapping
-  and dataset routes (``api.audit.AUDITED``), whose services the API shares with the CLI.
+- ``services/mappings.py``: ``mapping.create``, ``mapping.change``, ``mapping.delete``;
+- ``services/publication.py``: ``publish`` (details: the options given), ``unpublish``,
+  ``start``, ``stop``;
+- ``services/datasets.py``: ``dataset.create``;
+- ``services/ingestion_requests.py`` and ``services/cancellation.py``: ``trigger``
+  (a created request) and ``cancel``;
+- ``services/organizations.py``: ``organization.create``, ``destination.change``,
+  ``group.create``, ``grant``, ``revoke``;
+- ``services/integrations.py``: ``integration.create``, ``integration.rotate``,
+  ``integration.delete``.
 
 Never a secret, a token or a password in an entry: targets are ids and names.
 """

@@ -1,5 +1,6 @@
 """Integration credentials and bearer tokens.
 
+Integrations are created, rotated and deleted by ``services/integrations.py``.
 Client secrets and tokens are 256-bit random values, so a SHA-256 digest is a safe way to
 store them (no stretching is needed against guessing a value of that size); digests are
 compared in constant time. Neither a secret nor a token is ever stored or logged in clear.
@@ -22,22 +23,16 @@ from xdm_connector.security.roles import ROLE_ADMINISTRATION, ROLE_SQL
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.principals import Principal
 from xdm_connector.store.store import Store
-from xdm_connector.store.tenants import IntegrationInfo
 
 __all__ = [
     "OPERATOR",
     "ROLE_ADMINISTRATION",
     "ROLE_SQL",
     "IssuedToken",
-    "NewIntegration",
     "authenticate",
     "authenticate_cached",
-    "create_integration",
-    "delete_integration",
     "digest",
     "issue_token",
-    "list_integrations",
-    "rotate_integration",
 ]
 
 OPERATOR = "operator"
@@ -50,56 +45,11 @@ def digest(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class NewIntegration:
-    """Credentials of a new integration; the secret is shown once and never stored."""
-
-    client_id: str
-    client_secret: str
-
-
-@dataclass(frozen=True)
 class IssuedToken:
     """A bearer token as ``/ims/token/v3`` answers it."""
 
     access_token: str
     expires_in: int
-
-
-def create_integration(
-    store: Store,
-    org_id: str,
-    *,
-    groups: list[str],
-    name: str = "integration",
-    actor: str = OPERATOR,
-) -> NewIntegration:
-    """Register an integration of ``org_id`` in ``groups`` and answer its credentials."""
-    client_id = secrets.token_hex(16)
-    client_secret = secrets.token_urlsafe(32)
-    store.tenants.create_integration(
-        org_id, client_id, digest(client_secret), name, groups, actor=actor
-    )
-    return NewIntegration(client_id=client_id, client_secret=client_secret)
-
-
-def rotate_integration(
-    store: Store, org_id: str, client_id: str, *, actor: str = OPERATOR
-) -> NewIntegration:
-    """Give an integration a new secret; its tokens stop working at once."""
-    client_secret = secrets.token_urlsafe(32)
-    store.tenants.rotate_secret(org_id, client_id, digest(client_secret), actor=actor)
-    return NewIntegration(client_id=client_id, client_secret=client_secret)
-
-
-def delete_integration(store: Store, org_id: str, client_id: str, *, actor: str = OPERATOR) -> None:
-    """Delete an integration; its tokens stop working at once."""
-    store.tenants.delete_integration(org_id, client_id, actor=actor)
-
-
-def list_integrations(store: Store, org_id: str) -> list[IntegrationInfo]:
-    """The organization's integrations (client id, name, groups; never a secret)."""
-    store.tenants.get_organization(org_id)
-    return store.tenants.list_integrations(org_id)
 
 
 def issue_token(store: Store, client_id: str, client_secret: str, ttl_seconds: int) -> IssuedToken:

@@ -1,8 +1,7 @@
 """The audit trail and the token endpoint's failed attempts, in the store.
 
-An audit entry is written in the transaction of the change it records wherever the change
-happens in this package (``add_entry(session, ...)``); ``AuditTrail.record`` writes one on
-its own, right after a change made elsewhere.
+The services write an audit entry with ``AuditTrail.record`` inside ``Store.atomic()``,
+so that it is committed with the change it records, or not at all.
 """
 
 from __future__ import annotations
@@ -41,6 +40,8 @@ class AuditAction(StrEnum):
     INTEGRATION_CREATE = "integration.create"
     INTEGRATION_ROTATE = "integration.rotate"
     INTEGRATION_DELETE = "integration.delete"
+    ORGANIZATION_CREATE = "organization.create"
+    DESTINATION_CHANGE = "destination.change"
 
 
 def add_entry(
@@ -77,7 +78,8 @@ class AuditTrail:
         target: str = "",
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Write one entry in a transaction of its own."""
+        """Write one entry: in the transaction of ``Store.atomic()`` when inside it (the
+        services' way), else in a transaction of its own."""
         with self._store.write() as session:
             add_entry(session, org_id, actor, action, target, details)
 

@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xdm_connector.errors import Conflict, NotFound
-from xdm_connector.store.audit import AuditAction, add_entry
 from xdm_connector.store.models import GroupRole, Organization, SecurityGroup
 from xdm_connector.store.transactions import Transactions
 
@@ -23,7 +22,7 @@ class GroupRoles:
 
 
 class SecurityGroups:
-    """Queries on security groups; a method given an ``actor`` audits its change."""
+    """Queries on security groups (their changes audited by ``services/organizations.py``)."""
 
     def __init__(self, store: Transactions) -> None:
         self._store = store
@@ -42,7 +41,7 @@ class SecurityGroups:
             groups.setdefault(name, []).extend([role] if role is not None else [])
         return [GroupRoles(name, tuple(roles)) for name, roles in groups.items()]
 
-    def create_group(self, org_id: str, name: str, *, actor: str | None = None) -> None:
+    def create_group(self, org_id: str, name: str) -> None:
         """A new security group holding no role; ``Conflict`` if the name is taken."""
         try:
             with self._store.write() as session:
@@ -50,14 +49,10 @@ class SecurityGroups:
                     raise NotFound(f"unknown organization {org_id}")
                 session.add(SecurityGroup(org_id=org_id, name=name))
                 session.flush()
-                if actor is not None:
-                    add_entry(session, org_id, actor, AuditAction.GROUP_CREATE, name)
         except IntegrityError as exc:
             raise Conflict(f"security group {name} already exists") from exc
 
-    def grant_role(
-        self, org_id: str, group_name: str, role: str, *, actor: str | None = None
-    ) -> bool:
+    def grant_role(self, org_id: str, group_name: str, role: str) -> bool:
         """Give ``role`` to a group (idempotent); answers whether the group lacked it."""
         try:
             with self._store.write() as session:
@@ -66,26 +61,18 @@ class SecurityGroups:
                     return False
                 session.add(GroupRole(group_id=group.id, role=role))
                 session.flush()
-                if actor is not None:
-                    add_entry(session, org_id, actor, AuditAction.GRANT, group_name, {"role": role})
                 return True
         except IntegrityError:
             return False  # a concurrent grant of the same role committed first
 
-    def revoke_role(
-        self, org_id: str, group_name: str, role: str, *, actor: str | None = None
-    ) -> bool:
+    def revoke_role(self, org_id: str, group_name: str, role: str) -> bool:
         """Take ``role`` from a group (idempotent); answers whether the group held it."""
         with self._store.write() as session:
             group = self._group(session, org_id, group_name)
             deleted = session.execute(
                 sa.delete(GroupRole).where(GroupRole.group_id == group.id, GroupRole.role == role)
             )
-            if not getattr(deleted, "rowcount", 0):
-                return False
-            if actor is not None:
-                add_entry(session, org_id, actor, AuditAction.REVOKE, group_name, {"role": role})
-            return True
+            return bool(getattr(deleted, "rowcount", 0))
 
     def group_roles(self, org_id: str, group_name: str) -> list[str]:
         """The roles a group holds, sorted."""

@@ -1,6 +1,7 @@
 """Organizations, security groups, integrations, tokens and datasets in the store.
 
-A method given an ``actor`` writes the audit entry of its change in the same transaction.
+Their changes are audited by the services that make them (``services/``), in the same
+transaction (``Store.atomic``).
 Tokens' principals are cached for at most a few seconds (``store/principals.py``).
 """
 
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xdm_connector.errors import Conflict, NotFound
-from xdm_connector.store.audit import AuditAction, AuditTrail, LoginFailures, add_entry
+from xdm_connector.store.audit import AuditTrail, LoginFailures
 from xdm_connector.store.groups import SecurityGroups
 from xdm_connector.store.models import (
     AccessToken,
@@ -96,8 +97,6 @@ class Tenants(SecurityGroups):
         secret_hash: str,
         name: str,
         groups: list[str],
-        *,
-        actor: str | None = None,
     ) -> Integration:
         """A new integration, member of ``groups`` (which must exist)."""
         with self._store.write() as session:
@@ -111,11 +110,6 @@ class Tenants(SecurityGroups):
             for group_name in groups:
                 group = self._group(session, org_id, group_name)
                 session.add(IntegrationGroup(client_id=client_id, group_id=group.id))
-            if actor is not None:
-                details = {"name": name, "groups": sorted(groups)}
-                add_entry(
-                    session, org_id, actor, AuditAction.INTEGRATION_CREATE, client_id, details
-                )
             return integration
 
     def get_integration(self, client_id: str) -> Integration | None:
@@ -145,18 +139,14 @@ class Tenants(SecurityGroups):
             for i in integrations
         ]
 
-    def rotate_secret(
-        self, org_id: str, client_id: str, secret_hash: str, *, actor: str | None = None
-    ) -> None:
+    def rotate_secret(self, org_id: str, client_id: str, secret_hash: str) -> None:
         """Replace an integration's secret; every token issued to it stops working at once."""
         with self._store.write() as session:
             integration = self._integration(session, org_id, client_id)
             integration.secret_hash = secret_hash
             session.execute(sa.delete(AccessToken).where(AccessToken.client_id == client_id))
-            if actor is not None:
-                add_entry(session, org_id, actor, AuditAction.INTEGRATION_ROTATE, client_id)
 
-    def delete_integration(self, org_id: str, client_id: str, *, actor: str | None = None) -> None:
+    def delete_integration(self, org_id: str, client_id: str) -> None:
         """Delete an integration with its tokens and memberships."""
         with self._store.write() as session:
             integration = self._integration(session, org_id, client_id)
@@ -165,8 +155,6 @@ class Tenants(SecurityGroups):
                 sa.delete(IntegrationGroup).where(IntegrationGroup.client_id == client_id)
             )
             session.delete(integration)
-            if actor is not None:
-                add_entry(session, org_id, actor, AuditAction.INTEGRATION_DELETE, client_id)
 
     def add_token(
         self,

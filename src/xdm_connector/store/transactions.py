@@ -4,12 +4,24 @@ Every state change is one short transaction. ``write()`` begins as a writer (SQL
 ``BEGIN IMMEDIATE``), ``read()`` as a reader (on PostgreSQL without a transaction of its
 own, see ``engine.py``). Objects come back detached and loaded, so
 callers never trigger lazy loads outside a transaction.
+
+``atomic()`` makes several changes one transaction: every ``write()`` of the same store
+made inside it, in the same thread, joins it as a savepoint instead of committing on its
+own. A service uses it to write a change and its audit entry together::
+
+    with store.atomic():
+        store.mappings.unpublish("acme", "XDM44")
+        store.tenants.audit.record("acme", actor, AuditAction.UNPUBLISH, "XDM44")
+
+Reads inside it (``read()``) still run on their own connection and do not see its
+uncommitted changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +37,9 @@ from xdm_connector.store.engine import (
     writer_engine,
 )
 from xdm_connector.store.principals import watch_credential_changes
+
+_ATOMIC: ContextVar[tuple[Transactions, Session] | None] = ContextVar("xdmc_atomic", default=None)
+"""The store and the session of the ``atomic()`` transaction open in this context, if any."""
 
 
 class Transactions:
@@ -65,9 +80,48 @@ class Transactions:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: committed on success, rolled back on any error."""
+        """One write transaction: committed on success, rolled back on any error.
+
+        Inside ``atomic()``, a savepoint of its transaction instead: rolled back on any
+        error, committed with the rest.
+        """
+        joined = self._joined()
+        if joined is not None:
+            with self._savepoint(joined) as session:
+                yield session
+            return
         with self._session(self._writer) as session:
             yield session
+
+    @contextmanager
+    def atomic(self) -> Iterator[Session]:
+        """One write transaction that every ``write()`` of this store inside joins (in
+        this thread): all of it is committed at the end, or none of it on any error."""
+        joined = self._joined()
+        if joined is not None:
+            with self._savepoint(joined) as session:
+                yield session
+            return
+        with self._session(self._writer) as session:
+            token = _ATOMIC.set((self, session))
+            try:
+                yield session
+            finally:
+                _ATOMIC.reset(token)
+
+    def _joined(self) -> Session | None:
+        current = _ATOMIC.get()
+        return current[1] if current is not None and current[0] is self else None
+
+    @contextmanager
+    def _savepoint(self, session: Session) -> Iterator[Session]:
+        try:
+            with session.begin_nested():
+                yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata store error: {type(exc).__name__}") from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:

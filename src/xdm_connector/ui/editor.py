@@ -25,20 +25,18 @@ from xdm_connector.api.datasets import RegistryDep
 from xdm_connector.api.deps import StoreDep
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import Conflict, InvalidInput, NotFound, XdmcError
-from xdm_connector.mappings import service
 from xdm_connector.pipeline.preview import DEFAULT_PREVIEW_ROWS, Preview, preview_mapping
-from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_ADMINISTRATION
-from xdm_connector.sources.database import SourceDatabase
-from xdm_connector.store.store import Store
-from xdm_connector.ui.editing import (
-    EMPTY_ROWS,
-    EditorForm,
+from xdm_connector.services import mappings
+from xdm_connector.services.expression_checks import (
     ExpressionProbe,
     check_expression,
     schema_of,
     value_paths,
 )
+from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.store.store import Store
+from xdm_connector.ui.editor_form import EMPTY_ROWS, EditorForm
 from xdm_connector.ui.sessions import Notice
 from xdm_connector.ui.web import PosterDep, UiDep, UiRoute, Viewer, ViewerDep, redirect, render
 from xdm_connector.xdm.registry import SchemaRegistry
@@ -200,10 +198,11 @@ def _submit(
         )
     try:
         definition = MappingDefinition.from_document(form.document(base))
+        actor = viewer.principal.client_id
         if creating:
-            saved = service.create_mapping(store, viewer.org_id, definition)
+            saved = mappings.create_mapping(store, viewer.org_id, definition, actor=actor)
         else:
-            saved = service.apply_mapping(store, viewer.org_id, definition)
+            saved = mappings.apply_mapping(store, viewer.org_id, definition, actor=actor)
     except (InvalidInput, Conflict) as exc:
         status = 409 if isinstance(exc, Conflict) else 400
         return editor_page(
@@ -216,8 +215,6 @@ def _submit(
             error=exc.message,
             status_code=status,
         )
-    audit = AuditAction.MAPPING_CREATE if creating else AuditAction.MAPPING_CHANGE
-    store.tenants.audit.record(viewer.org_id, viewer.principal.client_id, audit, definition.id)
     text = " ".join([f"Mapping {definition.id} is saved.", *saved.warnings])
     if action == "preview":
         target = f"/ui/mappings/{definition.id}/edit?preview=true#preview"

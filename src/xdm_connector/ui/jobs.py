@@ -19,10 +19,9 @@ from xdm_connector.api.request_inputs import store_integer
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import Conflict
 from xdm_connector.inputs import STORE_INTEGERS
-from xdm_connector.jobs.cancel import cancel_job
-from xdm_connector.jobs.history import DEFAULT_PAGE_SIZE, job_history, organization_job
-from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_SQL
+from xdm_connector.services.cancellation import cancel_job
+from xdm_connector.services.job_history import DEFAULT_PAGE_SIZE, job_history, organization_job
 from xdm_connector.ui.sessions import Notice
 from xdm_connector.ui.views import (
     platform_errors,
@@ -122,10 +121,7 @@ def cancel(
     page = f"/ui/jobs/{request_id}"
     actor = viewer.principal.client_id
     try:
-        cancelled = cancel_job(store, viewer.org_id, request_id, actor=actor, aborter=destinations)
+        cancel_job(store, viewer.org_id, request_id, actor=actor, aborter=destinations)
     except Conflict as exc:
         return redirect(request, page, Notice("error", exc.message))
-    job = cancelled.job
-    details = {"requestId": job.request_id, "state": cancelled.previous_state.value}
-    store.tenants.audit.record(viewer.org_id, actor, AuditAction.CANCEL, job.mapping_id, details)
     return redirect(request, page, Notice("ok", f"Job {request_id} is cancelled."))

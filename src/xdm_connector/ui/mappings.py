@@ -3,7 +3,8 @@
 Buttons follow the viewer's roles and the mapping's state: Publish, Unpublish, Stop,
 Start and Edit need ``administration``; Ingest now needs ``sql`` and a published, stopped
 mapping. The POST routes check the same rights (403 otherwise) and the CSRF token, call
-the service the API calls, write the same audit entries, and come back with a notice.
+the service the API calls (which writes the same audit entries, as the viewer's
+integration), and come back with a notice.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from xdm_connector.api import ingestion_contract
 from xdm_connector.api.datasets import RegistryDep
 from xdm_connector.api.deps import SettingsDep, StoreDep
-from xdm_connector.destinations.dataset_refresh import CatalogAccess
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import Conflict
-from xdm_connector.jobs.history import latest_jobs
-from xdm_connector.jobs.ingestion import trigger
-from xdm_connector.mappings import service
-from xdm_connector.security.audit import AuditAction
 from xdm_connector.security.roles import ROLE_ADMINISTRATION, ROLE_SQL
+from xdm_connector.services import publication
+from xdm_connector.services.dataset_refresh import CatalogAccess
+from xdm_connector.services.job_history import latest_jobs
+from xdm_connector.services.publication import ScheduleChange
 from xdm_connector.store.store import Store
 from xdm_connector.ui.sessions import Notice
 from xdm_connector.ui.web import PosterDep, UiRoute, Viewer, ViewerDep, redirect, render
@@ -112,55 +113,58 @@ def publish(
 ) -> Response:
     """Validate and publish; "resend the records from the beginning" resets the watermark."""
     viewer.require(viewer.can_administer, ROLE_ADMINISTRATION, CHANGE)
-    options = {"resend": resend == "yes", "start": start == "on"}
     access = CatalogAccess.from_settings(settings)
-    result = service.publish_mapping_with(
-        store, schemas, viewer.org_id, mapping_id, access, **options
+    result = publication.publish_mapping_with(
+        store,
+        schemas,
+        viewer.org_id,
+        mapping_id,
+        access,
+        resend=resend == "yes",
+        start=start == "on",
+        actor=viewer.principal.client_id,
     )
     if not result.published:
         failure = [f"{line.code} {line.message}" for line in result.log if line.level == "error"]
         return mapping_page(request, store, viewer, mapping_id, failure=failure, status_code=422)
-    store.tenants.audit.record(
-        viewer.org_id, viewer.principal.client_id, AuditAction.PUBLISH, mapping_id, options
-    )
     text = " ".join([f"Mapping {mapping_id} is published.", *result.warnings])
     return redirect(request, _page(mapping_id), Notice("ok", text))
 
 
 def _lifecycle(
-    request: Request, store: Store, viewer: Viewer, mapping_id: str, action: AuditAction
+    request: Request,
+    store: Store,
+    viewer: Viewer,
+    mapping_id: str,
+    change: ScheduleChange,
+    done: str,
 ) -> Response:
     viewer.require(viewer.can_administer, ROLE_ADMINISTRATION, CHANGE)
-    change = {
-        AuditAction.UNPUBLISH: (service.unpublish_mapping, "unpublished: it is a draft again"),
-        AuditAction.STOP: (service.stop_mapping, "stopped"),
-        AuditAction.START: (service.start_mapping, "started: its first run is due now"),
-    }
-    apply, done = change[action]
     try:
-        apply(store, viewer.org_id, mapping_id)
+        change(store, viewer.org_id, mapping_id, actor=viewer.principal.client_id)
     except Conflict as exc:
         return redirect(request, _page(mapping_id), Notice("error", exc.message))
-    store.tenants.audit.record(viewer.org_id, viewer.principal.client_id, action, mapping_id)
     return redirect(request, _page(mapping_id), Notice("ok", f"Mapping {mapping_id} is {done}."))
 
 
 @router.post("/ui/mappings/{mapping_id}/unpublish")
 def unpublish(request: Request, mapping_id: str, store: StoreDep, viewer: PosterDep) -> Response:
     """Take the mapping back to Draft."""
-    return _lifecycle(request, store, viewer, mapping_id, AuditAction.UNPUBLISH)
+    done = "unpublished: it is a draft again"
+    return _lifecycle(request, store, viewer, mapping_id, publication.unpublish_mapping, done)
 
 
 @router.post("/ui/mappings/{mapping_id}/stop")
 def stop(request: Request, mapping_id: str, store: StoreDep, viewer: PosterDep) -> Response:
     """Stop the mapping's schedule."""
-    return _lifecycle(request, store, viewer, mapping_id, AuditAction.STOP)
+    return _lifecycle(request, store, viewer, mapping_id, publication.stop_mapping, "stopped")
 
 
 @router.post("/ui/mappings/{mapping_id}/start")
 def start(request: Request, mapping_id: str, store: StoreDep, viewer: PosterDep) -> Response:
     """Start the mapping's schedule."""
-    return _lifecycle(request, store, viewer, mapping_id, AuditAction.START)
+    done = "started: its first run is due now"
+    return _lifecycle(request, store, viewer, mapping_id, publication.start_mapping, done)
 
 
 @router.post("/ui/mappings/{mapping_id}/ingest")
@@ -168,7 +172,9 @@ def ingest_now(request: Request, mapping_id: str, store: StoreDep, viewer: Poste
     """Submit an immediate ingestion, as the API's trigger does; then follow its job."""
     viewer.require(viewer.can_trigger, ROLE_SQL, "trigger an ingestion")
     store.mappings.get(viewer.org_id, mapping_id)
-    answer = trigger(store, viewer.org_id, mapping_id, actor=viewer.principal.client_id)
+    answer = ingestion_contract.trigger(
+        store, viewer.org_id, mapping_id, actor=viewer.principal.client_id
+    )
     info = str(answer.body["info"])
     if answer.status_code != 200:
         return redirect(request, _page(mapping_id), Notice("error", info))

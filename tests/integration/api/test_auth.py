@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from xdm_connector.organizations import create_organization, grant_role
-from xdm_connector.security.credentials import NewIntegration, create_integration, digest
+from xdm_connector.security.credentials import digest
+from xdm_connector.services.integrations import NewIntegration, create_integration
+from xdm_connector.services.organizations import create_organization, grant_role
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.store import Store
 

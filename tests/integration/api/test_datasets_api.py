@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from tests.integration.api.test_mappings_api import PROFILES, caller
-from xdm_connector.organizations import create_organization
+from xdm_connector.services.organizations import create_organization
 from xdm_connector.store.store import Store
 
 DATASETS = "/acme/campaign/dataIngestion/dataset"

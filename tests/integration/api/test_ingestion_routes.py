@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from tests.integration.api.test_auth import integration, token
 from tests.integration.store.conftest import make_dataset, make_mapping
-from xdm_connector.organizations import create_organization, grant_role
-from xdm_connector.security.credentials import create_integration
+from xdm_connector.services.integrations import create_integration
+from xdm_connector.services.organizations import create_organization, grant_role
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.store import Store

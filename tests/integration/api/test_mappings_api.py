@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.apps import source_database
-from xdm_connector.organizations import create_organization
-from xdm_connector.security.credentials import create_integration
+from xdm_connector.services.integrations import create_integration
+from xdm_connector.services.organizations import create_organization
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.store import Store

@@ -22,8 +22,9 @@ from xdm_connector.destinations.lake_cleaning import (
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import InvalidInput
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.pipeline.workfolders import WorkFolders
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, utcnow

@@ -11,8 +11,8 @@ from tests.integration.engine.conftest import PROFILES, Engine
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.mappings.service import start_mapping
 from xdm_connector.pipeline.export import Exporter
+from xdm_connector.services.publication import start_mapping
 from xdm_connector.store.models import utcnow
 
 

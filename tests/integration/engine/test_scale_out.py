@@ -20,7 +20,8 @@ import pytest
 from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store

@@ -35,11 +35,12 @@ from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
-from xdm_connector.organizations import create_organization
 from xdm_connector.pipeline import export
 from xdm_connector.pipeline.export import Exporter
+from xdm_connector.services.datasets import create_dataset
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import create_organization
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.sources import postgresql
 from xdm_connector.store.store import Store

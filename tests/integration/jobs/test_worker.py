@@ -18,8 +18,9 @@ from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
 from xdm_connector.pipeline.export import Exporter
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import utcnow
 from xdm_connector.store.store import Store

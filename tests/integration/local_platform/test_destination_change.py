@@ -21,13 +21,14 @@ from tests.integration.local_platform.checks import assert_valid_xdm, lake_recor
 from tests.integration.local_platform.conftest import IMS_ORG, LocalPlatform
 from xdm_connector.cli import app
 from xdm_connector.demo.setup import DEMO_SCHEMA, demo_mapping, prepare_demo
-from xdm_connector.destinations.config import set_destination
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import Conflict
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
+from xdm_connector.services.datasets import create_dataset
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import set_destination
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job, Mapping, utcnow
 from xdm_connector.store.store import Store

@@ -15,9 +15,9 @@ from tests.integration.local_platform.checks import assert_valid_xdm, lake_recor
 from tests.integration.local_platform.conftest import IMS_ORG, LocalPlatform
 from xdm_connector.app import create_app
 from xdm_connector.demo.setup import CREDENTIALS_FILE, prepare_demo
-from xdm_connector.destinations.config import set_destination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
+from xdm_connector.services.organizations import set_destination
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store

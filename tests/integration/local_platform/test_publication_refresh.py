@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from tests.integration.local_platform.conftest import IMS_ORG, LocalPlatform
 from xdm_connector.app import create_app
 from xdm_connector.demo.setup import CREDENTIALS_FILE, DEMO_SCHEMA, prepare_demo
-from xdm_connector.destinations.config import set_destination
-from xdm_connector.destinations.dataset_refresh import CatalogAccess
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.local_platform.datasets import create_dataset_of, get_schema
-from xdm_connector.mappings.service import publish_mapping_with, unpublish_mapping
 from xdm_connector.retry import RetryPolicy
+from xdm_connector.services.dataset_refresh import CatalogAccess
+from xdm_connector.services.organizations import set_destination
+from xdm_connector.services.publication import publish_mapping_with, unpublish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry

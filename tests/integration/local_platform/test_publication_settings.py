@@ -19,8 +19,8 @@ from tests.integration.ui.conftest import post_form, sign_in
 from xdm_connector.app import create_app
 from xdm_connector.cli import app as cli_app
 from xdm_connector.demo.setup import CREDENTIALS_FILE, prepare_demo
-from xdm_connector.destinations.config import set_destination
-from xdm_connector.mappings.service import unpublish_mapping
+from xdm_connector.services.organizations import set_destination
+from xdm_connector.services.publication import unpublish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from xdm_connector.demo.setup import DEMO_SCHEMA, demo_mapping
-from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
-from xdm_connector.organizations import create_organization
+from xdm_connector.services.datasets import create_dataset
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import create_organization
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 

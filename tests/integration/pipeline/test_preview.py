@@ -11,10 +11,11 @@ import sqlalchemy as sa
 
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
-from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
-from xdm_connector.organizations import create_organization
 from xdm_connector.pipeline.preview import Preview, preview_mapping
+from xdm_connector.services.datasets import create_dataset
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import create_organization
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.validation import RecordError

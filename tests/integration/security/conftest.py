@@ -17,10 +17,11 @@ from fastapi.testclient import TestClient
 
 from tests.integration.apps import client, settings, source_database, store
 from xdm_connector.domain.mapping_definition import MappingDefinition
-from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
-from xdm_connector.organizations import create_organization, grant_role
-from xdm_connector.security.credentials import NewIntegration, create_integration
+from xdm_connector.services.datasets import create_dataset
+from xdm_connector.services.integrations import NewIntegration, create_integration
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import create_organization, grant_role
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 

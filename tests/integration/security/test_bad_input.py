@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from tests.integration.security.conftest import MAPPING_ID, World, mapping_document
 from tests.integration.ui.conftest import csrf_of, sign_in
 from xdm_connector.errors import InvalidInput
-from xdm_connector.organizations import create_organization
+from xdm_connector.services.organizations import create_organization
 from xdm_connector.store.store import Store
 from xdm_connector.ui.sessions import NOTICE_COOKIE, SESSION_COOKIE, SIGNIN_COOKIE
 

@@ -26,11 +26,12 @@ from xdm_connector.cli import app as cli
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.service import apply_mapping, publish_mapping
-from xdm_connector.organizations import grant_role
 from xdm_connector.pipeline.preview import preview_mapping
-from xdm_connector.security.credentials import create_integration
+from xdm_connector.services.datasets import create_dataset
+from xdm_connector.services.integrations import create_integration
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import grant_role
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry

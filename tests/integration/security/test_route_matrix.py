@@ -14,8 +14,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.integration.security.conftest import DATASET_ID, MAPPING_ID, World, mapping_document
-from xdm_connector.organizations import create_group
-from xdm_connector.security.credentials import create_integration
+from xdm_connector.services.integrations import create_integration
+from xdm_connector.services.organizations import create_group
 from xdm_connector.store.store import Store
 
 PUBLIC = {("POST", "/ims/token/v3"), ("GET", "/health"), ("GET", "/ready")}

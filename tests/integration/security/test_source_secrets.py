@@ -42,7 +42,7 @@ from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import SourceError
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import JsonFormatter
-from xdm_connector.security.credentials import NewIntegration, create_integration
+from xdm_connector.services.integrations import NewIntegration, create_integration
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.product_data import ProductData

@@ -12,11 +12,10 @@ from typer.testing import CliRunner
 from tests.integration.security.conftest import World, bearer
 from tests.tables import read_table
 from xdm_connector.cli import app as cli
-from xdm_connector.security.credentials import (
+from xdm_connector.security.credentials import digest, issue_token
+from xdm_connector.services.integrations import (
     NewIntegration,
     delete_integration,
-    digest,
-    issue_token,
     rotate_integration,
 )
 from xdm_connector.settings import Settings

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from xdm_connector.domain.mapping_definition import MappingDefinition
-from xdm_connector.mappings.datasets import create_dataset
-from xdm_connector.mappings.service import apply_mapping
-from xdm_connector.organizations import create_organization
 from xdm_connector.pipeline.preview import preview_mapping
+from xdm_connector.services.datasets import create_dataset
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import create_organization
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.product_data import ProductData

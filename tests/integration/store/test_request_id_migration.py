@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from tests.integration.store.conftest import make_dataset, make_mapping, make_org
-from xdm_connector.jobs.ingestion import request_status, trigger
+from xdm_connector.api.ingestion_contract import request_status, trigger
 from xdm_connector.store import schema_version
 from xdm_connector.store.store import Store
 

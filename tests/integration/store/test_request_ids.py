@@ -22,8 +22,8 @@ from tests.integration.store.conftest import (
 )
 from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.errors import NotFound
-from xdm_connector.jobs.cancel import cancel_job
-from xdm_connector.jobs.history import organization_job
+from xdm_connector.services.cancellation import cancel_job
+from xdm_connector.services.job_history import organization_job
 from xdm_connector.store.jobs import JobOutcome, JobRequest
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store

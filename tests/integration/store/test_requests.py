@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.integration.store.conftest import make_dataset, make_mapping, make_org
+from xdm_connector.api.ingestion_contract import status_body
 from xdm_connector.domain.job_states import JobState
-from xdm_connector.jobs.ingestion import status_body
 from xdm_connector.store import engine
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import utcnow

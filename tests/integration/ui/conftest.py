@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from xdm_connector.app import create_app
 from xdm_connector.demo.setup import prepare_demo
-from xdm_connector.organizations import create_group, grant_role
-from xdm_connector.security.credentials import NewIntegration, create_integration
+from xdm_connector.services.integrations import NewIntegration, create_integration
+from xdm_connector.services.organizations import create_group, grant_role
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, utcnow

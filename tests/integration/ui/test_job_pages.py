@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 
 from tests.integration.store.conftest import make_dataset, make_mapping
 from tests.integration.ui.conftest import ORG, Site, post_form, sign_in
+from xdm_connector.api.ingestion_contract import request_status
 from xdm_connector.errors import LeaseLost, NotFound
-from xdm_connector.jobs.cancel import cancel_job
-from xdm_connector.jobs.ingestion import request_status
-from xdm_connector.organizations import create_organization, grant_role
 from xdm_connector.security.audit import audit_trail
-from xdm_connector.security.credentials import create_integration
+from xdm_connector.services.cancellation import cancel_job
+from xdm_connector.services.integrations import create_integration
+from xdm_connector.services.organizations import create_organization, grant_role
 from xdm_connector.store.jobs import ABORTED_REASON
 from xdm_connector.store.models import utcnow
 

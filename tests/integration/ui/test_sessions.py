@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.integration.ui.conftest import ORG, Site, csrf_of, post_form, sign_in
-from xdm_connector.security.credentials import issue_token, rotate_integration
+from xdm_connector.security.credentials import issue_token
+from xdm_connector.services.integrations import rotate_integration
 from xdm_connector.ui.sessions import SESSION_COOKIE
 
 

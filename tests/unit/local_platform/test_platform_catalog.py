@@ -14,7 +14,9 @@ from xdm_connector.destinations.aep.catalog import (
 )
 from xdm_connector.destinations.base import BatchState, BatchStatus, describe_errors
 from xdm_connector.destinations.config import PlatformConfig, parse_destination
-from xdm_connector.destinations.dataset_refresh import (
+from xdm_connector.errors import DestinationError, InvalidInput
+from xdm_connector.retry import RetryPolicy
+from xdm_connector.services.dataset_refresh import (
     PUBLICATION_DEADLINE_SECONDS,
     CatalogAccess,
     RefreshFailed,
@@ -22,8 +24,6 @@ from xdm_connector.destinations.dataset_refresh import (
     get_schema,
     refreshed_spec,
 )
-from xdm_connector.errors import DestinationError, InvalidInput
-from xdm_connector.retry import RetryPolicy
 from xdm_connector.settings import Settings
 from xdm_connector.sources.urls import SECRET_REFERENCE
 

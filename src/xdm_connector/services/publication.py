@@ -1,24 +1,34 @@
-"""Mapping services: define, publish (validating, with the original's log), stop, start.
+"""A mapping's publication and schedule: publish (validating, with the original's log),
+unpublish, stop, start.
 
-Saving or publishing a mapping whose dataset another mapping of the organization already
-writes to is allowed, but warned about: ``Dataset profiles is already used by mapping
-XDM45: its data may be overwritten``.
+Publishing a mapping whose dataset another mapping of the organization already writes to
+is allowed, but warned about in its log (``services/mappings.py``).
 
 When the organization delivers to a platform, publication gets the dataset and its XDM
-schema from the platform (``destinations/dataset_refresh.py``), validates the mapping
+schema from the platform (``services/dataset_refresh.py``), validates the mapping
 against that schema, and, once published, keeps the refreshed description on the dataset.
 A dataset or schema the platform cannot give fails the publication (``ACP-880071``,
 ``ACP-880074``) and changes nothing.
+
+Each change is written to the audit trail as ``actor``'s ``publish``, ``unpublish``,
+``start`` or ``stop``, in the change's own transaction; a publication that fails
+validation changes nothing and writes only its log.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from xdm_connector.destinations.aep.catalog import open_catalog
 from xdm_connector.destinations.config import PlatformConfig, parse_destination
-from xdm_connector.destinations.dataset_refresh import (
+from xdm_connector.domain.mapping_definition import MappingDefinition
+from xdm_connector.domain.mapping_status import ExecutionStatus
+from xdm_connector.errors import InvalidInput, NotFound, SourceError
+from xdm_connector.pipeline.export import describe_targeting_dimension
+from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
+from xdm_connector.security.credentials import OPERATOR
+from xdm_connector.services.dataset_refresh import (
     CatalogAccess,
     RefreshFailed,
     get_dataset,
@@ -26,12 +36,9 @@ from xdm_connector.destinations.dataset_refresh import (
     refreshed_spec,
     save_dataset_spec,
 )
-from xdm_connector.domain.mapping_definition import MappingDefinition
-from xdm_connector.domain.mapping_status import ExecutionStatus
-from xdm_connector.errors import InvalidInput, NotFound, SourceError
-from xdm_connector.pipeline.export import describe_targeting_dimension
-from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
+from xdm_connector.services.mappings import dataset_warnings
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.mappings import LogLine
 from xdm_connector.store.models import Dataset, Mapping
 from xdm_connector.store.store import Store
@@ -59,81 +66,29 @@ class PublicationResult:
         return [line.message for line in self.log if line.level == "warning"]
 
 
-@dataclass(frozen=True)
-class SavedMapping:
-    """A saved mapping, whether the save created it, and what the user should know."""
-
-    mapping: Mapping
-    created: bool
-    warnings: list[str]
-
-
-def apply_mapping(store: Store, org_id: str, definition: MappingDefinition) -> SavedMapping:
-    """Create or update a mapping from its definition."""
-    mapping, created = store.mappings.save(
-        org_id,
-        definition.id,
-        label=definition.label or definition.id,
-        dataset_id=definition.dataset,
-        definition=definition.document(),
-    )
-    warnings = dataset_warnings(store, org_id, definition.id, definition.dataset)
-    return SavedMapping(mapping, created, warnings)
-
-
-def create_mapping(store: Store, org_id: str, definition: MappingDefinition) -> SavedMapping:
-    """Create a draft mapping; ``Conflict`` when its id is taken."""
-    mapping = store.mappings.create(
-        org_id,
-        definition.id,
-        label=definition.label or definition.id,
-        dataset_id=definition.dataset,
-        definition=definition.document(),
-    )
-    warnings = dataset_warnings(store, org_id, definition.id, definition.dataset)
-    return SavedMapping(mapping, True, warnings)
-
-
-def dataset_warnings(store: Store, org_id: str, mapping_id: str, dataset_id: str) -> list[str]:
-    """One warning per other mapping of the organization writing to ``dataset_id`` (its
-    draft or its published definition): their records may overwrite each other."""
-    others = [
-        other.id
-        for other in store.mappings.list_for_org(org_id)
-        if other.id != mapping_id
-        and dataset_id in (other.dataset_id, (other.published_definition or {}).get("dataset"))
-    ]
-    return [
-        f"Dataset {dataset_id} is already used by mapping {other}: its data may be overwritten"
-        for other in others
-    ]
-
-
-def delete_mapping(store: Store, org_id: str, mapping_id: str) -> None:
-    """Delete a draft mapping with its log and jobs."""
-    store.mappings.delete_draft(org_id, mapping_id)
-
-
 def publish_mapping(
     store: Store,
     registry: SchemaRegistry,
     org_id: str,
     mapping_id: str,
     *,
-    resend: bool = False,
-    start: bool = True,
+    resend: bool | None = None,
+    start: bool | None = None,
+    actor: str = OPERATOR,
 ) -> PublicationResult:
     """Validate the mapping's definition and make it the running one.
 
     ``resend`` resets the watermark (the next export starts from the beginning); ``start``
     starts the schedule, else the mapping is published stopped (ready for API triggers).
+    Either left ``None`` takes its default (no resend; start) and is not named in the
+    audit entry's details, which hold the options the caller gave.
     A mapping that fails validation is unchanged and its log names every problem. A
     platform destination is called with the default retry policy, bounded in time
     (``publish_mapping_with`` takes the process's own).
     """
     access = CatalogAccess.from_settings(None)
     return publish_mapping_with(
-        store, registry, org_id, mapping_id, access, resend=resend, start=start
+        store, registry, org_id, mapping_id, access, resend=resend, start=start, actor=actor
     )
 
 
@@ -144,8 +99,9 @@ def publish_mapping_with(
     mapping_id: str,
     access: CatalogAccess,
     *,
-    resend: bool = False,
-    start: bool = True,
+    resend: bool | None = None,
+    start: bool | None = None,
+    actor: str = OPERATOR,
 ) -> PublicationResult:
     """``publish_mapping``, calling a platform destination as ``access`` says::
 
@@ -160,37 +116,60 @@ def publish_mapping_with(
         log.append(VALIDATION_FAILED)
         store.mappings.log_failed_publication(org_id, mapping_id, log)
         return PublicationResult(published=False, log=log)
-    if checked.refreshed is not None:
-        # Before publishing: the mapping's first run uses the schema it was validated with.
-        save_dataset_spec(store, org_id, checked.dataset_id, checked.refreshed)
     log.append(LogLine("info", "ACP-880090", "Publishing and sending mapping to queue"))
     log.append(LogLine("info", "ACP-880092", "Mapping is published and mapping job is created"))
     interval_minutes = MappingDefinition.from_document(mapping.definition).interval_minutes
-    store.mappings.publish(
-        org_id,
-        mapping_id,
-        definition=mapping.definition,
-        interval_seconds=interval_minutes * 60,
-        resend=resend,
-        start=start,
-        log=log,
-    )
+    given = {"resend": resend, "start": start}
+    options = {name: value for name, value in given.items() if value is not None}
+    with store.atomic():
+        if checked.refreshed is not None:
+            # With the publication: its first run uses the schema it was validated with.
+            save_dataset_spec(store, org_id, checked.dataset_id, checked.refreshed)
+        store.mappings.publish(
+            org_id,
+            mapping_id,
+            definition=mapping.definition,
+            interval_seconds=interval_minutes * 60,
+            resend=bool(resend),
+            start=start is not False,
+            log=log,
+        )
+        store.tenants.audit.record(org_id, actor, AuditAction.PUBLISH, mapping_id, options or None)
     return PublicationResult(published=True, log=log)
 
 
-def stop_mapping(store: Store, org_id: str, mapping_id: str) -> Mapping:
+class ScheduleChange(Protocol):
+    """``unpublish_mapping``, ``start_mapping`` or ``stop_mapping``, for a caller that
+    offers the three alike."""
+
+    def __call__(self, store: Store, org_id: str, mapping_id: str, *, actor: str) -> Mapping:
+        """Change the mapping as ``actor``; answer it as it is now."""
+
+
+def stop_mapping(store: Store, org_id: str, mapping_id: str, *, actor: str = OPERATOR) -> Mapping:
     """Stop a published mapping's schedule; it can then be triggered through the API."""
-    return store.mappings.set_execution(org_id, mapping_id, ExecutionStatus.STOPPED)
+    with store.atomic():
+        mapping = store.mappings.set_execution(org_id, mapping_id, ExecutionStatus.STOPPED)
+        store.tenants.audit.record(org_id, actor, AuditAction.STOP, mapping_id)
+    return mapping
 
 
-def start_mapping(store: Store, org_id: str, mapping_id: str) -> Mapping:
+def start_mapping(store: Store, org_id: str, mapping_id: str, *, actor: str = OPERATOR) -> Mapping:
     """Start a published mapping's schedule; its first run is due at once."""
-    return store.mappings.set_execution(org_id, mapping_id, ExecutionStatus.STARTED)
+    with store.atomic():
+        mapping = store.mappings.set_execution(org_id, mapping_id, ExecutionStatus.STARTED)
+        store.tenants.audit.record(org_id, actor, AuditAction.START, mapping_id)
+    return mapping
 
 
-def unpublish_mapping(store: Store, org_id: str, mapping_id: str) -> Mapping:
+def unpublish_mapping(
+    store: Store, org_id: str, mapping_id: str, *, actor: str = OPERATOR
+) -> Mapping:
     """Take a mapping back to ``Draft``."""
-    return store.mappings.unpublish(org_id, mapping_id)
+    with store.atomic():
+        mapping = store.mappings.unpublish(org_id, mapping_id)
+        store.tenants.audit.record(org_id, actor, AuditAction.UNPUBLISH, mapping_id)
+    return mapping
 
 
 @dataclass

@@ -1,10 +1,4 @@
-"""The mapping editor's services: its form as a definition, and expressions checked live.
-
-The editor posts rows of "source field expression" → "XDM field path" (repeated fields
-``source`` and ``xdm``); ``EditorForm`` keeps what was typed, so a form that does not
-validate comes back as it was, and turns into the document of a ``MappingDefinition``.
-Fields the editor does not show (``exdmValues``, ``primaryKey``, ...) are kept from the
-definition being edited.
+"""Checks of a mapping's expressions as one types them, and the XDM paths a row can fill.
 
 ``check_expression`` answers, for one row, whether its expression parses, reads fields
 that exist in the targeting dimension (or through its links) and converts to the XDM
@@ -13,12 +7,13 @@ field's type, and where it is wrong::
     check_expression(store, registry, "acme", ExpressionProbe("Lower(@emial)", "profile",
                      "profiles", "/personalEmail/address"))
     ExpressionCheck(ok=False, message="unknown field @emial ...", line=1, column=7, ...)
+
+Only reads: nothing is written, and the source database is only described.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,7 +25,6 @@ from xdm_connector.errors import (
     SourceError,
 )
 from xdm_connector.expressions import ExpressionCompiler, parse
-from xdm_connector.inputs import parse_integer
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import describe_resource
 from xdm_connector.store.store import Store
@@ -39,81 +33,7 @@ from xdm_connector.xdm.fields import XdmField, XdmType
 from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.schema import XedSchema
 
-EMPTY_ROWS = 3
 VALUE_TYPES = frozenset(XdmType) - {XdmType.OBJECT, XdmType.ARRAY, XdmType.MAP}
-
-
-@dataclass
-class EditorForm:
-    """What the editor shows and posts, as typed."""
-
-    id: str = ""
-    label: str = ""
-    targeting_dimension: str = ""
-    dataset: str = ""
-    audit_fields: str = "@lastModified"
-    map_to_xdm_array: bool = False
-    interval_minutes: str = "15"
-    rows: list[tuple[str, str]] = field(default_factory=list)
-
-    @classmethod
-    def from_definition(cls, document: dict[str, Any]) -> EditorForm:
-        """The form of a stored definition."""
-        return cls(
-            id=document["id"],
-            label=document.get("label", ""),
-            targeting_dimension=document.get("targetingDimension", ""),
-            dataset=document.get("dataset", ""),
-            audit_fields="\n".join(document.get("auditFields", [])),
-            map_to_xdm_array=bool(document.get("mapToXdmArray")),
-            interval_minutes=str(document.get("intervalMinutes", 15)),
-            rows=[(row["source"], row["xdm"]) for row in document.get("fieldMappings", [])],
-        )
-
-    @classmethod
-    def from_form(cls, form: Any) -> EditorForm:
-        """The form as posted (a Starlette ``FormData``)."""
-        sources = [str(value) for value in form.getlist("source")]
-        paths = [str(value) for value in form.getlist("xdm")]
-        return cls(
-            id=str(form.get("id", "")).strip(),
-            label=str(form.get("label", "")).strip(),
-            targeting_dimension=str(form.get("targetingDimension", "")).strip(),
-            dataset=str(form.get("dataset", "")).strip(),
-            audit_fields=str(form.get("auditFields", "")),
-            map_to_xdm_array=form.get("mapToXdmArray") == "on",
-            interval_minutes=str(form.get("intervalMinutes", "15")).strip(),
-            rows=list(zip(sources, paths, strict=False)),
-        )
-
-    def padded_rows(self, extra: int = EMPTY_ROWS) -> list[tuple[str, str]]:
-        """The filled rows, then ``extra`` empty ones to type into."""
-        filled = [(source, xdm) for source, xdm in self.rows if source.strip() or xdm.strip()]
-        return filled + [("", "")] * extra
-
-    def document(self, base: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The definition document, over ``base`` (the definition being edited)."""
-        audit = [line.strip() for line in self.audit_fields.splitlines() if line.strip()]
-        rows = [
-            {"source": source.strip(), "xdm": xdm.strip()}
-            for source, xdm in self.rows
-            if source.strip() or xdm.strip()
-        ]
-        try:
-            interval: Any = parse_integer(self.interval_minutes)
-        except ValueError:
-            interval = self.interval_minutes  # the definition's check names the fault
-        return {
-            **(base or {}),
-            "id": self.id,
-            "label": self.label,
-            "targetingDimension": self.targeting_dimension,
-            "dataset": self.dataset,
-            "auditFields": audit,
-            "mapToXdmArray": self.map_to_xdm_array,
-            "intervalMinutes": interval,
-            "fieldMappings": rows,
-        }
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ and stops at its next batch boundary (``jobs/worker.py``). A job not claimed yet
 claimed, since only ``Created`` jobs without a lease are. The ingestion API then answers
 the request ``Aborted`` with the contract's message, which names a cancel among its causes.
 
-The job's destination batch, when it has one, is aborted too (best effort) so that nothing
-of a cancelled job becomes visible; who cancelled is kept in the job's details
-(``cancelledBy``).
+The job's destination batch, when it has one, is aborted too (best effort, once the
+cancel is committed) so that nothing of a cancelled job becomes visible; who cancelled is
+kept in the job's details (``cancelledBy``) and in the audit trail (``cancel``, with the
+request id and the state it was in), written in the cancel's transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 from xdm_connector.destinations.factory import BatchAborter
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState
 from xdm_connector.errors import Conflict, NotFound, XdmcError
+from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.jobs import ABORTED_REASON
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store
@@ -62,7 +64,7 @@ def cancel_job(
     state under the writer's lock). ``aborter`` then aborts the job's destination batch, when
     it has one (``OrgDestinations``); its failure is logged, never raised.
     """
-    with store.write() as session:
+    with store.atomic() as session:
         job = session.scalar(
             sa.select(Job)
             .where(Job.org_id == org_id, Job.request_id == request_id)
@@ -82,6 +84,8 @@ def cancel_job(
         job.lease_expires_at = None
         job.details = {**(job.details or {}), "cancelledBy": actor}
         session.flush()
+        details = {"requestId": job.request_id, "state": previous.value}
+        store.tenants.audit.record(org_id, actor, AuditAction.CANCEL, job.mapping_id, details)
     log.info("job %s of mapping %s/%s cancelled by %s", job.id, org_id, job.mapping_id, actor)
     if aborter is not None and job.batch_id:
         try:

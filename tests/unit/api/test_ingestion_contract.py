@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from xdm_connector.api.ingestion_contract import status_body
 from xdm_connector.domain.job_states import JobState
-from xdm_connector.jobs.ingestion import status_body
 from xdm_connector.store.jobs import ABORTED_REASON
 from xdm_connector.store.models import Job
 

@@ -1,4 +1,8 @@
-"""Datasets: a destination table and its XDM schema (a class plus field groups)."""
+"""Datasets: a destination table and its XDM schema (a class plus field groups).
+
+A created dataset is written to the audit trail as ``actor``'s ``dataset.create``, in the
+same transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from xdm_connector.errors import InvalidInput
+from xdm_connector.security.credentials import OPERATOR
+from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.models import Dataset
 from xdm_connector.store.store import Store
 from xdm_connector.xdm.dataset_spec import schema_spec
@@ -24,6 +30,7 @@ def create_dataset(
     class_ref: str,
     field_groups: Sequence[str] = (),
     custom: dict[str, Any] | None = None,
+    actor: str = OPERATOR,
 ) -> Dataset:
     """Create a dataset after checking that its schema composes."""
     if DATASET_ID.fullmatch(dataset_id) is None:
@@ -32,4 +39,7 @@ def create_dataset(
         )
     schema = registry.compose(class_ref, field_groups, custom=custom)
     spec = schema_spec(schema.class_id, schema.field_group_ids, custom)
-    return store.tenants.create_dataset(org_id, dataset_id, spec)
+    with store.atomic():
+        dataset = store.tenants.create_dataset(org_id, dataset_id, spec)
+        store.tenants.audit.record(org_id, actor, AuditAction.DATASET_CREATE, dataset_id)
+    return dataset
