@@ -19,7 +19,7 @@ from xdm_connector.demo.source import create_demo_source
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.organizations import create_organization
+from xdm_connector.services.organizations import create_organization
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
