@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from xdm_connector.retry import RetryPolicy
 
 ParquetCompression = Literal["snappy", "zstd", "lz4", "gzip", "none"]
+FaultStage = Literal["extract", "written", "created", "completed"]
+"""The stages of an export at which a crash test may stop a worker (``pipeline/faults.py``)."""
 
 
 class Settings(BaseSettings):
@@ -80,9 +82,10 @@ class Settings(BaseSettings):
     retry_delay_seconds: float = Field(default=60.0, ge=0)
     """Wait before a scheduled job that failed transiently is run again (a new job)."""
 
-    fault_pause_at: str | None = None
+    fault_pause_at: FaultStage | None = None
     """Fault injection, for crash tests only: the export stage at which a worker stops and
-    waits (``extract``, ``written``, ``created``, ``completed``); see ``pipeline/faults.py``."""
+    waits (one of ``FaultStage``; any other value is refused when the settings load); see
+    ``pipeline/faults.py``."""
 
     log_level: str = "INFO"
     """Level of the process's logs."""

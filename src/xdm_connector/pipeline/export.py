@@ -57,7 +57,7 @@ from xdm_connector.pipeline.slicing import run_slices, slice_ranges
 from xdm_connector.pipeline.source_retries import read_with_retries
 from xdm_connector.pipeline.validate import RecordChecks
 from xdm_connector.pipeline.workfolders import WorkFolders
-from xdm_connector.settings import Settings
+from xdm_connector.settings import FaultStage, Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import Resource, describe_resource
 from xdm_connector.store.jobs import JobOutcome
@@ -262,7 +262,7 @@ class Exporter:
         lease = timedelta(seconds=self.settings.lease_seconds)
         return len(self.store.workers.alive(utcnow(), lease)) >= 2
 
-    def _pause_at(self, stage: str) -> None:
+    def _pause_at(self, stage: FaultStage) -> None:
         pause_at(stage, self.settings.fault_pause_at, self.settings.home)
 
     def _high_water(

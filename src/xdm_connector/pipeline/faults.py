@@ -9,7 +9,9 @@ With ``XDMC_FAULT_PAUSE_AT=<stage>`` a worker that reaches ``stage`` writes
     created     the destination batch exists (recorded on the job), no file sent
     completed   the destination accepted the batch, the store not told yet
 
-Unset (the default), ``pause_at`` does nothing. Never set it in production.
+The stages are ``settings.FaultStage``: the settings refuse any other name when they load,
+and the type checker any other name at a pause point. Unset (the default), ``pause_at``
+does nothing. Never set it in production.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import os
 import time
 from pathlib import Path
 
-STAGES = ("extract", "written", "created", "completed")
+from xdm_connector.settings import FaultStage
+
 _POLL_SECONDS = 0.05
 
 
-def pause_at(stage: str, setting: str | None, home: Path) -> None:
+def pause_at(stage: FaultStage, setting: FaultStage | None, home: Path) -> None:
     """Wait at ``stage`` if ``setting`` (``XDMC_FAULT_PAUSE_AT``) names it."""
     if setting != stage:
         return
