@@ -29,16 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from xdm_connector.errors import SourceError
 from xdm_connector.retry import RetryPolicy
 from xdm_connector.sources.driver_errors import driver_error_class
-
-if TYPE_CHECKING:
-    from xdm_connector.pipeline.control import JobControl
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +78,23 @@ class SourceRetries:
         return {"count": self.count, "lastError": self.last_error}
 
 
+class Stoppable(Protocol):
+    """What a read asks of the job's control (``pipeline/control.py`` ``JobControl``, which
+    holds the job's ``SourceRetries``): the event that tells it to stop, and the check."""
+
+    @property
+    def abort(self) -> threading.Event:
+        """Set when the job must stop."""
+
+    def check(self) -> None:
+        """Raise ``JobAborted`` once the job must stop."""
+
+
 def read_with_retries(
     read: Callable[[], T],
     *,
     policy: RetryPolicy,
-    control: JobControl,
+    control: Stoppable,
     retries: SourceRetries,
     discard: Callable[[], None],
     what: str,
