@@ -79,7 +79,7 @@ def _recover(store: Store, exporter: Exporter, owner: str, job: Job, now: dateti
             batch_id=job.batch_id,
             details={**(job.details or {}), "recovered": True},
         )
-        exporter.remove_work(job.id)
+        exporter.setup.work.remove_ended(store, job.id)
         store.jobs.succeed(job, owner, outcome, job.watermark)
         log.warning("job %s recovered: its batch %s had succeeded", job.id, job.batch_id)
         return Recovered(job.id, JobState.SUCCESS)
@@ -93,8 +93,8 @@ def _recover(store: Store, exporter: Exporter, owner: str, job: Job, now: dateti
         )
         return Recovered(job.id, None)
     if job.batch_id:
-        exporter.destinations.abort_batch(job.org_id, job.batch_id)
-    exporter.remove_work(job.id)
+        exporter.setup.destinations.abort_batch(job.org_id, job.batch_id)
+    exporter.setup.work.remove_ended(store, job.id)
     retry_at = None
     if job.trigger == JobTrigger.SCHEDULE:
         # A lost worker is a transient failure: the schedule retries as for any other.
@@ -109,7 +109,7 @@ def _status(exporter: Exporter, job: Job) -> BatchStatus | None:
     if not job.batch_id:
         return BatchStatus(BatchState.UNKNOWN)
     try:
-        with exporter.destinations.open(job.org_id) as chosen:
+        with exporter.setup.destinations.open(job.org_id) as chosen:
             return chosen.destination.status(job.batch_id)
     except XdmcError as exc:
         log.warning("job %s: the status of batch %s is unknown: %s", job.id, job.batch_id, exc)

@@ -39,8 +39,9 @@ from xdm_connector.jobs.notify import wakeups_for
 from xdm_connector.jobs.recovery import recover_expired
 from xdm_connector.logs import log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
-from xdm_connector.pipeline.export import Exporter, TooManyRejected
-from xdm_connector.pipeline.slicing import SliceRunner, aborted_document, error_document
+from xdm_connector.pipeline.delivery import TooManyRejected
+from xdm_connector.pipeline.export import Exporter
+from xdm_connector.pipeline.slicing import aborted_document, error_document
 from xdm_connector.pipeline.source_retries import DETAILS_KEY
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
@@ -101,7 +102,6 @@ class Worker:
         self.store = store
         self.settings = settings
         self.exporter = exporter or Exporter(store, settings)
-        self.slices = SliceRunner(self.exporter)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._clock = clock
@@ -314,7 +314,7 @@ class Worker:
         try:
             with log_context(job=piece.job_id):
                 try:
-                    outcome = self.slices.run(piece, control)
+                    outcome = self.exporter.slices.run(piece, control)
                     slices.finish(piece, self.owner, outcome)
                 except JobAborted:
                     if slices.holds(piece, self.owner):  # stopped here (shutdown), not lost
@@ -364,7 +364,7 @@ class Worker:
         """Abort the job's destination batch, if it has one (best effort)."""
         batch_id = batch_id or job.batch_id
         if batch_id:
-            self.exporter.destinations.abort_batch(job.org_id, batch_id)
+            self.exporter.setup.destinations.abort_batch(job.org_id, batch_id)
 
     def _heartbeat(self, job: Job, control: JobControl) -> None:
         keep_alive(

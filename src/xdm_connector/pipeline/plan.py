@@ -2,7 +2,8 @@
 
 ``plan_export`` checks everything a publication checks (every XDM path exists in the
 schema, every expression parses, type-checks against the source's columns and converts
-to its field's type) and names every problem at once. The plan then builds the queries of
+to its field's type) and names every problem at once; the source's side of it is the
+mapping's targeting dimension as ``describe_targeting_dimension`` finds it. The plan then builds the queries of
 a job: the high-water mark, and the rows of a window over ``(audit value, key)``.
 
 Windows and the look-back, and how a window is stored: ``domain/windows.py``.
@@ -22,7 +23,8 @@ from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.windows import Bound, KeyRange, Since, Window
 from xdm_connector.errors import ExpressionError, InvalidInput
 from xdm_connector.expressions.compiler import CompiledExpression, ExpressionCompiler
-from xdm_connector.sources.schema import Resource
+from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.schema import Resource, describe_resource
 from xdm_connector.xdm.fields import XdmField, XdmType
 from xdm_connector.xdm.schema import XedSchema
 
@@ -175,6 +177,14 @@ class ExportPlan:
             self.audit.column > since.audit if since.exclusive else self.audit.column >= since.audit
         )
         return sa.or_(later, recent)
+
+
+def describe_targeting_dimension(source: SourceDatabase, definition: MappingDefinition) -> Resource:
+    """The mapping's targeting dimension in the source, with its links."""
+    with source.translated_errors():
+        return describe_resource(
+            source.engine, definition.targeting_dimension, key=definition.primary_key
+        )
 
 
 def plan_export(definition: MappingDefinition, schema: XedSchema, resource: Resource) -> ExportPlan:

@@ -32,9 +32,15 @@ import pyarrow as pa
 
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import Conflict, InvalidInput, NotFound, SourceError
-from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.files import json_lines
-from xdm_connector.pipeline.plan import KEY_LABEL, ExportPlan, MappingInvalid, Problem, plan_export
+from xdm_connector.pipeline.plan import (
+    KEY_LABEL,
+    ExportPlan,
+    MappingInvalid,
+    Problem,
+    describe_targeting_dimension,
+    plan_export,
+)
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.store import Store

@@ -4,8 +4,9 @@ into one batch.
 The worker holding the job (its coordinator) reads the keys that cut the window into
 ranges of ``XDMC_SLICE_ROWS`` rows, creates the batch, records the ranges as slices
 (``store/slices.py``) and wakes the other workers. Every worker, the coordinator first,
-claims a pending slice, reads, shapes, checks and writes its rows, puts its files into the
-batch under names of its own (``slice-00003-part-00000.parquet``) and marks it written with
+claims a pending slice, set up as a whole job is (``pipeline/setup.py``), extracts its rows
+(``pipeline/extraction.py``), puts its files into the batch under names of its own
+(``slice-00003-part-00000.parquet``, ``pipeline/delivery.py``) and marks it written with
 its counts. When every slice is written, the coordinator adds up the counts and the
 look-back's versions, then completes the batch as for any job; the watermark still moves
 only with the job's ``Success``.
@@ -26,9 +27,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.domain.windows import (
     KeyRange,
     Window,
@@ -45,20 +45,15 @@ from xdm_connector.errors import (
 from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.counts import RecordCounts
-from xdm_connector.pipeline.files import WrittenFile
+from xdm_connector.pipeline.delivery import Delivery
+from xdm_connector.pipeline.extraction import Extracted, Extraction
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import ExportPlan
-from xdm_connector.pipeline.source_retries import (
-    DETAILS_KEY,
-    SourceRetries,
-    read_with_retries,
-)
+from xdm_connector.pipeline.setup import JobContext, JobSetup
+from xdm_connector.pipeline.source_retries import DETAILS_KEY, SourceRetries
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.models import Job, JobSlice, Mapping, utcnow
 from xdm_connector.store.slices import SliceOutcome
-
-if TYPE_CHECKING:
-    from xdm_connector.pipeline.export import Exporter, JobContext
 
 log = logging.getLogger(__name__)
 
@@ -111,67 +106,6 @@ def mapping_digest(mapping: Mapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def run_slices(
-    exporter: Exporter,
-    job: Job,
-    context: JobContext,
-    ranges: list[KeyRange],
-    lookback: LookBack,
-    control: JobControl,
-) -> RecordCounts:
-    """Coordinate the job's slices into its batch (already created and recorded): take part,
-    wait for the others, and answer the job's counts; the look-back takes in every slice's
-    versions."""
-    store = exporter.store
-    store.slices.create(
-        job.id,
-        control.owner,
-        [(_encode_key(keys.after), _encode_key(keys.until)) for keys in ranges],
-        mapping_digest=mapping_digest(context.mapping),
-    )
-    log.info("job %s is cut into %d slices", job.id, len(ranges))
-    runner = SliceRunner(exporter)
-    lease = timedelta(seconds=exporter.settings.lease_seconds)
-    while True:
-        control.check()
-        piece = store.slices.claim(control.owner, lease, utcnow(), job_id=job.id)
-        if piece is not None:
-            # This worker's own slices share the job's control: losing either stops both.
-            outcome = runner.run(piece, control)
-            store.slices.finish(piece, control.owner, outcome)
-            continue
-        progress = store.slices.progress(job.id, utcnow())
-        if progress.failed:
-            _gather_retries(store.slices.of_job(job.id), control.source_retries)
-            raise error_from(progress.failed[0].result, control.batch_id)
-        if progress.lost:
-            log.warning(
-                "job %s: the worker of slice %s is gone; the job is aborted",
-                job.id,
-                progress.lost[0].number,
-            )
-            raise JobAborted(control.batch_id)
-        if progress.done:
-            break
-        control.abort.wait(WAIT_SECONDS)
-    counts = RecordCounts()
-    pieces = store.slices.of_job(job.id)
-    _gather_retries(pieces, control.source_retries)
-    for piece in pieces:
-        result = piece.result or {}
-        counts.add(
-            RecordCounts(
-                read=piece.records_read,
-                ingested=piece.records_ingested,
-                rejected=piece.records_rejected,
-                skipped=int(result.get("skipped", 0)),
-                samples=list(result.get("samples", [])),
-            )
-        )
-        lookback.merge_recent(result.get("lookback") or {})
-    return counts
-
-
 def _gather_retries(pieces: list[JobSlice], retries: SourceRetries) -> None:
     """Add the source retries of the job's slices (written or failed) to the job's."""
     for piece in pieces:
@@ -183,10 +117,72 @@ def _gather_retries(pieces: list[JobSlice], retries: SourceRetries) -> None:
 
 
 class SliceRunner:
-    """Exports one slice of a job into the job's batch."""
+    """Exports the slices of jobs into their batches: those a worker claims of another
+    worker's job (``run``), and, for the job it holds, all it can take while it waits for
+    the others (``coordinate``). Each slice is set up as a whole job is (``setup``)."""
 
-    def __init__(self, exporter: Exporter) -> None:
-        self.exporter = exporter
+    def __init__(self, setup: JobSetup, extraction: Extraction | None = None) -> None:
+        self.setup = setup
+        self.extraction = extraction or Extraction(setup.settings)
+
+    def coordinate(
+        self,
+        job: Job,
+        context: JobContext,
+        ranges: list[KeyRange],
+        lookback: LookBack,
+        control: JobControl,
+    ) -> RecordCounts:
+        """Coordinate the job's slices into its batch (already created and recorded): take
+        part, wait for the others, and answer the job's counts; the look-back takes in every
+        slice's versions."""
+        store = self.setup.store
+        store.slices.create(
+            job.id,
+            control.owner,
+            [(_encode_key(keys.after), _encode_key(keys.until)) for keys in ranges],
+            mapping_digest=mapping_digest(context.mapping),
+        )
+        log.info("job %s is cut into %d slices", job.id, len(ranges))
+        lease = timedelta(seconds=self.setup.settings.lease_seconds)
+        while True:
+            control.check()
+            piece = store.slices.claim(control.owner, lease, utcnow(), job_id=job.id)
+            if piece is not None:
+                # This worker's own slices share the job's control: losing either stops both.
+                outcome = self.run(piece, control)
+                store.slices.finish(piece, control.owner, outcome)
+                continue
+            progress = store.slices.progress(job.id, utcnow())
+            if progress.failed:
+                _gather_retries(store.slices.of_job(job.id), control.source_retries)
+                raise error_from(progress.failed[0].result, control.batch_id)
+            if progress.lost:
+                log.warning(
+                    "job %s: the worker of slice %s is gone; the job is aborted",
+                    job.id,
+                    progress.lost[0].number,
+                )
+                raise JobAborted(control.batch_id)
+            if progress.done:
+                break
+            control.abort.wait(WAIT_SECONDS)
+        counts = RecordCounts()
+        pieces = store.slices.of_job(job.id)
+        _gather_retries(pieces, control.source_retries)
+        for piece in pieces:
+            result = piece.result or {}
+            counts.add(
+                RecordCounts(
+                    read=piece.records_read,
+                    ingested=piece.records_ingested,
+                    rejected=piece.records_rejected,
+                    skipped=int(result.get("skipped", 0)),
+                    samples=list(result.get("samples", [])),
+                )
+            )
+            lookback.merge_recent(result.get("lookback") or {})
+        return counts
 
     def run(self, piece: JobSlice, control: JobControl) -> SliceOutcome:
         """Read, shape, check and write the slice's rows and put its files into the batch;
@@ -196,11 +192,11 @@ class SliceRunner:
         retries go into the outcome's result, or, when the slice fails, into
         ``control.source_retries``.
         """
-        exporter = self.exporter
+        setup = self.setup
         log.info("slice %s of job %s started", piece.number, piece.job_id)
-        job = exporter.store.jobs.get_by_id(piece.job_id)
+        job = setup.store.jobs.get_by_id(piece.job_id)
         bind_log_context(org=job.org_id, mapping=job.mapping_id, job=job.id, batch=job.batch_id)
-        context = exporter.context(job)
+        context = setup.context(job)
         if mapping_digest(context.mapping) != piece.mapping_digest:
             raise ExportError(
                 "the mapping was published again while its job ran; the next run uses it",
@@ -210,42 +206,43 @@ class SliceRunner:
             raise ExportError(f"job {job.id} has no window or batch for its slices")
         window = window_from_document(job.window)
         keys = KeyRange(_decode_key(piece.key_after), _decode_key(piece.key_until))
-        workdir = exporter.work.of_slice(job.id, piece.number)
+        workdir = setup.work.of_slice(job.id, piece.number)
         control.batch_id = control.batch_id or job.batch_id
         retries = SourceRetries()
-
-        def read(file_format: FileFormat) -> tuple[LookBack, RecordCounts, list[WrittenFile]]:
-            with SourceDatabase(context.source_url, exporter.store.product_data) as source:
-                plan = exporter.plan(source, context)
-                lookback = LookBack.start(
-                    context.mapping.watermark,
-                    seconds=exporter.settings.lookback_seconds,
-                    max_keys=exporter.settings.lookback_max_keys,
-                )
-                lookback.plan_cutoff(window.until)
-                counts, files = exporter.extract(
-                    source, plan, window, workdir, control, file_format, lookback, key_range=keys
-                )
-            return lookback, counts, files
-
         try:
             with (
                 self._kept_alive(piece, control),
-                exporter.destinations.open(job.org_id) as chosen,
+                setup.destinations.open(job.org_id) as opened,
             ):
-                lookback, counts, files = read_with_retries(
-                    lambda: read(chosen.file_format),
-                    policy=exporter.settings.retry_policy(),
-                    control=control,
+
+                def extract(
+                    source: SourceDatabase, plan: ExportPlan, lookback: LookBack
+                ) -> tuple[LookBack, Extracted]:
+                    lookback.plan_cutoff(window.until)
+                    extracted = self.extraction.run(
+                        source,
+                        plan,
+                        window,
+                        lookback,
+                        workdir=workdir,
+                        file_format=opened.file_format,
+                        control=control,
+                        key_range=keys,
+                    )
+                    return lookback, extracted
+
+                lookback, extracted = setup.read(
+                    context,
+                    control,
+                    workdir=workdir,
                     retries=retries,
-                    discard=lambda: shutil.rmtree(workdir, ignore_errors=True),
                     what=f"slice {piece.number} of job {job.id}",
+                    body=extract,
                 )
-                for written in files:
-                    control.check()
-                    name = f"slice-{piece.number:05d}-{written.name}"
-                    chosen.destination.put_file(job.batch_id, name, written.path, rows=written.rows)
-                control.check()
+                delivery = Delivery(
+                    setup.store, setup.settings, job, context.dataset_id, opened, control
+                )
+                delivery.put(job.batch_id, extracted.files, prefix=f"slice-{piece.number:05d}-")
         except XdmcError as exc:
             if isinstance(exc, DestinationError):
                 exc.batch_id = exc.batch_id or job.batch_id
@@ -253,6 +250,7 @@ class SliceRunner:
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        counts = extracted.counts
         log.info("slice %s of job %s written: %s records", piece.number, job.id, counts.ingested)
         return SliceOutcome(
             records_read=counts.read,
@@ -270,8 +268,8 @@ class SliceRunner:
     def _kept_alive(self, piece: JobSlice, control: JobControl) -> Iterator[None]:
         """Heartbeat the slice's lease while it runs; stop it (``control.abort``) once the
         worker no longer holds it or its job ended."""
-        slices = self.exporter.store.slices
-        lease_seconds = self.exporter.settings.lease_seconds
+        slices = self.setup.store.slices
+        lease_seconds = self.setup.settings.lease_seconds
         lease = timedelta(seconds=lease_seconds)
         done = threading.Event()
         thread = threading.Thread(

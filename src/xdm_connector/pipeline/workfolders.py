@@ -9,8 +9,8 @@ before they are sent.
 A run removes its folder when it ends, but a worker killed mid-run leaves its folder
 behind (about 15 MB per 300,000 records). ``remove_job`` removes every folder a job left
 on this machine once it ends: the worker that ends it and the recovery of a job whose
-worker is gone call it before they record the end, and ``lake clean`` for the jobs no
-longer in progress. The folder of a slice still running under its lease is kept: its
+worker is gone call it (through ``remove_ended``, which logs a failure) before they record
+the end, and ``lake clean`` for the jobs no longer in progress. The folder of a slice still running under its lease is kept: its
 worker removes it when the slice stops (within a second of the job's end)::
 
     folders = WorkFolders(settings.home)
@@ -19,6 +19,7 @@ worker removes it when the slice stops (within a second of the job's end)::
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import uuid
@@ -26,9 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from xdm_connector.errors import XdmcError
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.slices import SliceState
 from xdm_connector.store.store import Store
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"job-(\d+)-(?:\d+|slice-(\d+)-[0-9a-f]+)")
 
@@ -92,3 +96,14 @@ class WorkFolders:
             if not folder.path.exists():
                 removed.append(folder.path)
         return removed
+
+    def remove_ended(self, store: Store, job_id: int) -> None:
+        """``remove_job`` for a job that ends now, best effort: a failure is logged, and
+        ``lake clean`` removes the folders later."""
+        try:
+            removed = self.remove_job(store, job_id)
+        except XdmcError as exc:
+            log.warning("the work folders of job %s stay: %s", job_id, exc)
+            return
+        if removed:
+            log.info("job %s: %d work folders removed", job_id, len(removed))

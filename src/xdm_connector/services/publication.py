@@ -25,8 +25,12 @@ from xdm_connector.destinations.config import PlatformConfig, parse_destination
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus
 from xdm_connector.errors import InvalidInput, NotFound, SourceError
-from xdm_connector.pipeline.export import describe_targeting_dimension
-from xdm_connector.pipeline.plan import MappingInvalid, Problem, plan_export
+from xdm_connector.pipeline.plan import (
+    MappingInvalid,
+    Problem,
+    describe_targeting_dimension,
+    plan_export,
+)
 from xdm_connector.security.credentials import OPERATOR
 from xdm_connector.services.dataset_refresh import (
     CatalogAccess,

@@ -10,9 +10,8 @@ from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
-from xdm_connector.pipeline.export import describe_targeting_dimension
 from xdm_connector.pipeline.files import json_lines
-from xdm_connector.pipeline.plan import plan_export
+from xdm_connector.pipeline.plan import describe_targeting_dimension, plan_export
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.validate import RecordChecks
 from xdm_connector.sources.database import SourceDatabase

@@ -24,9 +24,9 @@ from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.windows import Bound, KeyRange, Window
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.pipeline import export
-from xdm_connector.pipeline.export import Exporter, describe_targeting_dimension
-from xdm_connector.pipeline.plan import KEY_LABEL, plan_export
+from xdm_connector.pipeline import extraction
+from xdm_connector.pipeline.export import Exporter
+from xdm_connector.pipeline.plan import KEY_LABEL, describe_targeting_dimension, plan_export
 from xdm_connector.pipeline.slicing import slice_ranges
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
@@ -276,7 +276,7 @@ def test_a_slice_whose_source_is_locked_is_read_again(
                 writer.lock()
                 locked.append(stage)
 
-        monkeypatch.setattr(export, "pause_at", lock_after_the_first_slice)
+        monkeypatch.setattr(extraction, "pause_at", lock_after_the_first_slice)
         on_retry(writer.commit)
         job = engine.run()
 

@@ -35,7 +35,7 @@ from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.jobs.worker import Worker
-from xdm_connector.pipeline import export
+from xdm_connector.pipeline import extraction
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.services.datasets import create_dataset
 from xdm_connector.services.mappings import apply_mapping
@@ -276,7 +276,7 @@ def test_a_postgresql_connection_terminated_mid_read_is_read_again_from_the_star
             if stage == "extract" and not killed:
                 killed.append(terminate_backends(source_url))
 
-        monkeypatch.setattr(export, "pause_at", kill_once)
+        monkeypatch.setattr(extraction, "pause_at", kill_once)
         request_id = store.jobs.request_ingestion("acme", "PROFILES").job.request_id
 
         assert worker.run_once()

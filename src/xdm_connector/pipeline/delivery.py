@@ -1,0 +1,187 @@
+"""The delivery stage: a job's batch at its organization's destination, opened, filled,
+completed and followed until the destination says it is final.
+
+The batch is created only once the job's files are written, so a source failure leaves
+nothing behind; its id is recorded on the job as soon as it exists, and the watermark the
+job commits with it before it completes (recovery needs both: ``jobs/recovery.py``), so a
+destination failure reports it (``ACP-880096``). The batch's status is then polled with
+``Settings.status_poll_policy``, until it succeeds, fails or is aborted.
+
+Above the mapping's ``rejectedThresholdPercent`` of the records read, the job fails as the
+platform fails a batch over its partial-ingestion threshold: the batch is created, aborted
+at once, and reported with ``ACP-880096`` (``TooManyRejected``). A sliced job's batch is
+opened before its slices run, and each slice puts its own files into it (``put``)::
+
+    delivery = Delivery(store, settings, job, dataset_id, opened, control)
+    outcome = delivery.deliver(extracted.files, extracted.counts, watermark)
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from xdm_connector.destinations.base import BatchState, BatchStatus
+from xdm_connector.destinations.factory import OpenedDestination
+from xdm_connector.domain.batches import batch_key
+from xdm_connector.errors import UPLOAD_FAILED_MESSAGE, DestinationError
+from xdm_connector.logs import bind_log_context
+from xdm_connector.pipeline.control import JobControl
+from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.faults import pause_at
+from xdm_connector.pipeline.files import WrittenFile
+from xdm_connector.settings import Settings
+from xdm_connector.store.jobs import JobOutcome
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+_FINAL_STATES = frozenset({BatchState.SUCCESS, BatchState.FAILED, BatchState.ABORTED})
+"""The states after which a batch no longer changes."""
+
+
+class TooManyRejected(DestinationError):
+    """More records were refused than the mapping's threshold allows; the batch is aborted.
+
+    ``outcome`` is what the failed job records: counts, samples, the batch id.
+    """
+
+    def __init__(self, message: str, *, batch_id: str, outcome: JobOutcome) -> None:
+        super().__init__(message, batch_id=batch_id)
+        self.outcome = outcome
+
+
+class Delivery:
+    """Delivers one job's files into its batch at ``opened``, its organization's destination
+    (already retried), into the dataset ``dataset_id``; the job's ``control`` stops it
+    between files."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        job: Job,
+        dataset_id: str,
+        opened: OpenedDestination,
+        control: JobControl,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.job = job
+        self.dataset_id = dataset_id
+        self.destination = opened.destination
+        self.file_format = opened.file_format
+        self.control = control
+
+    def open_batch(self, watermark: dict[str, Any] | None = None) -> str:
+        """Create the job's batch and record it on the job at once (with ``watermark``)."""
+        job, control = self.job, self.control
+        batch_id = self.destination.create_batch(
+            org=job.org_id,
+            dataset=self.dataset_id,
+            batch_key=batch_key(job),
+            file_format=self.file_format,
+        )
+        control.batch_id = batch_id
+        bind_log_context(batch=batch_id)
+        self.store.jobs.record_batch(job.id, control.owner, batch_id, watermark)
+        return batch_id
+
+    def put(self, batch_id: str, files: list[WrittenFile], *, prefix: str = "") -> None:
+        """Send ``files`` into the batch, each named ``prefix`` and its own name; raises
+        ``JobAborted`` between files, and after the last, once the job must stop."""
+        for written in files:
+            self.control.check()
+            self.destination.put_file(
+                batch_id, prefix + written.name, written.path, rows=written.rows
+            )
+        self.control.check()
+
+    def refuse(self, counts: RecordCounts, batch_id: str = "") -> NoReturn:
+        """Fail the job over its threshold: its batch (created now if it has none) is
+        aborted and reported (``TooManyRejected``)."""
+        batch_id = batch_id or self.open_batch()
+        self.destination.abort(batch_id)
+        message = (
+            f"{counts.rejected} of {counts.read} records were rejected "
+            f"({counts.rejected_percent:.2f} %), above the mapping's threshold of "
+            f"{counts.threshold:g} %"
+        )
+        details = {**counts.details(), "error": message}
+        outcome = JobOutcome(
+            records_read=counts.read,
+            records_rejected=counts.rejected,
+            batch_id=batch_id,
+            reason=UPLOAD_FAILED_MESSAGE,
+            details=details,
+        )
+        raise TooManyRejected(message, batch_id=batch_id, outcome=outcome)
+
+    def deliver(
+        self,
+        files: list[WrittenFile],
+        counts: RecordCounts,
+        watermark: dict[str, Any],
+        batch_id: str = "",
+    ) -> JobOutcome:
+        """Send the files into the job's batch (created now if it has none), complete it,
+        and follow it until the destination accepts it; a sliced job's batch (``batch_id``)
+        already holds its files, and is aborted when nothing was written into it."""
+        job, control, destination = self.job, self.control, self.destination
+        details = counts.details()
+        if counts.ingested == 0:
+            if batch_id:
+                destination.abort(batch_id)  # a sliced job's batch, left empty
+            return JobOutcome(
+                records_read=counts.read, records_rejected=counts.rejected, details=details
+            )
+        settings = self.settings
+        try:
+            # The watermark is kept with the batch before it completes: recovery needs both.
+            if batch_id:
+                self.store.jobs.record_batch(job.id, control.owner, batch_id, watermark)
+            else:
+                batch_id = self.open_batch(watermark)
+            pause_at("created", settings.fault_pause_at, settings.home)
+            self.put(batch_id, files)
+            destination.complete(batch_id)
+            self.store.jobs.mark_uploaded(job.id, control.owner, batch_id)
+            status = self._await_success(batch_id)
+            pause_at("completed", settings.fault_pause_at, settings.home)
+        except DestinationError as exc:
+            exc.batch_id = exc.batch_id or batch_id
+            raise
+        # The destination may refuse some records and still succeed (partial ingestion).
+        ingested = (
+            counts.ingested if status.records is None else min(status.records, counts.ingested)
+        )
+        if status.errors:
+            details["destinationErrors"] = status.errors
+        return JobOutcome(
+            records_read=counts.read,
+            records_ingested=ingested,
+            records_rejected=counts.rejected + counts.ingested - ingested,
+            batch_id=batch_id,
+            details=details,
+        )
+
+    def _await_success(self, batch_id: str) -> BatchStatus:
+        """The batch's final status once it succeeded; polls sooner at first, then less often
+        (``Settings.status_poll_policy``)."""
+        try:
+            status = self.settings.status_poll_policy().poll(
+                lambda: self.destination.status(batch_id),
+                done=lambda status: status.state in _FINAL_STATES,
+                check=self.control.check,
+                what=f"status of batch {batch_id}",
+            )
+        except TimeoutError:
+            raise DestinationError(
+                f"batch {batch_id} was not processed in time", batch_id=batch_id, transient=True
+            ) from None
+        if status.state is not BatchState.SUCCESS:
+            why = f": {status.error_text}" if status.errors else ""
+            raise DestinationError(
+                f"the destination ended batch {batch_id} {status.state.value}{why}",
+                batch_id=batch_id,
+                errors=status.errors,
+            )
+        return status

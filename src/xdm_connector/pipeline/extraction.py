@@ -1,0 +1,112 @@
+"""The extraction stage: a window's rows read from the source, shaped into XDM records,
+checked, and written into batch files.
+
+The rows come as Arrow record batches (``sources/database.py``); the look-back skips the
+versions already exported (``pipeline/lookback.py``); ``RecordShaper`` nests the flat
+columns as the dataset's schema has them (``pipeline/shaping.py``); ``RecordChecks``
+validates them (``pipeline/validate.py``). Records that shaping or validation refuse are
+counted and sampled (primary key, XDM path, value, reason), not written. The accepted ones
+go into files of the destination's format (``pipeline/files.py``), under the run's work
+folder; nothing reaches the destination here (``pipeline/delivery.py`` sends them)::
+
+    extracted = Extraction(settings).run(
+        source, plan, window, lookback, workdir=workdir, file_format="parquet",
+        control=control,
+    )
+    extracted.counts.ingested, [written.name for written in extracted.files]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from xdm_connector.domain.file_formats import FileFormat
+from xdm_connector.domain.windows import KeyRange, Window
+from xdm_connector.pipeline.control import JobControl
+from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.faults import pause_at
+from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
+from xdm_connector.pipeline.lookback import LookBack
+from xdm_connector.pipeline.plan import AUDIT_LABEL, KEY_LABEL, ExportPlan
+from xdm_connector.pipeline.shaping import RecordShaper
+from xdm_connector.pipeline.validate import RecordChecks
+from xdm_connector.settings import Settings
+from xdm_connector.sources.database import SourceDatabase
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What one extraction wrote: its counts, and its files (in the order written)."""
+
+    counts: RecordCounts
+    files: list[WrittenFile]
+
+
+class Extraction:
+    """Extracts windows (or key ranges of them, for slices) into batch files, as
+    ``settings`` size and compress them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def run(
+        self,
+        source: SourceDatabase,
+        plan: ExportPlan,
+        window: Window,
+        lookback: LookBack,
+        *,
+        workdir: Path,
+        file_format: FileFormat,
+        control: JobControl,
+        key_range: KeyRange | None = None,
+    ) -> Extracted:
+        """Read the window's rows (of ``key_range`` only, for a slice), shape and check them,
+        and write the accepted records into files under ``workdir``; raises ``JobAborted``
+        between record batches once the job must stop."""
+        settings = self.settings
+        shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
+        checks = RecordChecks(plan.schema, shaper.output_schema)
+        counts = RecordCounts()
+        writer = BatchFileWriter(
+            workdir,
+            file_format=file_format,
+            schema=shaper.output_schema,
+            max_file_bytes=settings.max_file_bytes,
+            compression=settings.parquet_compression,
+        )
+        try:
+            # A first export reads the whole table: a scan beats the audit index there.
+            for batch in source.read_batches(
+                plan.rows_query(window, key_range),
+                batch_rows=settings.extract_batch_rows,
+                scan=window.after is None and key_range is None,
+            ):
+                control.check()
+                skipped = lookback.skip(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
+                if skipped is not None:
+                    batch = batch.filter(pc.invert(skipped))
+                lookback.processed(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
+                shaped = shaper.shape(batch)
+                keys = batch.column(KEY_LABEL)
+                counts.sample(shaped.problems, keys)
+                records = shaped.records
+                checked = checks.check(records)
+                if checked.rejected_count:
+                    accepted = pc.indices_nonzero(pc.invert(shaped.rejected))
+                    counts.sample(checked.problems, keys.take(accepted))
+                    records = records.filter(pc.invert(checked.rejected))
+                counts.read += batch.num_rows
+                counts.ingested += records.num_rows
+                counts.rejected += batch.num_rows - records.num_rows
+                if records.num_rows:
+                    writer.write(records)
+                pause_at("extract", settings.fault_pause_at, settings.home)
+        finally:
+            files = writer.close()
+        pause_at("written", settings.fault_pause_at, settings.home)
+        counts.skipped = lookback.skipped
+        return Extracted(counts, files)

@@ -1,0 +1,134 @@
+"""Job set-up: what every run of an export job starts from, the whole job or one slice.
+
+A run first finds what its job exports (``JobContext``: the mapping as published, its
+source, its dataset and the dataset's schema), then reads the source through ``read``:
+the source opened, the mapping planned against it, the look-back started from the
+mapping's watermark, and the run's own reading done there. A read that fails transiently
+is tried again from the start by the one retry policy, the files of the failed attempt
+discarded first (``pipeline/source_retries.py``). The whole job (``pipeline/export.py``)
+and each of its slices (``pipeline/slicing.py``) are set up here, alike::
+
+    setup = JobSetup(store, settings)
+    context = setup.context(job)
+    with setup.destinations.open(job.org_id) as opened:
+        found = setup.read(
+            context, control, workdir=workdir, retries=control.source_retries,
+            what=f"job {job.id}", body=lambda source, plan, lookback: ...,
+        )
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from xdm_connector.destinations.base import Destination
+from xdm_connector.destinations.factory import OrgDestinations
+from xdm_connector.domain.mapping_definition import MappingDefinition
+from xdm_connector.errors import ExportError, InvalidInput
+from xdm_connector.pipeline.control import JobControl
+from xdm_connector.pipeline.lookback import LookBack
+from xdm_connector.pipeline.plan import ExportPlan, describe_targeting_dimension, plan_export
+from xdm_connector.pipeline.source_retries import SourceRetries, read_with_retries
+from xdm_connector.pipeline.workfolders import WorkFolders
+from xdm_connector.settings import Settings
+from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.store.models import Job, Mapping
+from xdm_connector.store.store import Store
+from xdm_connector.xdm.dataset_spec import dataset_schema
+from xdm_connector.xdm.registry import SchemaRegistry
+from xdm_connector.xdm.schema import XedSchema
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job (or a slice of it) exports: its mapping as published, where from, where to."""
+
+    mapping: Mapping
+    definition: MappingDefinition
+    source_url: str
+    dataset_id: str
+    schema: XedSchema
+
+
+class JobSetup:
+    """Sets up the runs of export jobs: their context, their source read, their destination
+    (``destinations``) and their work folders (``work``).
+
+    Each job delivers to its organization's destination (``destinations/factory.py``), in
+    the file format that destination asks for; a ``destination`` given here serves every
+    organization instead, with Parquet files (tests).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        registry: SchemaRegistry | None = None,
+        destination: Destination | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.registry = registry or SchemaRegistry.packaged()
+        self.destinations = OrgDestinations(store, settings, override=destination)
+        self.work = WorkFolders(settings.home)
+
+    def context(self, job: Job) -> JobContext:
+        """What ``job`` exports: its mapping as published, its source and its dataset."""
+        mapping = self.store.mappings.get(job.org_id, job.mapping_id)
+        if mapping.published_definition is None:
+            raise ExportError("the mapping is not published", code="ACP-880185")
+        definition = MappingDefinition.from_document(mapping.published_definition)
+        organization = self.store.tenants.get_organization(job.org_id)
+        dataset = self.store.tenants.get_dataset(job.org_id, definition.dataset)
+        schema = dataset_schema(self.registry, dataset.schema_spec)
+        return JobContext(mapping, definition, organization.source_url, dataset.id, schema)
+
+    def plan(self, source: SourceDatabase, context: JobContext) -> ExportPlan:
+        """The job's mapping compiled against its source (``ACP-880185`` if it no longer
+        fits: a table, view or column gone)."""
+        try:
+            resource = describe_targeting_dimension(source, context.definition)
+            return plan_export(context.definition, context.schema, resource)
+        except InvalidInput as exc:
+            raise ExportError(exc.message, code="ACP-880185") from exc
+
+    def read(
+        self,
+        context: JobContext,
+        control: JobControl,
+        *,
+        workdir: Path,
+        retries: SourceRetries,
+        what: str,
+        body: Callable[[SourceDatabase, ExportPlan, LookBack], T],
+    ) -> T:
+        """``body`` run on the job's source, with the mapping planned against it and the
+        look-back started; the whole tried again from the start while the source fails
+        transiently, what the failed attempt wrote under ``workdir`` removed first, each
+        retry counted in ``retries``."""
+
+        def attempt() -> T:
+            with SourceDatabase(context.source_url, self.store.product_data) as source:
+                plan = self.plan(source, context)
+                lookback = LookBack.start(
+                    context.mapping.watermark,
+                    seconds=self.settings.lookback_seconds,
+                    max_keys=self.settings.lookback_max_keys,
+                )
+                return body(source, plan, lookback)
+
+        return read_with_retries(
+            attempt,
+            policy=self.settings.retry_policy(),
+            control=control,
+            retries=retries,
+            discard=lambda: shutil.rmtree(workdir, ignore_errors=True),
+            what=what,
+        )
