@@ -19,8 +19,9 @@ the destination cannot be asked                  asked again next lease; aborted
                                                  ``GIVE_UP_SECONDS``
 ===============================================  =========================================
 
-The batch is aborted, and the work folders the lost worker left on this machine removed
-(``pipeline/workfolders.py``), *before* the job is marked, so a reaper that dies in between
+The batch is asked about and aborted through the organizations' destinations
+(``destinations/factory.py``, as a cancel does), and the work folders the lost worker left
+on this machine removed (``pipeline/workfolders.py``), *before* the job is marked, so a reaper that dies in between
 leaves a job that the next reaper recovers the same way. A job kept waiting keeps its
 folders.
 """
@@ -32,9 +33,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from xdm_connector.destinations.base import BatchState, BatchStatus
+from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.errors import LeaseLost, XdmcError
-from xdm_connector.pipeline.export import Exporter
+from xdm_connector.pipeline.workfolders import WorkFolders
+from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
@@ -53,64 +56,73 @@ class Recovered:
     state: JobState | None
 
 
-def recover_expired(
-    store: Store, exporter: Exporter, owner: str, lease: timedelta, now: datetime
-) -> list[Recovered]:
-    """Recover every job whose lease expired before ``now``."""
-    done: list[Recovered] = []
-    for expired in store.jobs.expired(now):
-        job = store.jobs.take_expired(expired.id, owner, lease, now)
-        if job is None:
-            continue
+class Recovery:
+    """Recovers the jobs of ``store`` whose worker is gone: asks their organization's
+    destination (``destinations``) about their batch, and removes the work folders they left
+    under ``settings.home``."""
+
+    def __init__(self, store: Store, settings: Settings, destinations: OrgDestinations) -> None:
+        self.store = store
+        self.destinations = destinations
+        self.work = WorkFolders(settings.home)
+        self.retry_delay = timedelta(seconds=settings.retry_delay_seconds)
+
+    def recover_expired(self, owner: str, lease: timedelta, now: datetime) -> list[Recovered]:
+        """Recover every job whose lease expired before ``now``, as ``owner``."""
+        store = self.store
+        done: list[Recovered] = []
+        for expired in store.jobs.expired(now):
+            job = store.jobs.take_expired(expired.id, owner, lease, now)
+            if job is None:
+                continue
+            try:
+                done.append(self._recover(owner, job, now))
+            except LeaseLost:
+                log.warning("job %s was ended elsewhere while it was recovered", job.id)
+        return done
+
+    def _recover(self, owner: str, job: Job, now: datetime) -> Recovered:
+        store = self.store
+        status = self._status(job)
+        if status is not None and status.state is BatchState.SUCCESS and job.watermark is not None:
+            records = status.records if status.records is not None else job.records_ingested
+            outcome = JobOutcome(
+                records_read=records,
+                records_ingested=records,
+                batch_id=job.batch_id,
+                details={**(job.details or {}), "recovered": True},
+            )
+            self.work.remove_ended(store, job.id)
+            store.jobs.succeed(job, owner, outcome, job.watermark)
+            log.warning("job %s recovered: its batch %s had succeeded", job.id, job.batch_id)
+            return Recovered(job.id, JobState.SUCCESS)
+        waiting = status is None or (
+            job.state == JobState.UPLOADED and status.state is BatchState.PROCESSING
+        )
+        started = job.started_at or job.created_at
+        if waiting and (now - started).total_seconds() < GIVE_UP_SECONDS:
+            log.warning(
+                "job %s: its batch %s is not final yet; asking again later", job.id, job.batch_id
+            )
+            return Recovered(job.id, None)
+        if job.batch_id:
+            self.destinations.abort_batch(job.org_id, job.batch_id)
+        self.work.remove_ended(store, job.id)
+        retry_at = None
+        if job.trigger == JobTrigger.SCHEDULE:
+            # A lost worker is a transient failure: the schedule retries as for any other.
+            retry_at = now + self.retry_delay
+        store.jobs.abort_held(job.id, owner, JobOutcome(batch_id=job.batch_id), retry_at=retry_at)
+        log.warning("job %s aborted: its lease expired", job.id)
+        return Recovered(job.id, JobState.ABORTED)
+
+    def _status(self, job: Job) -> BatchStatus | None:
+        """The state of the job's batch (``UNKNOWN`` without one); None if it cannot be asked."""
+        if not job.batch_id:
+            return BatchStatus(BatchState.UNKNOWN)
         try:
-            done.append(_recover(store, exporter, owner, job, now))
-        except LeaseLost:
-            log.warning("job %s was ended elsewhere while it was recovered", job.id)
-    return done
-
-
-def _recover(store: Store, exporter: Exporter, owner: str, job: Job, now: datetime) -> Recovered:
-    status = _status(exporter, job)
-    if status is not None and status.state is BatchState.SUCCESS and job.watermark is not None:
-        records = status.records if status.records is not None else job.records_ingested
-        outcome = JobOutcome(
-            records_read=records,
-            records_ingested=records,
-            batch_id=job.batch_id,
-            details={**(job.details or {}), "recovered": True},
-        )
-        exporter.setup.work.remove_ended(store, job.id)
-        store.jobs.succeed(job, owner, outcome, job.watermark)
-        log.warning("job %s recovered: its batch %s had succeeded", job.id, job.batch_id)
-        return Recovered(job.id, JobState.SUCCESS)
-    waiting = status is None or (
-        job.state == JobState.UPLOADED and status.state is BatchState.PROCESSING
-    )
-    started = job.started_at or job.created_at
-    if waiting and (now - started).total_seconds() < GIVE_UP_SECONDS:
-        log.warning(
-            "job %s: its batch %s is not final yet; asking again later", job.id, job.batch_id
-        )
-        return Recovered(job.id, None)
-    if job.batch_id:
-        exporter.setup.destinations.abort_batch(job.org_id, job.batch_id)
-    exporter.setup.work.remove_ended(store, job.id)
-    retry_at = None
-    if job.trigger == JobTrigger.SCHEDULE:
-        # A lost worker is a transient failure: the schedule retries as for any other.
-        retry_at = now + timedelta(seconds=exporter.settings.retry_delay_seconds)
-    store.jobs.abort_held(job.id, owner, JobOutcome(batch_id=job.batch_id), retry_at=retry_at)
-    log.warning("job %s aborted: its lease expired", job.id)
-    return Recovered(job.id, JobState.ABORTED)
-
-
-def _status(exporter: Exporter, job: Job) -> BatchStatus | None:
-    """The state of the job's batch (``UNKNOWN`` without one); None if it cannot be asked."""
-    if not job.batch_id:
-        return BatchStatus(BatchState.UNKNOWN)
-    try:
-        with exporter.setup.destinations.open(job.org_id) as chosen:
-            return chosen.destination.status(job.batch_id)
-    except XdmcError as exc:
-        log.warning("job %s: the status of batch %s is unknown: %s", job.id, job.batch_id, exc)
-        return None
+            with self.destinations.open(job.org_id) as chosen:
+                return chosen.destination.status(job.batch_id)
+        except XdmcError as exc:
+            log.warning("job %s: the status of batch %s is unknown: %s", job.id, job.batch_id, exc)
+            return None

@@ -36,7 +36,7 @@ from xdm_connector.errors import (
     XdmcError,
 )
 from xdm_connector.jobs.notify import wakeups_for
-from xdm_connector.jobs.recovery import recover_expired
+from xdm_connector.jobs.recovery import Recovery
 from xdm_connector.logs import log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.delivery import TooManyRejected
@@ -102,6 +102,9 @@ class Worker:
         self.store = store
         self.settings = settings
         self.exporter = exporter or Exporter(store, settings)
+        # The exporter's destinations serve the jobs it runs, their recovery and their aborts.
+        self.destinations = self.exporter.setup.destinations
+        self.recovery = Recovery(store, settings, self.destinations)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._clock = clock
@@ -125,7 +128,7 @@ class Worker:
         if time.monotonic() - self._announced_at >= self.settings.lease_seconds / 3:
             self.announce()
         now = self._clock()
-        recover_expired(self.store, self.exporter, self.owner, self.lease, now)
+        self.recovery.recover_expired(self.owner, self.lease, now)
         self.store.jobs.schedule_due(now)
         claimed = self._claim(now)
         if claimed is None:
@@ -364,7 +367,7 @@ class Worker:
         """Abort the job's destination batch, if it has one (best effort)."""
         batch_id = batch_id or job.batch_id
         if batch_id:
-            self.exporter.setup.destinations.abort_batch(job.org_id, batch_id)
+            self.destinations.abort_batch(job.org_id, batch_id)
 
     def _heartbeat(self, job: Job, control: JobControl) -> None:
         keep_alive(

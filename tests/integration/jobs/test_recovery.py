@@ -1,0 +1,123 @@
+"""Recovery of a job whose worker is gone, through the organizations' destinations alone
+(no exporter): a real store, a destination in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.destinations.base import BatchState
+from xdm_connector.destinations.factory import OrgDestinations
+from xdm_connector.destinations.memory import InMemoryDestination
+from xdm_connector.domain.job_states import JobState
+from xdm_connector.jobs.recovery import Recovered, Recovery
+from xdm_connector.settings import Settings
+from xdm_connector.store.models import Job, utcnow
+from xdm_connector.store.store import Store
+
+LOST = "a-lost-worker"
+REAPER = "a-reaper"
+WATERMARK = {"audit": {"type": "int", "value": 7}, "key": {"type": "int", "value": 7}}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    return Settings(home=tmp_path, database_url=database_url, retry_attempts=1)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = Store(settings.store_url)
+    opened.upgrade()
+    prepare_demo(settings, opened, profiles=10)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def destination() -> InMemoryDestination:
+    return InMemoryDestination()
+
+
+@pytest.fixture
+def recovery(store: Store, settings: Settings, destination: InMemoryDestination) -> Recovery:
+    return Recovery(store, settings, OrgDestinations(store, settings, override=destination))
+
+
+def lost_job(store: Store, destination: InMemoryDestination, *, complete: bool) -> Job:
+    """A job whose worker died after it created its batch (and completed it, if
+    ``complete``), its lease long expired; its work folder left behind."""
+    request = store.jobs.request_ingestion("demo", "XDM44").job.id
+    job = store.jobs.claim(LOST, timedelta(seconds=1), utcnow() - timedelta(minutes=5))
+    assert job is not None
+    assert job.id == request
+    batch_id = destination.create_batch(
+        org="demo", dataset="profiles", batch_key=f"job-{job.id}", file_format="parquet"
+    )
+    store.jobs.record_batch(job.id, LOST, batch_id, WATERMARK)
+    if complete:
+        destination.complete(batch_id)
+        store.jobs.mark_uploaded(job.id, LOST, batch_id)
+    return store.jobs.get_by_id(job.id)
+
+
+def recover(recovery: Recovery) -> list[Recovered]:
+    return recovery.recover_expired(REAPER, timedelta(minutes=1), utcnow())
+
+
+def test_a_job_whose_batch_succeeded_ends_success_with_its_kept_watermark(
+    store: Store, settings: Settings, destination: InMemoryDestination, recovery: Recovery
+) -> None:
+    job = lost_job(store, destination, complete=True)
+    (settings.home / "work" / f"job-{job.id}-1").mkdir(parents=True)
+
+    assert recover(recovery) == [Recovered(job.id, JobState.SUCCESS)]
+
+    ended = store.jobs.get_by_id(job.id)
+    assert ended.state == JobState.SUCCESS
+    assert ended.batch_id == job.batch_id
+    assert ended.details is not None
+    assert ended.details["recovered"] is True
+    assert store.mappings.get("demo", "XDM44").watermark == WATERMARK
+    assert destination.batches[job.batch_id].state is BatchState.SUCCESS
+    assert ("abort", job.batch_id) not in destination.calls
+    assert list((settings.home / "work").iterdir()) == []
+
+
+def test_a_job_whose_batch_was_still_loading_is_aborted_with_its_batch(
+    store: Store, settings: Settings, destination: InMemoryDestination, recovery: Recovery
+) -> None:
+    job = lost_job(store, destination, complete=False)
+    (settings.home / "work" / f"job-{job.id}-1").mkdir(parents=True)
+
+    assert recover(recovery) == [Recovered(job.id, JobState.ABORTED)]
+
+    ended = store.jobs.get_by_id(job.id)
+    assert ended.state == JobState.ABORTED
+    assert destination.batches[job.batch_id].state is BatchState.ABORTED
+    assert store.mappings.get("demo", "XDM44").watermark is None
+    assert list((settings.home / "work").iterdir()) == []
+
+
+def test_a_job_whose_destination_cannot_be_asked_waits_with_its_batch_and_folder(
+    store: Store, settings: Settings, destination: InMemoryDestination, recovery: Recovery
+) -> None:
+    job = lost_job(store, destination, complete=True)
+    folder = settings.home / "work" / f"job-{job.id}-1"
+    folder.mkdir(parents=True)
+    destination.fail_on("status", call=1, transient=True)
+
+    assert recover(recovery) == [Recovered(job.id, None)]
+
+    kept = store.jobs.get_by_id(job.id)
+    assert kept.state == JobState.UPLOADED
+    assert kept.lease_owner == REAPER
+    assert destination.batches[job.batch_id].state is BatchState.SUCCESS
+    assert folder.is_dir()
