@@ -1,10 +1,12 @@
 """The worker: claims export jobs from the store and runs them, one at a time.
 
-Each loop turn reaps expired leases, creates the jobs of due schedules, then claims one
-slice of a running job (``pipeline/slicing.py``) or, when there is none, one job. While a
-job runs, a heartbeat thread extends its lease and checks every second that the worker still holds the job; when it no longer does (the job was cancelled, aborted or
-reaped), the pipeline is told to stop at its next batch boundary, and the batch it made is
-aborted unless the job ended ``Success`` (recovered by a reaper). However a job ends, its
+Each loop turn reaps expired leases (``jobs/recovery.py``), creates the jobs of due
+schedules, then claims one slice of a running job (``pipeline/slicing.py``) or, when there
+is none, one job, which the export's stages run (``pipeline/export.py``). While a job runs,
+a heartbeat thread extends its lease and checks every second that the worker still holds
+the job; when it no longer does (the job was cancelled, aborted or reaped), the pipeline
+is told to stop at its next batch boundary, and the batch it made is aborted through the
+organization's destinations unless the job ended ``Success`` (recovered by a reaper). However a job ends, its
 details say how often its source was read again after a transient error, and why
 (``pipeline/source_retries.py``).
 

@@ -13,11 +13,12 @@ anew, so the batch holds each record once. The destination batch of an unsliced 
 exists once the read succeeded; a slice puts its files into its job's batch only after its
 own read succeeded.
 
-How often that happened, and the last error that made it, go into the job's details::
+The job's set-up reads every source so (``pipeline/setup.py``). How often that happened,
+and the last error that made it, go into the job's details::
 
     retries = SourceRetries()
     read = read_with_retries(
-        lambda: exporter.read(...), policy=settings.retry_policy(), control=control,
+        lambda: read_window(...), policy=settings.retry_policy(), control=control,
         retries=retries, discard=lambda: shutil.rmtree(workdir), what="job 7",
     )
     retries.document()
