@@ -12,7 +12,7 @@ platform fails a batch over its partial-ingestion threshold: the batch is create
 at once, and reported with ``ACP-880096`` (``TooManyRejected``). A sliced job's batch is
 opened before its slices run, and each slice puts its own files into it (``put``)::
 
-    delivery = Delivery(store, settings, job, dataset_id, opened, control)
+    delivery = Delivery(store, settings, run)
     outcome = delivery.deliver(extracted.files, extracted.counts, watermark)
 """
 
@@ -21,17 +21,15 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from xdm_connector.destinations.base import BatchState, BatchStatus
-from xdm_connector.destinations.factory import OpenedDestination
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.errors import UPLOAD_FAILED_MESSAGE, DestinationError
 from xdm_connector.logs import bind_log_context
-from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import WrittenFile
+from xdm_connector.pipeline.setup import JobRun
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
-from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
 
 _FINAL_STATES = frozenset({BatchState.SUCCESS, BatchState.FAILED, BatchState.ABORTED})
@@ -50,26 +48,18 @@ class TooManyRejected(DestinationError):
 
 
 class Delivery:
-    """Delivers one job's files into its batch at ``opened``, its organization's destination
-    (already retried), into the dataset ``dataset_id``; the job's ``control`` stops it
-    between files."""
+    """Delivers the files of one ``run`` of a job into the job's batch at the run's
+    destination (its organization's, already retried), in the dataset of the job's
+    mapping; the job's control stops it between files."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        job: Job,
-        dataset_id: str,
-        opened: OpenedDestination,
-        control: JobControl,
-    ) -> None:
+    def __init__(self, store: Store, settings: Settings, run: JobRun) -> None:
         self.store = store
         self.settings = settings
-        self.job = job
-        self.dataset_id = dataset_id
-        self.destination = opened.destination
-        self.file_format = opened.file_format
-        self.control = control
+        self.job = run.job
+        self.dataset_id = run.context.dataset_id
+        self.destination = run.opened.destination
+        self.file_format = run.opened.file_format
+        self.control = run.control
 
     def open_batch(self, watermark: dict[str, Any] | None = None) -> str:
         """Create the job's batch and record it on the job at once (with ``watermark``)."""

@@ -19,14 +19,11 @@ fails with its batch aborted (``TooManyRejected``).
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from xdm_connector.destinations.base import Destination
-from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.domain.windows import (
     Bound,
     KeyRange,
@@ -39,18 +36,17 @@ from xdm_connector.domain.windows import (
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.delivery import Delivery
-from xdm_connector.pipeline.extraction import Extraction
+from xdm_connector.pipeline.extraction import extract
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import ExportPlan
-from xdm_connector.pipeline.setup import JobContext, JobSetup
+from xdm_connector.pipeline.setup import JobRun, JobSetup
 from xdm_connector.pipeline.slicing import SliceRunner, slice_ranges
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store
-from xdm_connector.xdm.registry import SchemaRegistry
 
 
 @dataclass(frozen=True)
@@ -95,17 +91,11 @@ class Exporter:
     here serves every organization instead, tests)."""
 
     def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        *,
-        registry: SchemaRegistry | None = None,
-        destination: Destination | None = None,
+        self, store: Store, settings: Settings, *, destination: Destination | None = None
     ) -> None:
         self.settings = settings
-        self.setup = JobSetup(store, settings, registry=registry, destination=destination)
-        self.extraction = Extraction(settings)
-        self.slices = SliceRunner(self.setup, self.extraction)
+        self.setup = JobSetup(store, settings, destination=destination)
+        self.slices = SliceRunner(self.setup)
 
     def run(self, job: Job, control: JobControl) -> ExportResult:
         """Export the job's window; raises ``ExportError`` or ``JobAborted`` on failure.
@@ -116,24 +106,17 @@ class Exporter:
         """
         setup = self.setup
         context = setup.context(job)
-        workdir = setup.work.of_job(job)
         try:
-            with setup.destinations.open(job.org_id) as opened:
+            with setup.running(job, context, control, setup.work.of_job(job)) as run:
                 read = setup.read(
-                    context,
-                    control,
-                    workdir=workdir,
+                    run,
+                    lambda source, plan, lookback: self._read(run, source, plan, lookback),
                     retries=control.source_retries,
                     what=f"job {job.id}",
-                    body=lambda source, plan, lookback: self._read(
-                        source, plan, lookback, job, context, workdir, control, opened.file_format
-                    ),
                 )
                 if read is None:
                     return ExportResult(JobOutcome(), context.mapping.watermark)
-                delivery = Delivery(
-                    setup.store, self.settings, job, context.dataset_id, opened, control
-                )
+                delivery = Delivery(setup.store, self.settings, run)
                 counts, files, lookback = read.counts, read.files, read.lookback
                 batch_id = ""
                 if read.ranges:
@@ -150,44 +133,28 @@ class Exporter:
             return ExportResult(outcome, watermark)
         finally:
             # Before the worker records how the job ended, so that whoever sees it ended
-            # finds its folders gone (those of its slices' dead workers too).
-            shutil.rmtree(workdir, ignore_errors=True)
+            # finds its folders gone (its own is, once the run ends; those of its slices'
+            # dead workers too).
             setup.work.remove_ended(setup.store, job.id)
 
     def _read(
-        self,
-        source: SourceDatabase,
-        plan: ExportPlan,
-        lookback: LookBack,
-        job: Job,
-        context: JobContext,
-        workdir: Path,
-        control: JobControl,
-        file_format: FileFormat,
+        self, run: JobRun, source: SourceDatabase, plan: ExportPlan, lookback: LookBack
     ) -> SourceRead | None:
         """One read of the job's window from its planned source: its high-water mark, then
-        its rows written into files under ``workdir`` (or, when other workers can help, the
-        key ranges of its slices). None when there is nothing to export."""
-        after = decode_bound(context.mapping.watermark)
+        its rows written into files under the run's folder (or, when other workers can
+        help, the key ranges of its slices). None when there is nothing to export."""
+        after = decode_bound(run.context.mapping.watermark)
         until = high_water(source, plan, after, lookback.since)
         if until is None:
             return None
         window = Window(after=after, until=until, since=lookback.since)
         lookback.plan_cutoff(until)
-        self.setup.store.jobs.set_window(job.id, control.owner, window_document(window))
+        self.setup.store.jobs.set_window(run.job.id, run.control.owner, window_document(window))
         if self._others_can_help():
             ranges = slice_ranges(source, plan, window, self.settings.slice_rows)
             if ranges:
                 return SourceRead(until, lookback, ranges, RecordCounts(), [])
-        extracted = self.extraction.run(
-            source,
-            plan,
-            window,
-            lookback,
-            workdir=workdir,
-            file_format=file_format,
-            control=control,
-        )
+        extracted = extract(self.settings, run, source, plan, window, lookback)
         return SourceRead(until, lookback, [], extracted.counts, extracted.files)
 
     def _others_can_help(self) -> bool:

@@ -9,28 +9,23 @@ counted and sampled (primary key, XDM path, value, reason), not written. The acc
 go into files of the destination's format (``pipeline/files.py``), under the run's work
 folder; nothing reaches the destination here (``pipeline/delivery.py`` sends them)::
 
-    extracted = Extraction(settings).run(
-        source, plan, window, lookback, workdir=workdir, file_format="parquet",
-        control=control,
-    )
+    extracted = extract(settings, run, source, plan, window, lookback)
     extracted.counts.ingested, [written.name for written in extracted.files]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.compute as pc
 
-from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.domain.windows import KeyRange, Window
-from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import AUDIT_LABEL, KEY_LABEL, ExportPlan
+from xdm_connector.pipeline.setup import JobRun
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.validate import RecordChecks
 from xdm_connector.settings import Settings
@@ -45,68 +40,59 @@ class Extracted:
     files: list[WrittenFile]
 
 
-class Extraction:
-    """Extracts windows (or key ranges of them, for slices) into batch files, as
-    ``settings`` size and compress them."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def run(
-        self,
-        source: SourceDatabase,
-        plan: ExportPlan,
-        window: Window,
-        lookback: LookBack,
-        *,
-        workdir: Path,
-        file_format: FileFormat,
-        control: JobControl,
-        key_range: KeyRange | None = None,
-    ) -> Extracted:
-        """Read the window's rows (of ``key_range`` only, for a slice), shape and check them,
-        and write the accepted records into files under ``workdir``; raises ``JobAborted``
-        between record batches once the job must stop."""
-        settings = self.settings
-        shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
-        checks = RecordChecks(plan.schema, shaper.output_schema)
-        counts = RecordCounts()
-        writer = BatchFileWriter(
-            workdir,
-            file_format=file_format,
-            schema=shaper.output_schema,
-            max_file_bytes=settings.max_file_bytes,
-            compression=settings.parquet_compression,
-        )
-        try:
-            # A first export reads the whole table: a scan beats the audit index there.
-            for batch in source.read_batches(
-                plan.rows_query(window, key_range),
-                batch_rows=settings.extract_batch_rows,
-                scan=window.after is None and key_range is None,
-            ):
-                control.check()
-                skipped = lookback.skip(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
-                if skipped is not None:
-                    batch = batch.filter(pc.invert(skipped))
-                lookback.processed(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
-                shaped = shaper.shape(batch)
-                keys = batch.column(KEY_LABEL)
-                counts.sample(shaped.problems, keys)
-                records = shaped.records
-                checked = checks.check(records)
-                if checked.rejected_count:
-                    accepted = pc.indices_nonzero(pc.invert(shaped.rejected))
-                    counts.sample(checked.problems, keys.take(accepted))
-                    records = records.filter(pc.invert(checked.rejected))
-                counts.read += batch.num_rows
-                counts.ingested += records.num_rows
-                counts.rejected += batch.num_rows - records.num_rows
-                if records.num_rows:
-                    writer.write(records)
-                pause_at("extract", settings.fault_pause_at, settings.home)
-        finally:
-            files = writer.close()
-        pause_at("written", settings.fault_pause_at, settings.home)
-        counts.skipped = lookback.skipped
-        return Extracted(counts, files)
+def extract(
+    settings: Settings,
+    run: JobRun,
+    source: SourceDatabase,
+    plan: ExportPlan,
+    window: Window,
+    lookback: LookBack,
+    key_range: KeyRange | None = None,
+) -> Extracted:
+    """Read the window's rows (of ``key_range`` only, for a slice), shape and check them,
+    and write the accepted records into files under the run's folder, in its destination's
+    format, as ``settings`` size and compress them; raises ``JobAborted`` between record
+    batches once the job must stop."""
+    control = run.control
+    shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
+    checks = RecordChecks(plan.schema, shaper.output_schema)
+    counts = RecordCounts()
+    writer = BatchFileWriter(
+        run.workdir,
+        file_format=run.opened.file_format,
+        schema=shaper.output_schema,
+        max_file_bytes=settings.max_file_bytes,
+        compression=settings.parquet_compression,
+    )
+    try:
+        # A first export reads the whole table: a scan beats the audit index there.
+        for batch in source.read_batches(
+            plan.rows_query(window, key_range),
+            batch_rows=settings.extract_batch_rows,
+            scan=window.after is None and key_range is None,
+        ):
+            control.check()
+            skipped = lookback.skip(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
+            if skipped is not None:
+                batch = batch.filter(pc.invert(skipped))
+            lookback.processed(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
+            shaped = shaper.shape(batch)
+            keys = batch.column(KEY_LABEL)
+            counts.sample(shaped.problems, keys)
+            records = shaped.records
+            checked = checks.check(records)
+            if checked.rejected_count:
+                accepted = pc.indices_nonzero(pc.invert(shaped.rejected))
+                counts.sample(checked.problems, keys.take(accepted))
+                records = records.filter(pc.invert(checked.rejected))
+            counts.read += batch.num_rows
+            counts.ingested += records.num_rows
+            counts.rejected += batch.num_rows - records.num_rows
+            if records.num_rows:
+                writer.write(records)
+            pause_at("extract", settings.fault_pause_at, settings.home)
+    finally:
+        files = writer.close()
+    pause_at("written", settings.fault_pause_at, settings.home)
+    counts.skipped = lookback.skipped
+    return Extracted(counts, files)

@@ -1,32 +1,35 @@
 """Job set-up: what every run of an export job starts from, the whole job or one slice.
 
 A run first finds what its job exports (``JobContext``: the mapping as published, its
-source, its dataset and the dataset's schema), then reads the source through ``read``:
-the source opened, the mapping planned against it, the look-back started from the
-mapping's watermark, and the run's own reading done there. A read that fails transiently
+source, its dataset and the dataset's schema), then opens its organization's destination
+for a work folder of its own (``running`` answers the ``JobRun``, and removes the folder
+once the run ends), then reads the source through ``read``: the source opened, the
+mapping planned against it, the look-back started from the mapping's watermark, and the
+run's own reading done there. A read that fails transiently
 is tried again from the start by the one retry policy, the files of the failed attempt
 discarded first (``pipeline/source_retries.py``). The whole job (``pipeline/export.py``)
 and each of its slices (``pipeline/slicing.py``) are set up here, alike::
 
     setup = JobSetup(store, settings)
     context = setup.context(job)
-    with setup.destinations.open(job.org_id) as opened:
+    with setup.running(job, context, control, setup.work.of_job(job)) as run:
         found = setup.read(
-            context, control, workdir=workdir, retries=control.source_retries,
-            what=f"job {job.id}", body=lambda source, plan, lookback: ...,
+            run, lambda source, plan, lookback: ..., retries=control.source_retries,
+            what=f"job {job.id}",
         )
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from xdm_connector.destinations.base import Destination
-from xdm_connector.destinations.factory import OrgDestinations
+from xdm_connector.destinations.factory import OpenedDestination, OrgDestinations
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import ExportError, InvalidInput
 from xdm_connector.pipeline.control import JobControl
@@ -54,6 +57,18 @@ class JobContext:
     source_url: str
     dataset_id: str
     schema: XedSchema
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One run of a job, the whole job or one slice: what it exports, the job's control,
+    the folder its files are written to, and the destination they are delivered to."""
+
+    job: Job
+    context: JobContext
+    control: JobControl
+    workdir: Path
+    opened: OpenedDestination
 
 
 class JobSetup:
@@ -99,20 +114,31 @@ class JobSetup:
         except InvalidInput as exc:
             raise ExportError(exc.message, code="ACP-880185") from exc
 
+    @contextmanager
+    def running(
+        self, job: Job, context: JobContext, control: JobControl, workdir: Path
+    ) -> Iterator[JobRun]:
+        """A run of ``job`` writing under ``workdir``, its organization's destination open;
+        the destination is closed and the folder removed once the run ends."""
+        try:
+            with self.destinations.open(job.org_id) as opened:
+                yield JobRun(job, context, control, workdir, opened)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
     def read(
         self,
-        context: JobContext,
-        control: JobControl,
+        run: JobRun,
+        body: Callable[[SourceDatabase, ExportPlan, LookBack], T],
         *,
-        workdir: Path,
         retries: SourceRetries,
         what: str,
-        body: Callable[[SourceDatabase, ExportPlan, LookBack], T],
     ) -> T:
         """``body`` run on the job's source, with the mapping planned against it and the
         look-back started; the whole tried again from the start while the source fails
-        transiently, what the failed attempt wrote under ``workdir`` removed first, each
-        retry counted in ``retries``."""
+        transiently, what the failed attempt wrote under the run's folder removed first,
+        each retry counted in ``retries``."""
+        context = run.context
 
         def attempt() -> T:
             with SourceDatabase(context.source_url, self.store.product_data) as source:
@@ -127,8 +153,8 @@ class JobSetup:
         return read_with_retries(
             attempt,
             policy=self.settings.retry_policy(),
-            control=control,
+            control=run.control,
             retries=retries,
-            discard=lambda: shutil.rmtree(workdir, ignore_errors=True),
+            discard=lambda: shutil.rmtree(run.workdir, ignore_errors=True),
             what=what,
         )

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,7 +45,7 @@ from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.delivery import Delivery
-from xdm_connector.pipeline.extraction import Extracted, Extraction
+from xdm_connector.pipeline.extraction import Extracted, extract
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import ExportPlan
 from xdm_connector.pipeline.setup import JobContext, JobSetup
@@ -121,9 +120,69 @@ class SliceRunner:
     worker's job (``run``), and, for the job it holds, all it can take while it waits for
     the others (``coordinate``). Each slice is set up as a whole job is (``setup``)."""
 
-    def __init__(self, setup: JobSetup, extraction: Extraction | None = None) -> None:
+    def __init__(self, setup: JobSetup) -> None:
         self.setup = setup
-        self.extraction = extraction or Extraction(setup.settings)
+
+    def run(self, piece: JobSlice, control: JobControl) -> SliceOutcome:
+        """Read, shape, check and write the slice's rows and put its files into the batch;
+        raises ``ExportError`` or ``JobAborted`` (lost slice, job ended, shutdown).
+
+        A read that fails transiently is read again (``pipeline/source_retries.py``): the
+        retries go into the outcome's result, or, when the slice fails, into
+        ``control.source_retries``.
+        """
+        setup = self.setup
+        log.info("slice %s of job %s started", piece.number, piece.job_id)
+        job = setup.store.jobs.get_by_id(piece.job_id)
+        bind_log_context(org=job.org_id, mapping=job.mapping_id, job=job.id, batch=job.batch_id)
+        context = setup.context(job)
+        if mapping_digest(context.mapping) != piece.mapping_digest:
+            raise ExportError(
+                "the mapping was published again while its job ran; the next run uses it",
+                code="ACP-880185",
+            )
+        if job.window is None or not job.batch_id:
+            raise ExportError(f"job {job.id} has no window or batch for its slices")
+        window = window_from_document(job.window)
+        keys = KeyRange(_decode_key(piece.key_after), _decode_key(piece.key_until))
+        workdir = setup.work.of_slice(job.id, piece.number)
+        control.batch_id = control.batch_id or job.batch_id
+        retries = SourceRetries()
+        try:
+            with (
+                self._kept_alive(piece, control),
+                setup.running(job, context, control, workdir) as run,
+            ):
+
+                def extract_keys(
+                    source: SourceDatabase, plan: ExportPlan, lookback: LookBack
+                ) -> tuple[LookBack, Extracted]:
+                    lookback.plan_cutoff(window.until)
+                    extracted = extract(setup.settings, run, source, plan, window, lookback, keys)
+                    return lookback, extracted
+
+                what = f"slice {piece.number} of job {job.id}"
+                lookback, extracted = setup.read(run, extract_keys, retries=retries, what=what)
+                delivery = Delivery(setup.store, setup.settings, run)
+                delivery.put(job.batch_id, extracted.files, prefix=f"slice-{piece.number:05d}-")
+        except XdmcError as exc:
+            if isinstance(exc, DestinationError):
+                exc.batch_id = exc.batch_id or job.batch_id
+            control.source_retries.merge(retries.document())
+            raise
+        counts = extracted.counts
+        log.info("slice %s of job %s written: %s records", piece.number, job.id, counts.ingested)
+        return SliceOutcome(
+            records_read=counts.read,
+            records_ingested=counts.ingested,
+            records_rejected=counts.rejected,
+            result={
+                "samples": counts.samples,
+                "skipped": counts.skipped,
+                "lookback": lookback.recent_document(),
+                **({DETAILS_KEY: retries.document()} if retries.count else {}),
+            },
+        )
 
     def coordinate(
         self,
@@ -183,86 +242,6 @@ class SliceRunner:
             )
             lookback.merge_recent(result.get("lookback") or {})
         return counts
-
-    def run(self, piece: JobSlice, control: JobControl) -> SliceOutcome:
-        """Read, shape, check and write the slice's rows and put its files into the batch;
-        raises ``ExportError`` or ``JobAborted`` (lost slice, job ended, shutdown).
-
-        A read that fails transiently is read again (``pipeline/source_retries.py``): the
-        retries go into the outcome's result, or, when the slice fails, into
-        ``control.source_retries``.
-        """
-        setup = self.setup
-        log.info("slice %s of job %s started", piece.number, piece.job_id)
-        job = setup.store.jobs.get_by_id(piece.job_id)
-        bind_log_context(org=job.org_id, mapping=job.mapping_id, job=job.id, batch=job.batch_id)
-        context = setup.context(job)
-        if mapping_digest(context.mapping) != piece.mapping_digest:
-            raise ExportError(
-                "the mapping was published again while its job ran; the next run uses it",
-                code="ACP-880185",
-            )
-        if job.window is None or not job.batch_id:
-            raise ExportError(f"job {job.id} has no window or batch for its slices")
-        window = window_from_document(job.window)
-        keys = KeyRange(_decode_key(piece.key_after), _decode_key(piece.key_until))
-        workdir = setup.work.of_slice(job.id, piece.number)
-        control.batch_id = control.batch_id or job.batch_id
-        retries = SourceRetries()
-        try:
-            with (
-                self._kept_alive(piece, control),
-                setup.destinations.open(job.org_id) as opened,
-            ):
-
-                def extract(
-                    source: SourceDatabase, plan: ExportPlan, lookback: LookBack
-                ) -> tuple[LookBack, Extracted]:
-                    lookback.plan_cutoff(window.until)
-                    extracted = self.extraction.run(
-                        source,
-                        plan,
-                        window,
-                        lookback,
-                        workdir=workdir,
-                        file_format=opened.file_format,
-                        control=control,
-                        key_range=keys,
-                    )
-                    return lookback, extracted
-
-                lookback, extracted = setup.read(
-                    context,
-                    control,
-                    workdir=workdir,
-                    retries=retries,
-                    what=f"slice {piece.number} of job {job.id}",
-                    body=extract,
-                )
-                delivery = Delivery(
-                    setup.store, setup.settings, job, context.dataset_id, opened, control
-                )
-                delivery.put(job.batch_id, extracted.files, prefix=f"slice-{piece.number:05d}-")
-        except XdmcError as exc:
-            if isinstance(exc, DestinationError):
-                exc.batch_id = exc.batch_id or job.batch_id
-            control.source_retries.merge(retries.document())
-            raise
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        counts = extracted.counts
-        log.info("slice %s of job %s written: %s records", piece.number, job.id, counts.ingested)
-        return SliceOutcome(
-            records_read=counts.read,
-            records_ingested=counts.ingested,
-            records_rejected=counts.rejected,
-            result={
-                "samples": counts.samples,
-                "skipped": counts.skipped,
-                "lookback": lookback.recent_document(),
-                **({DETAILS_KEY: retries.document()} if retries.count else {}),
-            },
-        )
 
     @contextmanager
     def _kept_alive(self, piece: JobSlice, control: JobControl) -> Iterator[None]:
