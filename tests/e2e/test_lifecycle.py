@@ -146,7 +146,12 @@ def test_the_platform_service_says_where_it_listens_and_that_it_stopped(tmp_path
     installation = Installation(home=tmp_path, database_url=None)
     try:
         service = installation.start(
-            "platform", "serve", "--home", str(tmp_path / "platform"), serving=installation.api
+            "platform",
+            "serve",
+            "--home",
+            str(tmp_path / "platform"),
+            "--any-org",
+            serving=installation.api,
         )
         log = installation.log_of(service)
         who = "xdm-connector platform service"

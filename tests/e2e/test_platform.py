@@ -73,7 +73,16 @@ class PlatformInstallation(Installation):
 
     def serve_platform(self) -> None:
         home = str(self.platform_home)
-        process = self.start("platform", "serve", "--home", home, "--faults", serving=self.platform)
+        process = self.start(
+            "platform",
+            "serve",
+            "--home",
+            home,
+            "--ims-org",
+            IMS_ORG,
+            "--faults",
+            serving=self.platform,
+        )
         who = "xdm-connector platform service"
         wait_until_listening(process, self.log_of(process), who, self.platform_url)
 

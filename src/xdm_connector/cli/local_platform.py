@@ -5,9 +5,10 @@
     xdm-connector platform clients create --ims-org ACME@AdobeOrg   # prints id and secret
     xdm-connector platform datasets create --ims-org ACME@AdobeOrg --id profiles \\
         --schema profile,profile-person-details,identitymap
-    xdm-connector platform serve --port 8081 [--home DIR] [--faults]
+    xdm-connector platform serve --port 8081 --ims-org ACME@AdobeOrg [--home DIR] [--faults]
 
-Every command works on the service's folder: ``--home``, else ``XDMC_PLATFORM_HOME``, else
+``serve`` binds the clients created without an organization to ``--ims-org``; only an
+explicit ``--any-org`` (development) lets them call for any. Every command works on the service's folder: ``--home``, else ``XDMC_PLATFORM_HOME``, else
 ``XDMC_HOME/platform``.
 """
 
@@ -20,6 +21,7 @@ import orjson
 import typer
 
 from xdm_connector.cli.common import FdOption, check_fd_alone, configure_logging
+from xdm_connector.destinations.base import check_name
 from xdm_connector.errors import XdmcError
 from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.settings import Settings
@@ -62,6 +64,21 @@ def serve(
         str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
     ] = None,
     home: HomeOption = None,
+    ims_org: Annotated[
+        str | None,
+        typer.Option(
+            "--ims-org",
+            help="The IMS organization of the clients created without one: their tokens "
+            "are refused for any other.",
+        ),
+    ] = None,
+    any_org: Annotated[
+        bool,
+        typer.Option(
+            "--any-org",
+            help="Let the clients created without an organization call for any (development only).",
+        ),
+    ] = False,
     faults: Annotated[
         bool, typer.Option("--faults", help="Take failure injection at /_local/faults (tests).")
     ] = False,
@@ -72,6 +89,7 @@ def serve(
     from xdm_connector.serving import inherited_socket, run_server
 
     check_fd_alone(fd, host, port)
+    clients_org = _clients_org(ims_org, any_org)
     settings = _settings(home, **({"platform_faults": True} if faults else {}))
     configure_logging(settings)
     try:
@@ -79,12 +97,29 @@ def serve(
     except XdmcError as exc:
         raise _fail(exc) from exc
     run_server(
-        create_platform_app(settings),
+        create_platform_app(settings, clients_org=clients_org),
         who=SERVER_NAME,
         host=host or DEFAULT_HOST,
         port=DEFAULT_PORT if port is None else port,
         listening=listening,
     )
+
+
+def _clients_org(ims_org: str | None, any_org: bool) -> str | None:
+    """The organization ``serve`` binds clients to: ``--ims-org``, or none with ``--any-org``;
+    one of the two, said aloud."""
+    if (ims_org is None) == (not any_org):
+        raise typer.BadParameter(
+            "give --ims-org ORG (the clients created without an organization call for it "
+            "only) or --any-org (they call for any: development only), one of the two",
+            param_hint="--ims-org",
+        )
+    if ims_org is None:
+        return None
+    try:
+        return check_name(ims_org, "IMS org")
+    except XdmcError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--ims-org") from exc
 
 
 @clients_app.command("create")
@@ -95,7 +130,8 @@ def clients_create(
         typer.Option(
             "--ims-org",
             help="The IMS organization it calls for; its tokens are refused for any other. "
-            "Without it, the client may call for any organization.",
+            "Without it, the client calls for the organization of platform serve --ims-org "
+            "(for any under --any-org).",
         ),
     ] = None,
     home: HomeOption = None,

@@ -38,8 +38,12 @@ SERVER_NAME = "xdm-connector platform service"
 """How the service names itself in the lines it prints for people (``serving.py``)."""
 
 
-def create_platform_app(settings: Settings) -> FastAPI:
-    """The local platform service; ``settings.platform_faults`` enables failure injection."""
+def create_platform_app(settings: Settings, *, clients_org: str | None) -> FastAPI:
+    """The local platform service; ``settings.platform_faults`` enables failure injection.
+
+    ``clients_org`` binds the clients created without an organization to that one
+    (``platform serve --ims-org``); ``None`` lets them call for any (``--any-org``).
+    """
     storage = PlatformStorage(settings.platform_root)
     registry = SchemaRegistry.packaged()
     faults = Faults() if settings.platform_faults else None
@@ -66,7 +70,7 @@ def create_platform_app(settings: Settings) -> FastAPI:
     mount_docs(app)
     app.state.storage = storage
     app.state.registry = registry
-    app.state.tokens = auth.TokenIssuer(storage, settings.token_ttl_seconds)
+    app.state.tokens = auth.TokenIssuer(storage, settings.token_ttl_seconds, clients_org)
     app.state.max_file_bytes = settings.platform_max_file_bytes
     _install_error_handlers(app)
     app.include_router(auth.router)

@@ -2,16 +2,17 @@
 
 ``POST /ims/token/v3`` exchanges a client's id and secret (``xdm-connector platform clients
 create [--ims-org ORG]``) for a bearer token kept in memory for ``XDMC_TOKEN_TTL_SECONDS``.
-A client created for an IMS organization gets tokens for that organization only. Every
-other call needs the four headers, checked in this order, each failure in the gateway's
-shape::
+A token is bound to one IMS organization: its client's own, else the service's
+(``platform serve --ims-org ORG``); only a service started with ``--any-org`` gives the
+tokens of a client created without one the right to call for any. Every other call needs
+the four headers, checked in this order, each failure in the gateway's shape::
 
     no Authorization                 401 {"error_code": "403010", "message": "Oauth token is missing."}
     unknown or expired token         401 {"error_code": "401013", "message": "Oauth token is not valid"}
     no x-api-key                     403 {"error_code": "403000", "message": "Api Key is required"}
     x-api-key not the token's client 403 {"error_code": "403003", "message": "Api Key is invalid"}
     no x-gw-ims-org-id / x-sandbox-name  400 {"error_code": "400003", "message": "Missing header", ...}
-    x-gw-ims-org-id not the client's 403 {"error_code": "403025", "message": "Profile is not valid"}
+    x-gw-ims-org-id not the token's   403 {"error_code": "403025", "message": "Profile is not valid"}
 """
 
 from __future__ import annotations
@@ -57,11 +58,16 @@ class IssuedToken:
 
 
 class TokenIssuer:
-    """Bearer tokens of the service's clients, kept in memory as digests."""
+    """Bearer tokens of the service's clients, kept in memory as digests.
 
-    def __init__(self, storage: PlatformStorage, ttl_seconds: int) -> None:
+    ``clients_org``: the organization a client created without one is bound to; ``None``
+    (``--any-org``) lets such a client call for any organization.
+    """
+
+    def __init__(self, storage: PlatformStorage, ttl_seconds: int, clients_org: str | None) -> None:
         self.storage = storage
         self.ttl_seconds = ttl_seconds
+        self.clients_org = clients_org
         self._lock = threading.Lock()
         self._tokens: dict[str, IssuedToken] = {}
 
@@ -77,7 +83,7 @@ class TokenIssuer:
         with self._lock:
             self._tokens = {k: v for k, v in self._tokens.items() if v.expires > now}
             self._tokens[digest(token)] = IssuedToken(
-                client_id, client.ims_org, now + self.ttl_seconds
+                client_id, client.ims_org or self.clients_org, now + self.ttl_seconds
             )
         return token
 

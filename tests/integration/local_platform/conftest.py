@@ -91,9 +91,13 @@ class LocalPlatform:
 
 @contextmanager
 def running_platform(
-    home: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clients_org: str | None = IMS_ORG,
+    **settings: Any,
 ) -> Iterator[LocalPlatform]:
-    """The service over ``home`` with ``settings`` (``Settings`` fields) on a free port."""
+    """The service over ``home`` with ``settings`` (``Settings`` fields) on a free port,
+    binding the clients created without an organization to ``clients_org`` (``None``: any)."""
     configured = Settings(home=home, platform_faults=True, **settings)
     storage = PlatformStorage(configured.platform_root)
     client_id, secret = storage.create_client("tests", IMS_ORG)
@@ -103,7 +107,10 @@ def running_platform(
     listening.bind(("127.0.0.1", 0))
     port = listening.getsockname()[1]
     config = uvicorn.Config(
-        create_platform_app(configured), log_level="warning", ws="none", lifespan="on"
+        create_platform_app(configured, clients_org=clients_org),
+        log_level="warning",
+        ws="none",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)

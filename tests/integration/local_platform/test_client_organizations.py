@@ -8,7 +8,12 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tests.integration.local_platform.conftest import CATALOG, IMS_ORG, LocalPlatform
+from tests.integration.local_platform.conftest import (
+    CATALOG,
+    IMS_ORG,
+    LocalPlatform,
+    running_platform,
+)
 from xdm_connector.cli import app
 from xdm_connector.local_platform.storage import PlatformStorage
 
@@ -60,15 +65,53 @@ def test_a_missing_org_header_is_reported_before_the_binding(
     assert answer.json()["error_code"] == "400003"
 
 
-def test_a_client_created_without_an_organization_calls_for_any(
+def test_a_client_created_without_an_organization_calls_for_the_services_own(
     local_platform: LocalPlatform,
 ) -> None:
-    client_id, secret = local_platform.storage.create_client("anywhere")
-    for org in (IMS_ORG, OTHER_ORG):
-        answer = local_platform.http.get(
-            CATALOG, headers=headers_for(local_platform, client_id, secret, org)
-        )
-        assert answer.status_code == 200, answer.text
+    client_id, secret = local_platform.storage.create_client("unbound")
+    own = local_platform.http.get(
+        CATALOG, headers=headers_for(local_platform, client_id, secret, IMS_ORG)
+    )
+    assert own.status_code == 200, own.text
+    elsewhere = local_platform.http.get(
+        CATALOG, headers=headers_for(local_platform, client_id, secret, OTHER_ORG)
+    )
+    assert (elsewhere.status_code, elsewhere.json()) == (403, PROFILE_NOT_VALID)
+
+
+def test_a_service_for_any_organization_lets_an_unbound_client_call_for_any(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_platform(tmp_path / "home", monkeypatch, clients_org=None) as platform:
+        client_id, secret = platform.storage.create_client("anywhere")
+        for org in (IMS_ORG, OTHER_ORG):
+            answer = platform.http.get(
+                CATALOG, headers=headers_for(platform, client_id, secret, org)
+            )
+            assert answer.status_code == 200, answer.text
+        # A client bound to its organization stays bound to it.
+        elsewhere = platform.call("GET", CATALOG, headers={"x-gw-ims-org-id": OTHER_ORG})
+        assert (elsewhere.status_code, elsewhere.json()) == (403, PROFILE_NOT_VALID)
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ([], "give --ims-org ORG"),
+        (["--ims-org", OTHER_ORG, "--any-org"], "one of the two"),
+        (["--ims-org", "../escape"], "IMS org"),
+    ],
+)
+def test_the_service_starts_only_when_told_which_organization_its_clients_call_for(
+    tmp_path: Path, options: list[str], said: str
+) -> None:
+    home = tmp_path / "platform-home"
+    answer = CliRunner().invoke(
+        app, ["platform", "serve", "--home", str(home), "--port", "1", *options]
+    )
+    assert answer.exit_code == 2
+    assert said in answer.output
+    assert not home.exists()
 
 
 def test_the_command_line_binds_a_client_to_its_organization(tmp_path: Path) -> None:
