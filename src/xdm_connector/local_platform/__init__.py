@@ -2,7 +2,8 @@
 
 ``xdm-connector platform serve --port P`` serves ``create_platform_app`` (``app``): IMS
 tokens (``auth``), batch ingestion (``batches``, ``largefiles``, ``transitions``), the
-catalog and schema registry (``catalog``, ``datasets``); completed batches are converted
-and validated against their dataset's XDM schema (``conversion``, ``processing``) and the
-accepted records kept in a lake (``storage``). ``faults`` injects failures for tests.
+catalog and schema registry (``catalog``, ``datasets``); completed batches are read,
+converted and validated against their dataset's XDM schema (``conversion``,
+``processing``), the refused records kept with why (``diagnostics``) and the accepted
+ones in a lake (``storage``). ``faults`` injects failures for tests.
 """

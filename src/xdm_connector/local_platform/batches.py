@@ -2,9 +2,9 @@
 
 - ``POST /batches``: a new batch of a dataset, ``loading``;
 - ``PUT /batches/{id}/datasets/{dataset}/files/{path}``: a file, replaced if sent again;
-- large files: ``POST .../files/{path}?action=INITIALIZE``, ``PATCH`` parts with
-  ``Content-Range: bytes {start}-{end}/{total}``, ``POST ...?action=COMPLETE`` (400 when
-  parts overlap or are missing), ``HEAD`` for the bytes received so far;
+- large files: ``POST .../files/{path}?action=INITIALIZE`` (201), ``PATCH`` parts with
+  ``Content-Range: bytes {start}-{end}/{total}`` (200 ``{}``), ``POST ...?action=COMPLETE``
+  (201; 400 when parts overlap or are missing), ``HEAD`` for the bytes received so far;
 - ``POST /batches/{id}?action=COMPLETE|ABORT|FAIL|REVERT``.
 
 Uploaded bodies are checked from their headers, then streamed to a temporary file of the
@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
 from xdm_connector.local_platform.auth import CallerDep
@@ -40,21 +40,28 @@ FILE_PATH = "/batches/{batch_id}/datasets/{dataset_id}/files/{file_path:path}"
 
 
 class InputFormat(BaseModel):
-    """The batch's file format: ``json`` (one object per line) or ``parquet``."""
+    """The batch's file format: ``json`` (JSON Lines; with ``isMultiLineJson``, one JSON
+    document per file, an object or an array of them) or ``parquet``."""
 
     format: str = Field(pattern="^(json|parquet)$")
     isMultiLineJson: bool = False
 
 
 class BatchRequest(BaseModel):
-    """The body of ``POST /batches`` (fields named as the platform names them)."""
+    """The body of ``POST /batches`` (fields named as the platform names them; its
+    documentation also writes the threshold ``partialIngestionPercent``)."""
 
     model_config = ConfigDict(extra="ignore")
 
     datasetId: str
     inputFormat: InputFormat
     enableErrorDiagnostics: bool = False
-    partialIngestionPercentage: float = Field(default=0, ge=0, le=100)
+    partialIngestionPercentage: float = Field(
+        default=0,
+        ge=0,
+        le=100,
+        validation_alias=AliasChoices("partialIngestionPercentage", "partialIngestionPercent"),
+    )
 
 
 def _storage(request: Request) -> PlatformStorage:
@@ -66,13 +73,13 @@ def _storage(request: Request) -> PlatformStorage:
 def create_batch(body: BatchRequest, caller: CallerDep, request: Request) -> JSONResponse:
     """Create a batch of one dataset; files are added until it is completed."""
     storage = _storage(request)
-    if body.inputFormat.isMultiLineJson:
-        raise InvalidInput("multi-line JSON is not supported: one object per line")
     try:
         storage.load(caller.org, caller.sandbox, "datasets", body.datasetId)
     except NotFound as exc:
         raise InvalidInput(f"dataset {body.datasetId[:200]!r} does not exist") from exc
     created = now_ms()
+    diagnosed = body.enableErrorDiagnostics
+    percentage = body.partialIngestionPercentage if diagnosed else 0
     batch = {
         "id": uuid.uuid4().hex.upper(),
         "imsOrg": caller.org,
@@ -81,12 +88,15 @@ def create_batch(body: BatchRequest, caller: CallerDep, request: Request) -> JSO
         "status": "loading",
         "relatedObjects": [{"type": "dataSet", "id": body.datasetId}],
         "inputFormat": body.inputFormat.model_dump(),
-        "enableErrorDiagnostics": body.enableErrorDiagnostics,
-        "partialIngestionPercentage": body.partialIngestionPercentage
-        if body.enableErrorDiagnostics
-        else 0,
+        "enableErrorDiagnostics": diagnosed,
+        "partialIngestionPercentage": percentage,
+        "tags": {"acp_enableErrorDiagnostics": diagnosed, "acp_partialIngestionPercent": percentage}
+        if diagnosed
+        else {},
         "created": created,
+        "createdClient": caller.client_id,
         "createdUser": caller.client_id,
+        "updatedUser": caller.client_id,
         "version": "1.0.0",
         "errors": [],
         "metrics": {},
@@ -152,7 +162,7 @@ def large_file_action(
                 return Response(status_code=201)
             case "COMPLETE":
                 files.complete(file_path)
-                return Response(status_code=200)
+                return Response(status_code=201)
             case _:
                 raise InvalidInput(f"unknown file action {action[:50]!r}: INITIALIZE or COMPLETE")
 
@@ -188,7 +198,8 @@ async def put_part(
         await anyio.to_thread.run_sync(write)
     finally:
         temporary.unlink(missing_ok=True)
-    return Response(status_code=200)
+    # A JSON body, empty: clients that read one from every answer (aepp) find one.
+    return JSONResponse({}, 200)
 
 
 @router.head(FILE_PATH)

@@ -6,17 +6,22 @@
 - ``POST|GET /data/foundation/schemaregistry/tenant/schemas``, ``GET .../schemas/{$id or
   meta:altId}`` (with ``Accept: application/vnd.adobe.xed-full+json``: the composed schema);
 - ``GET /data/foundation/export/batches/{id}/failed``: the batch's refused records, JSON
-  Lines, each with its ``_errors``.
+  Lines, each with its ``_errors``;
+- ``GET /data/foundation/export/batches/{id}/meta?path=row_errors``: the listing of its row
+  error files (a batch created with ``enableErrorDiagnostics``), then
+  ``?path=row_errors/<name>``: one of them, JSON Lines (``diagnostics.py``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from xdm_connector.errors import NotFound
 from xdm_connector.local_platform.auth import CallerDep
 from xdm_connector.local_platform.datasets import (
     composed_schema,
@@ -24,6 +29,7 @@ from xdm_connector.local_platform.datasets import (
     create_schema,
     get_schema,
 )
+from xdm_connector.local_platform.diagnostics import ROW_ERRORS, row_error_files
 from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.xdm.registry import SchemaRegistry
 
@@ -161,3 +167,35 @@ def failed_records(batch_id: str, request: Request, caller: CallerDep) -> Respon
     path = storage.batch_folder(batch_id) / "failed.jsonl"
     content: Any = path.read_bytes() if path.is_file() else b""
     return Response(content, media_type="application/x-ndjson")
+
+
+META_PAGE_LIMIT = 100
+
+
+@router.get("/export/batches/{batch_id}/meta")
+def batch_meta(
+    batch_id: str, request: Request, caller: CallerDep, path: Annotated[str, Query()]
+) -> Response:
+    """``path=row_errors``: the listing of the batch's row error files, as the platform
+    pages it; ``path=row_errors/<name>``: that file, JSON Lines."""
+    storage = _storage(request)
+    storage.batch(batch_id, caller.org, caller.sandbox)
+    files = row_error_files(storage.batch_folder(batch_id))
+    if path.strip("/") == ROW_ERRORS:
+        base = str(request.url.remove_query_params("path"))
+        listed = [
+            {
+                "name": file.name,
+                "length": str(file.stat().st_size),
+                "_links": {
+                    "self": {"href": f"{base}?{urlencode({'path': f'{ROW_ERRORS}/{file.name}'})}"}
+                },
+            }
+            for file in files[:META_PAGE_LIMIT]
+        ]
+        page = {"limit": META_PAGE_LIMIT, "count": len(listed)}
+        return JSONResponse({"data": listed, "_page": page})
+    found = next((file for file in files if f"{ROW_ERRORS}/{file.name}" == path), None)
+    if found is None:
+        raise NotFound(f"batch {batch_id} has no meta file {path[:200]!r}")
+    return Response(found.read_bytes(), media_type="application/x-ndjson")

@@ -9,6 +9,8 @@
     <root>/batches/<id>/files/<path>                      uploaded files
     <root>/batches/<id>/uploads/<path>                    large files being received
     <root>/batches/<id>/failed.jsonl                      records refused, with why
+    <root>/batches/<id>/row_errors/<kind>_errors_0.json   the same, as the platform's
+                                                          diagnostics (diagnostics.py)
     <root>/lake/<sandbox>/<imsOrg>/<dataset>/batch=.../   accepted records (JSON Lines)
 
 Every path built from a request goes through ``safe_relative``: segments of letters,

@@ -157,13 +157,14 @@ def test_a_batch_failing_validation_fails_the_job_with_the_platforms_errors(
     assert job.details is not None
     assert f"batch {job.batch_id} failed" in job.details["error"]
     assert f"INGEST-1212-400 Encountered {PROFILES} errors in the data." in job.details["error"]
-    assert "INGEST-1211-400" in job.details["error"]
+    assert "INGEST-1213-400" in job.details["error"]
     assert job.details["destinationErrors"] == batch["errors"]
     assert [
-        (error["code"], error["recordCount"]) for error in job.details["destinationErrors"]
-    ] == [("INGEST-1212-400", PROFILES), ("INGEST-1211-400", PROFILES)]
+        (error["code"], error.get("recordCount")) for error in job.details["destinationErrors"]
+    ] == [("INGEST-1212-400", None), ("INGEST-1560-400", PROFILES), ("INGEST-1213-400", None)]
     assert job.details["destinationErrors"][0]["description"] == (
-        f"Encountered {PROFILES} errors in the data. Successfully ingested 0 rows."
+        f"Encountered {PROFILES} errors in the data. Successfully ingested 0 rows. "
+        "Please review the associated diagnostic files for more details."
     )
     assert store.mappings.get("demo", "XDM44").watermark is None
     failed = local_platform.call("GET", f"/data/foundation/export/batches/{job.batch_id}/failed")
@@ -179,14 +180,21 @@ def test_a_batch_failing_validation_fails_the_job_with_the_platforms_errors(
         {
             "code": "INGEST-1212-400",
             "description": (
-                f"Encountered {PROFILES} errors in the data. Successfully ingested 0 rows."
+                f"Encountered {PROFILES} errors in the data. Successfully ingested 0 rows. "
+                "Please review the associated diagnostic files for more details."
             ),
+        },
+        {
+            "code": "INGEST-1560-400",
+            "description": batch["errors"][1]["description"],
             "recordCount": PROFILES,
         },
         {
-            "code": "INGEST-1211-400",
-            "description": batch["errors"][1]["description"],
-            "recordCount": PROFILES,
+            "code": "INGEST-1213-400",
+            "description": (
+                f"{PROFILES} of {PROFILES} rows (100.00%) failed validation: "
+                "more than the partial ingestion threshold of 5%."
+            ),
         },
     ]
     assert batch["errors"][1]["description"]
@@ -201,12 +209,10 @@ def test_refusals_within_the_threshold_are_counted_as_rejected(
     assert job.state == JobState.SUCCESS, job.details
     assert (job.records_ingested, job.records_rejected) == (PROFILES - 4, 4)
     assert job.details is not None
-    assert job.details["destinationErrors"] == [
-        {
-            "code": "INGEST-1212-400",
-            "description": (
-                f"Encountered 4 errors in the data. Successfully ingested {PROFILES - 4} rows."
-            ),
-            "recordCount": 4,
-        }
-    ]
+    assert [
+        (error["code"], error.get("recordCount")) for error in job.details["destinationErrors"]
+    ] == [("INGEST-1212-400", None), ("INGEST-1560-400", 4)]
+    assert job.details["destinationErrors"][0]["description"] == (
+        f"Encountered 4 errors in the data. Successfully ingested {PROFILES - 4} rows. "
+        "Please review the associated diagnostic files for more details."
+    )

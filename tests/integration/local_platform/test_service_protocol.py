@@ -94,10 +94,17 @@ def test_a_partly_invalid_batch_within_its_threshold_succeeds_and_keeps_its_fail
     assert batch["errors"] == [
         {
             "code": "INGEST-1212-400",
-            "description": "Encountered 1 errors in the data. Successfully ingested 3 rows.",
+            "description": "Encountered 1 errors in the data. Successfully ingested 3 rows. "
+            "Please review the associated diagnostic files for more details.",
+        },
+        {
+            "code": "INGEST-1560-400",
+            "description": "A value does not match its field's type, format or allowed values. "
+            "Fix the value and try again.",
             "recordCount": 1,
-        }
+        },
     ]
+    assert batch["tags"] == {"acp_enableErrorDiagnostics": True, "acp_partialIngestionPercent": 50}
     failed = local_platform.call("GET", f"/data/foundation/export/batches/{batch_id}/failed")
     [refused] = [orjson.loads(line) for line in failed.content.splitlines()]
     assert refused["record"] == bad
@@ -126,11 +133,15 @@ def test_a_batch_over_its_threshold_fails_and_commits_nothing(
     local_platform.call("POST", f"{IMPORT}/{batch_id}", params={"action": "COMPLETE"})
     batch = local_platform.wait_for(batch_id)
     assert batch["status"] == "failed"
-    assert [(error["code"], error["recordCount"]) for error in batch["errors"]] == [
-        ("INGEST-1212-400", 1),
-        ("INGEST-1211-400", 1),
+    assert [(error["code"], error.get("recordCount")) for error in batch["errors"]] == [
+        ("INGEST-1212-400", None),
+        ("INGEST-1560-400", 1),
+        ("INGEST-1213-400", None),
     ]
     assert "Successfully ingested 0 rows" in batch["errors"][0]["description"]
+    assert batch["errors"][2]["description"] == (
+        "1 of 2 rows (50.00%) failed validation: more than the partial ingestion threshold of 10%."
+    )
     assert batch["metrics"]["failedRecordCount"] == 1
     assert local_platform.storage.lake("prod").committed_files(IMS_ORG, "profiles") == []
 
@@ -185,7 +196,7 @@ def test_a_large_file_arrives_in_parts_that_may_not_overlap_or_miss(
     assert part(half - 10, half + 10) == 400  # overlaps the part received
     assert part(0, half) == 200
     assert part(0, half) == 200  # the same part again replaces itself
-    assert local_platform.call("POST", url, params={"action": "COMPLETE"}).status_code == 200
+    assert local_platform.call("POST", url, params={"action": "COMPLETE"}).status_code == 201
     assert local_platform.call("HEAD", url).headers["content-length"] == str(total)
     local_platform.call("POST", f"{IMPORT}/{batch_id}", params={"action": "COMPLETE"})
     batch = local_platform.wait_for(batch_id)

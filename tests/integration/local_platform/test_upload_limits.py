@@ -269,5 +269,5 @@ def test_files_and_parts_up_to_the_limit_are_taken(platform: LocalPlatform) -> N
         content=b" " * (LIMIT - 2),
     )
     assert first.status_code == 200, first.text
-    assert platform.call("POST", url, params={"action": "COMPLETE"}).status_code == 200
+    assert platform.call("POST", url, params={"action": "COMPLETE"}).status_code == 201
     assert platform.call("HEAD", url).headers["content-length"] == str(LIMIT)
