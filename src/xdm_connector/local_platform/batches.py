@@ -3,8 +3,9 @@
 - ``POST /batches``: a new batch of a dataset, ``loading``;
 - ``PUT /batches/{id}/datasets/{dataset}/files/{path}``: a file, replaced if sent again;
 - large files: ``POST .../files/{path}?action=INITIALIZE`` (201), ``PATCH`` parts with
-  ``Content-Range: bytes {start}-{end}/{total}`` (200 ``{}``), ``POST ...?action=COMPLETE``
-  (201; 400 when parts overlap or are missing), ``HEAD`` for the bytes received so far;
+  ``Content-Range: bytes {start}-{end}/{total}`` (200), ``POST ...?action=COMPLETE`` (201;
+  400 when parts overlap or are missing), each answering ``{}``; ``HEAD`` for the bytes
+  received so far;
 - ``POST /batches/{id}?action=COMPLETE|ABORT|FAIL|REVERT``.
 
 Uploaded bodies are checked from their headers, then streamed to a temporary file of the
@@ -142,6 +143,10 @@ async def put_file(
     return Response(status_code=200)
 
 
+# The large-file calls answer an empty JSON object: clients that read a JSON body from
+# every answer (Adobe's aepp) find one.
+
+
 @router.post(FILE_PATH)
 def large_file_action(
     batch_id: str,
@@ -159,10 +164,10 @@ def large_file_action(
         match action.upper():
             case "INITIALIZE":
                 files.initialize(file_path)
-                return Response(status_code=201)
+                return JSONResponse({}, 201)
             case "COMPLETE":
                 files.complete(file_path)
-                return Response(status_code=201)
+                return JSONResponse({}, 201)
             case _:
                 raise InvalidInput(f"unknown file action {action[:50]!r}: INITIALIZE or COMPLETE")
 
@@ -198,7 +203,6 @@ async def put_part(
         await anyio.to_thread.run_sync(write)
     finally:
         temporary.unlink(missing_ok=True)
-    # A JSON body, empty: clients that read one from every answer (aepp) find one.
     return JSONResponse({}, 200)
 
 
