@@ -18,6 +18,7 @@ event loop (``ingestion_contract.trigger_from_loop`` and ``status_from_loop``).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -90,17 +91,29 @@ def _query_request_id(request: Request) -> int | None:
         raise InvalidInput(f"invalid request: query.requestId: {exc}") from None
 
 
+_SEED_SPELLING = re.compile(rb'\s*\{\s*"requestId"\s*=\s*(?:"([^"]*)"|([^\s"{}]*))\s*\}\s*')
+"""The body as the seed page writes it, ``{"requestId"="3520"}`` (or ``=3520``): not JSON,
+but what a script copied from the page sends."""
+
+
 async def _body_request_id(request: Request) -> int | None:
-    """``{"requestId": 3520}`` (or ``"3520"``) from a GET's body, as the original allowed;
-    ``InvalidInput`` when the body names one that is not an id."""
+    """``{"requestId": 3520}`` (or ``"3520"``) from a GET's or DELETE's body, as the
+    original allowed, or the seed page's own spelling ``{"requestId"="3520"}``; ``None``
+    for any other body that is not JSON; ``InvalidInput`` when the body names a requestId
+    that is not an id."""
     body = await request.body()
     if not body.strip():
         return None
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    value = document.get("requestId") if isinstance(document, dict) else None
+    value: Any
+    if seed := _SEED_SPELLING.fullmatch(body):
+        quoted, bare = seed.groups()
+        value = (quoted if quoted is not None else bare).decode("utf-8", "replace")
+    else:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        value = document.get("requestId") if isinstance(document, dict) else None
     if value is None:
         return None
     try:
