@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.conftest import Installation, demo_credentials
 from tests.tables import read_table
 from xdm_connector.cli.tables import cell_text
-from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.destinations.lake_tables import LakeTables
 
 PUBLISHED_LOG = [
     "ACP-880066",
@@ -258,11 +260,13 @@ def test_a_dataset_with_the_tenants_own_fields(demo: Installation, tmp_path: Pat
 def test_cleaning_the_batches_a_dead_worker_left_in_the_lake(
     demo: Installation, tmp_path: Path
 ) -> None:
-    lake = LakeDestination(demo.lake)
-    lost = lake.create_batch(org="demo", dataset="profiles", batch_key="lost", file_format="jsonl")
-    part = tmp_path / "part.jsonl"
-    part.write_text('{"_id": "1"}\n', encoding="utf-8")
-    lake.put_file(lost, "part-00000.jsonl", part)
+    lake = LakeTables(demo.lake)
+    lost = lake.create_batch(
+        org="demo", dataset="profiles", batch_key="lost", file_format="parquet"
+    )
+    part = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"_id": ["1"]}), part)
+    lake.put_file(lost, "part-00000.parquet", part)
     staged = demo.lake / "_staging" / "demo" / "profiles" / lost
     # A worker killed while it exported a job the store does not know any more.
     orphan = demo.home / "work" / "job-4242-1"

@@ -14,6 +14,7 @@ import duckdb
 import httpx
 
 from tests.e2e.conftest import Installation, demo_credentials, token_for
+from tests.lake import lake_table
 from tests.tables import read_table
 
 DEMO_PROFILES = 10_000
@@ -29,8 +30,7 @@ def exact(document: dict[str, object]) -> bytes:
 
 
 def lake_count(lake: Path, org: str, dataset: str) -> int:
-    rows = duckdb.sql(f"select count(*) from '{lake / org / dataset}/**/*.parquet'").fetchall()
-    return int(rows[0][0])
+    return int(lake_table(lake, org, dataset).num_rows)
 
 
 def test_trigger_follow_and_read_the_lake(installation: Installation) -> None:
@@ -95,10 +95,12 @@ def test_trigger_follow_and_read_the_lake(installation: Installation) -> None:
     assert body_bytes(by_body) == body_bytes(final)
 
     assert lake_count(installation.lake, "demo", "profiles") == DEMO_PROFILES
-    nested = duckdb.sql(
-        f"select person.name.firstName, personalEmail.address, identityMap['Email'][1].id,"
-        f" identityMap['Email'][1].primary, _repo.modifyDate::varchar"
-        f" from '{installation.lake}/demo/profiles/**/*.parquet' where _id = '1'"
+    reader = duckdb.connect()
+    reader.register("profiles", lake_table(installation.lake, "demo", "profiles"))
+    nested = reader.sql(
+        "select person.name.firstName, personalEmail.address, identityMap['Email'][1].id,"
+        " identityMap['Email'][1].primary, _repo.modifyDate::varchar"
+        " from profiles where _id = '1'"
     ).fetchall()
     assert len(nested) == 1
     first_name, email, identity, primary, modified = nested[0]

@@ -1,17 +1,22 @@
-"""The local data lake: ``lake query`` (SQL over a dataset) and ``lake clean``."""
+"""The lake's commands: ``query`` (SQL over a dataset, as of a version), ``history``,
+``optimize``, ``vacuum``, ``migrate`` (batch folders into Delta tables) and ``clean``."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from xdm_connector.cli.common import OrgOption, opened_store, run_command
 from xdm_connector.cli.tables import Column, JsonOption, print_rows
 from xdm_connector.settings import Settings
+from xdm_connector.store.store import Store
 
-lake_app = typer.Typer(no_args_is_help=True, help="The local data lake.")
+if TYPE_CHECKING:
+    from xdm_connector.destinations.lake_tables import LakeTables
+
+lake_app = typer.Typer(no_args_is_help=True, help="The lake: a Delta table per dataset.")
 
 ONE_DAY_SECONDS = 86_400
 ABORTED_BATCH_COLUMNS = (
@@ -23,22 +28,73 @@ ABORTED_BATCH_COLUMNS = (
 )
 
 
+def lake_of(settings: Settings, store: Store, org: str | None) -> LakeTables:
+    """The lake of an organization's datasets (the installation's, without one)."""
+    from xdm_connector.destinations.factory import OrgDestinations
+
+    return OrgDestinations(store, settings).lake(org)
+
+
 @lake_app.command("query")
 def lake_query(
     org: OrgOption,
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset id.")],
     sql: Annotated[str, typer.Argument(help="SQL; the dataset is a view named after it.")],
+    version: Annotated[
+        int | None, typer.Option("--version", min=0, help="Query the table as of this version.")
+    ] = None,
+    as_of_request: Annotated[
+        int | None,
+        typer.Option(
+            "--as-of-request", min=1, help="Query the table as the request's commit left it."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Query a dataset of the lake with DuckDB (committed batches only): a table of the
-    columns it answers."""
-    from xdm_connector.destinations.lake import LakeDestination
+    """Query a dataset of the lake with DuckDB (committed records only, offline): a table
+    of the columns it answers."""
+    from xdm_connector.destinations.lake_history import version_of_request
     from xdm_connector.destinations.lake_query import query_dataset
 
-    lake = LakeDestination(Settings().lake_root)
-    result = run_command(lambda: query_dataset(lake, org, dataset, sql))
+    if version is not None and as_of_request is not None:
+        raise typer.BadParameter("give --version or --as-of-request, not both")
+    with opened_store() as (settings, store):
+        lake = run_command(lambda: lake_of(settings, store, org))
+        if as_of_request is not None:
+            request = as_of_request
+            version = run_command(lambda: version_of_request(lake, store, org, dataset, request))
+        result = run_command(lambda: query_dataset(lake, org, dataset, sql, version=version))
     columns = [Column(name, name) for name in result.columns]
     print_rows(columns, result.rows, as_json=as_json)
+
+
+HISTORY_COLUMNS = (
+    Column("version", "VERSION"),
+    Column("timestamp", "TIMESTAMP"),
+    Column("operation", "OPERATION"),
+    Column("requestId", "REQUEST"),
+    Column("jobId", "JOB"),
+    Column("mappingId", "MAPPING"),
+    Column("rows", "ROWS"),
+)
+
+
+@lake_app.command("history")
+def lake_history(
+    org: OrgOption,
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """The versions of a dataset's table, newest first: each with the request and job that
+    committed it (none for maintenance)."""
+    from xdm_connector.destinations.lake_history import table_history
+
+    with opened_store() as (settings, store):
+        lake = run_command(lambda: lake_of(settings, store, org))
+        versions = run_command(lambda: table_history(lake, store, org, dataset))
+    documents = [version.document() for version in versions]
+    rows = [tuple(document[c.key] for c in HISTORY_COLUMNS) for document in documents]
+    print_rows(HISTORY_COLUMNS, rows, as_json=as_json)
 
 
 @lake_app.command("clean")
@@ -63,12 +119,11 @@ def lake_clean(
     on standard error their count and the work folders' count; a batch that a job in
     progress may still write, or its work folder, is never touched.
     """
-    from xdm_connector.destinations.lake import LakeDestination
     from xdm_connector.destinations.lake_cleaning import clean_lake, clean_work_folders
     from xdm_connector.pipeline.workfolders import WorkFolders
 
     with opened_store() as (settings, store):
-        lake = LakeDestination(settings.lake_root)
+        lake = run_command(lambda: lake_of(settings, store, org))
         age = dt.timedelta(seconds=older_than)
         aborted = run_command(lambda: clean_lake(lake, store, older_than=age, org=org))
         folders = WorkFolders(settings.home)

@@ -141,8 +141,8 @@ Walkthrough, in another terminal in this folder, once the server below prints
   # follow it until "status": "Success" (replace 1 by the requestId)
   curl -s -H "Authorization: Bearer $TOKEN" -H "X-Api-Key: $CLIENT_ID" "{ingest}?requestId=1"
 
-  # count the records in the lake (any Parquet reader works: DuckDB, Spark, pandas)
-  .venv/bin/python -c "import pyarrow.dataset as ds; print(ds.dataset('{lake}').count_rows())"
+  # count the records in the lake, a Delta table (any Delta reader: DuckDB, polars, Spark)
+  .venv/bin/python -c "from deltalake import DeltaTable; print(DeltaTable('{lake}').count())"
   .venv/bin/xdm-connector lake query --org {DEMO_ORG} --dataset {DEMO_DATASET} \\
     "{LAKE_QUERY}"
 """

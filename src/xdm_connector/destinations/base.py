@@ -61,6 +61,9 @@ class BatchStatus:
     state: BatchState
     records: int | None = None
     errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    version: int | None = None
+    """The destination's version that made the batch visible (the lake's Delta table
+    version of its commit), when it has one."""
 
     @property
     def error_text(self) -> str:

@@ -1,8 +1,9 @@
 """An organization's destination, as stored on the organization (``destination`` column).
 
-Two kinds, told apart by ``type``; none stored means the lake with Parquet files::
+Two kinds, told apart by ``type``; none stored means the installation's lake::
 
-    {"type": "lake", "fileFormat": "parquet"}                 # or "json": JSON Lines
+    {"type": "lake"}                                  # the lake of XDMC_LAKE_URL / _PATH
+    {"type": "lake", "url": "s3://acme-lake/xdm"}     # a lake of the organization's own
     {"type": "platform",
      "imsUrl": "https://ims-na1.adobelogin.com",
      "platformUrl": "https://platform.adobe.io",
@@ -26,8 +27,9 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from xdm_connector.destinations.lake_storage import S3_URL, check_lake_url
 from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.errors import DestinationError, InvalidInput
 from xdm_connector.sources.urls import SECRET_REFERENCE
@@ -48,9 +50,28 @@ class _Config(BaseModel):
 
 
 class LakeConfig(_Config):
-    """The local data lake of the installation (``XDMC_LAKE_PATH``)."""
+    """The lake: Delta tables of Parquet files, the installation's (``XDMC_LAKE_URL`` or
+    ``XDMC_LAKE_PATH``) or at an S3 ``url`` of the organization's own. The lake always
+    stores Parquet: a ``fileFormat`` of ``json`` (JSON Lines) is kept for the platform."""
 
     type: Literal["lake"] = "lake"
+    url: str | None = Field(default=None, pattern=S3_URL.pattern, max_length=1024)
+    """``s3://bucket/prefix``; credentials come from the workers' AWS environment, never
+    from here. A local folder is the installation's alone (``XDMC_LAKE_PATH``)."""
+
+    @field_validator("url")
+    @classmethod
+    def _an_s3_lake(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            return check_lake_url(url)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+    def location(self, default: str) -> str:
+        """The lake's root: the organization's URL, else the installation's ``default``."""
+        return check_lake_url(self.url) if self.url else default
 
 
 class PlatformConfig(_Config):
@@ -121,7 +142,7 @@ def delivery_place(config: LakeConfig | PlatformConfig, dataset_id: str) -> tupl
     the installation's lake, or one platform dataset of an IMS organization and sandbox."""
     match config:
         case LakeConfig():
-            return ("lake",)
+            return ("lake", config.url or "")
         case PlatformConfig():
             return (
                 "platform",

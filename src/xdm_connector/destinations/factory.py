@@ -24,10 +24,10 @@ from typing import Any, Protocol
 from xdm_connector.destinations.aep.destination import PlatformDestination
 from xdm_connector.destinations.base import Destination
 from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
-from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.destinations.lake_tables import LakeModes, LakeTables
 from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.domain.file_formats import FileFormat
-from xdm_connector.errors import XdmcError
+from xdm_connector.errors import NotFound, XdmcError
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
@@ -61,12 +61,15 @@ class OpenedDestination:
         self.close()
 
 
-def open_destination(config: LakeConfig | PlatformConfig, settings: Settings) -> OpenedDestination:
-    """The destination ``config`` describes, with the process's settings, retrying."""
+def open_destination(
+    config: LakeConfig | PlatformConfig, settings: Settings, *, modes: LakeModes | None = None
+) -> OpenedDestination:
+    """The destination ``config`` describes, with the process's settings, retrying; a lake
+    reads its datasets' modes from ``modes``."""
     match config:
         case LakeConfig():
-            lake = RetryingDestination(LakeDestination(settings.lake_root), settings.retry_policy())
-            return OpenedDestination(lake, config.batch_file_format)
+            tables = LakeTables(config.location(settings.lake_location), modes=modes)
+            return OpenedDestination(RetryingDestination(tables, settings.retry_policy()))
         case PlatformConfig():
             platform = PlatformDestination(
                 config,
@@ -78,9 +81,11 @@ def open_destination(config: LakeConfig | PlatformConfig, settings: Settings) ->
             return OpenedDestination(platform, config.batch_file_format, platform.close)
 
 
-def destination_for(document: dict[str, Any] | None, settings: Settings) -> OpenedDestination:
+def destination_for(
+    document: dict[str, Any] | None, settings: Settings, *, modes: LakeModes | None = None
+) -> OpenedDestination:
     """The destination of an organization whose stored configuration is ``document``."""
-    return open_destination(parse_destination(document), settings)
+    return open_destination(parse_destination(document), settings, modes=modes)
 
 
 class BatchAborter(Protocol):
@@ -112,6 +117,20 @@ class OrgDestinations:
         if isinstance(self.override, PlatformDestination):
             return OpenedDestination(self.override)
         return OpenedDestination(RetryingDestination(self.override, self.settings.retry_policy()))
+
+    def lake(self, org_id: str | None = None) -> LakeTables:
+        """The lake an organization's jobs deliver to, or would on the lake: its own URL, or
+        the installation's (the installation's, without an organization)."""
+        config = LakeConfig()
+        if org_id is not None:
+            try:
+                organization = self.store.tenants.get_organization(org_id)
+            except NotFound:
+                organization = None  # no such organization: nothing of its own in any lake
+            stored = parse_destination(organization.destination if organization else None)
+            if isinstance(stored, LakeConfig):
+                config = stored
+        return LakeTables(config.location(self.settings.lake_location))
 
     def abort_batch(self, org_id: str, batch_id: str) -> None:
         """Abort the organization's destination batch ``batch_id`` (best effort: logged)."""

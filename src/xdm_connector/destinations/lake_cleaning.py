@@ -1,9 +1,12 @@
 """Batches a dead worker left loading in the lake: found by age, then aborted.
 
-A worker that dies between ``create_batch`` and recording the batch on its job leaves a
-staging folder and a ``loading`` batch record that no job will ever complete or abort.
-``clean_lake`` aborts the batches left loading longer than an age (their staging files are
-dropped, their records say ``aborted``), except any a job in progress may still use::
+A worker killed before its batch's commit leaves a ``loading`` batch record, its staged
+files (``_staging/``), and perhaps files already moved into the table's folder but never
+committed (invisible to every reader), that no job will ever complete or abort.
+``clean_lake`` aborts the batches left loading longer than an age (their staged and
+uncommitted files are dropped, their records say ``aborted``; a batch whose commit is in
+the table after all is recorded as committed, never dropped), except any a job in progress
+may still use::
 
     aborted = clean_lake(lake, store, older_than=timedelta(days=1), org="acme")
     # [LoadingBatch(id="3f2a...", org="acme", dataset="profiles",
@@ -32,7 +35,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from xdm_connector.destinations.base import BatchState, check_name
-from xdm_connector.destinations.lake import LakeDestination, read_json
+from xdm_connector.destinations.lake_tables import LakeTables
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState
 from xdm_connector.pipeline.workfolders import WorkFolders
@@ -65,28 +68,24 @@ class JobsInProgress:
         return batch.id in self.batch_ids or batch.batch_key in self.batch_keys
 
 
-def loading_batches(lake: LakeDestination, *, org: str | None = None) -> list[LoadingBatch]:
+def loading_batches(lake: LakeTables, *, org: str | None = None) -> list[LoadingBatch]:
     """The lake's loading batches (of ``org`` only, when given), least recently active first."""
     if org is not None:
         check_name(org, "Organization")
-    layout = lake.layout
     found = []
-    for path in sorted(layout.records().glob("*.json")):
-        record = read_json(path)
-        batch_id, owner, dataset = record["id"], record["org"], record["dataset"]
-        if org is not None and owner != org:
+    for record in lake.batches():
+        if org is not None and record["org"] != org:
             continue
-        if record["state"] == BatchState.ABORTED:
+        if record["state"] != BatchState.LOADING:
             continue
-        if layout.committed(owner, dataset, batch_id).is_dir():
-            continue
-        activity = _parse_time(record["created"])
-        staging = layout.staging(owner, dataset, batch_id)
-        if staging.is_dir():
-            touched = dt.datetime.fromtimestamp(staging.stat().st_mtime, dt.UTC)
-            activity = max(activity, touched)
         found.append(
-            LoadingBatch(batch_id, owner, dataset, str(record.get("batchKey") or ""), activity)
+            LoadingBatch(
+                record["id"],
+                record["org"],
+                record["dataset"],
+                str(record.get("batchKey") or ""),
+                lake.last_activity(record),
+            )
         )
     return sorted(found, key=lambda batch: (batch.last_activity, batch.id))
 
@@ -103,7 +102,7 @@ def jobs_in_progress(store: Store) -> JobsInProgress:
 
 
 def clean_lake(
-    lake: LakeDestination,
+    lake: LakeTables,
     store: Store,
     *,
     older_than: dt.timedelta = DEFAULT_AGE,
@@ -156,7 +155,3 @@ def clean_work_folders(folders: WorkFolders, store: Store, *, org: str | None = 
             continue
         removed += folders.remove_job(store, job_id)
     return removed
-
-
-def _parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -145,6 +145,8 @@ class Delivery:
         )
         if status.errors:
             details["destinationErrors"] = status.errors
+        if status.version is not None:
+            details["tableVersion"] = status.version  # the lake's commit: visible from it on
         return JobOutcome(
             records_read=counts.read,
             records_ingested=ingested,

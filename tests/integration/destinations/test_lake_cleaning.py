@@ -1,4 +1,4 @@
-"""Cleaning the batches a dead worker left loading, on a real lake folder and a real store."""
+"""Cleaning the batches a dead worker left loading, on a real Delta lake and a real store."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.lake import committed_batches
 from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.base import BatchState
-from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.lake_cleaning import (
     clean_lake,
     clean_work_folders,
     loading_batches,
 )
+from xdm_connector.destinations.lake_tables import LakeTables
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import InvalidInput
@@ -55,8 +56,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> LakeDestination:
-    return LakeDestination(tmp_path / "lake")
+def lake(tmp_path: Path) -> LakeTables:
+    return LakeTables(tmp_path / "lake")
 
 
 def claimed(store: Store, mapping_id: str, at: dt.datetime | None = None) -> Job:
@@ -67,7 +68,7 @@ def claimed(store: Store, mapping_id: str, at: dt.datetime | None = None) -> Job
     return job
 
 
-def open_batch(lake: LakeDestination, key: str, tmp_path: Path, org: str = "demo") -> str:
+def open_batch(lake: LakeTables, key: str, tmp_path: Path, org: str = "demo") -> str:
     """A loading batch holding one Parquet file, as a worker leaves it when it dies."""
     batch_id = lake.create_batch(org=org, dataset="profiles", batch_key=key, file_format="parquet")
     source = tmp_path / f"{batch_id}.parquet"
@@ -76,12 +77,12 @@ def open_batch(lake: LakeDestination, key: str, tmp_path: Path, org: str = "demo
     return batch_id
 
 
-def staging(lake: LakeDestination, batch_id: str, org: str = "demo") -> Path:
-    return lake.layout.staging(org, "profiles", batch_id)
+def staging(lake: LakeTables, batch_id: str, org: str = "demo") -> Path:
+    return lake.storage.local_path(lake.staging(org, "profiles", batch_id))
 
 
 def test_only_old_batches_no_job_in_progress_holds_are_aborted(
-    store: Store, lake: LakeDestination, tmp_path: Path
+    store: Store, lake: LakeTables, tmp_path: Path
 ) -> None:
     # A worker died after create_batch, before it recorded the batch; its lease expired.
     dead = claimed(store, "XDM44", at=utcnow() - 2 * LEASE)
@@ -122,7 +123,7 @@ def test_only_old_batches_no_job_in_progress_holds_are_aborted(
         assert (staging(lake, kept) / "part-00000.parquet").is_file()
     assert lake.status(other_batch).state == BatchState.LOADING
     assert lake.status(committed).state == BatchState.SUCCESS
-    assert [batch["id"] for batch in lake.manifest("demo", "profiles")["batches"]] == [committed]
+    assert committed_batches(lake.storage.url, "demo", "profiles") == [(committed, 3)]
 
     # The jobs in progress still finish their batches.
     lake.complete(running_batch)
@@ -137,14 +138,14 @@ def test_only_old_batches_no_job_in_progress_holds_are_aborted(
 
 
 def test_a_file_put_recently_keeps_an_old_batch(
-    store: Store, lake: LakeDestination, tmp_path: Path
+    store: Store, lake: LakeTables, tmp_path: Path
 ) -> None:
     batch_id = open_batch(lake, "slow", tmp_path)
     created = next(batch for batch in loading_batches(lake) if batch.id == batch_id)
     # The folder was written a day after the batch was created (a long upload).
     touched = (created.last_activity + dt.timedelta(days=1)).timestamp()
     folder = staging(lake, batch_id)
-    os.utime(folder, (touched, touched))
+    os.utime(folder / "part-00000.parquet", (touched, touched))
     half_a_day_later = created.last_activity + dt.timedelta(days=1, hours=12)
 
     assert clean_lake(lake, store, older_than=dt.timedelta(days=1), now=half_a_day_later) == []
@@ -156,7 +157,7 @@ def test_a_file_put_recently_keeps_an_old_batch(
     ] == [batch_id]
 
 
-def test_an_empty_lake_and_a_bad_organization(store: Store, lake: LakeDestination) -> None:
+def test_an_empty_lake_and_a_bad_organization(store: Store, lake: LakeTables) -> None:
     assert clean_lake(lake, store, older_than=dt.timedelta(0)) == []
     with pytest.raises(InvalidInput):
         clean_lake(lake, store, older_than=dt.timedelta(0), org="../etc")

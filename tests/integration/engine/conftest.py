@@ -17,13 +17,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.lake import lake_table
 from xdm_connector.app import create_app
 from xdm_connector.demo.setup import prepare_demo
-from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.settings import Settings
 from xdm_connector.sources import sqlite as sqlite_source
@@ -73,11 +72,8 @@ class Engine:
             connection.execute(statement, parameters)
 
     def lake(self) -> pa.Table:
-        """Every committed record of the demo dataset, as the manifest lists them."""
-        files = LakeDestination(self.settings.lake_root).committed_files("demo", "profiles")
-        if not files:
-            return pa.table({"_id": pa.array([], pa.string())})
-        return pa.concat_tables([pq.read_table(path) for path in files], promote_options="default")
+        """Every committed record of the demo dataset, as a Delta reader sees them."""
+        return lake_table(self.settings.lake_root, "demo", "profiles")
 
     def lake_ids(self) -> list[str]:
         """The ``_id`` of every committed record, duplicates included."""

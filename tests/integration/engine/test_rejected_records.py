@@ -7,7 +7,7 @@ import orjson
 
 from tests.integration.engine.conftest import JOBS, PROFILES, Engine
 from xdm_connector.destinations.base import BatchState
-from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.destinations.lake_tables import LakeTables
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.pipeline.files import json_lines
@@ -91,7 +91,7 @@ def test_above_the_threshold_the_job_fails_with_an_aborted_batch(engine: Engine)
         "requestId": job.id,
         "status": "Failed",
     }
-    lake = LakeDestination(engine.settings.lake_root)
+    lake = LakeTables(engine.settings.lake_root)
     assert lake.status(job.batch_id).state is BatchState.ABORTED
     assert engine.lake_ids() == []
     assert engine.store.mappings.get("demo", "XDM44").watermark is None

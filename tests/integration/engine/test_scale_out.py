@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lake import committed_batches
 from xdm_connector.demo.setup import demo_mapping, prepare_demo
-from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.publication import publish_mapping
@@ -114,9 +114,9 @@ def test_workers_share_jobs_without_double_work(
     assert [job.state for job in jobs] == [JobState.SUCCESS] * MAPPINGS
     assert [job.attempt for job in jobs] == [1] * MAPPINGS
     assert [job.records_ingested for job in jobs] == [PROFILES] * MAPPINGS
-    manifest = LakeDestination(settings.lake_root).manifest("demo", "profiles")
-    assert sorted(batch["id"] for batch in manifest["batches"]) == sorted(j.batch_id for j in jobs)
-    assert sum(batch["rows"] for batch in manifest["batches"]) == PROFILES * MAPPINGS
+    batches = committed_batches(settings.lake_root, "demo", "profiles")
+    assert sorted(batch for batch, _ in batches) == sorted(j.batch_id for j in jobs)
+    assert sum(rows for _, rows in batches) == PROFILES * MAPPINGS
     runs = Counter(
         int(found)
         for path in logs
@@ -156,7 +156,6 @@ def test_workers_share_the_slices_of_a_large_job(
         for number, job_id in re.findall(r"slice (\d+) of job (\d+) started", path.read_text())
     )
     assert started == Counter((job.id, piece.number) for piece in pieces), "a slice ran twice"
-    manifest = LakeDestination(settings.lake_root).manifest("demo", "profiles")
-    assert [(batch["id"], batch["rows"]) for batch in manifest["batches"]] == [
+    assert committed_batches(settings.lake_root, "demo", "profiles") == [
         (job.batch_id, SLICED_PROFILES)
     ]

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from tests.integration.engine.conftest import JOBS, PROFILES, Engine, OnRetry, engine_settings
 from tests.integration.sources.sqlite_writer import LockingWriter
+from tests.lake import committed_batches
 from xdm_connector.demo.setup import DEMO_SCHEMA
 from xdm_connector.destinations.base import BatchState
-from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
@@ -82,8 +82,8 @@ def test_a_sliced_job_exports_every_record_once_in_one_batch(engine: Engine) -> 
     ids = engine.lake_ids()
     assert len(ids) == PROFILES
     assert len(set(ids)) == PROFILES
-    manifest = LakeDestination(engine.settings.lake_root).manifest("demo", "profiles")
-    assert [batch["id"] for batch in manifest["batches"]] == [job.batch_id]
+    batches = committed_batches(engine.settings.lake_root, "demo", "profiles")
+    assert batches == [(job.batch_id, PROFILES)]
     pieces = engine.store.slices.of_job(job.id)
     assert [piece.state for piece in pieces] == [SliceState.WRITTEN] * SLICES
     assert [piece.records_read for piece in pieces] == [SLICE_ROWS] * SLICES

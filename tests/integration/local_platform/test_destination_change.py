@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from tests.integration.local_platform.checks import assert_valid_xdm, lake_records
 from tests.integration.local_platform.conftest import IMS_ORG, LocalPlatform
+from tests.lake import committed_batches
 from xdm_connector.cli import app
 from xdm_connector.demo.setup import DEMO_SCHEMA, demo_mapping, prepare_demo
-from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import Conflict
 from xdm_connector.jobs.worker import Worker
@@ -144,14 +144,14 @@ def test_a_new_destination_gets_every_record_at_the_next_export(
     # Back to the lake: it is another place again, and gets every record again.
     assert set_destination(store, "demo", LAKE).reset_mappings == ("XDM44",)
     assert export(store, settings).records_ingested == PROFILES
-    lake = LakeDestination(settings.lake_root)
-    assert len(lake.committed_files("demo", "profiles")) == 2
+    assert len(committed_batches(settings.lake_root, "demo", "profiles")) == 2
 
 
 @pytest.mark.parametrize(
     ("before", "after", "reset"),
     [
         (LAKE, {"type": "lake", "fileFormat": "json"}, ()),
+        (LAKE, {"type": "lake", "url": "s3://acme-lake/xdm"}, ("XDM44", "XDM45")),
         (platform(), platform(fileFormat="json", partialIngestionPercentage=0), ()),
         (platform(), platform(clientId="d", imsUrl="http://127.0.0.1:2"), ()),
         (platform(), platform(platformUrl="http://127.0.0.1:1/"), ()),
@@ -165,6 +165,7 @@ def test_a_new_destination_gets_every_record_at_the_next_export(
     ],
     ids=[
         "lake-format",
+        "lake-to-its-own-url",
         "platform-format-threshold",
         "platform-credentials",
         "platform-url-slash",

@@ -1,4 +1,4 @@
-"""``lake query``: SQL over a dataset's committed batches, Parquet and JSON Lines together."""
+"""``lake query`` and ``lake history``: SQL over a dataset's Delta table, as of a version."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from tests.lake import lake_table
 from tests.tables import read_table
 from xdm_connector.cli import app
 from xdm_connector.demo.setup import prepare_demo
-from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.destinations.lake_query import query_dataset
+from xdm_connector.destinations.lake_tables import LakeTables
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import InvalidInput, NotFound
 from xdm_connector.jobs.worker import Worker
@@ -23,43 +24,42 @@ from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
 
-def put(lake: LakeDestination, key: str, name: str, path: Path, *, complete: bool = True) -> None:
-    file_format = "jsonl" if name.endswith(".jsonl") else "parquet"
+def put(lake: LakeTables, key: str, path: Path, *, complete: bool = True) -> None:
     batch_id = lake.create_batch(
-        org="acme", dataset="profiles", batch_key=key, file_format=file_format
+        org="acme", dataset="profiles", batch_key=key, file_format="parquet"
     )
-    lake.put_file(batch_id, name, path)
+    lake.put_file(batch_id, "part-00000.parquet", path)
     if complete:
         lake.complete(batch_id)
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> LakeDestination:
-    lake = LakeDestination(tmp_path / "lake")
-    parquet = tmp_path / "a.parquet"
-    pq.write_table(pa.table({"_id": ["1", "2"], "score": [1, 2]}), parquet)
-    put(lake, "one", "part-00000.parquet", parquet)
-    jsonl = tmp_path / "b.jsonl"
-    jsonl.write_bytes(b'{"_id": "3", "flag": true}\n')
-    put(lake, "two", "part-00000.jsonl", jsonl)
-    put(lake, "three", "part-00000.parquet", parquet, complete=False)
+def lake(tmp_path: Path) -> LakeTables:
+    lake = LakeTables(tmp_path / "lake")
+    first = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"_id": ["1", "2"], "score": [1, 2]}), first)
+    put(lake, "one", first)
+    second = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"_id": ["3"], "score": [3]}), second)
+    put(lake, "two", second)
+    put(lake, "three", first, complete=False)
     return lake
 
 
-def test_a_query_sees_committed_batches_of_both_formats(lake: LakeDestination) -> None:
-    result = query_dataset(
-        lake, "acme", "profiles", "select _id, score, flag from profiles order by _id"
-    )
-    assert result.columns == ["_id", "score", "flag"]
-    assert result.rows == [("1", 1, None), ("2", 2, None), ("3", None, True)]
-    assert query_dataset(
-        lake, "acme", "profiles", "select count(*) as n from dataset"
-    ).records() == [{"n": 3}]
+def test_a_query_sees_committed_records_as_of_any_version(lake: LakeTables) -> None:
+    result = query_dataset(lake, "acme", "profiles", "select _id, score from profiles order by _id")
+    assert result.columns == ["_id", "score"]
+    assert result.rows == [("1", 1), ("2", 2), ("3", 3)]
+    count = "select count(*) as n from dataset"
+    assert query_dataset(lake, "acme", "profiles", count).records() == [{"n": 3}]
+    assert query_dataset(lake, "acme", "profiles", count, version=0).records() == [{"n": 2}]
 
 
-def test_an_empty_dataset_or_a_bad_query_is_an_error(lake: LakeDestination) -> None:
-    with pytest.raises(NotFound, match="no committed batch"):
+def test_an_empty_dataset_or_a_bad_query_is_an_error(lake: LakeTables) -> None:
+    with pytest.raises(NotFound, match="no table"):
         query_dataset(lake, "acme", "nothing", "select 1")
+    with pytest.raises(NotFound, match="no version 7"):
+        query_dataset(lake, "acme", "profiles", "select 1", version=7)
     with pytest.raises(InvalidInput, match="the query failed"):
         query_dataset(lake, "acme", "profiles", "select nope from profiles")
     with pytest.raises(InvalidInput):
@@ -83,21 +83,50 @@ def store(settings: Settings) -> Iterator[Store]:
     opened.close()
 
 
-def test_a_lake_in_json_lines_is_written_and_queried_from_the_command_line(
+def test_the_lake_is_written_then_queried_and_listed_from_the_command_line(
     store: Store, settings: Settings
 ) -> None:
     runner = CliRunner()
+    # A fileFormat of json is for a platform: the lake stores Parquet in Delta whatever it says.
     answer = runner.invoke(
         app, ["orgs", "set-destination", "demo", '{"type": "lake", "fileFormat": "json"}']
     )
     assert answer.exit_code == 0, answer.output
-    assert orjson.loads(answer.output) == {"type": "lake", "fileFormat": "json"}
     request = store.jobs.request_ingestion("demo", "XDM44").job.id
     Worker(store, settings).run_once()
     job = store.jobs.get("demo", "XDM44", request)
     assert job.state == JobState.SUCCESS, job.details
-    files = LakeDestination(settings.lake_root).committed_files("demo", "profiles")
-    assert [path.suffix for path in files] == [".jsonl"]
+    assert (job.details or {})["tableVersion"] == 0
+    assert lake_table(settings.lake_root, "demo", "profiles").num_rows == 50
+
+    history = runner.invoke(
+        app, ["lake", "history", "--org", "demo", "--dataset", "profiles", "--json"]
+    )
+    assert history.exit_code == 0, history.output
+    [version] = orjson.loads(history.stdout)
+    assert (version["version"], version["requestId"], version["jobId"], version["rows"]) == (
+        0,
+        request,
+        job.id,
+        50,
+    )
+    as_of = runner.invoke(
+        app,
+        [
+            "lake",
+            "query",
+            "--org",
+            "demo",
+            "--dataset",
+            "profiles",
+            "--as-of-request",
+            str(request),
+            "--json",
+            "select count(*) as n from profiles",
+        ],
+    )
+    assert as_of.exit_code == 0, as_of.output
+    assert orjson.loads(as_of.stdout) == [{"n": 50}]
 
     sql = "select person.gender as gender, count(*) as n from profiles group by 1 order by 1"
     queried = runner.invoke(

@@ -10,7 +10,7 @@ from xdm_connector.destinations.aep.destination import PlatformDestination
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
 from xdm_connector.destinations.factory import OrgDestinations, destination_for
-from xdm_connector.destinations.lake import LakeDestination
+from xdm_connector.destinations.lake_tables import LakeTables
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.errors import DestinationError, InvalidInput
@@ -32,7 +32,7 @@ def test_no_configuration_is_the_lake_with_parquet(tmp_path: Path) -> None:
     with destination_for(None, Settings(home=tmp_path)) as chosen:
         # The lake comes out retried by the settings' policy.
         assert isinstance(chosen.destination, RetryingDestination)
-        assert isinstance(chosen.destination.inner, LakeDestination)
+        assert isinstance(chosen.destination.inner, LakeTables)
         assert chosen.file_format == "parquet"
 
 
@@ -45,8 +45,27 @@ def test_a_platform_configuration_chooses_the_platform_with_its_format(tmp_path:
         assert chosen.file_format == "jsonl"
 
 
-def test_a_lake_can_take_json_lines() -> None:
-    assert parse_destination({"type": "lake", "fileFormat": "json"}).batch_file_format == "jsonl"
+def test_a_lake_stores_parquet_whatever_its_file_format(tmp_path: Path) -> None:
+    # JSON Lines is a format of the platform's uploads; an older lake document keeps parsing.
+    with destination_for({"type": "lake", "fileFormat": "json"}, Settings(home=tmp_path)) as chosen:
+        assert chosen.file_format == "parquet"
+
+
+def test_a_lake_may_name_its_own_s3_url_and_nothing_else(tmp_path: Path) -> None:
+    config = parse_destination({"type": "lake", "url": "s3://acme-lake/xdm/"})
+    assert isinstance(config, LakeConfig)
+    assert config.location("/srv/lake") == "s3://acme-lake/xdm"
+    assert parse_destination({"type": "lake"}).location("/srv/lake") == "/srv/lake"
+    for url in (
+        "/etc",
+        "file:///etc",
+        "s3://key:secret@acme-lake/xdm",
+        "s3://acme-lake/../other",
+        "http://acme-lake/xdm",
+        "s3://Acme/xdm",
+    ):
+        with pytest.raises(InvalidInput, match="url"):
+            parse_destination({"type": "lake", "url": url})
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,520 @@
+"""The lake: one Delta Lake table per dataset, on a local folder or in S3; one commit per job.
+
+::
+
+    <lake>/<org>/<dataset>/_delta_log/                  the dataset's Delta table: its log,
+    <lake>/<org>/<dataset>/<batch_id>/part-00000.parquet   and the files of its commits
+    <lake>/_staging/<org>/<dataset>/<batch_id>/         files put into a batch not yet complete
+    <lake>/_batches/<batch_id>.json                     each batch's record
+
+Any Delta reader sees the committed records only (``deltalake.DeltaTable(<lake>/acme/
+profiles)``, DuckDB's ``delta_scan``, polars, pandas, Spark): a batch's files are put
+outside the table, and ``complete`` makes them visible in **one Delta commit**, whatever
+the number of files or of the workers that put them (a sliced job's slices). The table is
+created by its first commit.
+
+**Exactly once.** Each commit carries a Delta transaction identifier (``txn``): the
+mapping as application id, the job as version (``transaction_of``). ``complete`` reads the
+table's version for the mapping first, and a job already committed is not committed again;
+two attempts racing to commit the same job conflict in delta-rs (a commit whose ``txn``
+another commit took meanwhile fails), and the one that lost finds the job committed when
+tried again. So a retried, recovered or repeated ``complete`` never doubles the data. The
+commit's information names the batch, mapping and job (``xdmc.batch``, ``xdmc.mapping``,
+``xdmc.job``): ``lake history`` shows them, ``lake query --as-of-request`` finds the version.
+
+**Modes** (``domain/lake_modes.py``), read for each commit from ``modes``: ``append`` adds
+the batch's files as they are (moved into the table's folder, not rewritten); ``upsert``
+merges them on ``_id`` (matched rows updated, new ones inserted), except into an empty table,
+where a plain append is the same and faster.
+
+**Concurrent commits** of several workers, on several machines, are Delta's optimistic
+concurrency: a commit writes the log's next entry only if no other did (a local file
+created exclusively; on S3 a conditional ``PUT`` with ``If-None-Match``, which S3 and
+S3-compatible servers honour), and delta-rs retries an append over a concurrent one. A
+merge that loses to a concurrent change fails transiently and ``complete`` is tried again.
+
+``abort`` drops a batch's staged files; on a committed ``append`` batch it withdraws the
+batch's files in a new commit (the next run exports its window again). A committed
+``upsert`` batch stays: its rows are the latest versions, which the next run writes again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, Schema, Transaction
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.transaction import (
+    AddAction,
+    CommitProperties,
+    RemoveAction,
+    create_table_with_add_actions,
+)
+
+from xdm_connector.destinations.base import BatchState, BatchStatus, batch_id_for, check_name
+from xdm_connector.destinations.lake_storage import LakeStorage, lake_errors
+from xdm_connector.domain.lake_modes import UPSERT_KEY, LakeMode
+from xdm_connector.errors import DestinationError
+
+APPLICATION = "xdm-connector"
+COMMITTED = "committed"
+"""A batch record's state once its commit is in the table (``status`` says ``success``)."""
+LakeModes = Callable[[str, str], LakeMode]
+"""The mode of an organization's dataset, read when a batch commits."""
+
+
+@dataclass(frozen=True)
+class TableTransaction:
+    """The Delta ``txn`` of a batch: an application id and a version that only grows."""
+
+    app_id: str
+    version: int
+    mapping: str | None = None
+
+
+def transaction_of(org: str, batch_key: str) -> TableTransaction:
+    """The ``txn`` of a job's batch (key ``<org>-<mapping>-<job>``): the mapping as the
+    application, the job as the version. Another key is its own application, version 0."""
+    prefix = f"{org}-"
+    if batch_key.startswith(prefix):
+        mapping, _, job = batch_key[len(prefix) :].rpartition("-")
+        if mapping and job.isdigit():
+            return TableTransaction(f"{APPLICATION}/{org}/{mapping}", int(job), mapping)
+    return TableTransaction(f"{APPLICATION}/batch/{batch_key}", 0)
+
+
+class LakeTables:
+    """Batches of Parquet files committed into the datasets' Delta tables."""
+
+    def __init__(self, location: str | Path, *, modes: LakeModes | None = None) -> None:
+        self.storage = LakeStorage.at(location)
+        self._modes = modes
+
+    # -- layout ----------------------------------------------------------------------------
+
+    @staticmethod
+    def table_folder(org: str, dataset: str) -> str:
+        return f"{org}/{dataset}"
+
+    @staticmethod
+    def staging(org: str, dataset: str, batch_id: str) -> str:
+        return f"_staging/{org}/{dataset}/{batch_id}"
+
+    @staticmethod
+    def landed(org: str, dataset: str, batch_id: str) -> str:
+        """The folder in the table of a batch's files, before and after its commit."""
+        return f"{org}/{dataset}/{batch_id}"
+
+    @staticmethod
+    def record_path(batch_id: str) -> str:
+        return f"_batches/{batch_id}.json"
+
+    def table_uri(self, org: str, dataset: str) -> str:
+        """Where a Delta reader opens the dataset's table."""
+        return self.storage.table_uri(
+            check_name(org, "Organization"), check_name(dataset, "Dataset")
+        )
+
+    def table(self, org: str, dataset: str, version: int | None = None) -> DeltaTable | None:
+        """The dataset's Delta table (as of ``version``), or None before its first commit."""
+        uri = self.table_uri(org, dataset)
+        try:
+            return DeltaTable(uri, version=version)
+        except TableNotFoundError:
+            return None
+        except DeltaError as exc:
+            raise DestinationError(f"the lake table {uri} cannot be read: {exc}") from exc
+
+    def mode(self, org: str, dataset: str) -> LakeMode:
+        """How the dataset's table keeps records (``append`` without a ``modes``)."""
+        return self._modes(org, dataset) if self._modes is not None else LakeMode.APPEND
+
+    # -- the Destination seam --------------------------------------------------------------
+
+    def create_batch(self, *, org: str, dataset: str, batch_key: str, file_format: str) -> str:
+        check_name(org, "Organization")
+        check_name(dataset, "Dataset")
+        if file_format != "parquet":
+            raise DestinationError(f"the lake stores Parquet, not {file_format}")
+        batch_id = batch_id_for(org, dataset, batch_key)
+        record = self._record(batch_id)
+        if record is None or record["state"] == BatchState.ABORTED:
+            txn = transaction_of(org, batch_key)
+            self._write_record(
+                {
+                    "id": batch_id,
+                    "org": org,
+                    "dataset": dataset,
+                    "batchKey": batch_key,
+                    "appId": txn.app_id,
+                    "txnVersion": txn.version,
+                    "mapping": txn.mapping,
+                    "state": BatchState.LOADING,
+                    "created": _now(),
+                }
+            )
+        return batch_id
+
+    def put_file(self, batch_id: str, name: str, path: Path, *, rows: int | None = None) -> None:
+        check_name(name, "File name")
+        record = self._loading(batch_id)
+        if not name.endswith(".parquet"):
+            raise DestinationError(f"the lake stores Parquet files, not {name}", batch_id=batch_id)
+        if not Path(path).is_file():
+            raise DestinationError(f"No file to put at {path}", batch_id=batch_id)
+        staging = self.staging(record["org"], record["dataset"], batch_id)
+        with lake_errors(batch_id):
+            self.storage.upload(Path(path), f"{staging}/{name}")
+
+    def complete(self, batch_id: str) -> None:
+        record = self._owned(batch_id)
+        if record["state"] == COMMITTED:
+            return
+        if record["state"] == BatchState.ABORTED:
+            raise DestinationError(f"Batch {batch_id} was aborted", batch_id=batch_id)
+        try:
+            committed = self._commit(record)
+        except CommitFailedError as exc:
+            # Another commit won the race for the table's next version: try again.
+            raise DestinationError(
+                f"the commit of batch {batch_id} lost to a concurrent one: {exc}",
+                batch_id=batch_id,
+                transient=True,
+            ) from exc
+        except DeltaError as exc:
+            raise DestinationError(
+                f"the lake could not commit batch {batch_id}: {exc}", batch_id=batch_id
+            ) from exc
+        self._write_record(committed)
+        self.storage.delete_folder(self.staging(record["org"], record["dataset"], batch_id))
+
+    def abort(self, batch_id: str) -> None:
+        record = self._record(check_name(batch_id, "Batch id"))
+        if record is None:
+            raise DestinationError(f"Unknown batch {batch_id}", batch_id=batch_id)
+        org, dataset = record["org"], record["dataset"]
+        if record["state"] == BatchState.LOADING:
+            record = self._settled(record)
+        if record["state"] == COMMITTED and record.get("mode") == LakeMode.APPEND:
+            self._withdraw(record)
+        self.storage.delete_folder(self.staging(org, dataset, batch_id))
+        if record["state"] != COMMITTED:
+            self.storage.delete_folder(self.landed(org, dataset, batch_id))
+        self._write_record({**record, "state": BatchState.ABORTED})
+
+    def status(self, batch_id: str) -> BatchStatus:
+        record = self._record(check_name(batch_id, "Batch id"))
+        if record is None:
+            return BatchStatus(BatchState.UNKNOWN)
+        match record["state"]:
+            case "committed":
+                return BatchStatus(
+                    BatchState.SUCCESS, records=record.get("rows"), version=record.get("version")
+                )
+            case BatchState.ABORTED:
+                return BatchStatus(BatchState.ABORTED)
+            case _:
+                return BatchStatus(BatchState.LOADING)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def batch(self, batch_id: str) -> dict[str, Any] | None:
+        """A batch's record: org, dataset, key, state, and once committed its version and rows."""
+        return self._record(check_name(batch_id, "Batch id"))
+
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """Every batch record of the lake, by id."""
+        for info in self.storage.files("_batches"):
+            if info.base_name.endswith(".json") and not info.base_name.startswith("."):
+                record = self._record(info.base_name.removesuffix(".json"))
+                if record is not None:
+                    yield record
+
+    def last_activity(self, record: dict[str, Any]) -> dt.datetime:
+        """When a loading batch was last touched: created, or a file put into it."""
+        activity = _parse_time(record["created"])
+        staging = self.staging(record["org"], record["dataset"], record["id"])
+        landed = self.landed(record["org"], record["dataset"], record["id"])
+        for info in [*self.storage.files(staging), *self.storage.files(landed)]:
+            if info.mtime is not None:
+                activity = max(activity, info.mtime.astimezone(dt.UTC))
+        return activity
+
+    # -- the commit ----------------------------------------------------------------------------
+
+    def _commit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Commit a loading batch into its table; answers its record as committed. A batch
+        whose transaction the table already holds is recorded, not committed again."""
+        batch_id, org, dataset = record["id"], record["org"], record["dataset"]
+        txn = TableTransaction(record["appId"], int(record["txnVersion"]), record.get("mapping"))
+        table = self.table(org, dataset)
+        if table is not None and (table.transaction_version(txn.app_id) or -1) >= txn.version:
+            found = _commit_of(table, batch_id)
+            landed = self.landed(org, dataset, batch_id)
+            return {
+                **record,
+                "state": COMMITTED,
+                "version": found.get("version") if found else table.version(),
+                "rows": _rows_of(found),
+                "mode": (found or {}).get("xdmc.committedAs", LakeMode.APPEND),
+                "files": [f"{batch_id}/{info.base_name}" for info in self.storage.files(landed)],
+                "committed": _now(),
+            }
+        mode = self.mode(org, dataset)
+        files = self._land(record)
+        rows = sum(rows for _, _, rows in files)
+        properties = CommitProperties(
+            custom_metadata={
+                "xdmc.batch": batch_id,
+                "xdmc.mapping": txn.mapping or "",
+                "xdmc.job": str(txn.version),
+                "xdmc.mode": str(mode),
+                "xdmc.rows": str(rows),
+            },
+            app_transactions=[Transaction(txn.app_id, txn.version)],
+        )
+        merge = mode is LakeMode.UPSERT and table is not None and bool(files) and _holds_rows(table)
+        # An upsert into an empty table is an append: how the commit was made says how
+        # ``abort`` may withdraw it.
+        stored_mode = LakeMode.UPSERT if merge else LakeMode.APPEND
+        assert properties.custom_metadata is not None
+        properties.custom_metadata["xdmc.committedAs"] = str(stored_mode)
+        if merge:
+            assert table is not None
+            self._merge(table, record, files, properties)
+        else:
+            self._append(org, dataset, table, files, properties)
+        version = self._version_after(org, dataset, batch_id)
+        return {
+            **record,
+            "state": COMMITTED,
+            "version": version,
+            "rows": rows,
+            "mode": str(stored_mode),
+            "files": [path for path, _, _ in files],
+            "committed": _now(),
+        }
+
+    def _settled(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A loading batch's record, or its committed one when the table holds its commit
+        (a worker killed between the commit and its record): written, and answered."""
+        table = self.table(record["org"], record["dataset"])
+        if table is None:
+            return record
+        if (table.transaction_version(record["appId"]) or -1) < int(record["txnVersion"]):
+            return record
+        found = _commit_of(table, record["id"])
+        if found is None:
+            return record
+        landed = self.landed(record["org"], record["dataset"], record["id"])
+        settled = {
+            **record,
+            "state": COMMITTED,
+            "version": found.get("version"),
+            "rows": _rows_of(found),
+            "mode": found.get("xdmc.committedAs", LakeMode.APPEND),
+            "files": [f"{record['id']}/{info.base_name}" for info in self.storage.files(landed)],
+            "committed": _now(),
+        }
+        self._write_record(settled)
+        return settled
+
+    def _land(self, record: dict[str, Any]) -> list[tuple[str, int, int]]:
+        """Move the batch's staged files into the table's folder (still unreferenced, so
+        invisible); answers every file landed for the batch, as (path in the table, bytes,
+        rows). A commit tried again finds the files an earlier attempt moved."""
+        batch_id, org, dataset = record["id"], record["org"], record["dataset"]
+        staging = self.staging(org, dataset, batch_id)
+        landed = self.landed(org, dataset, batch_id)
+        with lake_errors(batch_id):
+            for info in self.storage.files(staging):
+                if not info.base_name.startswith("."):
+                    self.storage.move(f"{staging}/{info.base_name}", f"{landed}/{info.base_name}")
+            files = []
+            for info in self.storage.files(landed):
+                if info.base_name.startswith("."):
+                    continue
+                path = self.storage.path(f"{landed}/{info.base_name}")
+                rows = pq.read_metadata(path, filesystem=self.storage.filesystem).num_rows
+                files.append((f"{batch_id}/{info.base_name}", int(info.size or 0), int(rows)))
+        return files
+
+    def _append(
+        self,
+        org: str,
+        dataset: str,
+        table: DeltaTable | None,
+        files: list[tuple[str, int, int]],
+        properties: CommitProperties,
+    ) -> None:
+        """Add the landed files to the table, as they are, in one commit (creating the table)."""
+        now = int(time.time() * 1000)
+        actions = [
+            AddAction(path, size, {}, now, True, orjson.dumps({"numRecords": rows}).decode())
+            for path, size, rows in files
+        ]
+        if table is None:
+            if not files:
+                return  # nothing to create a table with: the batch holds no record
+            schema = Schema.from_arrow(self._file_schema(org, dataset, files[0][0]))
+            try:
+                create_table_with_add_actions(
+                    self.table_uri(org, dataset),
+                    schema,
+                    actions,
+                    mode="error",
+                    commit_properties=properties,
+                )
+            except DeltaError as exc:
+                if self.table(org, dataset) is None:
+                    raise
+                # Another worker created the table first: commit again, into it.
+                raise CommitFailedError(f"the table was created meanwhile: {exc}") from exc
+            return
+        adds: list[AddAction | RemoveAction] = list(actions)
+        table.create_write_transaction(adds, "append", table.schema(), commit_properties=properties)
+
+    def _merge(
+        self,
+        table: DeltaTable,
+        record: dict[str, Any],
+        files: list[tuple[str, int, int]],
+        properties: CommitProperties,
+    ) -> None:
+        """Merge the landed files into the table on ``_id``: the latest version of each."""
+        batch_id, org, dataset = record["id"], record["org"], record["dataset"]
+        paths = [self.storage.path(f"{org}/{dataset}/{path}") for path, _, _ in files]
+        source = pads.dataset(paths, format="parquet", filesystem=self.storage.filesystem)
+        if UPSERT_KEY not in source.schema.names:
+            raise DestinationError(
+                f"an upsert table merges on {UPSERT_KEY}, which batch {batch_id} lacks: map "
+                f"/{UPSERT_KEY} or make the dataset's lake mode append",
+                batch_id=batch_id,
+            )
+        reader = pa.RecordBatchReader.from_batches(
+            source.schema, (unsliced(batch) for batch in source.to_batches())
+        )
+        (
+            table.merge(
+                reader,
+                predicate=f"t.{UPSERT_KEY} = s.{UPSERT_KEY}",
+                source_alias="s",
+                target_alias="t",
+                commit_properties=properties,
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        # The merge wrote its own files: the landed ones are read, never referenced.
+        self.storage.delete_folder(self.landed(org, dataset, batch_id))
+
+    def _file_schema(self, org: str, dataset: str, path: str) -> pa.Schema:
+        full = self.storage.path(f"{org}/{dataset}/{path}")
+        return pq.read_schema(full, filesystem=self.storage.filesystem)
+
+    def _version_after(self, org: str, dataset: str, batch_id: str) -> int | None:
+        """The table version of the batch's commit (None: the batch held no record)."""
+        table = self.table(org, dataset)
+        if table is None:
+            return None
+        found = _commit_of(table, batch_id)
+        return int(found["version"]) if found else None
+
+    def _withdraw(self, record: dict[str, Any]) -> None:
+        """Remove a committed append batch's files from its table, in a new commit."""
+        table = self.table(record["org"], record["dataset"])
+        if table is None:
+            return
+        present = set(_paths(table))
+        now = int(time.time() * 1000)
+        removals: list[AddAction | RemoveAction] = [
+            RemoveAction(path, True, now) for path in record.get("files", []) if path in present
+        ]
+        if removals:
+            table.create_write_transaction(
+                removals,
+                "append",
+                table.schema(),
+                commit_properties=CommitProperties(
+                    custom_metadata={"xdmc.batch": record["id"], "xdmc.withdrawn": "true"}
+                ),
+            )
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _record(self, batch_id: str) -> dict[str, Any] | None:
+        data = self.storage.read_bytes(self.record_path(check_name(batch_id, "Batch id")))
+        if data is None:
+            return None
+        document: dict[str, Any] = orjson.loads(data)
+        return document
+
+    def _owned(self, batch_id: str) -> dict[str, Any]:
+        record = self._record(batch_id)
+        if record is None:
+            raise DestinationError(f"Unknown batch {batch_id}", batch_id=batch_id)
+        return record
+
+    def _loading(self, batch_id: str) -> dict[str, Any]:
+        record = self._owned(batch_id)
+        if record["state"] != BatchState.LOADING:
+            raise DestinationError(
+                f"Batch {batch_id} is not loading (complete or aborted)", batch_id=batch_id
+            )
+        return record
+
+    def _write_record(self, record: dict[str, Any]) -> None:
+        self.storage.write_bytes(
+            self.record_path(record["id"]), orjson.dumps(record, option=orjson.OPT_INDENT_2)
+        )
+
+
+def unsliced(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with every column starting at offset 0: a copy when one does not.
+
+    delta-rs (1.6) panicked writing nested structs of an array sliced at an offset; the
+    Parquet reader hands out such slices when it cuts a row group into batches."""
+    if all(column.offset == 0 for column in batch.columns):
+        return batch
+    return batch.take(pa.array(range(batch.num_rows), pa.int64()))  # a gather: new buffers
+
+
+def _commit_of(table: DeltaTable, batch_id: str) -> dict[str, Any] | None:
+    """The commit information of the batch's commit in the table's history, if any."""
+    for commit in table.history():
+        if commit.get("xdmc.batch") == batch_id and commit.get("xdmc.withdrawn") is None:
+            return commit
+    return None
+
+
+def _rows_of(commit: dict[str, Any] | None) -> int | None:
+    rows = (commit or {}).get("xdmc.rows")
+    return int(rows) if rows is not None else None
+
+
+def _paths(table: DeltaTable) -> list[str]:
+    """The paths (relative to the table) of the table's current files."""
+    paths = table.get_add_actions().column("path").to_pylist()
+    return [str(path) for path in paths]
+
+
+def _holds_rows(table: DeltaTable) -> bool:
+    return bool(_paths(table))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

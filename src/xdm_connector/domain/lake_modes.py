@@ -1,0 +1,38 @@
+"""How a dataset's table in the lake keeps the records it is sent.
+
+``append`` keeps every exported version of every record (as the platform's data lake
+does); ``upsert`` keeps one row per record key (``_id``), the latest version. The default
+follows the XDM class's behaviour: record classes (profile) are kept by key, time-series
+classes (experience events) as a log.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from xdm_connector.errors import InvalidInput
+
+
+class LakeMode(StrEnum):
+    """A dataset's lake table mode."""
+
+    APPEND = "append"
+    UPSERT = "upsert"
+
+
+TIME_SERIES_BEHAVIOUR = "https://ns.adobe.com/xdm/data/time-series"
+UPSERT_KEY = "_id"
+"""The record key an ``upsert`` table merges on: XDM's record identifier."""
+
+
+def default_lake_mode(behaviour: str | None) -> LakeMode:
+    """The mode of a dataset whose class extends ``behaviour`` (record or time-series)."""
+    return LakeMode.APPEND if behaviour == TIME_SERIES_BEHAVIOUR else LakeMode.UPSERT
+
+
+def parse_lake_mode(text: str) -> LakeMode:
+    """A mode named by the user; ``InvalidInput`` for any other word."""
+    try:
+        return LakeMode(text)
+    except ValueError:
+        raise InvalidInput(f"lake mode {text!r} must be 'append' or 'upsert'") from None
