@@ -23,6 +23,7 @@ from xdm_connector.api.collections import (
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.domain.lake_modes import LakeMode
 from xdm_connector.services.datasets import create_dataset
 from xdm_connector.store.models import Dataset
 from xdm_connector.store.principals import Principal
@@ -63,6 +64,12 @@ class DatasetCreate(BaseModel):
     custom: dict[str, Any] | None = Field(
         default=None, description="JSON schema properties placed under /_customer."
     )
+    lake_mode: LakeMode | None = Field(
+        alias="lakeMode",
+        default=None,
+        description="How the lake keeps its records: append (every version) or upsert (the "
+        "latest per _id); by default upsert for a record class, append for time-series.",
+    )
 
 
 class DatasetSummary(BaseModel):
@@ -74,6 +81,7 @@ class DatasetSummary(BaseModel):
     class_id: str = Field(alias="class")
     field_groups: list[str] = Field(alias="fieldGroups")
     custom: dict[str, Any] | None = None
+    lake_mode: LakeMode = Field(alias="lakeMode", description="How the lake keeps its records.")
 
 
 class DatasetResource(DatasetSummary):
@@ -89,6 +97,7 @@ def _summary(dataset: Dataset) -> DatasetSummary:
         class_id=spec["class"],
         field_groups=list(spec.get("fieldGroups", [])),
         custom=spec.get("custom"),
+        lake_mode=LakeMode(dataset.lake_mode),
     )
 
 
@@ -141,6 +150,7 @@ def post_dataset(
         field_groups=body.field_groups,
         custom=body.custom,
         actor=principal.client_id,
+        lake_mode=body.lake_mode,
     )
     return _summary(dataset)
 

@@ -23,6 +23,7 @@ DATASET_COLUMNS = (
     Column("id", "ID"),
     Column("class", "CLASS"),
     Column("fieldGroups", "FIELD GROUPS", prose=True),
+    Column("lakeMode", "LAKE MODE"),
 )
 
 
@@ -44,8 +45,17 @@ def datasets_create(
             help="A JSON file of the tenant's own fields: JSON-schema properties placed under /_customer.",
         ),
     ] = None,
+    lake_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--lake-mode",
+            help="How the lake keeps its records: append (every version) or upsert (the "
+            "latest per _id); by default upsert for a record class, append for time-series.",
+        ),
+    ] = None,
 ) -> None:
     """Create a dataset from an XDM class, field groups and the tenant's own fields."""
+    from xdm_connector.domain.lake_modes import parse_lake_mode
     from xdm_connector.services.datasets import create_dataset
     from xdm_connector.xdm.registry import SchemaRegistry
 
@@ -54,6 +64,7 @@ def datasets_create(
         typer.echo("error: --schema needs at least the XDM class", err=True)
         raise typer.Exit(2)
     custom_fields = run_command(lambda: read_json_object(custom)) if custom else None
+    mode = run_command(lambda: parse_lake_mode(lake_mode)) if lake_mode else None
     with opened_store() as (_settings, store):
         run_command(
             lambda: create_dataset(
@@ -65,6 +76,7 @@ def datasets_create(
                 field_groups=refs[1:],
                 custom=custom_fields,
                 actor=operator(),
+                lake_mode=mode,
             )
         )
         typer.echo(f"dataset {dataset_id} created")
@@ -76,7 +88,12 @@ def datasets_list(org: OrgOption, as_json: JsonOption = False) -> None:
     with opened_store() as (_settings, store):
         run_command(lambda: store.tenants.get_organization(org))
         rows = [
-            (dataset.id, dataset.schema_spec["class"], dataset.schema_spec.get("fieldGroups", []))
+            (
+                dataset.id,
+                dataset.schema_spec["class"],
+                dataset.schema_spec.get("fieldGroups", []),
+                dataset.lake_mode,
+            )
             for dataset in store.tenants.list_datasets(org)
         ]
         print_rows(DATASET_COLUMNS, rows, as_json=as_json)
@@ -100,6 +117,7 @@ def datasets_get(
                 "class": spec["class"],
                 "fieldGroups": spec.get("fieldGroups", []),
                 "custom": spec.get("custom"),
+                "lakeMode": dataset.lake_mode,
                 "schema": schema.json_schema,
             }
         )

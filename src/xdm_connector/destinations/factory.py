@@ -27,6 +27,7 @@ from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_
 from xdm_connector.destinations.lake_tables import LakeModes, LakeTables
 from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.domain.file_formats import FileFormat
+from xdm_connector.domain.lake_modes import LakeMode
 from xdm_connector.errors import NotFound, XdmcError
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
@@ -113,7 +114,7 @@ class OrgDestinations:
         """The destination of an organization's jobs, opened (close it after use)."""
         if self.override is None:
             organization = self.store.tenants.get_organization(org_id)
-            return destination_for(organization.destination, self.settings)
+            return destination_for(organization.destination, self.settings, modes=self.lake_mode)
         if isinstance(self.override, PlatformDestination):
             return OpenedDestination(self.override)
         return OpenedDestination(RetryingDestination(self.override, self.settings.retry_policy()))
@@ -130,7 +131,15 @@ class OrgDestinations:
             stored = parse_destination(organization.destination if organization else None)
             if isinstance(stored, LakeConfig):
                 config = stored
-        return LakeTables(config.location(self.settings.lake_location))
+        return LakeTables(config.location(self.settings.lake_location), modes=self.lake_mode)
+
+    def lake_mode(self, org_id: str, dataset_id: str) -> LakeMode:
+        """How the dataset's table keeps records, as the store says (``append`` for a
+        dataset the store does not know)."""
+        try:
+            return LakeMode(self.store.tenants.get_dataset(org_id, dataset_id).lake_mode)
+        except NotFound:
+            return LakeMode.APPEND
 
     def abort_batch(self, org_id: str, batch_id: str) -> None:
         """Abort the organization's destination batch ``batch_id`` (best effort: logged)."""

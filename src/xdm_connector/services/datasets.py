@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from xdm_connector.domain.lake_modes import TIME_SERIES_BEHAVIOUR, LakeMode, default_lake_mode
 from xdm_connector.errors import InvalidInput
 from xdm_connector.security.credentials import OPERATOR
 from xdm_connector.store.audit import AuditAction
@@ -31,15 +32,21 @@ def create_dataset(
     field_groups: Sequence[str] = (),
     custom: dict[str, Any] | None = None,
     actor: str = OPERATOR,
+    lake_mode: LakeMode | None = None,
 ) -> Dataset:
-    """Create a dataset after checking that its schema composes."""
+    """Create a dataset after checking that its schema composes; its lake table is kept
+    as ``lake_mode``, by default as its class's behaviour says (``domain/lake_modes.py``)."""
     if DATASET_ID.fullmatch(dataset_id) is None:
         raise InvalidInput(
             f"invalid dataset id {dataset_id!r}: letters, digits, '_' and '-', not first"
         )
     schema = registry.compose(class_ref, field_groups, custom=custom)
     spec = schema_spec(schema.class_id, schema.field_group_ids, custom)
+    if lake_mode is None:
+        extends = registry.document(schema.class_id).get("meta:extends") or []
+        behaviour = next((ref for ref in extends if ref == TIME_SERIES_BEHAVIOUR), None)
+        lake_mode = default_lake_mode(behaviour)
     with store.atomic():
-        dataset = store.tenants.create_dataset(org_id, dataset_id, spec)
+        dataset = store.tenants.create_dataset(org_id, dataset_id, spec, str(lake_mode))
         store.tenants.audit.record(org_id, actor, AuditAction.DATASET_CREATE, dataset_id)
     return dataset

@@ -151,6 +151,9 @@ class Dataset(Base):
     )
     id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     schema_spec: Mapped[dict[str, Any]]
+    lake_mode: Mapped[str] = mapped_column(sa.String(16), default="append")
+    """How its table in the lake keeps records: ``append`` or ``upsert``
+    (``domain/lake_modes.py``)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -233,13 +233,21 @@ class Tenants(SecurityGroups):
             raise NotFound(f"unknown integration {client_id}")
         return integration
 
-    def create_dataset(self, org_id: str, dataset_id: str, schema_spec: dict[str, Any]) -> Dataset:
-        """A new dataset of the organization."""
+    def create_dataset(
+        self,
+        org_id: str,
+        dataset_id: str,
+        schema_spec: dict[str, Any],
+        lake_mode: str = "append",
+    ) -> Dataset:
+        """A new dataset of the organization, its lake table kept as ``lake_mode``."""
         try:
             with self._store.write() as session:
                 if session.get(Organization, org_id) is None:
                     raise NotFound(f"unknown organization {org_id}")
-                dataset = Dataset(org_id=org_id, id=dataset_id, schema_spec=schema_spec)
+                dataset = Dataset(
+                    org_id=org_id, id=dataset_id, schema_spec=schema_spec, lake_mode=lake_mode
+                )
                 session.add(dataset)
                 return dataset
         except IntegrityError as exc:

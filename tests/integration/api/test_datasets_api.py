@@ -37,11 +37,12 @@ def test_create_and_read_a_dataset(client: TestClient, store: Store, tmp_path: P
         "class": PROFILE_ID,
         "fieldGroups": GROUP_IDS,
         "custom": CUSTOM,
+        "lakeMode": "upsert",  # a record class: one row per _id in the lake
     }
     read = client.get(f"{DATASETS}/profiles", headers=admin)
     assert read.status_code == 200
     body = read.json()
-    assert {key: body[key] for key in ("id", "class", "fieldGroups", "custom")} == created.json()
+    assert {key: body[key] for key in created.json()} == created.json()
     schema = body["schema"]
     assert schema["$schema"] == "http://json-schema.org/draft-06/schema#"
     assert schema["properties"]["personalEmail"]["properties"]["address"]["format"] == "email"
@@ -56,15 +57,15 @@ def test_datasets_are_listed_a_page_at_a_time(
     client: TestClient, store: Store, tmp_path: Path
 ) -> None:
     admin = administrator(client, store, tmp_path)
-    for name in ("a", "b", "c"):
-        body = {"id": name, "class": "profile"}
+    for name, mode in (("a", {}), ("b", {"lakeMode": "append"}), ("c", {})):
+        body = {"id": name, "class": "profile", **mode}
         assert client.post(DATASETS, json=body, headers=admin).status_code == 201
 
     first = client.get(f"{DATASETS}?_lineCount=2", headers=admin).json()
 
     assert first["content"] == [
-        {"id": "a", "class": PROFILE_ID, "fieldGroups": [], "custom": None},
-        {"id": "b", "class": PROFILE_ID, "fieldGroups": [], "custom": None},
+        {"id": "a", "class": PROFILE_ID, "fieldGroups": [], "custom": None, "lakeMode": "upsert"},
+        {"id": "b", "class": PROFILE_ID, "fieldGroups": [], "custom": None, "lakeMode": "append"},
     ]
     assert first["count"] == {"value": 3}
     last = client.get(first["next"]["href"], headers=admin).json()
@@ -83,6 +84,7 @@ def test_invalid_datasets_are_400(client: TestClient, store: Store, tmp_path: Pa
         {"id": "x", "class": "identitymap"},
         {"id": "x", "class": "profile", "custom": {"flag": "boolean"}},
         {"id": "x", "class": "profile", "fieldGroups": "identitymap"},
+        {"id": "x", "class": "profile", "lakeMode": "merge"},
     ]
     for body in cases:
         refused = client.post(DATASETS, json=body, headers=admin)
