@@ -37,16 +37,6 @@ class Settings(BaseSettings):
     """The lake's root as a URL: ``s3://bucket/prefix`` (credentials, region and endpoint
     from the standard ``AWS_*`` variables) or a local folder; ``lake_path`` if unset."""
 
-    lake_optimize_every_seconds: float = Field(default=0, ge=0)
-    """How often the embedded scheduler compacts the lake's tables (``lake optimize``);
-    0 never does."""
-
-    lake_vacuum_every_seconds: float = Field(default=0, ge=0)
-    """How often the embedded scheduler vacuums the lake's tables (``lake vacuum``); 0 never."""
-
-    lake_vacuum_retain_hours: int = Field(default=168, ge=1)
-    """Files no version younger than this references are removed by a scheduled vacuum."""
-
     host: str = "127.0.0.1"
     """Address the HTTP server listens on."""
 
