@@ -1,0 +1,56 @@
+"""A Python client of xdm-connector's ingestion API, synchronous (``XdmClient``) and
+asynchronous (``AsyncXdmClient``), on httpx.
+
+It talks to a server over HTTP only and imports nothing of the server's packages (an
+import contract says so), so that it serves wherever a script, a pipeline or an
+orchestrator runs::
+
+    from xdm_connector.client import XdmClient
+
+    with XdmClient(url, org="demo", client_id=client_id, client_secret=secret) as client:
+        request = client.trigger("XDM44")
+        status = client.wait("XDM44", request.request_id)   # IngestionFailed if it failed
+
+``models`` holds what it answers, ``errors`` what it raises, ``events`` the event
+stream's parser, ``calls`` what the two clients share.
+"""
+
+from xdm_connector.client.aio import AsyncXdmClient
+from xdm_connector.client.errors import (
+    ApiError,
+    ClientError,
+    Conflict,
+    ConnectionFailed,
+    Forbidden,
+    IngestionAborted,
+    IngestionFailed,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    WaitTimedOut,
+)
+from xdm_connector.client.models import IngestionStatus, Mapping, Submitted
+from xdm_connector.client.sync import XdmClient
+
+__all__ = [
+    "ApiError",
+    "AsyncXdmClient",
+    "ClientError",
+    "Conflict",
+    "ConnectionFailed",
+    "Forbidden",
+    "IngestionAborted",
+    "IngestionFailed",
+    "IngestionStatus",
+    "InvalidRequest",
+    "Mapping",
+    "NotFound",
+    "RateLimited",
+    "ServerError",
+    "Submitted",
+    "Unauthorized",
+    "WaitTimedOut",
+    "XdmClient",
+]
