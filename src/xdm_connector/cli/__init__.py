@@ -1,8 +1,9 @@
 """The ``xdm-connector`` command line: the same verbs as the API, for operators.
 
 One module per noun: ``server`` (``serve``, ``worker``), ``organizations`` (``orgs``,
-``groups``, ``audit``), ``integrations``, ``datasets``, ``mappings``, ``lake``, and
-``local_platform`` (``platform``: the local platform service's commands). What they share
+``groups``, ``audit``), ``integrations``, ``datasets``, ``mappings``, ``lake``,
+``local_platform`` (``platform``: the local platform service's commands), and ``ingest``
+(requests of a remote server, through its API). What they share
 is in ``common`` (the opened store, the error exit) and ``tables`` (rows as an aligned
 table, or a JSON array with ``--json``). This module wires them into one ``app``, in the order
 ``--help`` lists them.
@@ -14,6 +15,7 @@ import typer
 
 from xdm_connector.cli.common import configure_logging, opened_store, run_command, safe_url
 from xdm_connector.cli.datasets import datasets_app
+from xdm_connector.cli.ingest import ingest_app
 from xdm_connector.cli.integrations import integrations_app
 from xdm_connector.cli.lake import lake_app
 from xdm_connector.cli.local_platform import platform_app
@@ -64,3 +66,4 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(lake_app, name="lake")
 app.add_typer(platform_app, name="platform")
+app.add_typer(ingest_app, name="ingest")
