@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint types install install-dev bench clean chromium lock
+.PHONY: run test lint types install install-dev install-airflow test-airflow bench clean chromium lock
 
 # The lock: requirements/*.txt, every package pinned with its hashes (`make lock` refreshes it).
 # run.txt: the product; dev.txt: and its tests and gates; bench.txt: and the benchmark's peers.
@@ -31,6 +31,22 @@ $(VENV)/.installed-dev: $(LOCK)/dev.txt pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The Airflow provider's tests run in an environment of their own, from a lock of their
+# own (airflow.txt: the product with its [airflow] extra, and pytest): Airflow pins some
+# packages below the product's lock (FastAPI), so the two cannot share one environment.
+AIRFLOW_VENV := .venv-airflow
+$(AIRFLOW_VENV)/.installed: $(LOCK)/airflow.txt pyproject.toml
+	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --require-hashes -r $(LOCK)/airflow.txt
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+install-airflow: $(AIRFLOW_VENV)/.installed
+
+## The Airflow provider's tests alone: a real Airflow (dag.test) against a real server
+test-airflow: install-dev install-airflow
+	XDMC_SERVER_PYTHON=$(BIN)/python $(AIRFLOW_VENV)/bin/pytest --confcutdir=tests/airflow tests/airflow
+
 ## Prepare the demo and serve the API with an embedded worker at http://127.0.0.1:8080
 run: install
 	$(BIN)/xdm-connector demo
@@ -38,8 +54,9 @@ run: install
 
 ## Lint, types, and every test (unit, integration on SQLite and PostgreSQL, end to end),
 ## against the PostgreSQL of XDMC_TEST_POSTGRES_URL, or a private one when it does not answer
-test: lint types chromium
+test: lint types chromium install-airflow
 	$(BIN)/python -m tests.servers $(BIN)/pytest -n 2 --dist loadfile
+	XDMC_SERVER_PYTHON=$(BIN)/python $(AIRFLOW_VENV)/bin/pytest --confcutdir=tests/airflow tests/airflow
 
 ## Debian's Chromium for the browser tests (Playwright cannot download its own browser here)
 CHROMIUM := /usr/bin/chromium
@@ -93,6 +110,7 @@ lock:
 	$(UV_COMPILE) pyproject.toml $(LOCK)/build.in --extra dev --extra bench -o $(LOCK)/bench.txt
 	$(UV_COMPILE) pyproject.toml $(LOCK)/build.in --extra dev -c $(LOCK)/bench.txt -o $(LOCK)/dev.txt
 	$(UV_COMPILE) pyproject.toml $(LOCK)/build.in -c $(LOCK)/bench.txt -o $(LOCK)/run.txt
+	$(UV_COMPILE) pyproject.toml $(LOCK)/build.in $(LOCK)/airflow.in --extra airflow -o $(LOCK)/airflow.txt
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(AIRFLOW_VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -82,6 +82,8 @@ class Installation:
     api: ReservedPort = field(default_factory=ReservedPort)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log_paths: dict[int, Path] = field(default_factory=dict)
+    command: list[str] = field(default_factory=lambda: list(COMMAND))
+    """How to run ``xdm-connector`` (another environment's Python, for the Airflow tests)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -110,7 +112,7 @@ class Installation:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``xdm-connector ARGS`` against this installation."""
         result = subprocess.run(
-            [*COMMAND, *args], env=self.env, capture_output=True, text=True, timeout=120
+            [*self.command, *args], env=self.env, capture_output=True, text=True, timeout=120
         )
         if check and result.returncode != 0:
             raise AssertionError(f"xdm-connector {' '.join(args)} failed:\n{result.stderr}")
@@ -130,7 +132,7 @@ class Installation:
         path = self.home / f"{args[0]}-{len(self.log_paths)}.log"
         with path.open("wb") as log:
             process = subprocess.Popen(
-                [*COMMAND, *args], env=self.env, stdout=log, stderr=log, pass_fds=fds
+                [*self.command, *args], env=self.env, stdout=log, stderr=log, pass_fds=fds
             )
         self.processes.append(process)
         self.log_paths[process.pid] = path

@@ -1,6 +1,7 @@
 """The declared dependencies and the imports agree: every package the code imports is
-declared where that code runs (the product, its tests, its benchmark), and every declared
-package is imported, or used in a way named and checked here."""
+declared where that code runs (the product, its tests, its benchmark, the Airflow
+provider and its tests), and every declared package is imported, or used in a way named
+and checked here."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 FIRST_PARTY = {"xdm_connector", "tests", "bench"}
+AIRFLOW_PROVIDER = Path("src/xdm_connector/airflow")
+AIRFLOW_TESTS = Path("tests/airflow")
+NOT_INSTALLED_HERE = {"airflow": "apache-airflow"}
+"""Modules of packages installed only in another environment (.venv-airflow), by the
+distribution that provides them."""
 
 
 def normalized(name: str) -> str:
@@ -33,11 +39,14 @@ EXTRAS = {
 }
 
 
-def imported_modules(folder: Path) -> set[str]:
-    """The top-level names of every module imported under ``folder``, lazy imports and
-    ``TYPE_CHECKING`` ones included."""
+def imported_modules(folder: Path, *, leaving_out: tuple[Path, ...] = ()) -> set[str]:
+    """The top-level names of every module imported under ``folder`` (but the folders
+    ``leaving_out``, relative to the project), lazy imports and ``TYPE_CHECKING`` ones
+    included."""
     names: set[str] = set()
     for path in folder.rglob("*.py"):
+        if any(path.is_relative_to(ROOT / left) for left in leaving_out):
+            continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 names.update(alias.name.split(".")[0] for alias in node.names)
@@ -51,23 +60,46 @@ def distributions_of(modules: set[str]) -> dict[str, set[str]]:
     distribution of the module's own name (the benchmark's peers are installed by
     ``make bench`` alone)."""
     by_module = importlib.metadata.packages_distributions()
-    return {module: {normalized(d) for d in by_module.get(module, [module])} for module in modules}
+    return {
+        module: {
+            normalized(d) for d in by_module.get(module, [NOT_INSTALLED_HERE.get(module, module)])
+        }
+        for module in modules
+    }
 
 
-def undeclared(folder: str, allowed: set[str]) -> dict[str, set[str]]:
+def undeclared(
+    folder: str | Path, allowed: set[str], *, leaving_out: tuple[Path, ...] = ()
+) -> dict[str, set[str]]:
+    modules = imported_modules(ROOT / folder, leaving_out=leaving_out)
     return {
         module: distributions
-        for module, distributions in distributions_of(imported_modules(ROOT / folder)).items()
+        for module, distributions in distributions_of(modules).items()
         if not distributions & allowed
     }
 
 
+def requirements_in(name: str) -> set[str]:
+    """The packages a ``requirements/*.in`` file names."""
+    lines = (ROOT / "requirements" / name).read_text().splitlines()
+    return {declared_name(line) for line in lines if line.strip() and not line.startswith("#")}
+
+
 def test_every_import_of_the_product_is_a_runtime_dependency() -> None:
-    assert undeclared("src", RUNTIME) == {}
+    assert undeclared("src", RUNTIME, leaving_out=(AIRFLOW_PROVIDER,)) == {}
+
+
+def test_every_import_of_the_airflow_provider_is_declared_in_its_extra() -> None:
+    assert undeclared(AIRFLOW_PROVIDER, RUNTIME | EXTRAS["airflow"]) == {}
 
 
 def test_every_import_of_the_tests_is_declared_for_them() -> None:
-    assert undeclared("tests", RUNTIME | EXTRAS["dev"]) == {}
+    assert undeclared("tests", RUNTIME | EXTRAS["dev"], leaving_out=(AIRFLOW_TESTS,)) == {}
+
+
+def test_every_import_of_the_airflow_tests_is_in_their_environment() -> None:
+    allowed = RUNTIME | EXTRAS["airflow"] | requirements_in("airflow.in")
+    assert undeclared(AIRFLOW_TESTS, allowed) == {}
 
 
 def test_every_import_of_the_benchmark_is_declared_for_it() -> None:
@@ -120,3 +152,13 @@ def test_every_declared_dependency_is_used() -> None:
 def test_every_runtime_dependency_is_used_by_the_product() -> None:
     used = imported_distributions("src") | used_without_an_import()
     assert RUNTIME - used == set()
+
+
+def test_every_package_of_the_airflow_tests_environment_is_used() -> None:
+    used = imported_distributions(str(AIRFLOW_TESTS)) | {
+        # Airflow's in-process execution API imports Starlette's TestClient, on httpx2.
+        "httpx2",
+        # Its plugin, for the timeout of pyproject's pytest settings.
+        "pytest-timeout",
+    }
+    assert requirements_in("airflow.in") - used == set()
