@@ -21,6 +21,7 @@ from xdm_connector.destinations.base import describe_errors
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.pipeline.source_retries import DETAILS_KEY
 from xdm_connector.store.models import Job
+from xdm_connector.ui.charts import export_chart, jobs_chart
 from xdm_connector.xdm.fields import XdmField
 
 STATUS_CLASSES = {
@@ -66,6 +67,8 @@ def template_environment() -> Environment:
     environment.filters["iso"] = iso
     environment.filters["status_class"] = status_class
     environment.filters["tree_children"] = tree_children
+    environment.filters["jobs_chart"] = jobs_chart
+    environment.filters["export_chart"] = export_chart
     environment.filters["pretty"] = pretty
     return environment
 
