@@ -53,8 +53,8 @@ class Crash:
             XDMC_WORKER_POLL_SECONDS="0.1",
             XDMC_EXTRACT_BATCH_ROWS="100",
             XDMC_LOG_FORMAT="text",
-            **env,
         )
+        variables.update(env)
         if self.settings.database_url:
             variables["XDMC_DATABASE_URL"] = self.settings.database_url
         with (self.home / f"worker-{len(self.processes)}.log").open("wb") as log:
@@ -155,6 +155,28 @@ def test_a_worker_killed_at_each_stage(crash: Crash, stage: str) -> None:
     ids = crash.lake_ids()
     assert len(ids) == PROFILES
     assert sorted(map(int, ids)) == list(range(1, PROFILES + 1))
+
+
+def test_a_worker_killed_on_this_host_is_recovered_before_its_lease_ends(crash: Crash) -> None:
+    """A worker started again on the host of a killed one recovers the killed one's job at
+    once: no process has its pid any more, so its lease (five minutes here) is not waited
+    for."""
+    first = crash.trigger()
+    doomed = crash.worker(XDMC_FAULT_PAUSE_AT="extract", XDMC_LEASE_SECONDS="300")
+    crash.wait_for(crash.home / "faults" / "extract.paused")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    held = crash.store.jobs.get_by_id(first)
+    assert held.lease_expires_at is not None
+
+    crash.worker(XDMC_LEASE_SECONDS="300")
+    ended = crash.wait_until_ended(first)
+    assert ended.state == JobState.ABORTED, crash.logs()
+    assert utcnow() < held.lease_expires_at  # the killed worker's lease still ran
+    assert "is gone; recovering it now" in crash.logs()
+    again = crash.wait_until_ended(crash.trigger())
+    assert again.state == JobState.SUCCESS, again.reason
+    assert sorted(map(int, crash.lake_ids())) == list(range(1, PROFILES + 1))
 
 
 def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None:

@@ -1,7 +1,8 @@
 """Recovery of jobs whose worker is gone: ask the destination, then finish or abort.
 
 A job in progress whose lease has expired lost its worker (killed, machine lost, stuck past
-its lease). A worker's reaper takes the job's lease over (one transaction: no two reapers
+its lease); so did a job whose worker is certainly gone although its lease still runs (a
+server killed and started again on the same host: ``jobs/liveness.py``). A worker's reaper takes the job's lease over (one transaction: no two reapers
 recover the same job, and the lost worker can change nothing any more), then:
 
 ===============================================  =========================================
@@ -36,6 +37,7 @@ from xdm_connector.destinations.base import BatchState, BatchStatus
 from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.errors import LeaseLost, XdmcError
+from xdm_connector.jobs import liveness
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
@@ -68,13 +70,24 @@ class Recovery:
         self.retry_delay = timedelta(seconds=settings.retry_delay_seconds)
 
     def recover_expired(self, owner: str, lease: timedelta, now: datetime) -> list[Recovered]:
-        """Recover every job whose lease expired before ``now``, as ``owner``."""
+        """Recover, as ``owner``, every job whose lease expired before ``now``, and every job
+        whose worker is certainly gone although its lease still runs (``jobs/liveness.py``)."""
         store = self.store
-        done: list[Recovered] = []
+        lost: list[Job] = []
         for expired in store.jobs.expired(now):
             job = store.jobs.take_expired(expired.id, owner, lease, now)
-            if job is None:
+            if job is not None:
+                lost.append(job)
+        for held in store.jobs.leased(now):
+            gone = held.lease_owner
+            if gone is None or gone == owner or not liveness.certainly_gone(gone):
                 continue
+            job = store.jobs.take_from(held.id, gone, owner, lease, now)
+            if job is not None:
+                log.warning("job %s: its worker %s is gone; recovering it now", job.id, gone)
+                lost.append(job)
+        done: list[Recovered] = []
+        for job in lost:
             try:
                 done.append(self._recover(owner, job, now))
             except LeaseLost:
@@ -113,7 +126,7 @@ class Recovery:
             # A lost worker is a transient failure: the schedule retries as for any other.
             retry_at = now + self.retry_delay
         store.jobs.abort_held(job.id, owner, JobOutcome(batch_id=job.batch_id), retry_at=retry_at)
-        log.warning("job %s aborted: its lease expired", job.id)
+        log.warning("job %s aborted: its worker was lost", job.id)
         return Recovered(job.id, JobState.ABORTED)
 
     def _status(self, job: Job) -> BatchStatus | None:

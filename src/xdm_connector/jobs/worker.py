@@ -37,6 +37,7 @@ from xdm_connector.errors import (
     SourceError,
     XdmcError,
 )
+from xdm_connector.jobs import liveness
 from xdm_connector.jobs.notify import wakeups_for
 from xdm_connector.jobs.recovery import Recovery
 from xdm_connector.logs import log_context
@@ -108,6 +109,7 @@ class Worker:
         self.destinations = self.exporter.setup.destinations
         self.recovery = Recovery(store, settings, self.destinations)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        liveness.register(self.owner)
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._clock = clock
         self._stopping = threading.Event()
@@ -187,6 +189,7 @@ class Worker:
                 self.store.workers.leave(self.owner)
             except XdmcError as exc:
                 log.warning("worker %s could not say it stops: %s", self.owner, exc)
+            liveness.unregister(self.owner)
 
     def _present(self) -> None:
         """Announce this worker while it runs, even while it waits idle for a long time."""

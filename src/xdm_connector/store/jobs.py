@@ -344,6 +344,32 @@ class JobQueue:
             )
             return session.get(Job, job_id) if taken else None
 
+    def leased(self, now: datetime) -> list[Job]:
+        """The jobs in progress whose lease still runs, with their owner."""
+        with self._store.read() as session:
+            return list(
+                session.scalars(
+                    sa.select(Job)
+                    .where(Job.state.in_(IN_PROGRESS), Job.lease_expires_at >= now)
+                    .order_by(Job.id)
+                )
+            )
+
+    def take_from(
+        self, job_id: int, gone: str, owner: str, lease: timedelta, now: datetime
+    ) -> Job | None:
+        """Take over the lease of a job held by ``gone``, a worker known to be gone, to
+        recover it; None when it ended or changed hands meanwhile."""
+        with self._store.write() as session:
+            taken = _rowcount(
+                session.execute(
+                    sa.update(Job)
+                    .where(Job.id == job_id, Job.state.in_(IN_PROGRESS), Job.lease_owner == gone)
+                    .values(lease_owner=owner, lease_expires_at=now + lease)
+                )
+            )
+            return session.get(Job, job_id) if taken else None
+
     def _update_held(self, job_id: int, owner: str, **values: Any) -> None:
         with self._store.write() as session:
             updated = _rowcount(

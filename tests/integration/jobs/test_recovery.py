@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -121,3 +124,29 @@ def test_a_job_whose_destination_cannot_be_asked_waits_with_its_batch_and_folder
     assert kept.lease_owner == REAPER
     assert destination.batches[job.batch_id].state is BatchState.SUCCESS
     assert folder.is_dir()
+
+
+def test_a_job_whose_worker_is_certainly_gone_is_recovered_before_its_lease_ends(
+    store: Store, destination: InMemoryDestination, recovery: Recovery
+) -> None:
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    gone = f"{socket.gethostname()}:{ended.pid}:0a1b2c3d"
+    job = store.jobs.request_ingestion("demo", "XDM44").job
+    assert store.jobs.claim(gone, timedelta(minutes=5), utcnow()) is not None
+
+    assert recover(recovery) == [Recovered(job.id, JobState.ABORTED)]
+    assert store.jobs.get_by_id(job.id).state == JobState.ABORTED
+
+
+def test_a_job_whose_worker_may_live_waits_for_its_lease(
+    store: Store, destination: InMemoryDestination, recovery: Recovery
+) -> None:
+    elsewhere = f"another-{socket.gethostname()}:1:0a1b2c3d"
+    job = store.jobs.request_ingestion("demo", "XDM44").job
+    assert store.jobs.claim(elsewhere, timedelta(minutes=5), utcnow()) is not None
+
+    assert recover(recovery) == []
+    held = store.jobs.get_by_id(job.id)
+    assert JobState(held.state).in_progress
+    assert held.lease_owner == elsewhere
