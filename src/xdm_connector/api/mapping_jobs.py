@@ -30,6 +30,10 @@ class JobResource(CamelModel):
     records_read: int
     records_ingested: int
     records_rejected: int
+    records_deleted: int = Field(
+        description="Records deleted at the destination: soft-deleted in the source, or "
+        "gone from it (found by a reconciliation)."
+    )
     reason: str
     created: datetime
     started: datetime | None
@@ -110,6 +114,7 @@ def job_resource(job: Job) -> JobResource:
         records_read=job.records_read,
         records_ingested=job.records_ingested,
         records_rejected=job.records_rejected,
+        records_deleted=job.records_deleted,
         reason=job.reason,
         created=job.created_at,
         started=job.started_at,

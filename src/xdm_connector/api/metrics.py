@@ -55,7 +55,7 @@ class StoreCollector(Collector):
             for state in JobState:
                 jobs.add_metric([org, state.value], figures.jobs_by_state.get((org, state), 0))
         yield jobs
-        names = ("read", "ingested", "rejected")
+        names = ("read", "ingested", "rejected", "deleted")
         for index, name in enumerate(names):
             family = CounterMetricFamily(
                 f"xdmc_records_{name}", f"Records {name} by export jobs.", labels=["org"]

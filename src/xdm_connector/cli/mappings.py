@@ -36,6 +36,7 @@ JOB_COLUMNS = (
     Column("recordsRead", "READ"),
     Column("recordsIngested", "INGESTED"),
     Column("recordsRejected", "REJECTED"),
+    Column("recordsDeleted", "DELETED"),
     Column("batchId", "BATCH ID"),
     Column("reason", "REASON", prose=True),
 )
@@ -185,7 +186,7 @@ def mappings_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """Print the mapping's export jobs, newest first: id, status, trigger, records read,
-    ingested and rejected, batch id, reason."""
+    ingested, rejected and deleted, batch id, reason."""
     with opened_store() as (_settings, store):
         run_command(lambda: store.mappings.get(org, mapping_id))
         rows = [
@@ -196,6 +197,7 @@ def mappings_jobs(
                 job.records_read,
                 job.records_ingested,
                 job.records_rejected,
+                job.records_deleted,
                 job.batch_id,
                 job.reason,
             )

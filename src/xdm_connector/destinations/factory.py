@@ -49,6 +49,8 @@ class OpenedDestination:
     destination: Destination
     file_format: FileFormat = "parquet"
     close: Callable[[], None] = field(default=_nothing)
+    takes_deletes: bool = False
+    """Whether batches may hold files of deletes (``deletes-*.parquet``): the lake's do."""
 
     def __enter__(self) -> OpenedDestination:
         return self
@@ -70,7 +72,8 @@ def open_destination(
     match config:
         case LakeConfig():
             tables = LakeTables(config.location(settings.lake_location), modes=modes)
-            return OpenedDestination(RetryingDestination(tables, settings.retry_policy()))
+            retrying = RetryingDestination(tables, settings.retry_policy())
+            return OpenedDestination(retrying, takes_deletes=True)
         case PlatformConfig():
             platform = PlatformDestination(
                 config,
@@ -117,7 +120,8 @@ class OrgDestinations:
             return destination_for(organization.destination, self.settings, modes=self.lake_mode)
         if isinstance(self.override, PlatformDestination):
             return OpenedDestination(self.override)
-        return OpenedDestination(RetryingDestination(self.override, self.settings.retry_policy()))
+        retrying = RetryingDestination(self.override, self.settings.retry_policy())
+        return OpenedDestination(retrying, takes_deletes=isinstance(self.override, LakeTables))
 
     def lake(self, org_id: str | None = None) -> LakeTables:
         """The lake an organization's jobs deliver to, or would on the lake: its own URL, or

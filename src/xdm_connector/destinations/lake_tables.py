@@ -62,7 +62,7 @@ from deltalake.transaction import (
 
 from xdm_connector.destinations.base import BatchState, BatchStatus, batch_id_for, check_name
 from xdm_connector.destinations.lake_storage import LakeStorage, lake_errors
-from xdm_connector.domain.lake_modes import UPSERT_KEY, LakeMode
+from xdm_connector.domain.lake_modes import DELETED_COLUMN, DELETES_PREFIX, UPSERT_KEY, LakeMode
 from xdm_connector.errors import DestinationError
 
 APPLICATION = "xdm-connector"
@@ -270,8 +270,11 @@ class LakeTables:
                 "committed": _now(),
             }
         mode = self.mode(org, dataset)
-        files = self._land(record)
+        placed = self._land(record)
+        files = [found for found in placed if not _holds_deletes(found[0])]
+        deletes = [found for found in placed if _holds_deletes(found[0])]
         rows = sum(rows for _, _, rows in files)
+        deleted = sum(rows for _, _, rows in deletes)
         properties = CommitProperties(
             custom_metadata={
                 "xdmc.batch": batch_id,
@@ -279,10 +282,13 @@ class LakeTables:
                 "xdmc.job": str(txn.version),
                 "xdmc.mode": str(mode),
                 "xdmc.rows": str(rows),
+                "xdmc.deletes": str(deleted),
             },
             app_transactions=[Transaction(txn.app_id, txn.version)],
         )
-        merge = mode is LakeMode.UPSERT and table is not None and bool(files) and _holds_rows(table)
+        merge = (
+            mode is LakeMode.UPSERT and table is not None and bool(placed) and _holds_rows(table)
+        )
         # An upsert into an empty table is an append: how the commit was made says how
         # ``abort`` may withdraw it.
         stored_mode = LakeMode.UPSERT if merge else LakeMode.APPEND
@@ -290,8 +296,13 @@ class LakeTables:
         properties.custom_metadata["xdmc.committedAs"] = str(stored_mode)
         if merge:
             assert table is not None
-            self._merge(table, record, files, properties)
+            self._merge(table, record, files, deletes, properties)
         else:
+            if mode is LakeMode.APPEND and deletes and (table is not None or files):
+                # An append table keeps a row per delete; an empty upsert table has no
+                # row to delete.
+                table = self._with_delete_columns(org, dataset, table, files, deletes)
+                files = files + deletes
             self._append(org, dataset, table, files, properties)
         version = self._version_after(org, dataset, batch_id)
         return {
@@ -299,6 +310,7 @@ class LakeTables:
             "state": COMMITTED,
             "version": version,
             "rows": rows,
+            "deletes": deleted,
             "mode": str(stored_mode),
             "files": [path for path, _, _ in files],
             "committed": _now(),
@@ -365,7 +377,13 @@ class LakeTables:
         if table is None:
             if not files:
                 return  # nothing to create a table with: the batch holds no record
-            schema = Schema.from_arrow(self._file_schema(org, dataset, files[0][0]))
+            arrow = self._file_schema(org, dataset, files[0][0])
+            for path, _, _ in files:
+                if _holds_deletes(path):  # the columns of a delete's row, after the records'
+                    more = self._file_schema(org, dataset, path)
+                    arrow = pa.schema([*arrow, *(f for f in more if f.name not in arrow.names)])
+                    break
+            schema = Schema.from_arrow(arrow)
             try:
                 create_table_with_add_actions(
                     self.table_uri(org, dataset),
@@ -388,35 +406,91 @@ class LakeTables:
         table: DeltaTable,
         record: dict[str, Any],
         files: list[tuple[str, int, int]],
+        deletes: list[tuple[str, int, int]],
         properties: CommitProperties,
     ) -> None:
-        """Merge the landed files into the table on ``_id``: the latest version of each."""
+        """Merge the landed files into the table on ``_id``, in one commit: the latest version
+        of each record, and the rows of the deleted keys removed."""
         batch_id, org, dataset = record["id"], record["org"], record["dataset"]
-        paths = [self.storage.path(f"{org}/{dataset}/{path}") for path, _, _ in files]
-        source = pads.dataset(paths, format="parquet", filesystem=self.storage.filesystem)
-        if UPSERT_KEY not in source.schema.names:
+        source = self._landed_dataset(org, dataset, files)
+        gone = self._landed_dataset(org, dataset, deletes)
+        schema = source.schema if source is not None else pa.schema([])
+        if source is not None and UPSERT_KEY not in schema.names:
             raise DestinationError(
                 f"an upsert table merges on {UPSERT_KEY}, which batch {batch_id} lacks: map "
                 f"/{UPSERT_KEY} or make the dataset's lake mode append",
                 batch_id=batch_id,
             )
-        reader = pa.RecordBatchReader.from_batches(
-            source.schema, (unsliced(batch) for batch in source.to_batches())
+        if source is None:
+            assert gone is not None
+            schema = pa.schema([gone.schema.field(UPSERT_KEY)])
+        # One stream of both: records marked live, deletes marked deleted (other columns null).
+        marked = pa.schema(
+            [field.with_nullable(True) for field in schema] + [pa.field(DELETED_COLUMN, pa.bool_())]
         )
-        (
-            table.merge(
-                reader,
-                predicate=f"t.{UPSERT_KEY} = s.{UPSERT_KEY}",
-                source_alias="s",
-                target_alias="t",
-                commit_properties=properties,
-            )
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
-        )
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            if source is not None:
+                for batch in source.to_batches():
+                    batch = unsliced(batch)
+                    live = pa.array([False] * batch.num_rows, pa.bool_())
+                    yield pa.RecordBatch.from_arrays([*batch.columns, live], schema=marked)
+            if gone is not None:
+                for batch in gone.to_batches(columns=[UPSERT_KEY]):
+                    rows = batch.num_rows
+                    keys = batch.column(0).cast(schema.field(UPSERT_KEY).type)
+                    columns = [
+                        keys if field.name == UPSERT_KEY else pa.nulls(rows, field.type)
+                        for field in schema
+                    ]
+                    dead = pa.array([True] * rows, pa.bool_())
+                    yield pa.RecordBatch.from_arrays([*columns, dead], schema=marked)
+
+        merger = table.merge(
+            pa.RecordBatchReader.from_batches(marked, batches()),
+            predicate=f"t.{UPSERT_KEY} = s.{UPSERT_KEY}",
+            source_alias="s",
+            target_alias="t",
+            commit_properties=properties,
+        ).when_matched_delete(predicate=f"s.{DELETED_COLUMN}")
+        if source is not None:
+            live = f"NOT s.{DELETED_COLUMN}"
+            merger = merger.when_matched_update_all(
+                predicate=live, except_cols=[DELETED_COLUMN]
+            ).when_not_matched_insert_all(predicate=live, except_cols=[DELETED_COLUMN])
+        merger.execute()
         # The merge wrote its own files: the landed ones are read, never referenced.
         self.storage.delete_folder(self.landed(org, dataset, batch_id))
+
+    def _landed_dataset(
+        self, org: str, dataset: str, files: list[tuple[str, int, int]]
+    ) -> pads.Dataset | None:
+        if not files:
+            return None
+        paths = [self.storage.path(f"{org}/{dataset}/{path}") for path, _, _ in files]
+        return pads.dataset(paths, format="parquet", filesystem=self.storage.filesystem)
+
+    def _with_delete_columns(
+        self,
+        org: str,
+        dataset: str,
+        table: DeltaTable | None,
+        files: list[tuple[str, int, int]],
+        deletes: list[tuple[str, int, int]],
+    ) -> DeltaTable | None:
+        """The append table, its schema holding the columns of a delete's row (added in a
+        commit of their own, once: a schema change, no data). Before the table exists, its
+        first commit creates it with them (``_append`` reads the first file's schema)."""
+        if table is None:
+            return None
+        names = set(table.schema().to_arrow().names)
+        wanted = self._file_schema(org, dataset, deletes[0][0])
+        missing = [field for field in wanted if field.name not in names]
+        if not missing:
+            return table
+        fields = Schema.from_arrow(pa.schema(missing)).fields
+        table.alter.add_columns(list(fields))
+        return self.table(org, dataset)
 
     def _file_schema(self, org: str, dataset: str, path: str) -> pa.Schema:
         full = self.storage.path(f"{org}/{dataset}/{path}")
@@ -506,6 +580,11 @@ def _paths(table: DeltaTable) -> list[str]:
     """The paths (relative to the table) of the table's current files."""
     paths = table.get_add_actions().column("path").to_pylist()
     return [str(path) for path in paths]
+
+
+def _holds_deletes(path: str) -> bool:
+    """Whether a landed file (``<batch>/<name>``) holds deletes, not records."""
+    return path.rpartition("/")[2].startswith(DELETES_PREFIX)
 
 
 def _holds_rows(table: DeltaTable) -> bool:

@@ -25,6 +25,15 @@ UPSERT_KEY = "_id"
 """The record key an ``upsert`` table merges on: XDM's record identifier."""
 
 
+DELETED_COLUMN = "_xdmc_deleted"
+"""A delete's column: true on a row that says its ``_id`` was deleted (an ``append`` table);
+null on records."""
+DELETED_AT_COLUMN = "_xdmc_deleted_at"
+"""When the delete was found (UTC), on a delete's row."""
+DELETES_PREFIX = "deletes-"
+"""The name of a batch's files of deletes (``deletes-00000.parquet``): keys, not records."""
+
+
 def default_lake_mode(behaviour: str | None) -> LakeMode:
     """The mode of a dataset whose class extends ``behaviour`` (record or time-series)."""
     return LakeMode.APPEND if behaviour == TIME_SERIES_BEHAVIOUR else LakeMode.UPSERT

@@ -9,6 +9,10 @@
     auditFields: ["@lastModified"]
     fieldMappings:
       - {source: "@email", xdm: "/personalEmail/address"}
+    deletes:                        # optional: how records die
+      softDeleteWhen: "@deleted = 1"
+      detectHardDeletes: true
+      sweepIntervalMinutes: 1440
 """
 
 from __future__ import annotations
@@ -40,6 +44,35 @@ class FieldMapping(BaseModel):
         max_length=1000,
         description="the path of the XDM field it fills, such as `/person/name/firstName`; "
         "an array's items by their index, `/identityMap/Email/0/id`, with `mapToXdmArray`",
+    )
+
+
+class DeleteRules(BaseModel):
+    """How a mapping's records are deleted at the destination (its ``deletes`` section)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    soft_delete_when: str | None = Field(
+        alias="softDeleteWhen",
+        default=None,
+        min_length=1,
+        max_length=4000,
+        description="a boolean expression of the source's record: true, the record is "
+        "deleted (a delete is sent for it, never the record)",
+    )
+    detect_hard_deletes: bool = Field(
+        alias="detectHardDeletes",
+        default=False,
+        description="whether records gone from the source are deleted at the destination "
+        "too (found by the reconciliation)",
+    )
+    sweep_interval_minutes: int = Field(
+        alias="sweepIntervalMinutes",
+        default=1440,
+        ge=0,
+        le=366 * 24 * 60,
+        description="how often an export reconciles the destination with the whole source, "
+        "in minutes (0: every export)",
     )
 
 
@@ -111,6 +144,12 @@ class MappingDefinition(BaseModel):
         le=100,
         description="the percentage of the records read that may fail validation: above "
         "it, the export fails (`ACP-880096`); below it, they are counted and left out",
+    )
+
+    deletes: DeleteRules | None = Field(
+        default=None,
+        description="how records are deleted: `softDeleteWhen`, `detectHardDeletes`, "
+        "`sweepIntervalMinutes`; without it, records are never deleted",
     )
 
     @field_validator("audit_fields", mode="before")

@@ -21,6 +21,8 @@ class RecordCounts:
     read: int = 0
     ingested: int = 0
     rejected: int = 0
+    deleted: int = 0
+    """Keys sent as deletes: soft-deleted records, and records gone from the source."""
     skipped: int = 0
     """Rows of the look-back already exported in the same version, not sent again."""
     threshold: float = 100.0
@@ -57,6 +59,7 @@ class RecordCounts:
         self.ingested += other.ingested
         self.rejected += other.rejected
         self.skipped += other.skipped
+        self.deleted += other.deleted
         room = MAX_REJECTED_SAMPLES - len(self.samples)
         self.samples.extend(other.samples[: max(room, 0)])
 
@@ -67,4 +70,5 @@ class RecordCounts:
             "rejectedPercent": round(self.rejected_percent, 4),
             "rejectedThresholdPercent": self.threshold,
             "lookbackSkipped": self.skipped,
+            "recordsDeleted": self.deleted,
         }

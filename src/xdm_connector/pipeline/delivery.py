@@ -25,6 +25,7 @@ from xdm_connector.domain.batches import batch_key
 from xdm_connector.errors import UPLOAD_FAILED_MESSAGE, DestinationError
 from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.deletes import deletes_name
 from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.setup import JobRun
@@ -60,6 +61,7 @@ class Delivery:
         self.destination = run.opened.destination
         self.file_format = run.opened.file_format
         self.control = run.control
+        self.takes_deletes = run.opened.takes_deletes
 
     def open_batch(self, watermark: dict[str, Any] | None = None) -> str:
         """Create the job's batch and record it on the job at once (with ``watermark``)."""
@@ -83,6 +85,17 @@ class Delivery:
             self.destination.put_file(
                 batch_id, prefix + written.name, written.path, rows=written.rows
             )
+        self.control.check()
+
+    def put_deletes(self, batch_id: str, files: list[WrittenFile], *, prefix: str = "") -> None:
+        """Send files of deletes (``pipeline/deletes.py``) into the batch, when its
+        destination takes deletes (a lake); another's are left out, their keys counted."""
+        if files and self.takes_deletes:
+            for written in files:
+                self.control.check()
+                self.destination.put_file(
+                    batch_id, deletes_name(written, prefix), written.path, rows=written.rows
+                )
         self.control.check()
 
     def refuse(self, counts: RecordCounts, batch_id: str = "") -> NoReturn:
@@ -111,13 +124,19 @@ class Delivery:
         counts: RecordCounts,
         watermark: dict[str, Any],
         batch_id: str = "",
+        deletes: list[WrittenFile] | None = None,
     ) -> JobOutcome:
         """Send the files into the job's batch (created now if it has none), complete it,
         and follow it until the destination accepts it; a sliced job's batch (``batch_id``)
         already holds its files, and is aborted when nothing was written into it."""
         job, control, destination = self.job, self.control, self.destination
         details = counts.details()
-        if counts.ingested == 0:
+        if counts.deleted and not self.takes_deletes:
+            details["deletesNotDelivered"] = (
+                "the destination does not take deletes yet: the deleted records stay there"
+            )
+        sends_deletes = bool(counts.deleted) and self.takes_deletes
+        if counts.ingested == 0 and not sends_deletes:
             if batch_id:
                 destination.abort(batch_id)  # a sliced job's batch, left empty
             return JobOutcome(
@@ -132,6 +151,7 @@ class Delivery:
                 batch_id = self.open_batch(watermark)
             pause_at("created", settings.fault_pause_at, settings.home)
             self.put(batch_id, files)
+            self.put_deletes(batch_id, deletes or [])
             destination.complete(batch_id)
             self.store.jobs.mark_uploaded(job.id, control.owner, batch_id)
             status = self._await_success(batch_id)

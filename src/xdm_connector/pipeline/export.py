@@ -60,6 +60,7 @@ class SourceRead:
     ranges: list[KeyRange]
     counts: RecordCounts
     files: list[WrittenFile]
+    deletes: list[WrittenFile]
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class Exporter:
                 counts.threshold = context.definition.rejected_threshold_percent
                 if counts.over_threshold:
                     delivery.refuse(counts, batch_id)
-                outcome = delivery.deliver(files, counts, watermark, batch_id)
+                outcome = delivery.deliver(files, counts, watermark, batch_id, read.deletes)
             return ExportResult(outcome, watermark)
         finally:
             # Before the worker records how the job ended, so that whoever sees it ended
@@ -153,9 +154,9 @@ class Exporter:
         if self._others_can_help():
             ranges = slice_ranges(source, plan, window, self.settings.slice_rows)
             if ranges:
-                return SourceRead(until, lookback, ranges, RecordCounts(), [])
+                return SourceRead(until, lookback, ranges, RecordCounts(), [], [])
         extracted = extract(self.settings, run, source, plan, window, lookback)
-        return SourceRead(until, lookback, [], extracted.counts, extracted.files)
+        return SourceRead(until, lookback, [], extracted.counts, extracted.files, extracted.deletes)
 
     def _others_can_help(self) -> bool:
         """Whether other workers run to take slices (alone, a whole window reads faster)."""

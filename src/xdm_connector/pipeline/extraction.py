@@ -15,16 +15,19 @@ folder; nothing reaches the destination here (``pipeline/delivery.py`` sends the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
+from xdm_connector.domain.lake_modes import UPSERT_KEY
 from xdm_connector.domain.windows import KeyRange, Window
 from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.deletes import DeleteWriter
 from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
-from xdm_connector.pipeline.plan import AUDIT_LABEL, KEY_LABEL, ExportPlan
+from xdm_connector.pipeline.plan import AUDIT_LABEL, DELETED_LABEL, KEY_LABEL, ExportPlan
 from xdm_connector.pipeline.setup import JobRun
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.validate import RecordChecks
@@ -38,6 +41,8 @@ class Extracted:
 
     counts: RecordCounts
     files: list[WrittenFile]
+    deletes: list[WrittenFile] = field(default_factory=list)
+    """Files of the keys to delete (soft-deleted records), ``pipeline/deletes.py``."""
 
 
 def extract(
@@ -64,6 +69,7 @@ def extract(
         max_file_bytes=settings.max_file_bytes,
         compression=settings.parquet_compression,
     )
+    deletes = DeleteWriter(run.workdir / "deletes")
     try:
         # A first export reads the whole table: a scan beats the audit index there.
         for batch in source.read_batches(
@@ -76,6 +82,8 @@ def extract(
             if skipped is not None:
                 batch = batch.filter(pc.invert(skipped))
             lookback.processed(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
+            if plan.deleted is not None:
+                batch = _split_deletes(batch, shaper, deletes, counts)
             shaped = shaper.shape(batch)
             keys = batch.column(KEY_LABEL)
             counts.sample(shaped.problems, keys)
@@ -93,6 +101,21 @@ def extract(
             pause_at("extract", settings.fault_pause_at, settings.home)
     finally:
         files = writer.close()
+        delete_files = deletes.close()
     pause_at("written", settings.fault_pause_at, settings.home)
     counts.skipped = lookback.skipped
-    return Extracted(counts, files)
+    return Extracted(counts, files, delete_files)
+
+
+def _split_deletes(
+    batch: pa.RecordBatch, shaper: RecordShaper, deletes: DeleteWriter, counts: RecordCounts
+) -> pa.RecordBatch:
+    """The rows of ``batch`` that live; the keys of the soft-deleted ones go to ``deletes``."""
+    deleted = pc.fill_null(batch.column(DELETED_LABEL), False)
+    if not pc.any(deleted).as_py():
+        return batch
+    gone = shaper.shape(batch.filter(deleted)).records
+    deletes.write(gone.column(UPSERT_KEY))
+    counts.read += gone.num_rows
+    counts.deleted += gone.num_rows
+    return batch.filter(pc.invert(deleted))

@@ -23,6 +23,7 @@ from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.windows import Bound, KeyRange, Since, Window
 from xdm_connector.errors import ExpressionError, InvalidInput
 from xdm_connector.expressions.compiler import CompiledExpression, ExpressionCompiler
+from xdm_connector.expressions.value_types import ValueType
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import Resource, describe_resource
 from xdm_connector.xdm.fields import XdmField, XdmType
@@ -30,6 +31,8 @@ from xdm_connector.xdm.schema import XedSchema
 
 KEY_LABEL = "_key"
 AUDIT_LABEL = "_audit"
+DELETED_LABEL = "_deleted"
+"""The rows' column of the mapping's ``softDeleteWhen``: true, the record is deleted."""
 
 
 class Greatest(ReturnTypeFromArgs[Any]):
@@ -72,6 +75,8 @@ class ExportPlan:
     targets: dict[str, CompiledExpression]
     """XDM path → compiled source expression, in the mapping's order."""
     audit: CompiledExpression
+    deleted: CompiledExpression | None = None
+    """The mapping's ``softDeleteWhen``, a boolean (None: no record is soft-deleted)."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -101,14 +106,31 @@ class ExportPlan:
         """The window's rows (of one key range, for a slice), one labelled column per XDM
         path, plus the key and the audit value (``KEY_LABEL``, ``AUDIT_LABEL``)."""
         columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
-        query = self.compiler.select(columns).add_columns(
-            self.key.label(KEY_LABEL), self.audit.column.label(AUDIT_LABEL)
-        )
-        query = query.where(self._in_window(window))
+        query = self._rows(columns).where(self._in_window(window))
         if keys is not None and keys.after is not None:
             query = query.where(self.key > keys.after)
         if keys is not None and keys.until is not None:
             query = query.where(self.key <= keys.until)
+        return query
+
+    def all_rows_query(self) -> sa.Select[Any]:
+        """Every row of the targeting dimension, in key order: what a reconciliation reads."""
+        columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
+        return self._rows(columns).order_by(self.key)
+
+    def rows_by_key_query(self, keys: list[Any]) -> sa.Select[Any]:
+        """The rows of ``keys`` (bound, never spliced into the SQL), like ``rows_query``."""
+        columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
+        return self._rows(columns).where(self.key.in_(keys))
+
+    def _rows(self, columns: dict[str, CompiledExpression]) -> sa.Select[Any]:
+        query = self.compiler.select(columns).add_columns(
+            self.key.label(KEY_LABEL), self.audit.column.label(AUDIT_LABEL)
+        )
+        if self.deleted is not None:
+            # NULL is not true: a record whose condition is unknown lives.
+            flag = sa.func.coalesce(self.deleted.column, sa.false())
+            query = query.add_columns(sa.type_coerce(flag, sa.Boolean()).label(DELETED_LABEL))
         return query
 
     def key_stats_query(self, window: Window) -> sa.Select[Any]:
@@ -219,9 +241,10 @@ def plan_export(definition: MappingDefinition, schema: XedSchema, resource: Reso
                 Problem("ACP-880087", f"fieldMappings[{index}] {row.source!r} → {row.xdm}: {exc}")
             )
     audit = _audit(compiler, definition, problems)
+    deleted = _soft_delete(compiler, definition, problems)
     if problems or audit is None:
         raise MappingInvalid(problems)
-    return ExportPlan(definition, schema, compiler, targets, audit)
+    return ExportPlan(definition, schema, compiler, targets, audit, deleted)
 
 
 def _target_field(
@@ -266,6 +289,25 @@ def _enum_labels(field: XdmField) -> dict[object, str] | None:
     if field.enum_labels:
         return dict(field.enum_labels.items())
     return None
+
+
+def _soft_delete(
+    compiler: ExpressionCompiler, definition: MappingDefinition, problems: list[Problem]
+) -> CompiledExpression | None:
+    """The mapping's ``softDeleteWhen``, compiled; a problem unless it is a boolean."""
+    text = definition.deletes.soft_delete_when if definition.deletes else None
+    if text is None:
+        return None
+    try:
+        compiled = compiler.compile(text)
+        if compiled.type is not ValueType.BOOLEAN:
+            raise ExpressionError(
+                f"softDeleteWhen must be a condition (true: deleted), not a {compiled.type}"
+            )
+    except ExpressionError as exc:
+        problems.append(Problem("ACP-880087", f"deletes.softDeleteWhen {text!r}: {exc}"))
+        return None
+    return compiled
 
 
 def _audit(

@@ -164,7 +164,9 @@ class SliceRunner:
                 what = f"slice {piece.number} of job {job.id}"
                 lookback, extracted = setup.read(run, extract_keys, retries=retries, what=what)
                 delivery = Delivery(setup.store, setup.settings, run)
-                delivery.put(job.batch_id, extracted.files, prefix=f"slice-{piece.number:05d}-")
+                prefix = f"slice-{piece.number:05d}-"
+                delivery.put(job.batch_id, extracted.files, prefix=prefix)
+                delivery.put_deletes(job.batch_id, extracted.deletes, prefix=prefix)
         except XdmcError as exc:
             if isinstance(exc, DestinationError):
                 exc.batch_id = exc.batch_id or job.batch_id
@@ -179,6 +181,7 @@ class SliceRunner:
             result={
                 "samples": counts.samples,
                 "skipped": counts.skipped,
+                "deleted": counts.deleted,
                 "lookback": lookback.recent_document(),
                 **({DETAILS_KEY: retries.document()} if retries.count else {}),
             },
@@ -237,6 +240,7 @@ class SliceRunner:
                     ingested=piece.records_ingested,
                     rejected=piece.records_rejected,
                     skipped=int(result.get("skipped", 0)),
+                    deleted=int(result.get("deleted", 0)),
                     samples=list(result.get("samples", [])),
                 )
             )

@@ -394,6 +394,7 @@ class JobQueue:
             "records_read": outcome.records_read,
             "records_ingested": outcome.records_ingested,
             "records_rejected": outcome.records_rejected,
+            "records_deleted": int((outcome.details or {}).get("recordsDeleted", 0)),
             "reason": outcome.reason,
         }
         if outcome.batch_id:

@@ -244,6 +244,8 @@ class Job(Base):
     records_read: Mapped[int] = mapped_column(default=0)
     records_ingested: Mapped[int] = mapped_column(default=0)
     records_rejected: Mapped[int] = mapped_column(default=0)
+    records_deleted: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Keys deleted at the destination (the details' ``recordsDeleted``)."""
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     window: Mapped[dict[str, Any] | None]
     details: Mapped[dict[str, Any] | None]
