@@ -1,0 +1,78 @@
+"""Crashes with deletes: a real worker killed (``SIGKILL``) while its job carries deletes;
+once recovered and run again, the deletes are applied exactly once (one commit of the
+mapping holds them) and the upsert table holds exactly the source's live keys."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_crashes import PROFILES, Crash
+from tests.lake import lake_commits
+from xdm_connector.demo.setup import demo_mapping
+from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.mapping_definition import MappingDefinition
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.publication import publish_mapping
+from xdm_connector.xdm.registry import SchemaRegistry
+
+SOFT_DELETED = 50
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def crash(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crash]:
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    installation = Crash(tmp_path / "home", database_url)
+    try:
+        yield installation
+    finally:
+        installation.close()
+
+
+def source(crash: Crash, statement: str) -> None:
+    with sqlite3.connect(crash.settings.demo_source_path) as connection:
+        connection.execute(statement)
+
+
+@pytest.mark.parametrize("stage", ["written", "created", "completed"])
+def test_deletes_are_applied_once_whatever_stage_a_worker_dies_at(crash: Crash, stage: str) -> None:
+    source(crash, "ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
+    document = demo_mapping().document() | {"deletes": {"softDeleteWhen": "@deleted = 1"}}
+    apply_mapping(crash.store, "demo", MappingDefinition.from_document(document))
+    registry = SchemaRegistry.packaged()
+    assert publish_mapping(crash.store, registry, "demo", "XDM44", start=False).published
+    exporter = crash.worker()
+    assert crash.wait_until_ended(crash.trigger()).state == JobState.SUCCESS
+    exporter.terminate()
+    exporter.wait(timeout=30)
+
+    source(
+        crash,
+        "UPDATE profile SET deleted = 1, lastModified = '2030-01-01 00:00:00.000000' "
+        f"WHERE id <= {SOFT_DELETED}",
+    )
+    first = crash.trigger()
+    doomed = crash.worker(XDMC_FAULT_PAUSE_AT=stage)
+    crash.wait_for(crash.home / "faults" / f"{stage}.paused")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    crash.worker()  # recovers the job once its lease expires, then runs the next ones
+    ended = crash.wait_until_ended(first)
+    expected = JobState.SUCCESS if stage == "completed" else JobState.ABORTED
+    assert ended.state == expected, crash.logs()
+    again = crash.wait_until_ended(crash.trigger())
+    assert again.state == JobState.SUCCESS, again.reason
+
+    live = list(range(SOFT_DELETED + 1, PROFILES + 1))
+    assert sorted(map(int, crash.lake_ids())) == live
+    commits = lake_commits(crash.settings.lake_root, "demo", "profiles")
+    with_deletes = [c for c in commits if int(c.get("xdmc.deletes", "0")) > 0]
+    assert [int(c["xdmc.deletes"]) for c in with_deletes] == [SOFT_DELETED]
+    if stage != "completed":  # a job recovered as Success does not yet count its deletes
+        assert again.records_deleted == SOFT_DELETED
