@@ -64,6 +64,8 @@ class BatchStatus:
     version: int | None = None
     """The destination's version that made the batch visible (the lake's Delta table
     version of its commit), when it has one."""
+    deletes: int | None = None
+    """The deletes the batch applied, once known (the lake's)."""
 
     @property
     def error_text(self) -> str:

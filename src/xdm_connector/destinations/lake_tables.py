@@ -218,7 +218,10 @@ class LakeTables:
         match record["state"]:
             case "committed":
                 return BatchStatus(
-                    BatchState.SUCCESS, records=record.get("rows"), version=record.get("version")
+                    BatchState.SUCCESS,
+                    records=record.get("rows"),
+                    version=record.get("version"),
+                    deletes=record.get("deletes"),
                 )
             case BatchState.ABORTED:
                 return BatchStatus(BatchState.ABORTED)

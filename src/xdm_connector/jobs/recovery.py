@@ -103,7 +103,11 @@ class Recovery:
                 records_read=records,
                 records_ingested=records,
                 batch_id=job.batch_id,
-                details={**(job.details or {}), "recovered": True},
+                details={
+                    **(job.details or {}),
+                    "recovered": True,
+                    **({"recordsDeleted": status.deletes} if status.deletes else {}),
+                },
             )
             self.work.remove_ended(store, job.id)
             store.jobs.succeed(job, owner, outcome, job.watermark)
