@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -66,6 +66,8 @@ class BatchStatus:
     version of its commit), when it has one."""
     deletes: int | None = None
     """The deletes the batch applied, once known (the lake's)."""
+    refused: int = 0
+    """The records the destination refused (the platform's validation), once final."""
 
     @property
     def error_text(self) -> str:
@@ -83,6 +85,29 @@ def describe_errors(errors: Iterable[object]) -> str:
         else:
             parts.append(str(error))
     return "; ".join(part for part in parts if part)
+
+
+@dataclass(frozen=True)
+class RefusedRecord:
+    """One record a destination refused, as its diagnostics tell: the record's key (its
+    ``_id``, else its primary identity; ``None`` when it has neither), the XED path of the
+    refused value (``/person/gender``; ``""`` for a record that could not be read), the
+    value (``repr``), and the destination's reason with its code."""
+
+    key: Any
+    path: str
+    value: str
+    reason: str
+    code: str = ""
+
+
+@runtime_checkable
+class RefusalReader(Protocol):
+    """A destination that keeps the records it refused, and reads them back."""
+
+    def refused_records(self, batch_id: str, limit: int) -> list[RefusedRecord]:
+        """Up to ``limit`` records the destination refused in the batch, first first."""
+        ...
 
 
 class Destination(Protocol):

@@ -55,31 +55,63 @@ class PlatformApi:
         body anew for each attempt (a file read again from the start)."""
 
         def attempt() -> httpx.Response:
-            sent = {**self._headers, **(headers or {})}
-            sent["Authorization"] = f"Bearer {self._tokens.token()}"
             try:
                 response = self.client.request(
                     method,
                     self.base_url + path,
                     json=json,
                     params=params,
-                    headers=sent,
+                    headers=self._sent(headers),
                     content=content() if content is not None else None,
                 )
             except httpx.HTTPError as exc:
                 raise _with_batch(transport_error("the platform", exc), batch_id) from exc
-            if response.status_code == 401:
-                self._tokens.invalidate()
-                raise PlatformError(
-                    "the platform refused the token", batch_id=batch_id, transient=True
-                )
-            try:
-                raise_for_answer(response, "the platform")
-            except PlatformError as exc:
-                raise _with_batch(exc, batch_id) from None
+            self._check(response, batch_id)
             return response
 
         return self.policy.call(attempt, what=f"{method} {path}")
+
+    def lines(
+        self, path: str, *, limit: int, batch_id: str = "", params: dict[str, str] | None = None
+    ) -> list[bytes]:
+        """The first ``limit`` non-blank lines of a JSON Lines answer to ``GET path``, read
+        as they come (a file of refused records may be large), retried as ``call``."""
+
+        def attempt() -> list[bytes]:
+            kept: list[bytes] = []
+            try:
+                with self.client.stream(
+                    "GET", self.base_url + path, params=params, headers=self._sent(None)
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        self._check(response, batch_id)
+                    for line in response.iter_lines():
+                        if line.strip():
+                            kept.append(line.encode())
+                        if len(kept) >= limit:
+                            break
+            except httpx.HTTPError as exc:
+                raise _with_batch(transport_error("the platform", exc), batch_id) from exc
+            return kept
+
+        return self.policy.call(attempt, what=f"GET {path}")
+
+    def _sent(self, headers: dict[str, str] | None) -> dict[str, str]:
+        """The headers of a call: the four of every call, ``headers``, a token."""
+        sent = {**self._headers, **(headers or {})}
+        sent["Authorization"] = f"Bearer {self._tokens.token()}"
+        return sent
+
+    def _check(self, response: httpx.Response, batch_id: str) -> None:
+        """Raise the ``PlatformError`` of an unsuccessful answer; a ``401`` drops the token."""
+        if response.status_code == 401:
+            self._tokens.invalidate()
+            raise PlatformError("the platform refused the token", batch_id=batch_id, transient=True)
+        try:
+            raise_for_answer(response, "the platform")
+        except PlatformError as exc:
+            raise _with_batch(exc, batch_id) from None
 
 
 def _with_batch(error: PlatformError, batch_id: str) -> PlatformError:

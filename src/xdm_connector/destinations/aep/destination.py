@@ -21,6 +21,7 @@ platform to abandon.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from xdm_connector.destinations.aep.ims import ImsTokens
 from xdm_connector.destinations.base import (
     BatchState,
     BatchStatus,
+    RefusedRecord,
     check_name,
 )
 from xdm_connector.destinations.config import PlatformConfig
@@ -42,6 +44,11 @@ from xdm_connector.retry import RetryPolicy
 
 IMPORT = "/data/foundation/import"
 CATALOG = "/data/foundation/catalog"
+EXPORT = "/data/foundation/export"
+ROW_ERRORS = "row_errors"
+"""The ``path`` of a batch's row error files, with ``enableErrorDiagnostics``."""
+SUMMARY_ERRORS = frozenset({"INGEST-1212-400", "INGEST-1213-400"})
+"""The platform's errors that sum up the others (their records are counted by those)."""
 LARGE_FILE_BYTES = 256 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 MAX_ERRORS = 50
@@ -158,7 +165,43 @@ class PlatformDestination:
         state = PLATFORM_STATES.get(str(batch.get("status", "")).lower(), BatchState.UNKNOWN)
         metrics = batch.get("metrics") or {}
         records = metrics.get("outputRecordCount") if state is BatchState.SUCCESS else None
-        return BatchStatus(state, records=records, errors=batch_errors(batch.get("errors")))
+        errors = batch_errors(batch.get("errors"))
+        return BatchStatus(state, records=records, errors=errors, refused=_refused(errors, metrics))
+
+    def refused_records(self, batch_id: str, limit: int) -> list[RefusedRecord]:
+        """The batch's refused records from its error diagnostics: the row error files the
+        platform lists at ``meta?path=row_errors``, read in order, one ``RefusedRecord`` per
+        error of a row, up to ``limit``; none when the platform kept no diagnostics."""
+        check_name(batch_id, "Batch id")
+        meta = f"{EXPORT}/batches/{batch_id}/meta"
+        try:
+            listing = self.api.call("GET", meta, batch_id=batch_id, params={"path": ROW_ERRORS})
+            document = listing.json()
+        except PlatformError as exc:
+            if exc.status_code == 404:
+                return []
+            raise
+        except ValueError:
+            return []
+        entries = document.get("data") if isinstance(document, dict) else None
+        names = [
+            entry["name"]
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+        ]
+        found: list[RefusedRecord] = []
+        for name in names:
+            if len(found) >= limit:
+                break
+            lines = self.api.lines(
+                meta,
+                limit=limit - len(found),
+                batch_id=batch_id,
+                params={"path": f"{ROW_ERRORS}/{name}"},
+            )
+            for line in lines:
+                found.extend(row_refusals(line))
+        return found[:limit]
 
     # -- inside --------------------------------------------------------------------------------
 
@@ -229,6 +272,98 @@ def batch_errors(answered: Any) -> list[dict[str, Any]]:
         if entry:
             kept.append(entry)
     return kept
+
+
+def _refused(errors: list[dict[str, Any]], metrics: dict[str, Any]) -> int:
+    """The records a batch refused: the sum of its errors' ``recordCount`` (each refused
+    record is counted once, under its kind), else its ``failedRecordCount`` metric."""
+    counted = [
+        count
+        for error in errors
+        if error.get("code") not in SUMMARY_ERRORS
+        and (count := _count(error.get("recordCount"))) is not None
+    ]
+    if counted:
+        return sum(counted)
+    return _count(metrics.get("failedRecordCount")) or 0
+
+
+def _count(value: Any) -> int | None:
+    """A count the platform answered: an integer, not negative; ``None`` otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+MAX_REFUSED_VALUE = 200
+"""How much of a refused value (its ``repr``) a sample keeps."""
+
+
+def row_refusals(line: bytes) -> list[RefusedRecord]:
+    """The refusals of one line of a row error file: the record with its ``_errors``
+    (``[{"column": "/person/gender", "code": "1560", "message": "..."}]``), or a corrupt
+    row's ``_corrupt_record`` text; nothing for a line that is neither."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return []
+    if not isinstance(row, dict):
+        return []
+    errors = row.get("_errors")
+    refusals = []
+    for error in errors if isinstance(errors, list) else []:
+        if not isinstance(error, dict):
+            continue
+        column = error.get("column")
+        path = column if isinstance(column, str) else ""
+        if "_corrupt_record" in row:
+            value = row["_corrupt_record"]
+        else:
+            value = _at(row, path) if path else None
+        code = str(error.get("code") or "")
+        message = str(error.get("message") or error.get("description") or "")[:MAX_ERROR_TEXT]
+        refusals.append(
+            RefusedRecord(
+                key=_record_key(row),
+                path=path,
+                value=repr(value)[:MAX_REFUSED_VALUE],
+                reason=message,
+                code=code,
+            )
+        )
+    return refusals
+
+
+def _record_key(row: dict[str, Any]) -> Any:
+    """A refused record's ``_id``, else the id of its primary identity (``identityMap``)."""
+    key = row.get("_id")
+    if isinstance(key, str | int) and not isinstance(key, bool):
+        return key
+    identities = row.get("identityMap")
+    if not isinstance(identities, dict):
+        return None
+    first = None
+    for entries in identities.values():
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                continue
+            if entry.get("primary") is True:
+                return entry["id"]
+            first = first if first is not None else entry["id"]
+    return first
+
+
+def _at(row: Any, path: str) -> Any:
+    """The value at an XED slash path (``/person/gender``, ``/emails/0/address``)."""
+    node = row
+    for step in (part for part in path.split("/") if part):
+        if isinstance(node, dict):
+            node = node.get(step)
+        elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
+            node = node[int(step)]
+        else:
+            return None
+    return node
 
 
 def _field(response: httpx.Response, name: str) -> str:
