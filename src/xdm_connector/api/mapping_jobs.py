@@ -27,9 +27,14 @@ class JobResource(CamelModel):
     status: str = Field(description="Created, Uploaded, Success, Failed or Aborted.")
     trigger: str
     batch_id: str
-    records_read: int
-    records_ingested: int
-    records_rejected: int
+    records_read: int = Field(description="Records read from the source.")
+    records_ingested: int = Field(description="Records delivered: the destination kept them.")
+    records_rejected: int = Field(
+        description="Records the product rejected (shaping, validation): never sent."
+    )
+    records_refused: int = Field(
+        description="Records sent that the destination refused (the platform's validation)."
+    )
     records_deleted: int = Field(
         description="Records deleted at the destination: soft-deleted in the source, or "
         "gone from it (found by a reconciliation)."
@@ -90,7 +95,8 @@ class JobDetail(JobResource):
         description="The error that made the last of those retries (null: no retry)."
     )
     rejected_samples: list[dict[str, Any]] = Field(
-        description="Samples of refused records: key, XDM path, value, reason."
+        description="Samples of refused records: key, XDM path, value, reason, and "
+        "rejectedBy: product (never sent) or platform (read back from its diagnostics)."
     )
     rejected_threshold_percent: float | None
     destination_errors: list[dict[str, Any]] = Field(
@@ -114,6 +120,7 @@ def job_resource(job: Job) -> JobResource:
         records_read=job.records_read,
         records_ingested=job.records_ingested,
         records_rejected=job.records_rejected,
+        records_refused=job.records_refused,
         records_deleted=job.records_deleted,
         reason=job.reason,
         created=job.created_at,

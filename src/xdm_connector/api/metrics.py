@@ -36,6 +36,14 @@ from xdm_connector.store.store import Store
 router = APIRouter(tags=["operations"])
 
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
+RECORD_COUNTERS = (
+    ("read", "Records read by export jobs."),
+    ("ingested", "Records ingested by export jobs."),
+    ("rejected", "Records rejected by the product (shaping, validation) in export jobs."),
+    ("refused", "Records sent by export jobs and refused by the destination."),
+    ("deleted", "Records deleted at the destination by export jobs."),
+)
+"""The record counters, in the order of ``JobStatistics.records``."""
 
 
 class StoreCollector(Collector):
@@ -55,11 +63,8 @@ class StoreCollector(Collector):
             for state in JobState:
                 jobs.add_metric([org, state.value], figures.jobs_by_state.get((org, state), 0))
         yield jobs
-        names = ("read", "ingested", "rejected", "deleted")
-        for index, name in enumerate(names):
-            family = CounterMetricFamily(
-                f"xdmc_records_{name}", f"Records {name} by export jobs.", labels=["org"]
-            )
+        for index, (name, what) in enumerate(RECORD_COUNTERS):
+            family = CounterMetricFamily(f"xdmc_records_{name}", what, labels=["org"])
             for org, counts in sorted(figures.records.items()):
                 family.add_metric([org], counts[index])
             yield family
@@ -125,7 +130,7 @@ async def metrics_scraper(request: Request) -> None:
     dependencies=[Depends(metrics_scraper)],
 )
 def metrics(request: Request) -> Response:
-    """Jobs by state, records read/delivered/rejected, durations, lag, queue depth, slices
+    """Jobs by state, records read/delivered/rejected/refused, durations, lag, queue depth, slices
     waiting and workers running."""
     registry = CollectorRegistry(auto_describe=False)
     lease = timedelta(seconds=request.app.state.settings.lease_seconds)

@@ -36,9 +36,11 @@ JOB_COLUMNS = (
     Column("recordsRead", "READ"),
     Column("recordsIngested", "INGESTED"),
     Column("recordsRejected", "REJECTED"),
+    Column("recordsRefused", "REFUSED"),
     Column("recordsDeleted", "DELETED"),
     Column("batchId", "BATCH ID"),
     Column("reason", "REASON", prose=True),
+    Column("cause", "CAUSE", prose=True),
 )
 
 
@@ -186,7 +188,10 @@ def mappings_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """Print the mapping's export jobs, newest first: id, status, trigger, records read,
-    ingested, rejected and deleted, batch id, reason."""
+    ingested, rejected by the product, refused by the platform and deleted, batch id,
+    reason, and a failed job's cause in words."""
+    from xdm_connector.services.job_history import failure_cause
+
     with opened_store() as (_settings, store):
         run_command(lambda: store.mappings.get(org, mapping_id))
         rows = [
@@ -197,9 +202,11 @@ def mappings_jobs(
                 job.records_read,
                 job.records_ingested,
                 job.records_rejected,
+                job.records_refused,
                 job.records_deleted,
                 job.batch_id,
                 job.reason,
+                failure_cause(job),
             )
             for job in store.jobs.list_for_mapping(org, mapping_id, limit=limit)
         ]

@@ -42,7 +42,7 @@ from xdm_connector.jobs.notify import wakeups_for
 from xdm_connector.jobs.recovery import Recovery
 from xdm_connector.logs import log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
-from xdm_connector.pipeline.delivery import TooManyRejected
+from xdm_connector.pipeline.delivery import BatchRefused
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.pipeline.slicing import aborted_document, error_document
 from xdm_connector.pipeline.source_retries import DETAILS_KEY
@@ -284,7 +284,7 @@ class Worker:
             log.warning("job %s aborted", job.id)
             self._release_batch(job, exc.batch_id or control.batch_id)
             self._end(self.store.jobs.abort_held, job, JobOutcome(batch_id=exc.batch_id))
-        except TooManyRejected as exc:
+        except BatchRefused as exc:  # its batch is over: nothing to abort, nothing to retry
             log.warning("job %s failed: %s", job.id, exc.message)
             self._end(self.store.jobs.fail, job, with_source_retries(exc.outcome, control))
         except ExportError as exc:

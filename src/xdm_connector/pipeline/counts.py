@@ -1,5 +1,9 @@
 """The record counts of a job (or of one slice of it): read, delivered, rejected, skipped,
-and samples of the rejected records."""
+and samples of the rejected records.
+
+A sample says who refused the record: ``"rejectedBy": "product"`` (shaping, validation,
+counted here) or ``"platform"`` (the destination's validation, read back from its
+diagnostics once the batch is final: ``refused_samples``)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from xdm_connector.destinations.base import RefusedRecord
 from xdm_connector.pipeline.shaping import Problem
 
 MAX_REJECTED_SAMPLES = 20
@@ -50,8 +55,26 @@ class RecordCounts:
                     "path": problem.path,
                     "value": repr(problem.value),
                     "reason": problem.reason,
+                    "rejectedBy": "product",
                 }
             )
+
+    def with_refused(self, refused: list[RefusedRecord]) -> list[dict[str, Any]]:
+        """The samples, then up to ``MAX_REJECTED_SAMPLES`` records the destination refused
+        (each kind has room of its own: the platform's show beside the product's)."""
+        return [
+            *self.samples,
+            *(
+                {
+                    "key": record.key,
+                    "path": record.path,
+                    "value": record.value,
+                    "reason": f"{record.code} {record.reason}" if record.code else record.reason,
+                    "rejectedBy": "platform",
+                }
+                for record in refused[:MAX_REJECTED_SAMPLES]
+            ),
+        ]
 
     def add(self, other: RecordCounts) -> None:
         """Add the counts and samples of another part of the same job (a slice)."""

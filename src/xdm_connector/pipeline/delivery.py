@@ -9,7 +9,13 @@ destination failure reports it (``ACP-880096``). The batch's status is then poll
 
 Above the mapping's ``rejectedThresholdPercent`` of the records read, the job fails as the
 platform fails a batch over its partial-ingestion threshold: the batch is created, aborted
-at once, and reported with ``ACP-880096`` (``TooManyRejected``). A sliced job's batch is
+at once, and reported with ``ACP-880096`` (``TooManyRejected``).
+
+The platform may refuse records of a batch itself: within its partial-ingestion threshold
+the batch succeeds without them, beyond it the batch fails (``BatchRefused``). Either way
+the job counts them apart (``records_refused``) and reads samples of them back from the
+destination's diagnostics (``RefusalReader``), kept beside the product's own rejected
+samples. A sliced job's batch is
 opened before its slices run, and each slice puts its own files into it (``put``)::
 
     delivery = Delivery(store, settings, run)
@@ -18,13 +24,15 @@ opened before its slices run, and each slice puts its own files into it (``put``
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any, NoReturn
 
-from xdm_connector.destinations.base import BatchState, BatchStatus
+from xdm_connector.destinations.base import BatchState, BatchStatus, RefusalReader, RefusedRecord
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.errors import UPLOAD_FAILED_MESSAGE, DestinationError
 from xdm_connector.logs import bind_log_context
-from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.counts import MAX_REJECTED_SAMPLES, RecordCounts
 from xdm_connector.pipeline.deletes import deletes_name
 from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import WrittenFile
@@ -33,19 +41,31 @@ from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.store import Store
 
+log = logging.getLogger(__name__)
+
 _FINAL_STATES = frozenset({BatchState.SUCCESS, BatchState.FAILED, BatchState.ABORTED})
 """The states after which a batch no longer changes."""
 
 
-class TooManyRejected(DestinationError):
-    """More records were refused than the mapping's threshold allows; the batch is aborted.
+class BatchRefused(DestinationError):
+    """The job's records were refused: the batch is over (failed or aborted), and
+    ``outcome`` is what the failed job records: counts, samples, errors, the batch id."""
 
-    ``outcome`` is what the failed job records: counts, samples, the batch id.
-    """
-
-    def __init__(self, message: str, *, batch_id: str, outcome: JobOutcome) -> None:
-        super().__init__(message, batch_id=batch_id)
+    def __init__(
+        self,
+        message: str,
+        *,
+        batch_id: str,
+        outcome: JobOutcome,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, batch_id=batch_id, errors=errors)
         self.outcome = outcome
+
+
+class TooManyRejected(BatchRefused):
+    """More records were rejected than the mapping's threshold allows; the batch is
+    aborted before any file is sent."""
 
 
 class Delivery:
@@ -160,23 +180,55 @@ class Delivery:
             exc.batch_id = exc.batch_id or batch_id
             raise
         # The destination may refuse some records and still succeed (partial ingestion).
-        ingested = (
-            counts.ingested if status.records is None else min(status.records, counts.ingested)
-        )
+        # Every record sent is then either delivered or refused.
+        refused = min(status.refused, counts.ingested)
+        if status.state is not BatchState.SUCCESS:
+            ingested = 0
+        elif status.records is None:
+            ingested = counts.ingested - refused
+        else:
+            ingested = min(status.records, counts.ingested)
+            refused = counts.ingested - ingested
+        details["rejectedSamples"] = counts.with_refused(self._refused(batch_id, refused))
         if status.errors:
             details["destinationErrors"] = status.errors
         if status.version is not None:
             details["tableVersion"] = status.version  # the lake's commit: visible from it on
-        return JobOutcome(
+        outcome = JobOutcome(
             records_read=counts.read,
             records_ingested=ingested,
-            records_rejected=counts.rejected + counts.ingested - ingested,
+            records_rejected=counts.rejected,
+            records_refused=refused,
             batch_id=batch_id,
             details=details,
         )
+        if status.state is not BatchState.SUCCESS:
+            share = 100.0 * refused / counts.ingested
+            message = (
+                f"the platform refused {refused} of the {counts.ingested} records of batch "
+                f"{batch_id} ({share:.2f} %), more than its partial ingestion allows: "
+                "the batch failed and nothing of it was kept"
+            )
+            details["error"] = message
+            failed = replace(outcome, reason=UPLOAD_FAILED_MESSAGE)
+            raise BatchRefused(message, batch_id=batch_id, outcome=failed, errors=status.errors)
+        return outcome
+
+    def _refused(self, batch_id: str, refused: int) -> list[RefusedRecord]:
+        """Samples of the records the destination refused in the batch, read back from its
+        diagnostics; none when it keeps none. Only samples: a failure to read them is
+        logged and leaves the job's counts and outcome as they are."""
+        if not refused or not isinstance(self.destination, RefusalReader):
+            return []
+        try:
+            return self.destination.refused_records(batch_id, MAX_REJECTED_SAMPLES)
+        except DestinationError as exc:
+            log.warning("the refused records of batch %s could not be read: %s", batch_id, exc)
+            return []
 
     def _await_success(self, batch_id: str) -> BatchStatus:
-        """The batch's final status once it succeeded; polls sooner at first, then less often
+        """The batch's final status once it succeeded, or failed for the records it refused
+        (``BatchStatus.refused``); polls sooner at first, then less often
         (``Settings.status_poll_policy``)."""
         try:
             status = self.settings.status_poll_policy().poll(
@@ -189,8 +241,11 @@ class Delivery:
             raise DestinationError(
                 f"batch {batch_id} was not processed in time", batch_id=batch_id, transient=True
             ) from None
+        if status.state is BatchState.FAILED and status.refused:
+            return status
         if status.state is not BatchState.SUCCESS:
-            why = f": {status.error_text}" if status.errors else ""
+            # The errors are kept apart (``errors``): the message does not repeat them.
+            why = f" ({len(status.errors)} errors)" if status.errors else ""
             raise DestinationError(
                 f"the destination ended batch {batch_id} {status.state.value}{why}",
                 batch_id=batch_id,

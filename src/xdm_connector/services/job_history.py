@@ -7,7 +7,8 @@ one mapping and one state, a page at a time::
     page.total          # every job that matches, across pages
     page.rows[0].label  # "Profiles to Platform", the label of the job's mapping
 
-``latest_jobs`` answers the last job of each mapping, for the list of data mappings.
+``latest_jobs`` answers the last job of each mapping, for the list of data mappings;
+``failure_cause`` says in words why a failed job failed.
 Both only read: one query each, whatever the number of mappings.
 """
 
@@ -25,6 +26,17 @@ from xdm_connector.store.store import Store
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200
+
+
+def failure_cause(job: Job) -> str:
+    """Why a failed job failed, in words (``details.error``: an unset secret variable, a
+    token refused, an unknown dataset, records refused...), where its ``reason`` (the
+    contract's words, ``ACP-880096 ... check the error in the Platform UI``) does not say;
+    ``""`` when the reason says it all or the job did not fail."""
+    if job.state != JobState.FAILED:
+        return ""
+    cause = str((job.details or {}).get("error") or "")
+    return "" if cause.strip() == job.reason.strip() else cause
 
 
 @dataclass(frozen=True)

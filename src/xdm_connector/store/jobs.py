@@ -54,6 +54,9 @@ class JobOutcome:
     records_read: int = 0
     records_ingested: int = 0
     records_rejected: int = 0
+    """Refused by the product."""
+    records_refused: int = 0
+    """Sent, and refused by the destination."""
     batch_id: str = ""
     reason: str = ""
     details: dict[str, Any] | None = None
@@ -394,6 +397,7 @@ class JobQueue:
             "records_read": outcome.records_read,
             "records_ingested": outcome.records_ingested,
             "records_rejected": outcome.records_rejected,
+            "records_refused": outcome.records_refused,
             "records_deleted": int((outcome.details or {}).get("recordsDeleted", 0)),
             "reason": outcome.reason,
         }
@@ -438,6 +442,7 @@ class JobQueue:
             records_read=0,
             records_ingested=0,
             records_rejected=0,
+            records_refused=0,
             reason="",
             attempt=0,
             created_at=utcnow(),

@@ -244,6 +244,9 @@ class Job(Base):
     records_read: Mapped[int] = mapped_column(default=0)
     records_ingested: Mapped[int] = mapped_column(default=0)
     records_rejected: Mapped[int] = mapped_column(default=0)
+    """Records the product refused (shaping, validation) and did not send."""
+    records_refused: Mapped[int] = mapped_column(default=0)
+    """Records sent that the destination refused (the platform's validation)."""
     records_deleted: Mapped[int] = mapped_column(default=0, server_default="0")
     """Keys deleted at the destination (the details' ``recordsDeleted``)."""
     reason: Mapped[str] = mapped_column(sa.Text, default="")

@@ -21,7 +21,12 @@ from xdm_connector.errors import Conflict
 from xdm_connector.inputs import STORE_INTEGERS
 from xdm_connector.security.roles import ROLE_SQL
 from xdm_connector.services.cancellation import cancel_job
-from xdm_connector.services.job_history import DEFAULT_PAGE_SIZE, job_history, organization_job
+from xdm_connector.services.job_history import (
+    DEFAULT_PAGE_SIZE,
+    failure_cause,
+    job_history,
+    organization_job,
+)
 from xdm_connector.ui.sessions import Notice
 from xdm_connector.ui.views import (
     platform_errors,
@@ -84,8 +89,8 @@ def jobs_page(
 
 @router.get("/ui/jobs/{request_id}")
 def job_page(request: Request, request_id: JobId, store: StoreDep, viewer: ViewerDep) -> Response:
-    """One job (by its request id): window, counts, timeline, source retries, rejected
-    samples, the platform's errors."""
+    """One job (by its request id): its cause when it failed, window, counts, timeline,
+    source retries, rejected and refused samples, the platform's errors."""
     row = organization_job(store, viewer.org_id, request_id)
     job = row.job
     running = JobState(job.state).in_progress
@@ -103,6 +108,7 @@ def job_page(request: Request, request_id: JobId, store: StoreDep, viewer: Viewe
             "retries": source_retries(job),
             "samples": rejected_samples(job),
             "errors": platform_errors(job),
+            "cause": failure_cause(job),
             "cancelled_by": (job.details or {}).get("cancelledBy"),
         },
     )

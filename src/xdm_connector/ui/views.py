@@ -146,15 +146,15 @@ def source_retries(job: Job) -> SourceRetriesView:
 
 
 def rejected_samples(job: Job) -> list[dict[str, Any]]:
-    """The samples of rejected records the job kept (key, path, value, reason)."""
+    """The samples of rejected records the job kept (key, path, value, reason, and who
+    refused it: ``rejectedBy`` ``product`` or ``platform``; ``product`` when older jobs do
+    not say)."""
     samples = (job.details or {}).get("rejectedSamples") or []
-    return [sample for sample in samples if isinstance(sample, dict)]
+    return [{"rejectedBy": "product", **sample} for sample in samples if isinstance(sample, dict)]
 
 
 def platform_errors(job: Job) -> list[str]:
-    """What the destination said: its batch errors, and the failure's own message."""
+    """What the destination said about the job's batch: its errors, each once."""
     details = job.details or {}
     errors = [describe_errors([error]) for error in details.get("destinationErrors") or []]
-    if details.get("error"):
-        errors.append(str(details["error"]))
-    return errors
+    return [error for error in dict.fromkeys(errors) if error]

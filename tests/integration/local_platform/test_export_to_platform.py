@@ -155,9 +155,19 @@ def test_a_batch_failing_validation_fails_the_job_with_the_platforms_errors(
     batch = local_platform.wait_for(job.batch_id)
     assert batch["status"] == "failed"
     assert job.details is not None
-    assert f"batch {job.batch_id} failed" in job.details["error"]
-    assert f"INGEST-1212-400 Encountered {PROFILES} errors in the data." in job.details["error"]
-    assert "INGEST-1213-400" in job.details["error"]
+    assert job.details["error"] == (
+        f"the platform refused {PROFILES} of the {PROFILES} records of batch {job.batch_id} "
+        "(100.00 %), more than its partial ingestion allows: the batch failed and nothing "
+        "of it was kept"
+    )
+    counts = (job.records_read, job.records_ingested, job.records_rejected, job.records_refused)
+    assert counts == (PROFILES, 0, 0, PROFILES)
+    samples = job.details["rejectedSamples"]
+    assert len(samples) == 20
+    assert {(s["path"], s["value"], s["rejectedBy"]) for s in samples} == {
+        ("/person/gender", "'robot'", "platform")
+    }
+    assert all(s["reason"].startswith("1560 not one of ") for s in samples)
     assert job.details["destinationErrors"] == batch["errors"]
     assert [
         (error["code"], error.get("recordCount")) for error in job.details["destinationErrors"]
@@ -200,15 +210,17 @@ def test_a_batch_failing_validation_fails_the_job_with_the_platforms_errors(
     assert batch["errors"][1]["description"]
 
 
-def test_refusals_within_the_threshold_are_counted_as_rejected(
+def test_refusals_within_the_threshold_are_counted_as_refused(
     store: Store, settings: Settings, local_platform: LocalPlatform
 ) -> None:
     set_destination(store, "demo", local_platform.destination(partialIngestionPercentage=5))
     local_platform.fault(kind="tamper", field="/person/gender", value="robot", every=50)
     job = run_job(store, settings)
     assert job.state == JobState.SUCCESS, job.details
-    assert (job.records_ingested, job.records_rejected) == (PROFILES - 4, 4)
+    counts = (job.records_read, job.records_ingested, job.records_rejected, job.records_refused)
+    assert counts == (PROFILES, PROFILES - 4, 0, 4)
     assert job.details is not None
+    assert [s["rejectedBy"] for s in job.details["rejectedSamples"]] == ["platform"] * 4
     assert [
         (error["code"], error.get("recordCount")) for error in job.details["destinationErrors"]
     ] == [("INGEST-1212-400", None), ("INGEST-1560-400", 4)]

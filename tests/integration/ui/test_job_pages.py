@@ -148,7 +148,9 @@ def test_the_page_of_a_job(site: Site) -> None:
     assert f"<h1>Job {job.id} <span" in page
     assert FAILED in page
     assert "<dt>Read</dt><dd>30</dd>" in page
-    assert "<dt>Rejected</dt><dd>1</dd>" in page
+    assert "<dt>Rejected by the product</dt><dd>1</dd>" in page
+    assert "<dt>Refused by the platform</dt><dd>0</dd>" in page
+    assert '<span class="cause">the destination ended batch batch-9 failed</span>' in page
     steps = page[page.index('<ol class="timeline"') :]
     assert (
         steps.index(">Created</span>")
