@@ -89,8 +89,10 @@ LISTINGS: list[tuple[tuple[str, ...], dict[str, str]]] = [
             "READ": "recordsRead",
             "INGESTED": "recordsIngested",
             "REJECTED": "recordsRejected",
+            "REFUSED": "recordsRefused",
             "BATCH ID": "batchId",
             "REASON": "reason",
+            "CAUSE": "cause",
         },
     ),
 ]

@@ -129,7 +129,17 @@ class PlatformDestination:
             if percentage.is_integer()
             else percentage,
         }
-        response = self.api.call("POST", f"{IMPORT}/batches", json=body)
+        try:
+            response = self.api.call("POST", f"{IMPORT}/batches", json=body)
+        except PlatformError as exc:
+            if exc.status_code in (400, 404) and "dataset" in exc.message.lower():
+                raise PlatformError(
+                    f"the platform has no dataset {dataset_id} (for the dataset {dataset!r}) "
+                    f"in sandbox {self.config.sandbox}: {exc.message}",
+                    status_code=exc.status_code,
+                    error_code=exc.error_code,
+                ) from exc
+            raise
         batch_id = _field(response, "id")
         self._datasets[batch_id] = dataset_id
         return batch_id

@@ -80,7 +80,10 @@ class ImsTokens:
             raise transport_error("IMS", exc) from exc
         if response.status_code == 401:
             raise PlatformError(
-                "IMS refused the client credentials", status_code=401, error_code="401013"
+                f"IMS refused the client credentials of client {self._client_id}: check the "
+                "client id and the secret its variable holds",
+                status_code=401,
+                error_code="401013",
             )
         raise_for_answer(response, "IMS")
         try:
