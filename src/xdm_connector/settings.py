@@ -121,7 +121,20 @@ class Settings(BaseSettings):
     """Time limit of one HTTP call to the platform or its IMS."""
 
     platform_large_file_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
-    """Files above this size are sent with the platform's large-file protocol."""
+    """Files above this size are sent with the platform's large-file protocol (the
+    platform's small-file upload takes up to 256 MB)."""
+
+    platform_max_files_per_batch: int = Field(default=1500, gt=0)
+    """The platform's guardrail: files in one batch. A job that would send more fails
+    before sending anything."""
+
+    platform_max_batch_bytes: int = Field(default=100 * 1024**3, gt=0)
+    """The platform's guardrail: bytes of one batch (100 GB). A job that would send more
+    fails before sending anything."""
+
+    platform_max_record_bytes: int = Field(default=1024 * 1024, gt=0)
+    """The platform's guardrail: the size of one record (1 MB), as a JSON Lines file holds
+    it. A job with a larger record fails before sending anything."""
 
     platform_part_bytes: int = Field(default=256 * 1024 * 1024, gt=0, le=512_000_000)
     """Size of each ranged ``PATCH`` part of a large file (the platform takes 512,000,000)."""

@@ -110,6 +110,16 @@ class RefusalReader(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchGuardrails(Protocol):
+    """A destination with limits on what one batch holds (the platform's guardrails)."""
+
+    def breach(self, files: list[Path]) -> str:
+        """Why a batch of ``files`` would cross the destination's limits, in words; ``""``
+        when it would not. Read before anything is sent."""
+        ...
+
+
 class Destination(Protocol):
     """A place that takes batches of files and makes each visible only when complete."""
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
-from xdm_connector.destinations.aep.destination import PlatformDestination
+from xdm_connector.destinations.aep.destination import Guardrails, PlatformDestination
 from xdm_connector.destinations.base import Destination
 from xdm_connector.destinations.config import LakeConfig, PlatformConfig, parse_destination
 from xdm_connector.destinations.lake_tables import LakeModes, LakeTables
@@ -81,6 +81,11 @@ def open_destination(
                 timeout=settings.platform_timeout_seconds,
                 large_file_bytes=settings.platform_large_file_bytes,
                 part_bytes=settings.platform_part_bytes,
+                limits=Guardrails(
+                    files_per_batch=settings.platform_max_files_per_batch,
+                    batch_bytes=settings.platform_max_batch_bytes,
+                    record_bytes=settings.platform_max_record_bytes,
+                ),
             )
             return OpenedDestination(platform, config.batch_file_format, platform.close)
 

@@ -15,7 +15,8 @@ The platform may refuse records of a batch itself: within its partial-ingestion 
 the batch succeeds without them, beyond it the batch fails (``BatchRefused``). Either way
 the job counts them apart (``records_refused``) and reads samples of them back from the
 destination's diagnostics (``RefusalReader``), kept beside the product's own rejected
-samples. A sliced job's batch is
+samples. A batch that would cross the destination's limits (``BatchGuardrails``: the
+platform's files, bytes and record size per batch) fails the job before anything is sent. A sliced job's batch is
 opened before its slices run, and each slice puts its own files into it (``put``)::
 
     delivery = Delivery(store, settings, run)
@@ -28,7 +29,13 @@ import logging
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from xdm_connector.destinations.base import BatchState, BatchStatus, RefusalReader, RefusedRecord
+from xdm_connector.destinations.base import (
+    BatchGuardrails,
+    BatchState,
+    BatchStatus,
+    RefusalReader,
+    RefusedRecord,
+)
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.errors import UPLOAD_FAILED_MESSAGE, DestinationError
 from xdm_connector.logs import bind_log_context
@@ -163,6 +170,8 @@ class Delivery:
                 records_read=counts.read, records_rejected=counts.rejected, details=details
             )
         settings = self.settings
+        if not batch_id:
+            self._guard(files, counts)
         try:
             # The watermark is kept with the batch before it completes: recovery needs both.
             if batch_id:
@@ -213,6 +222,23 @@ class Delivery:
             failed = replace(outcome, reason=UPLOAD_FAILED_MESSAGE)
             raise BatchRefused(message, batch_id=batch_id, outcome=failed, errors=status.errors)
         return outcome
+
+    def _guard(self, files: list[WrittenFile], counts: RecordCounts) -> None:
+        """Fail the job before anything is sent when its batch would cross the
+        destination's limits (``BatchGuardrails``: the platform's guardrails), with why."""
+        if not isinstance(self.destination, BatchGuardrails):
+            return
+        breach = self.destination.breach([written.path for written in files])
+        if not breach:
+            return
+        details = {**counts.details(), "error": breach}
+        outcome = JobOutcome(
+            records_read=counts.read,
+            records_rejected=counts.rejected,
+            reason=UPLOAD_FAILED_MESSAGE,
+            details=details,
+        )
+        raise BatchRefused(breach, batch_id="", outcome=outcome)
 
     def _refused(self, batch_id: str, refused: int) -> list[RefusedRecord]:
         """Samples of the records the destination refused in the batch, read back from its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,3 +229,58 @@ def test_refusals_within_the_threshold_are_counted_as_refused(
         f"Encountered 4 errors in the data. Successfully ingested {PROFILES - 4} rows. "
         "Please review the associated diagnostic files for more details."
     )
+
+
+@pytest.mark.parametrize(
+    ("limits", "file_format", "why"),
+    [
+        (
+            {"platform_max_files_per_batch": 2, "max_file_bytes": 4096},
+            "parquet",
+            r"the job would send \d+ files in one batch, more than the platform's 2 files per "
+            r"batch \(XDMC_PLATFORM_MAX_FILES_PER_BATCH\); write larger files "
+            r"\(XDMC_MAX_FILE_BYTES\)",
+        ),
+        (
+            {"platform_max_batch_bytes": 2048},
+            "parquet",
+            r"the job would send \d+ bytes in one batch, more than the platform's 2048 bytes "
+            r"per batch \(XDMC_PLATFORM_MAX_BATCH_BYTES\)",
+        ),
+        (
+            {"platform_max_record_bytes": 300},
+            "json",
+            r"part-00000\.jsonl holds a record of \d+ bytes, more than the platform's 300 bytes "
+            r"per record \(XDMC_PLATFORM_MAX_RECORD_BYTES\)",
+        ),
+    ],
+    ids=["files-per-batch", "batch-bytes", "record-bytes"],
+)
+def test_a_job_over_a_guardrail_fails_before_sending_anything(
+    store: Store,
+    settings: Settings,
+    local_platform: LocalPlatform,
+    limits: dict[str, int],
+    file_format: str,
+    why: str,
+) -> None:
+    set_destination(store, "demo", local_platform.destination(fileFormat=file_format))
+    job = run_job(store, settings.model_copy(update=limits))
+    assert (job.state, job.reason, job.batch_id) == (JobState.FAILED, UPLOAD_FAILED, "")
+    assert job.details is not None
+    assert re.fullmatch(why, job.details["error"]), job.details["error"]
+    assert (job.records_read, job.records_ingested, job.records_refused) == (PROFILES, 0, 0)
+    assert local_platform.call("GET", "/data/foundation/catalog/batches").json() == {}
+    assert store.mappings.get("demo", "XDM44").watermark is None
+
+
+def test_a_job_within_the_guardrails_is_delivered_whole(
+    store: Store, settings: Settings, local_platform: LocalPlatform
+) -> None:
+    set_destination(store, "demo", local_platform.destination(fileFormat="json"))
+    limits = {"max_file_bytes": 4096, "platform_large_file_bytes": 4096}
+    job = run_job(store, settings.model_copy(update=limits))
+    assert job.state == JobState.SUCCESS, job.details
+    batch = local_platform.wait_for(job.batch_id)
+    assert batch["metrics"]["inputFileCount"] > 1
+    assert batch["metrics"]["outputRecordCount"] == job.records_ingested == PROFILES

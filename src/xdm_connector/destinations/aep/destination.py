@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -74,6 +75,16 @@ PLATFORM_STATES: dict[str, BatchState] = {
 """The platform's batch statuses, on the destination seam's states."""
 
 
+@dataclass(frozen=True)
+class Guardrails:
+    """The platform's limits on one batch, by default its documented guardrails for the
+    batch ingestion API: 1500 files, 100 GB, records of 1 MB."""
+
+    files_per_batch: int = 1500
+    batch_bytes: int = 100 * 1024**3
+    record_bytes: int = 1024 * 1024
+
+
 def platform_api(client: httpx.Client, config: PlatformConfig, policy: RetryPolicy) -> PlatformApi:
     """Authenticated calls to the platform ``config`` describes, through ``client``."""
     tokens = ImsTokens(
@@ -101,11 +112,13 @@ class PlatformDestination:
         timeout: float = 60.0,
         large_file_bytes: int = LARGE_FILE_BYTES,
         part_bytes: int = LARGE_FILE_BYTES,
+        limits: Guardrails | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config
         self.large_file_bytes = large_file_bytes
         self.part_bytes = part_bytes
+        self.limits = limits or Guardrails()
         self._client = httpx.Client(timeout=timeout, transport=transport)
         self.api = platform_api(self._client, config, policy)
         self._datasets: dict[str, str] = {}
@@ -162,6 +175,33 @@ class PlatformDestination:
     def complete(self, batch_id: str) -> None:
         self._signal(batch_id, "COMPLETE")
 
+    def breach(self, files: list[Path]) -> str:
+        """Why a batch of ``files`` would cross the platform's guardrails (``limits``):
+        too many files, too many bytes, or a JSON Lines record too large; ``""`` if none.
+        A file above ``large_file_bytes`` is no breach: it is sent in parts."""
+        limits = self.limits
+        if len(files) > limits.files_per_batch:
+            return (
+                f"the job would send {len(files)} files in one batch, more than the "
+                f"platform's {limits.files_per_batch} files per batch "
+                "(XDMC_PLATFORM_MAX_FILES_PER_BATCH); write larger files (XDMC_MAX_FILE_BYTES)"
+            )
+        size = sum(path.stat().st_size for path in files)
+        if size > limits.batch_bytes:
+            return (
+                f"the job would send {size} bytes in one batch, more than the platform's "
+                f"{limits.batch_bytes} bytes per batch (XDMC_PLATFORM_MAX_BATCH_BYTES)"
+            )
+        for path in files:
+            longest = longest_line(path) if path.suffix == ".jsonl" else 0
+            if longest > limits.record_bytes:
+                return (
+                    f"{path.name} holds a record of {longest} bytes, more than the "
+                    f"platform's {limits.record_bytes} bytes per record "
+                    "(XDMC_PLATFORM_MAX_RECORD_BYTES)"
+                )
+        return ""
+
     def abort(self, batch_id: str) -> None:
         self._signal(batch_id, "ABORT")
 
@@ -176,7 +216,9 @@ class PlatformDestination:
         metrics = batch.get("metrics") or {}
         records = metrics.get("outputRecordCount") if state is BatchState.SUCCESS else None
         errors = batch_errors(batch.get("errors"))
-        return BatchStatus(state, records=records, errors=errors, refused=_refused(errors, metrics))
+        return BatchStatus(
+            state, records=records, errors=errors, refused=refused_count(errors, metrics)
+        )
 
     def refused_records(self, batch_id: str, limit: int) -> list[RefusedRecord]:
         """The batch's refused records from its error diagnostics: the row error files the
@@ -284,7 +326,7 @@ def batch_errors(answered: Any) -> list[dict[str, Any]]:
     return kept
 
 
-def _refused(errors: list[dict[str, Any]], metrics: dict[str, Any]) -> int:
+def refused_count(errors: list[dict[str, Any]], metrics: dict[str, Any]) -> int:
     """The records a batch refused: the sum of its errors' ``recordCount`` (each refused
     record is counted once, under its kind), else its ``failedRecordCount`` metric."""
     counted = [
@@ -384,6 +426,20 @@ def _field(response: httpx.Response, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise PlatformError(f"the platform answered an empty {name!r}")
     return value
+
+
+def longest_line(path: Path) -> int:
+    """The length of the longest line of a file, its newline left out, read a megabyte at a
+    time (a line may be longer than a megabyte)."""
+    longest = current = 0
+    with path.open("rb") as file:
+        while chunk := file.read(READ_CHUNK_BYTES):
+            pieces = chunk.split(b"\n")
+            current += len(pieces[0])
+            for piece in pieces[1:]:
+                longest = max(longest, current)
+                current = len(piece)
+    return max(longest, current)
 
 
 def _octets(length: int) -> dict[str, str]:
