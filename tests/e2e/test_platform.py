@@ -241,9 +241,17 @@ def test_platform_failures_become_retries_or_a_failed_request(
     finally:
         store.close()
     assert details is not None
-    assert f"INGEST-1212-400 Encountered {PROFILES // 2} errors in the data." in details["error"]
+    assert details["error"] == (
+        f"the platform refused {PROFILES // 2} of the {PROFILES} records of batch "
+        f"{failed['batchId']} (50.00 %), more than its partial ingestion allows: the batch "
+        "failed and nothing of it was kept"
+    )
     job_url = f"{client.base_url}/demo/campaign/dataIngestion/xdmMapping/XDM44/jobs/{request_id}"
     detail = httpx.get(job_url, headers=client.headers, timeout=30).json()
+    counts = ("recordsRead", "recordsIngested", "recordsRejected", "recordsRefused")
+    assert [detail[name] for name in counts] == [PROFILES, 0, 0, PROFILES // 2]
+    assert {sample["rejectedBy"] for sample in detail["rejectedSamples"]} == {"platform"}
+    assert len(detail["rejectedSamples"]) == 20
     assert detail["destinationErrors"] == details["destinationErrors"]
     assert [(error["code"], error.get("recordCount")) for error in detail["destinationErrors"]] == [
         ("INGEST-1212-400", None),
