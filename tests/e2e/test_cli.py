@@ -64,7 +64,7 @@ LISTINGS: list[tuple[tuple[str, ...], dict[str, str]]] = [
     ),
     (
         ("datasets", "list", "--org", "demo"),
-        {"ID": "id", "CLASS": "class", "FIELD GROUPS": "fieldGroups"},
+        {"ID": "id", "CLASS": "class", "FIELD GROUPS": "fieldGroups", "LAKE MODE": "lakeMode"},
     ),
     (
         ("mappings", "list", "--org", "demo"),
@@ -90,6 +90,7 @@ LISTINGS: list[tuple[tuple[str, ...], dict[str, str]]] = [
             "INGESTED": "recordsIngested",
             "REJECTED": "recordsRejected",
             "REFUSED": "recordsRefused",
+            "DELETED": "recordsDeleted",
             "BATCH ID": "batchId",
             "REASON": "reason",
             "CAUSE": "cause",

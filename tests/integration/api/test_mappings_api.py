@@ -166,6 +166,7 @@ def test_a_mapping_from_creation_to_deletion(
         "recordsRead": 0,
         "recordsIngested": 0,
         "recordsRejected": 0,
+        "recordsRefused": 0,
         "recordsDeleted": 0,
         "reason": "",
         "created": None,
