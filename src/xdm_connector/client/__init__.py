@@ -15,42 +15,17 @@ orchestrator runs::
 stream's parser, ``calls`` what the two clients share.
 """
 
+from xdm_connector.client import errors
 from xdm_connector.client.aio import AsyncXdmClient
-from xdm_connector.client.errors import (
-    ApiError,
-    ClientError,
-    Conflict,
-    ConnectionFailed,
-    Forbidden,
-    IngestionAborted,
-    IngestionFailed,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    ServerError,
-    Unauthorized,
-    WaitTimedOut,
-)
+from xdm_connector.client.errors import *  # noqa: F403 - the errors are the package's too
 from xdm_connector.client.models import IngestionStatus, Mapping, Submitted
 from xdm_connector.client.sync import XdmClient
 
 __all__ = [
-    "ApiError",
     "AsyncXdmClient",
-    "ClientError",
-    "Conflict",
-    "ConnectionFailed",
-    "Forbidden",
-    "IngestionAborted",
-    "IngestionFailed",
     "IngestionStatus",
-    "InvalidRequest",
     "Mapping",
-    "NotFound",
-    "RateLimited",
-    "ServerError",
     "Submitted",
-    "Unauthorized",
-    "WaitTimedOut",
     "XdmClient",
+    *errors.__all__,
 ]

@@ -1,8 +1,8 @@
 """What the synchronous and the asynchronous clients share: the API's paths, the token
 kept between calls, reading answers, and the rules of waiting for a request to end.
 
-Nothing here does I/O: ``XdmClient`` and ``AsyncXdmClient`` send what this module builds
-and hand it what came back.
+Nothing here does I/O: ``XdmClient`` and ``AsyncXdmClient`` (both ``ApiCalls``) send what
+this module builds and hand it what came back, so that they differ only in how they send.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -18,13 +18,14 @@ import httpx
 from xdm_connector.client.errors import (
     ApiError,
     ClientError,
+    ConnectionFailed,
     IngestionAborted,
     IngestionFailed,
     WaitTimedOut,
     api_error,
 )
 from xdm_connector.client.events import EVENT_STREAM, EventParser, ServerSentEvent
-from xdm_connector.client.models import IngestionStatus
+from xdm_connector.client.models import IngestionStatus, Mapping
 
 TOKEN_PATH = "/ims/token/v3"  # noqa: S105 - a path, not a secret
 PAGE_SIZE = 500
@@ -194,6 +195,36 @@ def event_status(event: ServerSentEvent, request_id: int) -> IngestionStatus | N
     return status if status.request_id in (0, request_id) else None
 
 
+class StatusReader:
+    """The statuses of one request read from the lines of its event stream."""
+
+    def __init__(self, request_id: int) -> None:
+        self._parser = EventParser()
+        self._request_id = request_id
+
+    def feed(self, line: str) -> IngestionStatus | None:
+        """Feed one line; the status of the event it completes, if any."""
+        return parsed_status(self._parser, line, self._request_id)
+
+
+class MappingPages:
+    """The mappings of an organization gathered page after page."""
+
+    def __init__(self) -> None:
+        self.found: list[Mapping] = []
+
+    def next_params(self) -> dict[str, int]:
+        """The query of the next page to ask."""
+        return {"_lineCount": PAGE_SIZE, "_lineStart": len(self.found)}
+
+    def add(self, page: dict[str, Any]) -> bool:
+        """Keep a page's mappings; whether it was the last page."""
+        content = page.get("content") or []
+        self.found.extend(Mapping.of(item) for item in content if isinstance(item, dict))
+        total = (page.get("count") or {}).get("value", 0)
+        return not content or len(self.found) >= total
+
+
 def checked(status: IngestionStatus, check: bool) -> IngestionStatus:
     """``status``, or (with ``check``) the error of a request that ended badly."""
     if check and status.status == "Aborted":
@@ -226,6 +257,15 @@ class Deadline:
         left = self.left()
         return wanted if left is None else min(wanted, left)
 
+    def settled(self, status: IngestionStatus, mapping_id: str, request_id: int) -> bool:
+        """Whether the wait is over with ``status`` (the request ended); ``WaitTimedOut``
+        when the time is up first."""
+        if status.ended:
+            return True
+        if self.passed():
+            raise self.timed_out(mapping_id, request_id, status)
+        return False
+
     def timed_out(
         self, mapping_id: str, request_id: int, last: IngestionStatus | None
     ) -> WaitTimedOut:
@@ -247,3 +287,71 @@ def stream_timeout(timeout: float, read: float, deadline: Deadline) -> httpx.Tim
     comments come sooner), never past the wait's deadline."""
     left = deadline.left()
     return httpx.Timeout(timeout, read=read if left is None else max(0.1, min(read, left)))
+
+
+TransportT = TypeVar("TransportT")
+HttpT = TypeVar("HttpT")
+
+
+class ApiCalls(Generic[TransportT, HttpT]):
+    """The calls to one organization of an xdm-connector server, built and read without
+    I/O; a subclass sends them over its httpx client (``HttpT``, made with ``TransportT``).
+
+    ``client_secret`` (or a ready ``token``) authenticates the integration ``client_id``;
+    ``timeout`` bounds each call; ``poll_max_seconds`` is the longest pause between two
+    status reads while waiting; ``stream_read_timeout`` the longest silence of the event
+    stream before the wait checks the status itself. ``transport`` is httpx's (tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        org: str,
+        client_id: str,
+        client_secret: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        poll_max_seconds: float = 5.0,
+        stream_read_timeout: float = 60.0,
+        transport: TransportT | None = None,
+    ) -> None:
+        if (client_secret is None) == (token is None):
+            raise ValueError("give client_secret or token, not both nor neither")
+        self.org = org
+        self.client_id = client_id
+        self._secret = client_secret
+        self._tokens = TokenCache(token)
+        self._timeout = timeout
+        self._poll_max = poll_max_seconds
+        self._stream_read = stream_read_timeout
+        self._http: HttpT = self._connect(base_url.rstrip("/"), timeout, transport)
+
+    def _connect(self, base_url: str, timeout: float, transport: TransportT | None) -> HttpT:
+        """The httpx client the calls go over."""
+        raise NotImplementedError
+
+    def _token_form(self) -> dict[str, str]:
+        assert self._secret is not None  # a fixed token is always current
+        return token_form(self.client_id, self._secret)
+
+    def _headers(self, token: str) -> dict[str, str]:
+        return headers(self.client_id, token)
+
+    def _stream_headers(self, token: str) -> dict[str, str]:
+        return {**headers(self.client_id, token), "Accept": EVENT_STREAM}
+
+    def _ingest_call(self, mapping_id: str, request_id: int) -> tuple[str, dict[str, Any]]:
+        """The path and query of a request's status (GET) or cancel (DELETE)."""
+        return ingest_path(self.org, mapping_id), {"requestId": request_id}
+
+    def _events_call(self, mapping_id: str, request_id: int) -> tuple[str, dict[str, Any]]:
+        """The path and query of a request's event stream."""
+        return events_path(self.org, mapping_id), {"requestId": request_id}
+
+    def _stream_timeout(self, deadline: Deadline) -> httpx.Timeout:
+        return stream_timeout(self._timeout, self._stream_read, deadline)
+
+    def _transport_failed(self, method: str, path: str, exc: Exception) -> ClientError:
+        """The error of a call that got no answer."""
+        return ConnectionFailed(f"{method} {path}: {type(exc).__name__}: {exc}")

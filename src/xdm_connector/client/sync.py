@@ -11,7 +11,8 @@
 The client gets a bearer token from the token endpoint with the integration's client id
 and secret, keeps it, and gets a new one before it expires (or when the server refuses
 it). ``wait`` follows the request's event stream, and polls its status when the server
-has no stream or the stream breaks.
+has no stream or the stream breaks. What to send and how to read the answers is
+``calls.ApiCalls``'s; this module only sends.
 """
 
 from __future__ import annotations
@@ -25,47 +26,19 @@ from typing import Any
 import httpx
 
 from xdm_connector.client import calls
-from xdm_connector.client.errors import ConnectionFailed
-from xdm_connector.client.events import EVENT_STREAM, EventParser
 from xdm_connector.client.models import IngestionStatus, Mapping, Submitted
 
 __all__ = ["XdmClient"]
 
 
-class XdmClient:
-    """A synchronous client of one organization of an xdm-connector server.
+class XdmClient(calls.ApiCalls[httpx.BaseTransport, httpx.Client]):
+    """A synchronous client of one organization of an xdm-connector server (its
+    arguments are ``calls.ApiCalls``'s)."""
 
-    ``client_secret`` (or a ready ``token``) authenticates the integration ``client_id``;
-    ``timeout`` bounds each call; ``poll_max_seconds`` is the longest pause between two
-    status reads while waiting; ``stream_read_timeout`` the longest silence of the event
-    stream before the wait checks the status itself. ``transport`` is httpx's (tests).
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        org: str,
-        client_id: str,
-        client_secret: str | None = None,
-        token: str | None = None,
-        timeout: float = 30.0,
-        poll_max_seconds: float = 5.0,
-        stream_read_timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if (client_secret is None) == (token is None):
-            raise ValueError("give client_secret or token, not both nor neither")
-        self.org = org
-        self.client_id = client_id
-        self._secret = client_secret
-        self._tokens = calls.TokenCache(token)
-        self._timeout = timeout
-        self._poll_max = poll_max_seconds
-        self._stream_read = stream_read_timeout
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+    def _connect(
+        self, base_url: str, timeout: float, transport: httpx.BaseTransport | None
+    ) -> httpx.Client:
+        return httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
 
     def __enter__(self) -> XdmClient:
         return self
@@ -89,10 +62,7 @@ class XdmClient:
         current = self._tokens.current()
         if current is not None:
             return current
-        assert self._secret is not None  # a fixed token is always current
-        answer = self._send(
-            "POST", calls.TOKEN_PATH, data=calls.token_form(self.client_id, self._secret)
-        )
+        answer = self._send("POST", calls.TOKEN_PATH, data=self._token_form())
         return self._tokens.keep(calls.body_of(answer))
 
     def trigger(self, mapping_id: str) -> Submitted:
@@ -103,28 +73,23 @@ class XdmClient:
 
     def status(self, mapping_id: str, request_id: int) -> IngestionStatus:
         """The request's status."""
-        params = {"requestId": request_id}
-        answer = self._call("GET", calls.ingest_path(self.org, mapping_id), params=params)
-        return calls.status_of(answer)
+        path, params = self._ingest_call(mapping_id, request_id)
+        return calls.status_of(self._call("GET", path, params=params))
 
     def cancel(self, mapping_id: str, request_id: int) -> IngestionStatus:
         """Cancel a request in progress (it ends ``Aborted``); a request that has ended
         answers its status unchanged."""
-        params = {"requestId": request_id}
-        answer = self._call("DELETE", calls.ingest_path(self.org, mapping_id), params=params)
-        return calls.status_of(answer)
+        path, params = self._ingest_call(mapping_id, request_id)
+        return calls.status_of(self._call("DELETE", path, params=params))
 
     def mappings(self) -> list[Mapping]:
         """Every mapping of the organization, by id (page after page)."""
-        found: list[Mapping] = []
+        pages = calls.MappingPages()
+        path = calls.mappings_path(self.org)
         while True:
-            params = {"_lineCount": calls.PAGE_SIZE, "_lineStart": len(found)}
-            page = calls.body_of(self._call("GET", calls.mappings_path(self.org), params=params))
-            content = page.get("content") or []
-            found.extend(Mapping.of(item) for item in content if isinstance(item, dict))
-            total = (page.get("count") or {}).get("value", 0)
-            if not content or len(found) >= total:
-                return found
+            page = calls.body_of(self._call("GET", path, params=pages.next_params()))
+            if pages.add(page):
+                return pages.found
 
     def mapping(self, mapping_id: str) -> Mapping:
         """One mapping."""
@@ -150,23 +115,20 @@ class XdmClient:
         """The request's statuses as its event stream sends them, until it ends; an
         ``ApiError`` when the server answers no stream, ``ConnectionFailed`` when it
         breaks."""
-        params = {"requestId": request_id}
-        path = calls.events_path(self.org, mapping_id)
-        timeout = calls.stream_timeout(self._timeout, self._stream_read, calls.Deadline(None))
+        path, params = self._events_call(mapping_id, request_id)
         try:
-            with self._stream(path, params, timeout) as response:
-                if not calls.is_event_stream(response):
-                    response.read()
-                    raise calls.no_stream(response)
-                parser = EventParser()
-                for line in response.iter_lines():
-                    status = calls.parsed_status(parser, line, request_id)
+            with self._stream(path, params, self._stream_timeout(calls.Deadline(None))) as answer:
+                if not calls.is_event_stream(answer):
+                    answer.read()
+                    raise calls.no_stream(answer)
+                reader = calls.StatusReader(request_id)
+                for status in map(reader.feed, answer.iter_lines()):
                     if status is not None:
                         yield status
                         if status.ended:
                             return
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"GET {path}: {type(exc).__name__}: {exc}") from exc
+            raise self._transport_failed("GET", path, exc) from exc
 
     # -- waiting
 
@@ -175,50 +137,52 @@ class XdmClient:
     ) -> IngestionStatus | None:
         """The request's last status read from its event stream; ``None`` when the
         server has none, or it broke too often: then the wait polls."""
-        params = {"requestId": request_id}
-        path = calls.events_path(self.org, mapping_id)
-        last: IngestionStatus | None = None
+        path, params = self._events_call(mapping_id, request_id)
         for _attempt in range(calls.STREAM_ATTEMPTS):
-            timeout = calls.stream_timeout(self._timeout, self._stream_read, deadline)
             try:
-                with self._stream(path, params, timeout) as response:
-                    if calls.stream_missing(response):
+                with self._stream(path, params, self._stream_timeout(deadline)) as answer:
+                    if calls.stream_missing(answer):
                         return None
-                    if calls.stream_refused(response):
-                        response.read()
-                        calls.body_of(response)  # raises the answer's error
-                    if calls.is_event_stream(response):
-                        parser = EventParser()
-                        for line in response.iter_lines():
-                            status = calls.parsed_status(parser, line, request_id)
-                            if status is not None:
-                                last = status
-                                if status.ended:
-                                    return status
-                            if deadline.passed():
-                                break  # the status read below decides
+                    ended = self._ended_in_stream(answer, request_id, deadline)
+                    if ended is not None:
+                        return ended
             except httpx.TransportError:
                 pass  # the stream broke: the status says whether the request is over
-            last = self.status(mapping_id, request_id)
-            if last.ended:
-                return last
-            if deadline.passed():
-                raise deadline.timed_out(mapping_id, request_id, last)
+            status = self.status(mapping_id, request_id)
+            if deadline.settled(status, mapping_id, request_id):
+                return status
             time.sleep(deadline.pause(calls.STREAM_PAUSE_SECONDS))
+        return None
+
+    def _ended_in_stream(
+        self, answer: httpx.Response, request_id: int, deadline: calls.Deadline
+    ) -> IngestionStatus | None:
+        """The status the request ended with, read from the stream; ``None`` when the
+        stream ended first, or the time is up (the status read after decides)."""
+        if calls.stream_refused(answer):
+            answer.read()
+            calls.body_of(answer)  # raises the answer's error
+        if not calls.is_event_stream(answer):
+            return None
+        reader = calls.StatusReader(request_id)
+        for line in answer.iter_lines():
+            status = reader.feed(line)
+            if status is not None and status.ended:
+                return status
+            if deadline.passed():
+                return None
         return None
 
     def _wait_polling(
         self, mapping_id: str, request_id: int, deadline: calls.Deadline
     ) -> IngestionStatus:
         delay = calls.FIRST_POLL_SECONDS
-        while True:
-            status = self.status(mapping_id, request_id)
-            if status.ended:
-                return status
-            if deadline.passed():
-                raise deadline.timed_out(mapping_id, request_id, status)
+        status = self.status(mapping_id, request_id)
+        while not deadline.settled(status, mapping_id, request_id):
             time.sleep(deadline.pause(delay))
             delay = calls.next_poll(delay, self._poll_max)
+            status = self.status(mapping_id, request_id)
+        return status
 
     # -- sending
 
@@ -226,17 +190,13 @@ class XdmClient:
         try:
             return self._http.request(method, path, **options)
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise self._transport_failed(method, path, exc) from exc
 
     def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
         """Send with the token; a refused token is renewed once and the call sent again."""
-        answer = self._send(
-            method, path, headers=calls.headers(self.client_id, self.token()), **options
-        )
+        answer = self._send(method, path, headers=self._headers(self.token()), **options)
         if answer.status_code == 401 and self._tokens.forget():
-            answer = self._send(
-                method, path, headers=calls.headers(self.client_id, self.token()), **options
-            )
+            answer = self._send(method, path, headers=self._headers(self.token()), **options)
         return answer
 
     @contextmanager
@@ -257,10 +217,6 @@ class XdmClient:
         self, path: str, params: dict[str, Any], timeout: httpx.Timeout
     ) -> httpx.Response:
         request = self._http.build_request(
-            "GET",
-            path,
-            params=params,
-            headers={**calls.headers(self.client_id, self.token()), "Accept": EVENT_STREAM},
-            timeout=timeout,
+            "GET", path, params=params, headers=self._stream_headers(self.token()), timeout=timeout
         )
         return self._http.send(request, stream=True)
