@@ -6,18 +6,21 @@ dates and date-times parsed, integers widened...). ``prefetched(batches)`` reads
 batch in a thread while the caller works on the current one: the driver's fetch (SQLite's
 own loop, PostgreSQL's wire protocol) runs in C without the GIL, so reading the source and
 shaping, validating and writing overlap on two cores, and at most ``depth + 2`` batches are
-in memory at once.
+in memory at once. ``streamed_batches(connect, statement, schema, batch_rows)`` reads a
+SQLAlchemy statement with a server-side cursor, for the readers without an Arrow driver.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, closing
 from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 
 from xdm_connector.errors import SOURCE_FAILED_MESSAGE, SourceError
 
@@ -86,6 +89,26 @@ def python_array(values: Sequence[object], field: pa.Field) -> pa.Array:
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
         raise column_error(field) from exc
     return cast_column(inferred, field)
+
+
+def streamed_batches(
+    connect: Callable[[], AbstractContextManager[sa.Connection]],
+    statement: sa.Executable,
+    schema: pa.Schema,
+    batch_rows: int,
+) -> Generator[pa.RecordBatch, None, None]:
+    """The rows of ``statement`` as batches of ``schema``, ``batch_rows`` at a time, read
+    with a server-side cursor on a connection of ``connect`` (held until the last one)."""
+    with connect() as conn:
+        streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
+        with closing(streaming.execute(statement)) as result:
+            for rows in result.partitions(batch_rows):
+                columns = list(zip(*rows, strict=True))
+                arrays = [
+                    python_array(list(values), field)
+                    for values, field in zip(columns, schema, strict=True)
+                ]
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def column_error(field: pa.Field) -> SourceError:

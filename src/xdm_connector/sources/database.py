@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, NoReturn
 from urllib.parse import quote, urlencode
@@ -54,7 +54,12 @@ import sqlalchemy as sa
 
 from xdm_connector.errors import SOURCE_FAILED_MESSAGE, InvalidInput, SourceError, SourceRefused
 from xdm_connector.masking import mask_secrets, remember_secrets
-from xdm_connector.sources.batches import prefetched, python_array, rows_per_batch
+from xdm_connector.sources.batches import (
+    prefetched,
+    python_array,
+    rows_per_batch,
+    streamed_batches,
+)
 from xdm_connector.sources.derived import Compute, derived_columns
 from xdm_connector.sources.driver_errors import is_transient
 from xdm_connector.sources.mysql import (
@@ -318,16 +323,7 @@ class SourceDatabase:
         self, query: AnySelect, schema: pa.Schema, batch_rows: int
     ) -> Generator[pa.RecordBatch, None, None]:
         statement = portable_statement(query, schema, numerics_as_doubles=False)
-        with self._connection() as conn:
-            streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
-            with closing(streaming.execute(statement)) as result:
-                for rows in result.partitions(batch_rows):
-                    columns = list(zip(*rows, strict=True))
-                    arrays = [
-                        python_array(list(values), field)
-                        for values, field in zip(columns, schema, strict=True)
-                    ]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        yield from streamed_batches(self._connection, statement, schema, batch_rows)
 
     # -- errors ----------------------------------------------------------------------------
 

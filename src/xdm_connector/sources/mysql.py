@@ -44,7 +44,7 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Generator, Iterator
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager
 from typing import Any
 
 import connectorx
@@ -57,7 +57,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
 from sqlalchemy.sql.functions import FunctionElement
 
-from xdm_connector.sources.batches import conform, python_array, rechunked
+from xdm_connector.sources.batches import conform, rechunked, streamed_batches
 from xdm_connector.sources.statements import (
     RESERVED_PREFIX,
     UNREADABLE_PREFIX,
@@ -301,7 +301,7 @@ def read_mysql(
     key = _page_key(query)
     if uri is not None and key is not None and literal_sql(statement) is not None:
         return _paged(uri, statement, key, read_schema, batch_rows)
-    return _streamed(connect, statement, read_schema, batch_rows)
+    return streamed_batches(connect, statement, read_schema, batch_rows)
 
 
 def _paged(
@@ -350,18 +350,3 @@ def _pages_batches(
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             ) from None
         raise
-
-
-def _streamed(
-    connect: Connect, statement: AnySelect, schema: pa.Schema, batch_rows: int
-) -> Batches:
-    with connect() as conn:
-        streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
-        with closing(streaming.execute(statement)) as result:
-            for rows in result.partitions(batch_rows):
-                columns = list(zip(*rows, strict=True))
-                arrays = [
-                    python_array(list(values), field)
-                    for values, field in zip(columns, schema, strict=True)
-                ]
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)

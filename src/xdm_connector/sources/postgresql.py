@@ -33,8 +33,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
-from collections.abc import Callable, Generator
-from contextlib import AbstractContextManager, closing
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
 from typing import Any
 
 import adbc_driver_postgresql
@@ -161,6 +161,25 @@ def _begin_read(cursor: adbc_driver_postgresql.dbapi.Cursor) -> None:
     cursor.execute("SET LOCAL jit = off")
 
 
+@contextmanager
+def _read_transaction(
+    uri: str, connecting: Callable[[], AbstractContextManager[None]]
+) -> Iterator[
+    tuple[
+        adbc_driver_postgresql.dbapi.Connection,
+        adbc_driver_postgresql.dbapi.Cursor,
+        adbc_driver_postgresql.dbapi.Cursor,
+    ]
+]:
+    """A new connection (opened within ``connecting``) in a read-only transaction, with
+    two cursors: the first prepares the read, the second reads."""
+    with connecting():
+        conn = adbc_driver_postgresql.dbapi.connect(uri)
+    with closing(conn), closing(conn.cursor()) as prepare, closing(conn.cursor()) as read:
+        _begin_read(prepare)
+        yield conn, prepare, read
+
+
 def _copied(
     uri: str,
     sql: str,
@@ -169,10 +188,7 @@ def _copied(
     batch_rows: int,
     connecting: Callable[[], AbstractContextManager[None]],
 ) -> Batches:
-    with connecting():
-        conn = adbc_driver_postgresql.dbapi.connect(uri)
-    with closing(conn), closing(conn.cursor()) as setup, closing(conn.cursor()) as copy:
-        _begin_read(setup)
+    with _read_transaction(uri, connecting) as (conn, setup, copy):
         if settings:
             calls = ", ".join(
                 f"set_config('{_SETTING.format(index)}', ${index + 1}, true)"
@@ -198,10 +214,7 @@ def _fetched(
     batch_rows: int,
     connecting: Callable[[], AbstractContextManager[None]],
 ) -> Batches:
-    with connecting():
-        conn = adbc_driver_postgresql.dbapi.connect(uri)
-    with closing(conn), closing(conn.cursor()) as declare, closing(conn.cursor()) as fetch:
-        _begin_read(declare)
+    with _read_transaction(uri, connecting) as (conn, declare, fetch):
         declare.execute(f"DECLARE xdmc_read NO SCROLL CURSOR FOR {sql}", parameters)
         fetch.adbc_statement.set_options(**{_USE_COPY: "false"})
         while True:
