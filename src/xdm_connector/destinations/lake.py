@@ -25,7 +25,6 @@ Every path comes from ``LakeLayout``, the one place to change for object storage
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import fcntl
 import os
 import shutil
@@ -46,6 +45,7 @@ from xdm_connector.destinations.base import (
     check_name,
     file_rows,
 )
+from xdm_connector.destinations.lake_storage import TRANSIENT_ERRNOS, fsync
 from xdm_connector.domain.file_formats import check_file_format
 from xdm_connector.errors import DestinationError
 
@@ -130,7 +130,7 @@ class LakeDestination:
                 os.link(path, temporary)
             except OSError:
                 shutil.copyfile(path, temporary)
-            _fsync(temporary)
+            fsync(temporary)
             os.replace(temporary, staging / name)
         with self._known_rows_lock:
             if rows is None:
@@ -157,9 +157,9 @@ class LakeDestination:
             for leftover in staging.glob(".*.tmp"):
                 leftover.unlink()
             committed.parent.mkdir(parents=True, exist_ok=True)
-            _fsync(staging)
+            fsync(staging)
             os.rename(staging, committed)
-            _fsync(committed.parent)
+            fsync(committed.parent)
             paths = sorted(committed.iterdir())
             rows = [self._rows_of(batch_id, path) for path in paths]
             files = [
@@ -264,25 +264,6 @@ class LakeDestination:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-TRANSIENT_ERRNOS = frozenset(
-    {
-        errno.EAGAIN,
-        errno.EBUSY,
-        errno.EDQUOT,
-        errno.EINTR,
-        errno.EIO,
-        errno.EMFILE,
-        errno.ENFILE,
-        errno.ENOMEM,
-        errno.ENOSPC,
-        errno.ESTALE,
-        errno.ETIMEDOUT,
-    }
-)
-"""File system failures that may pass (a full disk, a lost mount); others (a file where a
-folder should be, a missing permission) fail the job at once."""
-
-
 @contextmanager
 def _io_errors(batch_id: str) -> Iterator[None]:
     """File system failures as ``DestinationError``, transient when they may pass."""
@@ -307,18 +288,9 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     temporary.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
-    _fsync(temporary)
+    fsync(temporary)
     os.replace(temporary, path)
-    _fsync(path.parent)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's or a folder's content to disk, so a rename never outlives its data."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync(path.parent)
 
 
 def _now() -> str:

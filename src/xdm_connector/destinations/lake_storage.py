@@ -21,8 +21,8 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -196,19 +196,15 @@ class LakeStorage:
 
     def delete(self, relative: str) -> None:
         """Remove a file; nothing when it is already gone."""
-        with lake_errors():
-            try:
-                self.filesystem.delete_file(self.path(relative))
-            except FileNotFoundError:
-                return
+        self._remove(self.filesystem.delete_file, relative)
 
     def delete_folder(self, relative: str) -> None:
         """Remove a folder and everything in it; nothing when it is already gone."""
-        with lake_errors():
-            try:
-                self.filesystem.delete_dir(self.path(relative))
-            except FileNotFoundError:
-                return
+        self._remove(self.filesystem.delete_dir, relative)
+
+    def _remove(self, remove: Callable[[str], None], relative: str) -> None:
+        with lake_errors(), suppress(FileNotFoundError):
+            remove(self.path(relative))
 
     def relative(self, info: pafs.FileInfo) -> str:
         """The path below the root of a file the file system listed."""
