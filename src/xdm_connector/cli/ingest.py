@@ -18,12 +18,13 @@ with ``--wait``, ``trigger`` prints the request's last status and exits 1 when i
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from xdm_connector.cli.common import echo_json, run_command
-from xdm_connector.client import ClientError, IngestionFailed, XdmClient
+from xdm_connector.client import ClientError, IngestionFailed, IngestionStatus, XdmClient
 
 ingest_app = typer.Typer(
     no_args_is_help=True, help="Ingestion requests of a remote server, through its API."
@@ -99,29 +100,28 @@ def ingest_trigger(
         echo_json(status.body)
 
 
-@ingest_app.command("status")
-def ingest_status(
-    org: OrgArgument,
-    mapping: MappingArgument,
-    request_id: RequestArgument,
-    url: UrlOption,
-    client_id: ClientIdOption = None,
-    client_secret_env: SecretEnvOption = DEFAULT_SECRET_VARIABLE,
+def _request_command(
+    name: str, summary: str, act: Callable[[XdmClient, str, int], IngestionStatus]
 ) -> None:
-    """Print a request's status."""
-    with _client(url, org, client_id, client_secret_env) as client:
-        echo_json(run_command(lambda: client.status(mapping, request_id)).body)
+    """Add ``ingest NAME ORG MAPPING REQUEST_ID``: ``act`` on the request, then print the
+    status it answers; ``summary`` is the command's help."""
+
+    def command(
+        org: OrgArgument,
+        mapping: MappingArgument,
+        request_id: RequestArgument,
+        url: UrlOption,
+        client_id: ClientIdOption = None,
+        client_secret_env: SecretEnvOption = DEFAULT_SECRET_VARIABLE,
+    ) -> None:
+        with _client(url, org, client_id, client_secret_env) as client:
+            echo_json(run_command(lambda: act(client, mapping, request_id)).body)
+
+    command.__doc__ = summary
+    ingest_app.command(name)(command)
 
 
-@ingest_app.command("cancel")
-def ingest_cancel(
-    org: OrgArgument,
-    mapping: MappingArgument,
-    request_id: RequestArgument,
-    url: UrlOption,
-    client_id: ClientIdOption = None,
-    client_secret_env: SecretEnvOption = DEFAULT_SECRET_VARIABLE,
-) -> None:
-    """Cancel a request in progress (it ends Aborted); prints its status."""
-    with _client(url, org, client_id, client_secret_env) as client:
-        echo_json(run_command(lambda: client.cancel(mapping, request_id)).body)
+_request_command("status", "Print a request's status.", XdmClient.status)
+_request_command(
+    "cancel", "Cancel a request in progress (it ends Aborted); prints its status.", XdmClient.cancel
+)
