@@ -58,7 +58,12 @@ def _operand(node: Node, at_least: int) -> str:
 
 
 def _literal(node: Literal) -> str:
-    value = node.value
+    return literal_text(node.value)
+
+
+def literal_text(value: object) -> str:
+    """``value`` written as a literal of the language (``NULL``, ``TRUE``, ``'it''s'``,
+    ``1.0``); a date or a date-time as its ISO text."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):

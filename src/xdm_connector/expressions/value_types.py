@@ -104,23 +104,20 @@ def value_type_of(sql_type: TypeEngine[Any]) -> ValueType | None:
     return None
 
 
+_SQL_TYPES: dict[ValueType, type[TypeEngine[Any]]] = {
+    ValueType.STRING: sa.String,
+    ValueType.INTEGER: sa.BigInteger,
+    ValueType.NUMBER: sa.Float,
+    ValueType.BOOLEAN: sa.Boolean,
+    ValueType.DATE: sa.Date,
+    ValueType.DATETIME: sa.DateTime,
+    ValueType.NULL: NullType,
+}
+
+
 def sql_type(value_type: ValueType) -> TypeEngine[Any]:
     """The SQLAlchemy type that carries values of ``value_type`` (and reads them back)."""
-    match value_type:
-        case ValueType.STRING:
-            return sa.String()
-        case ValueType.INTEGER:
-            return sa.BigInteger()
-        case ValueType.NUMBER:
-            return sa.Float()
-        case ValueType.BOOLEAN:
-            return sa.Boolean()
-        case ValueType.DATE:
-            return sa.Date()
-        case ValueType.DATETIME:
-            return sa.DateTime()
-        case ValueType.NULL:
-            return NullType()
+    return _SQL_TYPES[value_type]()
 
 
 def common_type(left: ValueType, right: ValueType) -> ValueType | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -175,20 +175,25 @@ def _json_kind(value: object) -> str:
 
 
 def _is_date(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    if not _DATE.fullmatch(value):
-        return False
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+    return _is_time_text(value, _DATE, dt.date.fromisoformat)
 
 
 def _is_date_time(value: object) -> bool:
+    return _is_time_text(value, _DATE_TIME, lambda text: dt.datetime.fromisoformat(text.upper()))
+
+
+def _is_time_text(value: object, pattern: re.Pattern[str], parse: Callable[[str], object]) -> bool:
+    """Whether a string matches ``pattern`` and ``parse`` takes it (a real day and time);
+    a value of another type is the type check's to refuse."""
     if not isinstance(value, str):
         return True
+    if not pattern.fullmatch(value):
+        return False
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
     if not _DATE_TIME.fullmatch(value):
         return False
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from xdm_connector.expressions.ast import Operator
 from xdm_connector.expressions.calls import FunctionTypes
 from xdm_connector.expressions.functions import Signature
 from xdm_connector.expressions.operators import typings
+from xdm_connector.expressions.printer import literal_text
 from xdm_connector.expressions.value_types import value_type_of
 from xdm_connector.mappings.reference.examples import ON_THE_RECORD
 
@@ -141,12 +141,4 @@ def value_text(value: object) -> str:
     """An example's value as a literal of the language (a date as ``2024-01-31``)."""
     if value is ON_THE_RECORD:
         return "from the record"
-    if value is None:
-        return "`NULL`"
-    if isinstance(value, bool):
-        return "`TRUE`" if value else "`FALSE`"
-    if isinstance(value, str):
-        return "`'" + value.replace("'", "''") + "'`"
-    if isinstance(value, dt.datetime):
-        return f"`{value.isoformat(sep=' ')}`"
-    return f"`{value}`"
+    return f"`{literal_text(value)}`"
