@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import orjson
@@ -105,12 +104,7 @@ class Diagnostics:
             self._files["conversion"] = (folder / CONVERSION_ERRORS).open("wb")
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         for file in self._files.values():
             file.close()
         for name in (PARSING_ERRORS, CONVERSION_ERRORS):
