@@ -119,8 +119,8 @@ def lake_clean(
     on standard error their count and the work folders' count; a batch that a job in
     progress may still write, or its work folder, is never touched.
     """
-    from xdm_connector.destinations.lake_cleaning import clean_lake, clean_work_folders
     from xdm_connector.pipeline.workfolders import WorkFolders
+    from xdm_connector.services.lake_cleaning import clean_lake, clean_work_folders
 
     with opened_store() as (settings, store):
         lake = run_command(lambda: lake_of(settings, store, org))

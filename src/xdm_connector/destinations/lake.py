@@ -16,8 +16,7 @@ times. Changes to one dataset are serialized by a lock file (``fcntl.flock``).
 
 ``abort`` drops a loading batch's staging folder; on a complete batch it withdraws the
 batch (renamed out of the dataset, then dropped), so a job that never committed leaves no
-visible batch. Creating the batch of an aborted key again starts clean. Batches a dead
-worker left loading are found and aborted by ``lake_cleaning`` (``xdm-connector lake clean``).
+visible batch. Creating the batch of an aborted key again starts clean.
 
 Every path comes from ``LakeLayout``, the one place to change for object storage.
 """

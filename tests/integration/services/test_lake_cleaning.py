@@ -14,16 +14,16 @@ import pytest
 from tests.lake import committed_batches
 from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.base import BatchState
-from xdm_connector.destinations.lake_cleaning import (
-    clean_lake,
-    clean_work_folders,
-    loading_batches,
-)
 from xdm_connector.destinations.lake_tables import LakeTables
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.errors import InvalidInput
 from xdm_connector.pipeline.workfolders import WorkFolders
+from xdm_connector.services.lake_cleaning import (
+    clean_lake,
+    clean_work_folders,
+    loading_batches,
+)
 from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
