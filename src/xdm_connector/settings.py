@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     """The lake's root as a URL: ``s3://bucket/prefix`` (credentials, region and endpoint
     from the standard ``AWS_*`` variables) or a local folder; ``lake_path`` if unset."""
 
+    lake_optimize_interval_minutes: float = Field(default=0, ge=0)
+    """How often one of the workers compacts the small files of every lake table (``lake
+    optimize``); 0 never does."""
+
+    lake_vacuum_interval_hours: float = Field(default=0, ge=0)
+    """How often one of the workers vacuums every lake table (``lake vacuum``); 0 never."""
+
+    lake_vacuum_retain_hours: int = Field(default=168, ge=0)
+    """A scheduled vacuum removes the files that commits removed longer ago than this; below
+    a table's retention (``delta.deletedFileRetentionDuration``, 168 by default) the vacuum
+    is refused (logged), so that time travel within it keeps working."""
+
     host: str = "127.0.0.1"
     """Address the HTTP server listens on."""
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.conftest import Installation, demo_credentials
+from tests.lake import lake_table
 from tests.tables import read_table
 from xdm_connector.cli.tables import cell_text
 from xdm_connector.destinations.lake_tables import LakeTables
@@ -296,3 +297,39 @@ def test_cleaning_the_batches_a_dead_worker_left_in_the_lake(
     refused = demo.cli("lake", "clean", "--org", "../demo", check=False)
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: ")
+
+
+def test_optimizing_and_vacuuming_a_table_of_the_lake(demo: Installation, tmp_path: Path) -> None:
+    lake = LakeTables(demo.lake)
+    for job in range(1, 4):
+        batch_id = lake.create_batch(
+            org="demo", dataset="upkeep", batch_key=f"demo-m-{job}", file_format="parquet"
+        )
+        part = tmp_path / f"{job}.parquet"
+        pq.write_table(pa.table({"_id": [str(job)]}), part)
+        lake.put_file(batch_id, "part-00000.parquet", part)
+        lake.complete(batch_id)
+
+    optimized = demo.cli("lake", "optimize", "--org", "demo", "--dataset", "upkeep", "--json")
+    [done] = orjson.loads(optimized.stdout)
+    assert done == {
+        "org": "demo", "dataset": "upkeep", "operation": "optimize",
+        "filesAdded": 1, "filesRemoved": 3, "version": 3,
+    }  # fmt: skip
+    refused = demo.cli("lake", "vacuum", "--retain-hours", "1", "--org", "demo", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: XDMC-LAKE-RETENTION ")
+    assert "--force" in refused.stderr
+    vacuumed = demo.cli(
+        "lake", "vacuum", "--retain-hours", "0", "--force", "--org", "demo", "--dataset", "upkeep"
+    )
+    table = read_table(vacuumed.stdout)
+    assert table.headers == [
+        "ORG", "DATASET", "OPERATION", "FILES ADDED", "FILES REMOVED", "VERSION"
+    ]  # fmt: skip
+    assert [row[:5] for row in table.rows] == [["demo", "upkeep", "vacuum", "0", "3"]]
+    keys = lake_table(demo.lake, "demo", "upkeep")["_id"].to_pylist()
+    assert sorted(keys) == ["1", "2", "3"]  # the rows, intact
+    unnamed = demo.cli("lake", "optimize", "--dataset", "upkeep", check=False)
+    assert unnamed.returncode == 1
+    assert "--org" in unnamed.stderr

@@ -14,6 +14,7 @@ from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
 if TYPE_CHECKING:
+    from xdm_connector.destinations.lake_maintenance import TableUpkeep
     from xdm_connector.destinations.lake_tables import LakeTables
 
 lake_app = typer.Typer(no_args_is_help=True, help="The lake: a Delta table per dataset.")
@@ -95,6 +96,80 @@ def lake_history(
     documents = [version.document() for version in versions]
     rows = [tuple(document[c.key] for c in HISTORY_COLUMNS) for document in documents]
     print_rows(HISTORY_COLUMNS, rows, as_json=as_json)
+
+
+UPKEEP_COLUMNS = (
+    Column("org", "ORG"),
+    Column("dataset", "DATASET"),
+    Column("operation", "OPERATION"),
+    Column("filesAdded", "FILES ADDED"),
+    Column("filesRemoved", "FILES REMOVED"),
+    Column("version", "VERSION"),
+)
+DatasetOption = Annotated[
+    str | None, typer.Option("--dataset", help="Only this dataset's table (needs --org).")
+]
+EveryOrgOption = Annotated[
+    str | None, typer.Option("--org", help="Only this organization's tables (default: all).")
+]
+
+
+def _print_upkeep(done: list[TableUpkeep], as_json: bool) -> None:
+    documents = [upkeep.document() for upkeep in done]
+    rows = [tuple(document[c.key] for c in UPKEEP_COLUMNS) for document in documents]
+    print_rows(UPKEEP_COLUMNS, rows, as_json=as_json)
+
+
+@lake_app.command("optimize")
+def lake_optimize(
+    org: EveryOrgOption = None, dataset: DatasetOption = None, as_json: JsonOption = False
+) -> None:
+    """Compact the small files of the tables (one dataset's, an organization's, or every
+    one on the lake) into large ones, each table in one commit; safe while jobs run."""
+    from xdm_connector.destinations.factory import OrgDestinations
+    from xdm_connector.destinations.lake_maintenance import LakeMaintenance
+
+    with opened_store() as (settings, store):
+        maintenance = LakeMaintenance(OrgDestinations(store, settings))
+        done = run_command(lambda: maintenance.optimize(org=org, dataset=dataset))
+    _print_upkeep(done, as_json)
+
+
+@lake_app.command("vacuum")
+def lake_vacuum(
+    retain_hours: Annotated[
+        int,
+        typer.Option(
+            "--retain-hours",
+            min=0,
+            help="Delete the files that commits removed longer ago than this.",
+        ),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Accept a retention below the table's own (7 days by default): versions "
+            "younger than it can then no longer be read.",
+        ),
+    ] = False,
+    org: EveryOrgOption = None,
+    dataset: DatasetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete the files no version younger than --retain-hours references (those that
+    optimize, merges and withdrawals removed); never a file of a batch not yet committed."""
+    from xdm_connector.destinations.factory import OrgDestinations
+    from xdm_connector.destinations.lake_maintenance import LakeMaintenance
+
+    with opened_store() as (settings, store):
+        maintenance = LakeMaintenance(OrgDestinations(store, settings))
+        done = run_command(
+            lambda: maintenance.vacuum(
+                retain_hours=retain_hours, force=force, org=org, dataset=dataset
+            )
+        )
+    _print_upkeep(done, as_json)
 
 
 @lake_app.command("clean")

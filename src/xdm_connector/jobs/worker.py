@@ -1,13 +1,14 @@
 """The worker: claims export jobs from the store and runs them, one at a time.
 
 Each loop turn reaps expired leases (``jobs/recovery.py``), creates the jobs of due
-schedules, then claims one slice of a running job (``pipeline/slicing.py``) or, when there
-is none, one job, which the export's stages run (``pipeline/export.py``). While a job runs,
-a heartbeat thread extends its lease and checks every second that the worker still holds
-the job; when it no longer does (the job was cancelled, aborted or reaped), the pipeline
-is told to stop at its next batch boundary, and the batch it made is aborted through the
-organization's destinations unless the job ended ``Success`` (recovered by a reaper). However a job ends, its
-details say how often its source was read again after a transient error, and why
+schedules, runs the lake's upkeep when its slot is due (``jobs/maintenance.py``), then
+claims one slice of a running job (``pipeline/slicing.py``) or, when there is none, one job,
+which the export's stages run (``pipeline/export.py``). While a job runs, a heartbeat thread
+extends its lease and checks every second that the worker still holds the job; when it no
+longer does (the job was cancelled, aborted or reaped), the pipeline is told to stop at its
+next batch boundary, and the batch it made is aborted through the organization's
+destinations unless the job ended ``Success`` (recovered by a reaper). However a job ends,
+its details say how often its source was read again after a transient error, and why
 (``pipeline/source_retries.py``).
 
 A stop ends the claims at once and lets the job or slice that runs finish within
@@ -38,6 +39,7 @@ from xdm_connector.errors import (
     XdmcError,
 )
 from xdm_connector.jobs import liveness
+from xdm_connector.jobs.maintenance import ScheduledMaintenance
 from xdm_connector.jobs.notify import wakeups_for
 from xdm_connector.jobs.recovery import Recovery
 from xdm_connector.logs import log_context
@@ -108,6 +110,7 @@ class Worker:
         # The exporter's destinations serve the jobs it runs, their recovery and their aborts.
         self.destinations = self.exporter.setup.destinations
         self.recovery = Recovery(store, settings, self.destinations)
+        self.maintenance = ScheduledMaintenance(store, settings, self.destinations)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         liveness.register(self.owner)
         self.lease = timedelta(seconds=settings.lease_seconds)
@@ -134,6 +137,7 @@ class Worker:
         now = self._clock()
         self.recovery.recover_expired(self.owner, self.lease, now)
         self.store.jobs.schedule_due(now)
+        self.maintenance.run_due(self.owner, now)
         claimed = self._claim(now)
         if claimed is None:
             return False

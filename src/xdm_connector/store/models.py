@@ -307,6 +307,19 @@ class WorkerPresence(Base):
     seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class MaintenanceSlot(Base):
+    """A periodic task of the workers (the lake's ``optimize``, ``vacuum``): when it is next
+    due. A worker takes a slot by moving ``next_run_at`` on, conditionally, so one worker
+    runs each slot however many share the store."""
+
+    __tablename__ = "maintenance_slots"
+
+    task: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    next_run_at: Mapped[datetime]
+    last_run_at: Mapped[datetime | None]
+    last_owner: Mapped[str | None] = mapped_column(sa.String(128))
+
+
 class AuditEntry(Base):
     """One line of an organization's audit trail: who did what, to what, when."""
 

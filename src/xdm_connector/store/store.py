@@ -5,6 +5,7 @@ from __future__ import annotations
 from xdm_connector.sources.product_data import ProductData
 from xdm_connector.store.engine import DEFAULT_POOL_SIZE
 from xdm_connector.store.jobs import JobQueue
+from xdm_connector.store.maintenance import MaintenanceSchedule
 from xdm_connector.store.mappings import MappingRecords
 from xdm_connector.store.requests import IngestionRequests
 from xdm_connector.store.slices import SliceQueue
@@ -35,3 +36,4 @@ class Store(Transactions):
         self.requests = IngestionRequests(self)
         self.slices = SliceQueue(self)
         self.workers = WorkerRegistry(self)
+        self.maintenance = MaintenanceSchedule(self)
