@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -170,6 +171,48 @@ def lake_vacuum(
             )
         )
     _print_upkeep(done, as_json)
+
+
+MIGRATED_COLUMNS = (
+    Column("org", "ORG"),
+    Column("dataset", "DATASET"),
+    Column("batchId", "BATCH"),
+    Column("requestId", "REQUEST"),
+    Column("jobId", "JOB"),
+    Column("rows", "ROWS"),
+    Column("version", "VERSION"),
+    Column("skipped", "SKIPPED"),
+)
+
+
+@lake_app.command("migrate")
+def lake_migrate(
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="The lake of batch folders (default: the local lake, XDMC_LAKE_PATH).",
+        ),
+    ] = None,
+    org: EveryOrgOption = None,
+    dataset: DatasetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a lake of batch folders (<org>/<dataset>/batch=<id>/ and _manifest.json) into
+    Delta tables, one commit per batch in the manifest's order, with each batch's job and
+    request; the source database is not read. Running it again changes nothing."""
+    from xdm_connector.destinations.factory import OrgDestinations
+    from xdm_connector.services.lake_migration import migrate_lake
+
+    with opened_store() as (settings, store):
+        root = (source or settings.lake_root).resolve()
+        destinations = OrgDestinations(store, settings)
+        migrated = run_command(lambda: migrate_lake(root, destinations, org=org, dataset=dataset))
+    documents = [batch.document() for batch in migrated]
+    rows = [tuple(document[c.key] for c in MIGRATED_COLUMNS) for document in documents]
+    print_rows(MIGRATED_COLUMNS, rows, as_json=as_json)
+    done = sum(not batch.skipped for batch in migrated)
+    typer.echo(f"{done} batches committed, {len(migrated) - done} already there", err=True)
 
 
 @lake_app.command("clean")

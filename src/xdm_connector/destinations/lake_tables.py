@@ -228,6 +228,59 @@ class LakeTables:
             case _:
                 return BatchStatus(BatchState.LOADING)
 
+    # -- migration from batch folders ----------------------------------------------------------
+
+    def begin_migrated_batch(self, *, org: str, dataset: str, batch_key: str) -> str:
+        """A loading batch for ``batch_key`` (its id as the batch-folder lake gave it), made
+        anew whatever record that id has: the batch-folder lake (``lake.py``) keeps its own
+        records under the same ``_batches/``, which this lake cannot use. For ``lake
+        migrate``, which then puts the batch's files and completes it as any batch."""
+        batch_id = batch_id_for(
+            check_name(org, "Organization"), check_name(dataset, "Dataset"), batch_key
+        )
+        txn = transaction_of(org, batch_key)
+        self.storage.delete_folder(self.staging(org, dataset, batch_id))
+        self._write_record(
+            {
+                "id": batch_id,
+                "org": org,
+                "dataset": dataset,
+                "batchKey": batch_key,
+                "appId": txn.app_id,
+                "txnVersion": txn.version,
+                "mapping": txn.mapping,
+                "state": BatchState.LOADING,
+                "created": _now(),
+                "migrated": True,
+            }
+        )
+        return batch_id
+
+    def retire_folder_record(self, batch_id: str) -> bool:
+        """Mark aborted a batch-folder lake's record left loading (a batch never committed
+        there, without this lake's transaction); answers whether it was one."""
+        record = self._record(check_name(batch_id, "Batch id"))
+        if record is None or "appId" in record or record["state"] != BatchState.LOADING:
+            return False
+        self.storage.delete_folder(self.staging(record["org"], record["dataset"], batch_id))
+        self._write_record({**record, "state": BatchState.ABORTED})
+        return True
+
+    def committed_batch_ids(self, org: str, dataset: str) -> set[str]:
+        """The batches whose commit is in the table (not withdrawn)."""
+        table = self.table(org, dataset)
+        if table is None:
+            return set()
+        commits = table.history()
+        withdrawn = {c.get("xdmc.batch") for c in commits if c.get("xdmc.withdrawn")}
+        return {
+            str(c["xdmc.batch"])
+            for c in commits
+            if c.get("xdmc.batch")
+            and not c.get("xdmc.withdrawn")
+            and c["xdmc.batch"] not in withdrawn
+        }
+
     # -- reading -----------------------------------------------------------------------------
 
     def batch(self, batch_id: str) -> dict[str, Any] | None:
