@@ -15,8 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from xdm_connector.retry import RetryPolicy
 
 ParquetCompression = Literal["snappy", "zstd", "lz4", "gzip", "none"]
-FaultStage = Literal["extract", "written", "created", "completed"]
-"""The stages of an export at which a crash test may stop a worker (``pipeline/faults.py``)."""
+FaultStage = Literal["extract", "written", "created", "committed", "completed"]
+"""The stages of an export at which a crash test may stop a worker (``faults.py``)."""
 
 
 class Settings(BaseSettings):
@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     fault_pause_at: FaultStage | None = None
     """Fault injection, for crash tests only: the export stage at which a worker stops and
     waits (one of ``FaultStage``; any other value is refused when the settings load); see
-    ``pipeline/faults.py``."""
+    ``faults.py``."""
 
     log_level: str = "INFO"
     """Level of the process's logs."""

@@ -1,8 +1,8 @@
 """Crashes: a real ``xdm-connector worker`` killed (``SIGKILL``) at each stage of an export.
 
-Each test pauses the worker at one stage (``XDMC_FAULT_PAUSE_AT``, ``pipeline/faults.py``),
+Each test pauses the worker at one stage (``XDMC_FAULT_PAUSE_AT``, ``faults.py``),
 kills it there, and lets a second worker recover the job once its lease expires. Then:
-the job ended ``Aborted`` (``Success`` when the destination had accepted its batch),
+the job ended ``Aborted`` (``Success`` when the lake had committed its batch),
 nothing half-written is visible in the lake, no work folder of the job is left, and the
 next run exports every record exactly once: the lake holds as many records as the
 source, with unique keys.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lake import lake_table
+from tests.lake import lake_commits, lake_table
 from xdm_connector.demo.setup import prepare_demo
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.settings import Settings
@@ -121,7 +122,7 @@ def crash(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crash]:
         installation.close()
 
 
-@pytest.mark.parametrize("stage", ["extract", "written", "created", "completed"])
+@pytest.mark.parametrize("stage", ["extract", "written", "created", "committed", "completed"])
 def test_a_worker_killed_at_each_stage(crash: Crash, stage: str) -> None:
     first = crash.trigger()
     doomed = crash.worker(XDMC_FAULT_PAUSE_AT=stage)
@@ -130,16 +131,17 @@ def test_a_worker_killed_at_each_stage(crash: Crash, stage: str) -> None:
     doomed.wait(timeout=30)
     assert crash.work_folders(first) == [f"job-{first}-1"]  # what the killed worker left
 
-    # Killed mid-export: no batch is visible, except once the destination accepted it.
+    # Killed mid-export: no batch is visible, except once the lake committed it.
+    accepted = stage in ("committed", "completed")
     visible = crash.lake_ids()
-    assert visible == ([] if stage != "completed" else visible)
+    assert visible == (visible if accepted else [])
     assert len(visible) in (0, PROFILES)
 
     crash.worker()  # recovers the job once its lease expires, then runs the next ones
     ended = crash.wait_until_ended(first)
     assert crash.work_folders(first) == [], crash.logs()
     watermark = crash.store.mappings.get("demo", "XDM44").watermark
-    if stage == "completed":
+    if accepted:
         assert ended.state == JobState.SUCCESS, crash.logs()
         assert ended.records_ingested == PROFILES
         assert watermark is not None
@@ -151,7 +153,7 @@ def test_a_worker_killed_at_each_stage(crash: Crash, stage: str) -> None:
 
     again = crash.wait_until_ended(crash.trigger())
     assert again.state == JobState.SUCCESS, again.reason
-    assert again.records_ingested == (0 if stage == "completed" else PROFILES)
+    assert again.records_ingested == (0 if accepted else PROFILES)
     ids = crash.lake_ids()
     assert len(ids) == PROFILES
     assert sorted(map(int, ids)) == list(range(1, PROFILES + 1))
@@ -216,3 +218,42 @@ def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None
     assert again.records_ingested == PROFILES
     ids = crash.lake_ids()
     assert sorted(map(int, ids)) == list(range(1, PROFILES + 1))
+
+
+def test_a_worker_killed_between_a_merge_and_its_record_leaves_one_row_per_key(
+    crash: Crash,
+) -> None:
+    first = crash.worker()
+    initial = crash.trigger()
+    assert crash.wait_until_ended(initial).state == JobState.SUCCESS
+    first.terminate()
+    first.wait(timeout=30)
+    changed = [3, 5, 8]
+    with sqlite3.connect(crash.settings.demo_source_path) as source:
+        source.execute(
+            "update profile set lastModified = '2030-01-01 00:00:00.000000',"
+            " email = 'changed' || id || '@example.com' where id in (3, 5, 8)"
+        )
+    merged = crash.trigger()
+    doomed = crash.worker(XDMC_FAULT_PAUSE_AT="committed")
+    crash.wait_for(crash.home / "faults" / "committed.paused")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+
+    crash.worker()
+    ended = crash.wait_until_ended(merged)
+    assert ended.state == JobState.SUCCESS, crash.logs()
+    assert ended.records_ingested == len(changed)
+    table = lake_table(crash.settings.lake_root, "demo", "profiles")
+    ids = sorted(int(str(key)) for key in table["_id"].to_pylist())
+    assert ids == list(range(1, PROFILES + 1))  # one row per key
+    emails = {
+        int(str(row["_id"])): row["personalEmail"]["address"]
+        for row in table.select(["_id", "personalEmail"]).to_pylist()
+    }
+    assert {key: emails[key] for key in changed} == {
+        key: f"changed{key}@example.com" for key in changed
+    }
+    commits = lake_commits(crash.settings.lake_root, "demo", "profiles")
+    assert [commit["xdmc.job"] for commit in commits] == [str(initial), str(merged)]
+    assert commits[-1]["operation"] == "MERGE"

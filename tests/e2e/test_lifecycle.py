@@ -2,7 +2,7 @@
 
 A server says where it listens once it does; on SIGTERM or Ctrl-C, a server or a worker
 says which job it lets finish and for how long at most, then that it stopped. A job is held
-at its extract stage (``XDMC_FAULT_PAUSE_AT``, ``pipeline/faults.py``) while the process is
+at its extract stage (``XDMC_FAULT_PAUSE_AT``, ``faults.py``) while the process is
 told to stop, then let go.
 """
 

@@ -29,6 +29,7 @@ from xdm_connector.destinations.retrying import RetryingDestination
 from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.domain.lake_modes import LakeMode
 from xdm_connector.errors import NotFound, XdmcError
+from xdm_connector.faults import pause_at
 from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
@@ -71,7 +72,11 @@ def open_destination(
     reads its datasets' modes from ``modes``."""
     match config:
         case LakeConfig():
-            tables = LakeTables(config.location(settings.lake_location), modes=modes)
+            tables = LakeTables(
+                config.location(settings.lake_location),
+                modes=modes,
+                after_commit=lambda: pause_at("committed", settings.fault_pause_at, settings.home),
+            )
             retrying = RetryingDestination(tables, settings.retry_policy())
             return OpenedDestination(retrying, takes_deletes=True)
         case PlatformConfig():

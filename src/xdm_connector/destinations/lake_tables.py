@@ -95,9 +95,17 @@ def transaction_of(org: str, batch_key: str) -> TableTransaction:
 class LakeTables:
     """Batches of Parquet files committed into the datasets' Delta tables."""
 
-    def __init__(self, location: str | Path, *, modes: LakeModes | None = None) -> None:
+    def __init__(
+        self,
+        location: str | Path,
+        *,
+        modes: LakeModes | None = None,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
         self.storage = LakeStorage.at(location)
         self._modes = modes
+        self._after_commit = after_commit
+        """Called between a batch's Delta commit and its record (crash tests pause there)."""
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -194,6 +202,8 @@ class LakeTables:
             raise DestinationError(
                 f"the lake could not commit batch {batch_id}: {exc}", batch_id=batch_id
             ) from exc
+        if self._after_commit is not None:
+            self._after_commit()
         self._write_record(committed)
         self.storage.delete_folder(self.staging(record["org"], record["dataset"], batch_id))
 
@@ -225,6 +235,17 @@ class LakeTables:
                 )
             case BatchState.ABORTED:
                 return BatchStatus(BatchState.ABORTED)
+            case _ if "appId" in record:
+                # A worker killed between the commit and the record leaves it loading: the
+                # table says whether the commit is there (then the record is written).
+                settled = self._settled(record)
+                if settled["state"] == COMMITTED:
+                    return BatchStatus(
+                        BatchState.SUCCESS,
+                        records=settled.get("rows"),
+                        version=settled.get("version"),
+                    )
+                return BatchStatus(BatchState.LOADING)
             case _:
                 return BatchStatus(BatchState.LOADING)
 

@@ -38,10 +38,10 @@ from xdm_connector.destinations.base import (
 )
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.errors import UPLOAD_FAILED_MESSAGE, DestinationError
+from xdm_connector.faults import pause_at
 from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.counts import MAX_REJECTED_SAMPLES, RecordCounts
 from xdm_connector.pipeline.deletes import deletes_name
-from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.setup import JobRun
 from xdm_connector.settings import Settings

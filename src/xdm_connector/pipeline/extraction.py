@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 
 from xdm_connector.domain.lake_modes import UPSERT_KEY
 from xdm_connector.domain.windows import KeyRange, Window
+from xdm_connector.faults import pause_at
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.deletes import DeleteWriter
-from xdm_connector.pipeline.faults import pause_at
 from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import AUDIT_LABEL, DELETED_LABEL, KEY_LABEL, ExportPlan

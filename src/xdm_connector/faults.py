@@ -7,9 +7,13 @@ With ``XDMC_FAULT_PAUSE_AT=<stage>`` a worker that reaches ``stage`` writes
     extract     after the first record batch is read, nothing written yet
     written     the batch files are written, no destination batch yet
     created     the destination batch exists (recorded on the job), no file sent
+    committed   the lake's Delta commit of the batch is made, the lake's record of the
+                batch (``_batches/<id>.json``) not yet written, the store not told
     completed   the destination accepted the batch, the store not told yet
 
-The stages are ``settings.FaultStage``: the settings refuse any other name when they load,
+It sits beside the settings, below every layer, because the lake (``destinations``) pauses
+at ``committed`` as the pipeline pauses at the other stages. The stages are
+``settings.FaultStage``: the settings refuse any other name when they load,
 and the type checker any other name at a pause point. Unset (the default), ``pause_at``
 does nothing. Never set it in production.
 """

@@ -9,10 +9,10 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
-from xdm_connector.pipeline.faults import pause_at
+from xdm_connector.faults import pause_at
 from xdm_connector.settings import FaultStage, Settings
 
-STAGES = ("extract", "written", "created", "completed")
+STAGES = ("extract", "written", "created", "committed", "completed")
 
 
 def test_the_stages_are_those_the_crash_tests_pause_at() -> None:
