@@ -7,7 +7,13 @@ memory is the whole process's (``getrusage``), imports included, as a worker's w
 Probes:
 
 - ``export``: the product, end to end: a job of the demo mapping run by a ``Worker`` into
-  the lake (plan, read, shape, validate, write, lake commit, job ``Success``);
+  the lake (plan, read, shape, validate, write, lake commit, job ``Success``): a first
+  export into an empty Delta table (``lake="delta"``), or into the batch folders the lake
+  kept before Delta tables (``lake="folders"``, ``destinations/lake.py``, which also writes
+  JSON Lines, the platform's other upload format);
+- ``merge``: a 1% change of the source merged by a second job into the upsert table the
+  first job made (made in a process of its own, so the peak memory is the merge's);
+- ``optimize``: the compaction of a table of 96 small commits (made in a process of its own);
 - ``sqlite_read``: Python's ``sqlite3``, ``fetchmany`` over the source columns the mapping
   reads, nothing else done;
 - ``psycopg_read``: psycopg 3, a server-side cursor, ``fetchmany`` over the same columns;
@@ -38,11 +44,14 @@ Measured = tuple[int, float]
 """Rows (or records) and the seconds the probe's work took."""
 
 
-def export(source_url: str, home: str, file_format: str) -> Measured:
-    """The product: one job of the demo mapping into the lake (the job's run is timed)."""
+def export(
+    source_url: str, home: str, file_format: str, lake: str = "delta", keep: bool = False
+) -> Measured:
+    """The product: one job of the demo mapping into the lake (the job's run is timed);
+    ``keep`` leaves its installation for the next probe."""
     from xdm_connector.demo.setup import DEMO_DATASET, DEMO_MAPPING, DEMO_SCHEMA, demo_mapping
-    from xdm_connector.domain.job_states import JobState
     from xdm_connector.jobs.worker import Worker
+    from xdm_connector.pipeline.export import Exporter
     from xdm_connector.services.datasets import create_dataset
     from xdm_connector.services.mappings import apply_mapping
     from xdm_connector.services.organizations import create_organization, set_destination
@@ -62,12 +71,28 @@ def export(source_url: str, home: str, file_format: str) -> Measured:
     create_dataset(
         store, registry, ORG, DEMO_DATASET, class_ref=DEMO_SCHEMA[0], field_groups=DEMO_SCHEMA[1:]
     )
-    lake_format = "json" if file_format == "jsonl" else "parquet"
-    set_destination(store, ORG, {"type": "lake", "fileFormat": lake_format})
+    set_destination(store, ORG, {"type": "lake"})
     apply_mapping(store, ORG, demo_mapping())
     publish_mapping(store, registry, ORG, DEMO_MAPPING, start=False)
+    exporter = Exporter(store, settings)
+    if lake == "folders":
+        exporter.setup.destinations = FolderLake(store, settings, folder / "folders", file_format)
+    elif file_format != "parquet":
+        raise SystemExit("bench: the Delta lake stores Parquet only")
+    worker = Worker(store, settings, exporter=exporter)
+    records, elapsed = _run_job(store, worker)
+    store.close()
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return records, elapsed
+
+
+def _run_job(store: Any, worker: Any) -> Measured:
+    """Trigger the demo mapping and run its job with ``worker``: its records and seconds."""
+    from xdm_connector.demo.setup import DEMO_MAPPING
+    from xdm_connector.domain.job_states import JobState
+
     request = store.jobs.request_ingestion(ORG, DEMO_MAPPING)
-    worker = Worker(store, settings)
     started = time.perf_counter()
     if not worker.run_once():
         raise SystemExit("bench: the worker found no job")
@@ -75,9 +100,106 @@ def export(source_url: str, home: str, file_format: str) -> Measured:
     job = store.jobs.get(ORG, DEMO_MAPPING, request.job.id)
     if job.state != JobState.SUCCESS:
         raise SystemExit(f"bench: the job ended {job.state}: {job.reason}")
-    store.close()
-    shutil.rmtree(folder, ignore_errors=True)
     return int(job.records_ingested or 0), elapsed
+
+
+def _prepare(probe: str, **arguments: Any) -> None:
+    """Run another probe in a process of its own (its memory is not this probe's)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "bench.probes", probe, json.dumps(arguments)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: preparing with {probe} failed:\n{done.stderr[-3000:]}")
+
+
+def merge(source_path: str, home: str, percent: float = 1.0) -> Measured:
+    """A second job merging ``percent`` of the source's rows, changed, into the upsert table
+    (the demo's profiles) that a first job made; its records and seconds."""
+    import sqlite3 as sqlite
+
+    from xdm_connector.jobs.worker import Worker
+    from xdm_connector.settings import Settings
+    from xdm_connector.store.store import Store
+
+    folder = Path(home)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    source = folder / "source.db"
+    shutil.copyfile(source_path, source)  # changed below: the cached source stays as it is
+    _prepare("export", source_url=f"sqlite:///{source}", home=str(folder / "home"),
+             file_format="parquet", keep=True)  # fmt: skip
+    with closing(sqlite.connect(source)) as conn, conn:
+        (count,) = conn.execute("select count(*) from profile").fetchone()
+        step = max(1, round(100 / percent))
+        conn.execute(
+            "update profile set lastModified = '2099-01-01 00:00:00.000000',"
+            " email = 'merged' || id || '@example.com' where id % ? = 0",
+            (step,),
+        )
+    settings = Settings(home=folder / "home", database_url=None, embedded_worker=False)
+    store = Store(settings.store_url)
+    records, elapsed = _run_job(store, Worker(store, settings))
+    store.close()
+    if records != count // step:
+        raise SystemExit(f"bench: the merge job exported {records} records, not {count // step}")
+    shutil.rmtree(folder, ignore_errors=True)
+    return records, elapsed
+
+
+def small_commits(home: str, commits: int) -> Measured:
+    """The table the export left in ``home`` cut into ``commits`` small commits of a new
+    dataset (``small``), as a 15-minute schedule makes them in a day."""
+    import pyarrow.parquet as pq
+
+    from xdm_connector.destinations.lake_tables import LakeTables
+    from xdm_connector.settings import Settings
+
+    settings = Settings(home=Path(home), database_url=None)
+    lake = LakeTables(settings.lake_location)
+    table = lake.table(ORG, "profiles")
+    if table is None:
+        raise SystemExit("bench: no table to cut")
+    rows = table.to_pyarrow_table()
+    size = -(-rows.num_rows // commits)
+    started = time.perf_counter()
+    for number in range(commits):
+        part = Path(home) / f"small-{number}.parquet"
+        pq.write_table(rows.slice(number * size, size), part)
+        batch_id = lake.create_batch(
+            org=ORG, dataset="small", batch_key=f"{ORG}-small-{number}", file_format="parquet"
+        )
+        lake.put_file(batch_id, "part-00000.parquet", part)
+        lake.complete(batch_id)
+        part.unlink()
+    return rows.num_rows, time.perf_counter() - started
+
+
+def optimize(source_path: str, home: str, commits: int = 96) -> Measured:
+    """``lake optimize`` of a table of ``commits`` small commits holding the source's rows."""
+    from xdm_connector.destinations.lake_maintenance import optimize_table
+    from xdm_connector.destinations.lake_tables import LakeTables
+    from xdm_connector.settings import Settings
+
+    folder = Path(home)
+    shutil.rmtree(folder, ignore_errors=True)
+    _prepare("export", source_url=f"sqlite:///{source_path}", home=str(folder),
+             file_format="parquet", keep=True)  # fmt: skip
+    _prepare("small_commits", home=str(folder), commits=commits)
+    lake = LakeTables(Settings(home=folder, database_url=None).lake_location)
+    started = time.perf_counter()
+    done = optimize_table(lake, ORG, "small")
+    elapsed = time.perf_counter() - started
+    if done.files_removed != commits:
+        raise SystemExit(f"bench: optimize compacted {done.files_removed} files, not {commits}")
+    table = lake.table(ORG, "small")
+    rows = (
+        0
+        if table is None
+        else sum(int(n) for n in table.get_add_actions().column("num_records").to_pylist())
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    return rows, elapsed
 
 
 def sqlite_read(path: str) -> Measured:
@@ -157,8 +279,34 @@ def dlt_load(path: str, home: str) -> Measured:
     return rows, elapsed
 
 
+class FolderLake:
+    """The organizations' destinations as the batch folders of ``destinations/lake.py``
+    (the lake before Delta tables), taking files of ``file_format``."""
+
+    def __init__(self, store: Any, settings: Any, root: Path, file_format: str) -> None:
+        from xdm_connector.destinations.factory import OrgDestinations
+
+        self._destinations = OrgDestinations(store, settings)
+        self.store, self.settings = store, settings
+        self.root, self.file_format = root, file_format
+
+    def open(self, org_id: str) -> Any:
+        from xdm_connector.destinations.factory import OpenedDestination
+        from xdm_connector.destinations.lake import LakeDestination
+        from xdm_connector.destinations.retrying import RetryingDestination
+
+        folders = RetryingDestination(LakeDestination(self.root), self.settings.retry_policy())
+        return OpenedDestination(folders, self.file_format)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._destinations, name)
+
+
 PROBES: dict[str, Callable[..., Measured]] = {
     "export": export,
+    "merge": merge,
+    "small_commits": small_commits,
+    "optimize": optimize,
     "sqlite_read": sqlite_read,
     "psycopg_read": psycopg_read,
     "mysqlclient_read": mysqlclient_read,

@@ -54,6 +54,11 @@ def table(result: dict[str, Any]) -> str:
             f"| memory, {memory['profiles']:,} records | {memory['rate']:,.0f}/s | | | | "
             f"< 300 MiB, flat | {memory['peak_rss_mib']:.0f} |"
         )
+    for upkeep in result.get("lake", []):
+        lines.append(
+            f"| {upkeep['title']} ({upkeep['rows']:,} records) | {upkeep['seconds']:.1f} s "
+            f"| | | | {upkeep['goal']} | {upkeep['peak_rss_mib']:.0f} |"
+        )
     api = result.get("api")
     if api is not None and "unavailable" in api:
         lines.append(f"| API | unavailable: {api['unavailable']} | | | | | |")

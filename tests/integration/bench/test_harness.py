@@ -22,19 +22,25 @@ def test_a_smoke_run_measures_every_row(
     result = main([*arguments, "--data", str(tmp_path / "data"), "--out", str(out)])
 
     assert json.loads(out.read_text()) == result
-    assert [c["key"] for c in result["comparisons"]] == ["sqlite", "postgres", "jsonl"]
+    keys = [c["key"] for c in result["comparisons"]]
+    mysql = ["mysql"] if "mysql" in keys else []  # when a MariaDB server answers
+    assert keys == ["sqlite", "postgres", *mysql, "delta", "jsonl"]
     for comparison in result["comparisons"]:
         subject = comparison["subject"]
         assert subject["rows"] == 2000
         assert subject["rate"] > 0
         assert subject["peak_rss_mib"] > 0
         for reference in comparison["references"]:
-            if "unavailable" in reference:  # dlt, when the bench extra is not installed
-                assert reference["variant"].startswith("dlt")
+            if "unavailable" in reference:  # dlt or mysqlclient: the bench extra is missing
+                assert reference["variant"].startswith(("dlt", "mysqlclient"))
                 continue
             assert reference["rows"] == 2000
             assert reference["rate"] > 0
             assert reference["ratio"] > 0
+    merged, optimized = result["lake"]
+    assert (merged["key"], merged["rows"]) == ("merge", 20)  # 1% of 2,000
+    assert (optimized["key"], optimized["rows"]) == ("optimize", 2000)
+    assert all(row["seconds"] > 0 and row["peak_rss_mib"] > 0 for row in result["lake"])
     [memory] = result["memory"]
     assert memory["profiles"] == 2000
     assert memory["peak_rss_mib"] > 0

@@ -46,9 +46,20 @@ def test_the_table_has_a_line_per_reference_and_row() -> None:
             }
         ],
         "memory": [{"profiles": 10, "rate": 2000.0, "peak_rss_mib": 200.0}],
+        "lake": [
+            {
+                "key": "merge",
+                "title": "merge",
+                "goal": "<= 300 MiB",
+                "rows": 10,
+                "seconds": 1.5,
+                "peak_rss_mib": 250.0,
+            },
+        ],
         "scale_out": {"unavailable": "not yet measurable"},
     }
     lines = table(result).splitlines()
-    assert len(lines) == 2 + 2 + 1 + 1
+    assert len(lines) == 2 + 2 + 1 + 1 + 1
+    assert "| merge (10 records) | 1.5 s |" in lines[5]
     assert "| 2.00x |" in lines[2]
     assert "unavailable: dlt is not installed" in lines[3]
