@@ -12,9 +12,11 @@ DateTimeOf        ``CAST(x AS TIMESTAMP)``      ``strftime(fmt, x)`` [1]     ``C
 TruncatedInteger  ``CAST(trunc(x) AS BIGINT)``  ``CAST(x AS INTEGER)``       ``TRUNCATE(x, 0)``
 IsoText           ``to_char(x, fmt)``           ``strftime(fmt, x)``         ``DATE_FORMAT(x, fmt)``
 Quotient          ``x / CAST(y AS NUMERIC)``    ``x / CAST(y AS REAL)``      ``x / y``
+ByteOrdered       ``x``                         ``x``                        ``CAST(... AS BINARY)`` [2]
 ================  ============================  ===========================  ===================
 
 [1] ``YYYY-MM-DD HH:MM:SS.SSS``, which SQLAlchemy's SQLite ``DateTime`` reads back.
+[2] ``CAST(CONVERT(x USING utf8mb4) AS BINARY)`` for a string ``x``; any other ``x`` as is.
 """
 
 from __future__ import annotations
@@ -69,6 +71,23 @@ class Quotient(FunctionElement[Decimal]):
 
     type = sa.Numeric()
     inherit_cache = True
+
+
+class ByteOrdered(FunctionElement[Any]):
+    """A value compared and sorted as Python and Arrow compare it: a string by its code
+    points (its UTF-8 bytes), whatever the collation of its column.
+
+    MySQL's default collations compare strings without case (``'a' = 'A'``, ``'a' < 'B'``)
+    and pad them with spaces; the export's windows are bounded by keys and audit values
+    compared in Python too, so their SQL must order them the same way. Only for
+    comparisons and ``ORDER BY``: selected, it would read as bytes on MySQL.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, value: sa.ColumnElement[Any]) -> None:
+        super().__init__(value)
+        self.type = value.type
 
 
 def _argument(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
@@ -169,3 +188,19 @@ def _quotient_sqlite(element: Quotient, compiler: SQLCompiler, **kw: Any) -> str
 def _quotient_mysql(element: Quotient, compiler: SQLCompiler, **kw: Any) -> str:
     dividend, divisor = _operands(element, compiler, **kw)
     return f"(({dividend}) / ({divisor}))"
+
+
+@compiles(ByteOrdered)
+def _byte_ordered(element: ByteOrdered, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite compares text by its bytes (collation BINARY). PostgreSQL uses its database's
+    # collation: C or C.UTF-8 sort as Python does, a linguistic one (en_US) does not.
+    return _argument(element, compiler, **kw)
+
+
+@compiles(ByteOrdered, "mysql")
+def _byte_ordered_mysql(element: ByteOrdered, compiler: SQLCompiler, **kw: Any) -> str:
+    value = _argument(element, compiler, **kw)
+    if not isinstance(element.type, sa.String):
+        return value
+    # UTF-8 bytes whatever the column's character set: their order is the code points'.
+    return f"CAST(CONVERT({value} USING utf8mb4) AS BINARY)"

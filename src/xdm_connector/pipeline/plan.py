@@ -23,6 +23,7 @@ from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.windows import Bound, KeyRange, Since, Window
 from xdm_connector.errors import ExpressionError, InvalidInput
 from xdm_connector.expressions.compiler import CompiledExpression, ExpressionCompiler
+from xdm_connector.expressions.dialects import ByteOrdered
 from xdm_connector.expressions.value_types import ValueType
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.schema import Resource, describe_resource
@@ -93,6 +94,22 @@ class ExportPlan:
         """The targeting dimension's key column, the tie-breaker of the export order."""
         return self.compiler.key_columns[0]
 
+    @property
+    def ordered_key(self) -> sa.ColumnElement[Any]:
+        """The key as the export orders and compares it: as Python does (``ByteOrdered``:
+        a string by its code points, whatever its column's collation)."""
+        return ByteOrdered(self.key)
+
+    @property
+    def _audit(self) -> sa.ColumnElement[Any]:
+        return ByteOrdered(self.audit.column)
+
+    def _key_value(self, value: Any) -> sa.ColumnElement[Any]:
+        return ByteOrdered(sa.literal(value, self.key.type))
+
+    def _audit_value(self, value: Any) -> sa.ColumnElement[Any]:
+        return ByteOrdered(sa.literal(value, self.audit.column.type))
+
     def high_water_query(self, after: Bound | None, since: Since | None = None) -> sa.Select[Any]:
         """The last row in export order after ``after`` (or in the look-back from
         ``since``): the job's upper bound."""
@@ -100,7 +117,7 @@ class ExportPlan:
         query = query.where(self.audit.column.is_not(None))
         if after is not None:
             query = query.where(self._from(after, since))
-        return query.order_by(self.audit.column.desc(), self.key.desc()).limit(1)
+        return query.order_by(self._audit.desc(), self.ordered_key.desc()).limit(1)
 
     def rows_query(self, window: Window, keys: KeyRange | None = None) -> sa.Select[Any]:
         """The window's rows (of one key range, for a slice), one labelled column per XDM
@@ -108,9 +125,9 @@ class ExportPlan:
         columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
         query = self._rows(columns).where(self._in_window(window))
         if keys is not None and keys.after is not None:
-            query = query.where(self.key > keys.after)
+            query = query.where(self.ordered_key > self._key_value(keys.after))
         if keys is not None and keys.until is not None:
-            query = query.where(self.key <= keys.until)
+            query = query.where(self.ordered_key <= self._key_value(keys.until))
         return query
 
     def all_rows_query(self) -> sa.Select[Any]:
@@ -168,7 +185,7 @@ class ExportPlan:
             self.compiler.select({"audit": self.audit})
             .add_columns(
                 self.key.label("key"),
-                sa.func.row_number().over(order_by=self.key).label("position"),
+                sa.func.row_number().over(order_by=self.ordered_key).label("position"),
             )
             .where(self._in_window(window))
             .subquery("numbered")
@@ -176,28 +193,31 @@ class ExportPlan:
         return (
             sa.select(numbered.c.key)
             .where(numbered.c.position % rows_per_slice == 0, numbered.c.position < rows)
-            .order_by(numbered.c.key)
+            .order_by(ByteOrdered(numbered.c.key))
         )
 
     def _in_window(self, window: Window) -> sa.ColumnElement[bool]:
+        until_audit = self._audit_value(window.until.audit)
         up_to = sa.or_(
-            self.audit.column < window.until.audit,
-            sa.and_(self.audit.column == window.until.audit, self.key <= window.until.key),
+            self._audit < until_audit,
+            sa.and_(
+                self._audit == until_audit, self.ordered_key <= self._key_value(window.until.key)
+            ),
         )
         if window.after is None:
             return up_to
         return sa.and_(up_to, self._from(window.after, window.since))
 
     def _from(self, after: Bound, since: Since | None) -> sa.ColumnElement[bool]:
+        after_audit = self._audit_value(after.audit)
         later = sa.or_(
-            self.audit.column > after.audit,
-            sa.and_(self.audit.column == after.audit, self.key > after.key),
+            self._audit > after_audit,
+            sa.and_(self._audit == after_audit, self.ordered_key > self._key_value(after.key)),
         )
         if since is None:
             return later
-        recent = (
-            self.audit.column > since.audit if since.exclusive else self.audit.column >= since.audit
-        )
+        since_audit = self._audit_value(since.audit)
+        recent = self._audit > since_audit if since.exclusive else self._audit >= since_audit
         return sa.or_(later, recent)
 
 

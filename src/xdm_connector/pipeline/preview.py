@@ -125,7 +125,7 @@ def _plan(
 def _dry_run(source: SourceDatabase, plan: ExportPlan, limit: int) -> Iterator[PreviewRecord]:
     columns = {plan.labels[path]: compiled for path, compiled in plan.targets.items()}
     query = plan.compiler.select(columns).add_columns(plan.key.label(KEY_LABEL))
-    query = query.order_by(plan.key).limit(limit)
+    query = query.order_by(plan.ordered_key).limit(limit)
     # Every problem of every row is kept: a row may fail on each of its fields.
     shaper = RecordShaper(
         plan.schema.root,
