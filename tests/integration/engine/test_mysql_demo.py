@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 from bench.sources import copy_into_mysql
 from fastapi.testclient import TestClient
 
 from tests.integration.engine.conftest import INGEST, PROFILES
+from tests.lake import lake_table
 from xdm_connector.app import create_app
 from xdm_connector.demo.setup import DEMO_ORG, prepare_demo
 from xdm_connector.demo.source import create_demo_source
-from xdm_connector.destinations.lake import LakeDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.services.organizations import create_organization
@@ -51,8 +50,7 @@ def export_demo(home: Path, source_url: str | None = None) -> pa.Table:
         assert (job.records_read, job.records_rejected) == (PROFILES, 0)
         status = client.get(INGEST, params={"requestId": request_id}, headers=headers).json()
         assert status["numRecords"] == PROFILES
-    files = LakeDestination(settings.lake_root).committed_files(DEMO_ORG, "profiles")
-    table = pa.concat_tables([pq.read_table(path) for path in files])
+    table = lake_table(settings.lake_root, DEMO_ORG, "profiles")
     return table.take(pc.sort_indices(table, [("_id", "ascending")]))
 
 
