@@ -1,4 +1,5 @@
-"""The preview of a mapping on real stores and sources (SQLite, PostgreSQL): a dry run."""
+"""The preview of a mapping on real stores and sources (SQLite, PostgreSQL, MariaDB): a dry
+run."""
 
 from __future__ import annotations
 
@@ -35,21 +36,37 @@ def registry() -> SchemaRegistry:
     return SchemaRegistry.packaged()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The store's database; the source's table lives in a database of the same kind."""
-    if request.param == "postgresql":
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ]
+)
+def source_kind(request: pytest.FixtureRequest) -> str:
+    """The source's database: SQLite, PostgreSQL or MariaDB."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, source_kind: str, tmp_path: Path) -> str:
+    """The store's database: beside a PostgreSQL source, PostgreSQL; else SQLite (a
+    store is never on MySQL)."""
+    if source_kind == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
         return url
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
 @pytest.fixture
-def source_url(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> str:
+def source_url(request: pytest.FixtureRequest, source_kind: str, tmp_path: Path) -> str:
     """The source's database, beside the store's."""
-    if database_url.startswith("sqlite"):
+    if source_kind == "sqlite":
         return f"sqlite:///{tmp_path / 'source.db'}"
-    url: str = request.getfixturevalue("postgres_source_url")
+    url: str = request.getfixturevalue(
+        "postgres_source_url" if source_kind == "postgresql" else "mysql_url"
+    )
     return url
 
 
