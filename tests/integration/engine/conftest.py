@@ -4,6 +4,9 @@
 integration's token, a worker that runs jobs on the real lake (or on ``memory``, an
 ``InMemoryDestination``, when a test asks for ``memory_worker``), and helpers to change the
 source and read the lake.
+
+The demo's source is its SQLite file; a module that overrides ``source_kind`` with
+``SOURCE_KINDS`` runs its tests on the demo copied into MariaDB too.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+import sqlalchemy as sa
+from bench.sources import copy_into_mysql
 from fastapi.testclient import TestClient
 
 from tests.lake import lake_table
 from xdm_connector.app import create_app
-from xdm_connector.demo.setup import prepare_demo
+from xdm_connector.demo.setup import DEMO_ORG, prepare_demo
+from xdm_connector.demo.source import create_demo_source
 from xdm_connector.jobs.worker import Worker
+from xdm_connector.services.organizations import create_organization
 from xdm_connector.settings import Settings
 from xdm_connector.sources import sqlite as sqlite_source
 from xdm_connector.store.models import Job
@@ -34,6 +41,8 @@ BUSY_TIMEOUT_MS = 200
 """How long SQLite waits for a lock in the tests that lock the source (5 s in the product)."""
 INGEST = "/demo/campaign/dataIngestion/xdmIngestion/XDM44/ingest"
 JOBS = "/demo/campaign/dataIngestion/xdmMapping/XDM44/jobs"
+SOURCE_KINDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
+"""The demo's source in its SQLite file, and copied into MariaDB."""
 
 
 @dataclass
@@ -45,6 +54,10 @@ class Engine:
     client: TestClient
     headers: dict[str, str]
     worker: Worker
+    source_kind: str
+    """``sqlite`` (the demo's file) or ``mysql`` (the demo copied into MariaDB)."""
+    source_url: str
+    """The demo source's SQLAlchemy URL."""
 
     def trigger(self) -> int:
         """A new ingestion request through the API; answers its id."""
@@ -67,9 +80,25 @@ class Engine:
         return body
 
     def source(self, statement: str, *parameters: Any) -> None:
-        """Run a statement on the demo source database."""
-        with sqlite3.connect(self.settings.demo_source_path) as connection:
-            connection.execute(statement, parameters)
+        """Run a statement on the demo source database (parameters marked ``?``)."""
+        if self.source_kind == "sqlite":
+            with sqlite3.connect(self.settings.demo_source_path) as connection:
+                connection.execute(statement, parameters)
+            return
+        engine = sa.create_engine(self.source_url)
+        try:
+            with engine.begin() as connection:
+                # In PyMySQL's style: %s, a literal % doubled.
+                marked = statement.replace("%", "%%").replace("?", "%s")
+                connection.exec_driver_sql(marked, parameters)
+        finally:
+            engine.dispose()
+
+    def concat(self, *parts: str) -> str:
+        """SQL joining the texts ``parts`` (SQL expressions), in the source's spelling."""
+        if self.source_kind == "sqlite":
+            return " || ".join(parts)
+        return f"concat({', '.join(parts)})"
 
     def lake(self) -> pa.Table:
         """Every committed record of the demo dataset, as a Delta reader sees them."""
@@ -117,10 +146,25 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
+def source_kind() -> str:
+    """The demo's source: its SQLite file (a module may override this with ``SOURCE_KINDS``)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def engine(
+    settings: Settings, source_kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Engine]:
     """The demo (``PROFILES`` profiles) served in-process, with a worker on the lake."""
+    source_url = f"sqlite:///{settings.demo_source_path}"
     with TestClient(create_app(settings)) as client:
         store: Store = client.app.state.store  # type: ignore[attr-defined]
+        if source_kind == "mysql":
+            source_url = request.getfixturevalue("mysql_url")
+            copy = tmp_path / "demo-copy.db"
+            create_demo_source(copy, profiles=PROFILES)
+            copy_into_mysql(source_url, copy)
+            create_organization(store, DEMO_ORG, source_url)
         setup = prepare_demo(settings, store, profiles=PROFILES)
         credentials = {
             "client_id": setup.credentials.client_id,
@@ -129,7 +173,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
         }
         token = client.post("/ims/token/v3", data=credentials).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}", "X-Api-Key": setup.credentials.client_id}
-        yield Engine(settings, store, client, headers, Worker(store, settings))
+        worker = Worker(store, settings)
+        yield Engine(settings, store, client, headers, worker, source_kind, source_url)
 
 
 class OnRetry(logging.Handler):
