@@ -7,14 +7,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.engine.conftest import JOBS, PROFILES, Engine, OnRetry, engine_settings
+from tests.integration.engine.conftest import (
+    JOBS,
+    PROFILES,
+    SOURCE_KINDS,
+    Engine,
+    OnRetry,
+    engine_settings,
+)
 from tests.integration.sources.sqlite_writer import LockingWriter
 from tests.lake import committed_batches
 from xdm_connector.demo.setup import DEMO_SCHEMA
@@ -73,6 +80,7 @@ def test_a_worker_alone_reads_the_window_whole(engine: Engine) -> None:
     assert engine.store.slices.of_job(job.id) == []
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_a_sliced_job_exports_every_record_once_in_one_batch(engine: Engine) -> None:
     _peer(engine)
     job = engine.run()
@@ -101,14 +109,16 @@ def test_a_sliced_job_exports_every_record_once_in_one_batch(engine: Engine) -> 
     assert {view["worker"] for view in detail["slices"]} == {engine.worker.owner}
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_an_incremental_sliced_window_takes_the_latest_version_of_each_row(
     engine: Engine,
 ) -> None:
     peer = _peer(engine)
     first = engine.run()
+    in_an_hour = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
     engine.source(
-        "UPDATE profile SET lastName = 'Sliced', lastModified = strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 hour') "
-        "WHERE id % 2 = 0"
+        "UPDATE profile SET lastName = 'Sliced', lastModified = ? WHERE id % 2 = 0",
+        in_an_hour.isoformat(" ", timespec="milliseconds"),
     )
 
     peer.announce()
@@ -166,6 +176,7 @@ def _run_side_by_side(
     return request_id
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_two_workers_share_the_slices_of_one_job(engine: Engine) -> None:
     destination, coordinator, helper = _memory_workers(engine)
     helper.announce()
@@ -314,7 +325,12 @@ def test_a_window_within_one_slice_is_not_cut(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize(
-    "source", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+    "source",
+    [
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
 )
 @pytest.mark.parametrize(
     ("key_type", "key_of"),
@@ -331,8 +347,8 @@ def test_slice_keys_cut_a_window_on_each_source(
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'source.db'}"
-    if source == "postgresql":
-        url = request.getfixturevalue("postgres_url")
+    if source in ("postgresql", "mysql"):
+        url = request.getfixturevalue("postgres_url" if source == "postgresql" else "mysql_url")
     engine = sa.create_engine(url)
     profile = sa.Table(
         "profile",
