@@ -7,11 +7,14 @@ import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
+import sqlalchemy as sa
 
-from tests.integration.engine.conftest import PROFILES, Engine
+from tests.integration.engine.conftest import PROFILES, SOURCE_KINDS, Engine
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.windows import Bound, encode_bound
 from xdm_connector.pipeline.lookback import LookBack
@@ -24,48 +27,71 @@ def _stamp(moment: datetime) -> str:
 
 
 # A writer in a process of its own: two SQLite libraries in one process (Python's and the
-# ADBC driver's) do not share their file locks.
+# ADBC driver's) do not share their file locks. On MariaDB, through PyMySQL, autocommitted.
 WRITER = """
 import random, sqlite3, sys, time
 from datetime import UTC, datetime, timedelta
 
-path, profiles, writes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+kind, where, profiles, writes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 stamp = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 chooser = random.Random(7)
 next_id = profiles + 1
-with sqlite3.connect(path, timeout=30, isolation_level=None) as source:
-    for write in range(writes):
-        now = datetime.now(UTC).replace(tzinfo=None)
-        kind = chooser.choice(["now", "now", "tie", "late", "insert", "late-insert"])
-        if kind == "tie":  # the newest row's audit value: a tie at the high-water mark
-            (at,) = source.execute("select max(lastModified) from profile").fetchone()
-        elif kind in ("late", "late-insert"):  # committed late, with an older audit value
-            at = stamp(now - timedelta(seconds=chooser.randint(1, 60)))
-        else:
-            at = stamp(now)
-        email = f"w{write}@example.com"
-        if kind.endswith("insert"):
-            source.execute(
-                "insert into profile (id, email, lastModified, created, gender)"
-                " values (?, ?, ?, ?, 'female')",
-                (next_id, email, at, at),
-            )
-            next_id += 1
-        else:
-            source.execute(
-                "update profile set email = ?, lastModified = ? where id = ?",
-                (email, at, chooser.randint(1, next_id - 1)),
-            )
-        time.sleep(0.004)
+if kind == "sqlite":
+    source = sqlite3.connect(where, timeout=30, isolation_level=None)
+    mark = "?"
+else:
+    import pymysql
+    from sqlalchemy.engine import make_url
+    url = make_url(where)
+    source = pymysql.connect(
+        host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+        database=url.database, autocommit=True, charset="utf8mb4",
+    )
+    mark = "%s"
+
+
+def execute(statement, parameters=()):
+    cursor = source.cursor()
+    cursor.execute(statement.replace("?", mark), parameters)
+    return cursor
+
+
+for write in range(writes):
+    now = datetime.now(UTC).replace(tzinfo=None)
+    kind_of_write = chooser.choice(["now", "now", "tie", "late", "insert", "late-insert"])
+    if kind_of_write == "tie":  # the newest row's audit value: a tie at the high-water mark
+        (at,) = execute("select max(lastModified) from profile").fetchone()
+    elif kind_of_write in ("late", "late-insert"):  # committed late, with an older audit value
+        at = stamp(now - timedelta(seconds=chooser.randint(1, 60)))
+    else:
+        at = stamp(now)
+    email = f"w{write}@example.com"
+    if kind_of_write.endswith("insert"):
+        execute(
+            "insert into profile (id, email, lastModified, created, gender)"
+            " values (?, ?, ?, ?, 'female')",
+            (next_id, email, at, at),
+        )
+        next_id += 1
+    else:
+        execute(
+            "update profile set email = ?, lastModified = ? where id = ?",
+            (email, at, chooser.randint(1, next_id - 1)),
+        )
+    time.sleep(0.004)
+source.close()
 """
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_rows_written_during_exports_reach_the_lake_once(engine: Engine) -> None:
-    path = str(engine.settings.demo_source_path)
-    with sqlite3.connect(path) as source:
-        source.execute("pragma journal_mode=wal")
+    where = engine.source_url
+    if engine.source_kind == "sqlite":
+        where = str(engine.settings.demo_source_path)
+        with sqlite3.connect(where) as source:
+            source.execute("pragma journal_mode=wal")
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, path, str(PROFILES), str(WRITES)],
+        [sys.executable, "-c", WRITER, engine.source_kind, where, str(PROFILES), str(WRITES)],
         stderr=subprocess.PIPE,
     )
     jobs = []
@@ -79,13 +105,10 @@ def test_rows_written_during_exports_reach_the_lake_once(engine: Engine) -> None
     assert all(job.state == JobState.SUCCESS for job in jobs), [job.reason for job in jobs]
     assert len(jobs) > 3
 
-    with sqlite3.connect(path) as source:
-        current = {
-            str(key): (email, modified)
-            for key, email, modified in source.execute(
-                "select id, email, lastModified from profile"
-            )
-        }
+    current = {
+        str(key): (email, modified if isinstance(modified, str) else _stamp(modified))
+        for key, email, modified in _current_rows(engine)
+    }
     table = engine.lake()
     emails = pc.struct_field(table.column("personalEmail"), [0]).to_pylist()
     modified = pc.struct_field(table.column("_repo"), [1]).to_pylist()
@@ -97,6 +120,17 @@ def test_rows_written_during_exports_reach_the_lake_once(engine: Engine) -> None
     assert last.keys() == current.keys()
     assert last == current
     assert sum((job.details or {}).get("lookbackSkipped", 0) for job in jobs) > 0
+
+
+def _current_rows(engine: Engine) -> list[tuple[Any, ...]]:
+    """Every profile's key, email and audit value, as the source has them now."""
+    source = sa.create_engine(engine.source_url)
+    try:
+        with source.connect() as connection:
+            query = sa.text("select id, email, lastModified from profile")
+            return [tuple(row) for row in connection.execute(query)]
+    finally:
+        source.dispose()
 
 
 def test_the_look_back_keeps_a_bounded_record_and_narrows_past_it() -> None:
