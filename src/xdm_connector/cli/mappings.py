@@ -1,4 +1,5 @@
-"""Data mappings: ``mappings apply|publish|stop|start|unpublish|list|get|log|jobs|preview|delete``,
+"""Data mappings: ``mappings apply|publish|stop|start|unpublish|list|get|log|jobs|preview|
+reconcile|delete``,
 and ``mappings reference``, the reference of the mapping language."""
 
 from __future__ import annotations
@@ -241,6 +242,31 @@ def mappings_preview(
             )
         )
         echo_json(preview.document())
+
+
+@mappings_app.command("reconcile")
+def mappings_reconcile(
+    org: OrgOption,
+    mapping_id: MappingIdArgument,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report the differences only, change nothing.")
+    ] = False,
+) -> None:
+    """Compare the mapping's lake table with its whole source, key by key, and report the
+    differences (JSON: missing, differing, neverDelivered); without --dry-run, request a job
+    that repairs them (deletes and records again) in its commit, run by a worker."""
+    from xdm_connector.domain.job_states import JobTrigger
+    from xdm_connector.pipeline.reconciliation import compare_mapping
+
+    with opened_store() as (settings, store):
+        found = run_command(lambda: compare_mapping(store, settings, org, mapping_id))
+        report: dict[str, object] = {**found.document(), "dryRun": dry_run}
+        if not dry_run:
+            request = run_command(
+                lambda: store.jobs.request_ingestion(org, mapping_id, JobTrigger.RECONCILE)
+            )
+            report["requestId"] = request.job.request_id
+        echo_json(report)
 
 
 @mappings_app.command("delete")

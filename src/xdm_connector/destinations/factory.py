@@ -52,6 +52,8 @@ class OpenedDestination:
     close: Callable[[], None] = field(default=_nothing)
     takes_deletes: bool = False
     """Whether batches may hold files of deletes (``deletes-*.parquet``): the lake's do."""
+    tables: LakeTables | None = None
+    """The lake's tables, which a reconciliation reads (None: not a lake)."""
 
     def __enter__(self) -> OpenedDestination:
         return self
@@ -78,7 +80,7 @@ def open_destination(
                 after_commit=lambda: pause_at("committed", settings.fault_pause_at, settings.home),
             )
             retrying = RetryingDestination(tables, settings.retry_policy())
-            return OpenedDestination(retrying, takes_deletes=True)
+            return OpenedDestination(retrying, takes_deletes=True, tables=tables)
         case PlatformConfig():
             platform = PlatformDestination(
                 config,

@@ -41,3 +41,5 @@ class JobTrigger(StrEnum):
 
     API = "api"
     SCHEDULE = "schedule"
+    RECONCILE = "reconcile"
+    """``mappings reconcile``: the job reconciles, due or not."""

@@ -19,11 +19,14 @@ fails with its batch aborted (``TooManyRejected``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from xdm_connector.destinations.base import Destination
+from xdm_connector.domain.job_states import JobTrigger
+from xdm_connector.domain.lake_modes import LakeMode
 from xdm_connector.domain.windows import (
     Bound,
     KeyRange,
@@ -40,6 +43,7 @@ from xdm_connector.pipeline.extraction import extract
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import ExportPlan
+from xdm_connector.pipeline.reconciliation import SWEPT_AT, Reconciliation, renamed, sweep_due
 from xdm_connector.pipeline.setup import JobRun, JobSetup
 from xdm_connector.pipeline.slicing import SliceRunner, slice_ranges
 from xdm_connector.settings import Settings
@@ -61,6 +65,8 @@ class SourceRead:
     counts: RecordCounts
     files: list[WrittenFile]
     deletes: list[WrittenFile]
+    reconciled: dict[str, Any] | None = None
+    """What the job's reconciliation found, when it swept (``pipeline/reconciliation.py``)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,14 @@ class Exporter:
                 counts.threshold = context.definition.rejected_threshold_percent
                 if counts.over_threshold:
                     delivery.refuse(counts, batch_id)
+                swept_at = (context.mapping.watermark or {}).get(SWEPT_AT)
+                if read.reconciled is not None:
+                    swept_at = read.reconciled["at"]
+                if swept_at is not None:
+                    watermark[SWEPT_AT] = swept_at
                 outcome = delivery.deliver(files, counts, watermark, batch_id, read.deletes)
+                if read.reconciled is not None and outcome.details is not None:
+                    outcome.details["reconciliation"] = read.reconciled
             return ExportResult(outcome, watermark)
         finally:
             # Before the worker records how the job ended, so that whoever sees it ended
@@ -146,17 +159,58 @@ class Exporter:
         help, the key ranges of its slices). None when there is nothing to export."""
         after = decode_bound(run.context.mapping.watermark)
         until = high_water(source, plan, after, lookback.since)
+        now = utcnow()
+        sweep = run.job.trigger == JobTrigger.RECONCILE or sweep_due(
+            run.context.definition, run.context.mapping.watermark, now
+        )
         if until is None:
-            return None
+            if not sweep or after is None:
+                return None
+            until = after  # nothing new, yet the sweep is due: it runs on its own
         window = Window(after=after, until=until, since=lookback.since)
         lookback.plan_cutoff(until)
         self.setup.store.jobs.set_window(run.job.id, run.control.owner, window_document(window))
         if self._others_can_help():
             ranges = slice_ranges(source, plan, window, self.settings.slice_rows)
             if ranges:
+                # A sliced job does not sweep: the next unsliced one does (still due).
                 return SourceRead(until, lookback, ranges, RecordCounts(), [], [])
         extracted = extract(self.settings, run, source, plan, window, lookback)
-        return SourceRead(until, lookback, [], extracted.counts, extracted.files, extracted.deletes)
+        read = SourceRead(until, lookback, [], extracted.counts, extracted.files, extracted.deletes)
+        if sweep:
+            read = self._sweep(run, source, plan, read, now)
+        return read
+
+    def _sweep(
+        self, run: JobRun, source: SourceDatabase, plan: ExportPlan, read: SourceRead, now: datetime
+    ) -> SourceRead:
+        """The job's read with its reconciliation's repairs and deletes added (a lake's
+        ``upsert`` table only; another destination or mode is noted, not swept)."""
+        tables = run.opened.tables
+        org, dataset = run.job.org_id, run.context.dataset_id
+        if tables is None or tables.mode(org, dataset) is not LakeMode.UPSERT:
+            note = {"skipped": "only an upsert table of the lake is reconciled"}
+            return dataclasses.replace(read, reconciled=note)
+        sweep = Reconciliation(
+            self.settings, run, source, plan, tables.table(org, dataset), run.workdir / "sweep"
+        )
+        delivered_now = [*read.files, *read.deletes]
+        differences = sweep.compare(delivered_now)
+        repair = sweep.repair(delivered_now)
+        counts = read.counts
+        counts.add(repair.counts)
+        reconciled = {
+            "at": now.isoformat(),
+            **differences.document(),
+            "recordsRepaired": repair.counts.ingested,
+        }
+        return dataclasses.replace(
+            read,
+            counts=counts,
+            files=[*read.files, *renamed(repair.files, "repair-")],
+            deletes=[*read.deletes, *renamed(repair.deletes, "repair-")],
+            reconciled=reconciled,
+        )
 
     def _others_can_help(self) -> bool:
         """Whether other workers run to take slices (alone, a whole window reads faster)."""

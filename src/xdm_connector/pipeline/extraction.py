@@ -16,6 +16,7 @@ folder; nothing reaches the destination here (``pipeline/delivery.py`` sends the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,18 +59,7 @@ def extract(
     and write the accepted records into files under the run's folder, in its destination's
     format, as ``settings`` size and compress them; raises ``JobAborted`` between record
     batches once the job must stop."""
-    control = run.control
-    shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
-    checks = RecordChecks(plan.schema, shaper.output_schema)
-    counts = RecordCounts()
-    writer = BatchFileWriter(
-        run.workdir,
-        file_format=run.opened.file_format,
-        schema=shaper.output_schema,
-        max_file_bytes=settings.max_file_bytes,
-        compression=settings.parquet_compression,
-    )
-    deletes = DeleteWriter(run.workdir / "deletes")
+    records = RecordFiles(settings, run, plan)
     try:
         # A first export reads the whole table: a scan beats the audit index there.
         for batch in source.read_batches(
@@ -77,34 +67,69 @@ def extract(
             batch_rows=settings.extract_batch_rows,
             scan=window.after is None and key_range is None,
         ):
-            control.check()
+            run.control.check()
             skipped = lookback.skip(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
             if skipped is not None:
                 batch = batch.filter(pc.invert(skipped))
             lookback.processed(batch.column(KEY_LABEL), batch.column(AUDIT_LABEL))
-            if plan.deleted is not None:
-                batch = _split_deletes(batch, shaper, deletes, counts)
-            shaped = shaper.shape(batch)
-            keys = batch.column(KEY_LABEL)
-            counts.sample(shaped.problems, keys)
-            records = shaped.records
-            checked = checks.check(records)
-            if checked.rejected_count:
-                accepted = pc.indices_nonzero(pc.invert(shaped.rejected))
-                counts.sample(checked.problems, keys.take(accepted))
-                records = records.filter(pc.invert(checked.rejected))
-            counts.read += batch.num_rows
-            counts.ingested += records.num_rows
-            counts.rejected += batch.num_rows - records.num_rows
-            if records.num_rows:
-                writer.write(records)
+            records.add(batch)
             pause_at("extract", settings.fault_pause_at, settings.home)
     finally:
-        files = writer.close()
-        delete_files = deletes.close()
+        extracted = records.close()
     pause_at("written", settings.fault_pause_at, settings.home)
-    counts.skipped = lookback.skipped
-    return Extracted(counts, files, delete_files)
+    extracted.counts.skipped = lookback.skipped
+    return extracted
+
+
+class RecordFiles:
+    """Rows of a plan's query shaped, checked and written into files under ``folder`` (the
+    run's folder by default): the accepted records, and the keys of the soft-deleted ones
+    (``pipeline/deletes.py``); counts and samples the refused ones."""
+
+    def __init__(
+        self, settings: Settings, run: JobRun, plan: ExportPlan, folder: Path | None = None
+    ) -> None:
+        folder = run.workdir if folder is None else folder
+        self.plan = plan
+        self.shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
+        self.checks = RecordChecks(plan.schema, self.shaper.output_schema)
+        self.counts = RecordCounts()
+        self.writer = BatchFileWriter(
+            folder,
+            file_format=run.opened.file_format,
+            schema=self.shaper.output_schema,
+            max_file_bytes=settings.max_file_bytes,
+            compression=settings.parquet_compression,
+        )
+        self.deletes = DeleteWriter(folder / "deletes")
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Shape, check and write the rows of ``batch``."""
+        shaper, checks, counts = self.shaper, self.checks, self.counts
+        if self.plan.deleted is not None:
+            batch = _split_deletes(batch, shaper, self.deletes, counts)
+        shaped = shaper.shape(batch)
+        keys = batch.column(KEY_LABEL)
+        counts.sample(shaped.problems, keys)
+        records = shaped.records
+        checked = checks.check(records)
+        if checked.rejected_count:
+            accepted = pc.indices_nonzero(pc.invert(shaped.rejected))
+            counts.sample(checked.problems, keys.take(accepted))
+            records = records.filter(pc.invert(checked.rejected))
+        counts.read += batch.num_rows
+        counts.ingested += records.num_rows
+        counts.rejected += batch.num_rows - records.num_rows
+        if records.num_rows:
+            self.writer.write(records)
+
+    def close(self) -> Extracted:
+        """Finish the files; answers the counts and every file written, in order."""
+        try:
+            files = self.writer.close()
+        finally:
+            delete_files = self.deletes.close()
+        return Extracted(self.counts, files, delete_files)
 
 
 def _split_deletes(

@@ -140,6 +140,12 @@ class ExportPlan:
         columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
         return self._rows(columns).where(self.key.in_(keys))
 
+    def rows_by_id_query(self, path: str, ids: list[Any]) -> sa.Select[Any]:
+        """The rows whose value of the XDM field ``path`` (their ``_id``) is in ``ids``
+        (bound), like ``rows_query``: a reconciliation's check of its deletes."""
+        columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
+        return self._rows(columns).where(self.targets[path].column.in_(ids))
+
     def _rows(self, columns: dict[str, CompiledExpression]) -> sa.Select[Any]:
         query = self.compiler.select(columns).add_columns(
             self.key.label(KEY_LABEL), self.audit.column.label(AUDIT_LABEL)

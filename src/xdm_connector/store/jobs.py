@@ -68,8 +68,10 @@ class JobQueue:
     def __init__(self, store: Transactions) -> None:
         self._store = store
 
-    def request_ingestion(self, org_id: str, mapping_id: str) -> JobRequest:
-        """An API-triggered job for a published, stopped mapping.
+    def request_ingestion(
+        self, org_id: str, mapping_id: str, trigger: JobTrigger = JobTrigger.API
+    ) -> JobRequest:
+        """An API-triggered job (or ``trigger``'s) for a published, stopped mapping.
 
         At most one job per mapping is in progress; when one is, it is answered instead of
         a new one. The unique index decides under concurrency, not this code.
@@ -108,7 +110,7 @@ class JobQueue:
                         raise MappingNotPublished(f"mapping {mapping_id} is not published")
                     if mapping.execution_status != ExecutionStatus.STOPPED:
                         raise MappingNotStopped(f"mapping {mapping_id} is not stopped")
-                    job = self._new_job(session, org_id, mapping_id, JobTrigger.API)
+                    job = self._new_job(session, org_id, mapping_id, trigger)
                     session.add(job)
                     session.flush()
                     _notify(session)

@@ -1,0 +1,310 @@
+"""The reconciliation (sweep) of a mapping: the lake table compared with the whole source,
+key by key, and repaired in the job's commit.
+
+Both sides are reduced to ``(_id, digest)`` by one function, ``record_digests`` (DuckDB's
+``md5`` of the record's columns as JSON, over the record shaped as the mapping makes it and
+cast to the dataset's record schema), so that a record equal on both sides has one digest.
+The source is read in key order in Arrow batches, shaped and checked as an export does, and
+its keys and digests written to ``source.parquet`` in the job's work folder; the lake table's
+(its Arrow dataset, read in batches) to ``lake.parquet``. DuckDB then joins the two files;
+no side is ever held whole in Python objects::
+
+    missing          lake keys without a live source record: deletes (soft-deleted ones
+                     always, gone ones when ``detectHardDeletes``)
+    differing        keys whose digests differ: exported again
+    never delivered  live, valid source records the table lacks: exported again
+
+The records to export again are read again by key (``ExportPlan.rows_by_key_query``), and
+the candidate deletes are checked again against the source by their ``_id`` just before
+they are written (a record inserted during the sweep is exported, never deleted); both
+travel in the job's batch, so the lake applies them in the job's one commit
+(``pipeline/export.py``). Only ``upsert`` tables are reconciled: an ``append`` table keeps
+every version, so its rows are not the current state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+from xdm_connector.domain.lake_modes import UPSERT_KEY, LakeMode
+from xdm_connector.domain.mapping_definition import MappingDefinition
+from xdm_connector.errors import ExportError, InvalidInput
+from xdm_connector.pipeline.control import JobControl
+from xdm_connector.pipeline.extraction import Extracted, RecordFiles
+from xdm_connector.pipeline.files import WrittenFile
+from xdm_connector.pipeline.plan import DELETED_LABEL, KEY_LABEL, ExportPlan
+from xdm_connector.pipeline.setup import JobRun, JobSetup
+from xdm_connector.settings import Settings
+from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+SWEPT_AT = "sweptAt"
+"""The watermark document's field of the last reconciliation's time (ISO 8601, UTC)."""
+KEYS_PER_READ = 500
+"""Keys read again per query (bound parameters: under every source's limit)."""
+DIGEST = "_digest"
+LIVE = "_live"
+
+
+@dataclass(frozen=True)
+class Differences:
+    """What a reconciliation found: keys to delete, and records to export again."""
+
+    missing: int = 0
+    differing: int = 0
+    never_delivered: int = 0
+
+    def document(self) -> dict[str, int]:
+        """As the job's details and the command's report show them."""
+        return {
+            "missing": self.missing,
+            "differing": self.differing,
+            "neverDelivered": self.never_delivered,
+        }
+
+
+def sweep_due(
+    definition: MappingDefinition, watermark: dict[str, Any] | None, now: dt.datetime
+) -> bool:
+    """Whether a job of the mapping reconciles: it has a ``deletes`` section, was exported
+    before, and its last sweep is ``sweepIntervalMinutes`` old (0: every job)."""
+    rules = definition.deletes
+    if rules is None or not watermark:
+        return False
+    last = watermark.get(SWEPT_AT)
+    if last is None:
+        return True
+    elapsed = now - dt.datetime.fromisoformat(str(last))
+    return elapsed >= dt.timedelta(minutes=rules.sweep_interval_minutes)
+
+
+def record_digests(records: pa.RecordBatch, schema: pa.Schema) -> pa.Array:
+    """The digest of each record: the md5 of its columns of ``schema`` (cast to it) as JSON.
+    Both sides of a reconciliation are digested here, so equal records agree."""
+    table = pa.Table.from_batches([records]).select(schema.names).cast(schema)
+    with duckdb.connect() as connection:
+        connection.register("records", table)
+        digests = connection.sql("SELECT md5(to_json(records)) FROM records").to_arrow_table()
+    return digests.column(0).combine_chunks()
+
+
+class Reconciliation:
+    """One reconciliation of a run's lake ``table`` with its ``source``, in ``folder``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        run: JobRun,
+        source: SourceDatabase,
+        plan: ExportPlan,
+        table: DeltaTable | None,
+        folder: Path,
+    ) -> None:
+        self.settings = settings
+        self.run = run
+        self.source = source
+        self.plan = plan
+        self.table = table
+        self.folder = folder
+        self.rules = plan.definition.deletes
+        self._id_path = _id_path(plan)
+        self._records = RecordFiles(settings, run, plan, folder / "compare")
+        self.schema = self._records.shaper.output_schema
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def compare(self, delivered_now: list[WrittenFile] | None = None) -> Differences:
+        """Write both sides' keys and digests, and count the differences; records in
+        ``delivered_now`` (the job's own files) are left to the job."""
+        self._write_source()
+        self._write_lake()
+        with self._connection(delivered_now or []) as connection:
+            return Differences(
+                missing=_count(connection, "missing"),
+                differing=_count(connection, "differing"),
+                never_delivered=_count(connection, "never_delivered"),
+            )
+
+    def repair(self, delivered_now: list[WrittenFile] | None = None) -> Extracted:
+        """The records to export again and the keys to delete, written into files (under
+        ``folder/repair``) for the job's batch, after ``compare``."""
+        files = RecordFiles(self.settings, self.run, self.plan, self.folder / "repair")
+        try:
+            with self._connection(delivered_now or []) as connection:
+                again = "SELECT _key FROM differing UNION ALL SELECT _key FROM never_delivered"
+                for keys in _chunks(connection, again):
+                    self.run.control.check()
+                    for batch in self._read(self.plan.rows_by_key_query(keys)):
+                        files.add(batch)
+                for ids in _chunks(connection, "SELECT _id FROM missing"):
+                    self.run.control.check()
+                    self._delete(files, ids)
+        finally:
+            extracted = files.close()
+        return extracted
+
+    def _delete(self, files: RecordFiles, ids: list[Any]) -> None:
+        """Delete ``ids``, checked again against the source: a record found now (inserted
+        meanwhile) is exported instead; a soft-deleted one stays a delete."""
+        found: set[Any] = set()
+        for batch in self._read(self.plan.rows_by_id_query(self._id_path, ids)):
+            shaped = self._records.shaper.shape(batch)
+            found.update(shaped.records.column(UPSERT_KEY).cast(pa.string()).to_pylist())
+            files.add(batch)
+        gone = [key for key in ids if key not in found]
+        if gone and self.rules is not None and self.rules.detect_hard_deletes:
+            files.deletes.write(pa.array(gone, self.schema.field(UPSERT_KEY).type))
+            files.counts.deleted += len(gone)
+
+    def _read(self, query: Any) -> Iterator[pa.RecordBatch]:
+        yield from self.source.read_batches(query, batch_rows=self.settings.extract_batch_rows)
+
+    def _live(self, batch: pa.RecordBatch) -> pa.Array:
+        if self.plan.deleted is None:
+            return pa.repeat(True, batch.num_rows)
+        return pc.invert(pc.fill_null(batch.column(DELETED_LABEL), False))
+
+    def _write_source(self) -> None:
+        """``source.parquet``: each source row's key, ``_id``, digest (null: refused by the
+        checks) and whether it lives."""
+        shaper, checks = self._records.shaper, self._records.checks
+        writer: pq.ParquetWriter | None = None
+        try:
+            for batch in self.source.read_batches(
+                self.plan.all_rows_query(), batch_rows=self.settings.extract_batch_rows
+            ):
+                self.run.control.check()
+                shaped = shaper.shape(batch)
+                accepted = pc.indices_nonzero(pc.invert(shaped.rejected))
+                records = shaped.records
+                checked = checks.check(records)
+                valid = records.filter(pc.invert(checked.rejected))
+                kept = accepted.filter(pc.invert(checked.rejected))
+                digests = record_digests(valid, self.schema)
+                live = self._live(batch).take(kept)
+                part = pa.table(
+                    {
+                        KEY_LABEL: batch.column(KEY_LABEL).take(kept),
+                        UPSERT_KEY: valid.column(UPSERT_KEY).cast(pa.string()),
+                        DIGEST: digests,
+                        LIVE: live,
+                    }
+                )
+                if writer is None:
+                    writer = pq.ParquetWriter(self.folder / "source.parquet", part.schema)
+                writer.write_table(part)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _write_lake(self) -> None:
+        """``lake.parquet``: each lake row's ``_id`` and digest."""
+        schema = pa.schema([(UPSERT_KEY, pa.string()), (DIGEST, pa.string())])
+        with pq.ParquetWriter(self.folder / "lake.parquet", schema) as writer:
+            if self.table is None:
+                return
+            dataset = self.table.to_pyarrow_dataset()
+            for batch in dataset.to_batches(columns=self.schema.names):
+                self.run.control.check()
+                if not batch.num_rows:
+                    continue
+                digests = record_digests(batch, self.schema)
+                ids = batch.column(UPSERT_KEY).cast(pa.string())
+                writer.write_table(pa.table([ids, digests], schema=schema))
+
+    def _connection(self, delivered_now: list[WrittenFile]) -> duckdb.DuckDBPyConnection:
+        """DuckDB with the views of the comparison over the two files."""
+        connection = duckdb.connect()
+        connection.read_parquet(str(self.folder / "source.parquet")).create_view("source_rows")
+        connection.read_parquet(str(self.folder / "lake.parquet")).create_view("lake_rows")
+        if delivered_now:
+            paths = [str(written.path) for written in delivered_now]
+            connection.read_parquet(paths).select(UPSERT_KEY).create_view("job_rows")
+        else:
+            connection.execute("CREATE VIEW job_rows AS SELECT NULL::VARCHAR AS _id WHERE false")
+        hard = bool(self.rules and self.rules.detect_hard_deletes)
+        connection.execute("CREATE TABLE rules AS SELECT ?::BOOLEAN AS hard", [hard])
+        # A key the source lacks is deleted only when hard deletes are detected; a
+        # soft-deleted one always.
+        connection.execute(
+            """
+            CREATE VIEW missing AS
+              SELECT l._id FROM lake_rows l
+              LEFT JOIN (SELECT DISTINCT _id FROM source_rows) s ON s._id = l._id
+              WHERE l._id NOT IN (SELECT _id FROM source_rows WHERE _live)
+                AND l._id NOT IN (SELECT CAST(_id AS VARCHAR) FROM job_rows)
+                AND ((SELECT hard FROM rules) OR s._id IS NOT NULL);
+            CREATE VIEW differing AS
+              SELECT s._key FROM source_rows s JOIN lake_rows l ON l._id = s._id
+              WHERE s._live AND s._digest IS DISTINCT FROM l._digest
+                AND s._id NOT IN (SELECT CAST(_id AS VARCHAR) FROM job_rows);
+            CREATE VIEW never_delivered AS
+              SELECT s._key FROM source_rows s ANTI JOIN lake_rows l ON l._id = s._id
+              WHERE s._live
+                AND s._id NOT IN (SELECT CAST(_id AS VARCHAR) FROM job_rows);
+            """
+        )
+        return connection
+
+
+def _id_path(plan: ExportPlan) -> str:
+    for path in plan.targets:
+        if path.strip("/") == UPSERT_KEY:
+            return path
+    raise ExportError(
+        f"a reconciliation compares records by {UPSERT_KEY}: map /{UPSERT_KEY}",
+        code="ACP-880185",
+    )
+
+
+def _count(connection: duckdb.DuckDBPyConnection, view: str) -> int:
+    row = connection.execute(f"SELECT count(*) FROM {view}").fetchone()  # noqa: S608
+    return int(row[0]) if row else 0
+
+
+def _chunks(connection: duckdb.DuckDBPyConnection, query: str) -> Iterator[list[Any]]:
+    """The first column of ``query``, ``KEYS_PER_READ`` values at a time."""
+    reader = connection.sql(query).to_arrow_reader(KEYS_PER_READ)
+    for batch in reader:
+        if batch.num_rows:
+            yield batch.column(0).to_pylist()
+
+
+def renamed(files: list[WrittenFile], prefix: str) -> list[WrittenFile]:
+    """``files`` named ``prefix`` and their own name in the batch (beside the job's)."""
+    return [dataclasses.replace(written, name=prefix + written.name) for written in files]
+
+
+def compare_mapping(store: Store, settings: Settings, org: str, mapping_id: str) -> Differences:
+    """A dry run: the published mapping's source compared with its lake table, in a work
+    folder of its own, removed after; nothing is written to the lake or the store."""
+    setup = JobSetup(store, settings)
+    # The context reads the job's organization and mapping only; this job is never stored.
+    probe = Job(id=0, attempt=0, org_id=org, mapping_id=mapping_id)
+    context = setup.context(probe)
+    control = JobControl(owner="reconcile")
+    workdir = setup.work.root / f"reconcile-{uuid.uuid4().hex[:8]}"
+    with setup.running(probe, context, control, workdir) as run:
+        tables = run.opened.tables
+        if tables is None or tables.mode(org, context.dataset_id) is not LakeMode.UPSERT:
+            raise InvalidInput(
+                "only a mapping whose dataset is an upsert table of the lake is reconciled"
+            )
+        table = tables.table(org, context.dataset_id)
+
+        def body(source: SourceDatabase, plan: ExportPlan, _lookback: object) -> Differences:
+            return Reconciliation(settings, run, source, plan, table, workdir).compare()
+
+        return setup.read(run, body, retries=control.source_retries, what="reconciliation")
