@@ -4,8 +4,15 @@ run reports the same differences and changes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from xdm_connector.cli import app as cli
 from xdm_connector.demo.setup import demo_mapping
-from xdm_connector.pipeline.reconciliation import compare_mapping
+from xdm_connector.pipeline.reconciliation import Reconciliation
 from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.publication import publish_mapping
 from xdm_connector.xdm.registry import SchemaRegistry
@@ -16,25 +23,48 @@ ADDED = 200
 """Profiles copied from the demo's, so that 200 live records remain after 200 deletes."""
 
 
-def publish_with_sweep(engine: Engine) -> None:
+@pytest.fixture
+def run_cli(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner of ``xdm-connector`` on the engine's store."""
+    monkeypatch.setenv("XDMC_HOME", str(engine.settings.home))
+    if engine.settings.database_url:
+        monkeypatch.setenv("XDMC_DATABASE_URL", engine.settings.database_url)
+    return CliRunner()
+
+
+def reconcile(run_cli: CliRunner, *options: str) -> dict[str, Any]:
+    """``mappings reconcile`` of the demo mapping; answers its JSON report."""
+    done = run_cli.invoke(cli, ["mappings", "reconcile", "--org", "demo", "XDM44", *options])
+    assert done.exit_code == 0, done.output
+    report: dict[str, Any] = orjson.loads(done.stdout)
+    return report
+
+
+def publish_with_sweep(engine: Engine, interval: int = 0) -> None:
     document = demo_mapping().document()
     document["deletes"] = {
         "softDeleteWhen": "@deleted = 1",
         "detectHardDeletes": True,
-        "sweepIntervalMinutes": 0,
+        "sweepIntervalMinutes": interval,
     }
     apply_mapping(engine.store, "demo", type(demo_mapping()).from_document(document))
     result = publish_mapping(engine.store, SchemaRegistry.packaged(), "demo", "XDM44", start=False)
     assert [line.message for line in result.log if line.level == "error"] == []
 
 
-def test_a_due_sweep_leaves_the_upsert_table_with_the_sources_live_keys(engine: Engine) -> None:
+def add_profiles(engine: Engine) -> None:
     engine.source("ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
     engine.source(
         "INSERT INTO profile (id, email, firstName, lastName, gender, created, lastModified) "
         f"SELECT id + {PROFILES}, 'copy' || email, firstName, lastName, gender, created, "
         "lastModified FROM profile"
     )
+
+
+def test_a_due_sweep_leaves_the_upsert_table_with_the_sources_live_keys(
+    engine: Engine, run_cli: CliRunner
+) -> None:
+    add_profiles(engine)
     total = PROFILES + ADDED
     publish_with_sweep(engine)
     first = engine.run()
@@ -49,9 +79,12 @@ def test_a_due_sweep_leaves_the_upsert_table_with_the_sources_live_keys(engine: 
     live = list(range(201, total + 1))
 
     before = engine.lake()
-    report = compare_mapping(engine.store, engine.settings, "demo", "XDM44")
-    assert report.document() == {"missing": 200, "differing": 1, "neverDelivered": 0}
-    assert engine.lake().equals(before)  # a dry run changes nothing
+    jobs = len(engine.store.jobs.list_for_mapping("demo", "XDM44"))
+    report = reconcile(run_cli, "--dry-run")
+    assert report == {"missing": 200, "differing": 1, "neverDelivered": 0, "dryRun": True}
+    # A dry run changes nothing: not the lake, not the jobs.
+    assert engine.lake().equals(before)
+    assert len(engine.store.jobs.list_for_mapping("demo", "XDM44")) == jobs
 
     second = engine.run()
     assert second.state == "Success", second.reason
@@ -69,5 +102,52 @@ def test_a_due_sweep_leaves_the_upsert_table_with_the_sources_live_keys(engine: 
     assert second.details["reconciliation"]["recordsRepaired"] == 1
 
     # Converged: the next sweep finds nothing.
-    report = compare_mapping(engine.store, engine.settings, "demo", "XDM44")
-    assert report.document() == {"missing": 0, "differing": 0, "neverDelivered": 0}
+    report = reconcile(run_cli, "--dry-run")
+    assert report == {"missing": 0, "differing": 0, "neverDelivered": 0, "dryRun": True}
+
+
+def test_reconcile_requests_a_job_that_sweeps_before_it_is_due(
+    engine: Engine, run_cli: CliRunner
+) -> None:
+    add_profiles(engine)
+    publish_with_sweep(engine, interval=1440)
+    assert engine.run().state == "Success"
+    swept = engine.run()  # never swept: due; the first export read the whole source
+    assert swept.details is not None
+    assert swept.details["reconciliation"]["missing"] == 0
+    engine.source("DELETE FROM profile WHERE id <= 10")
+    assert engine.run().records_deleted == 0  # swept a moment ago: not due
+
+    report = reconcile(run_cli)
+    assert (report["missing"], report["dryRun"]) == (10, False)
+    assert engine.worker.run_once()
+    job = engine.store.jobs.get("demo", "XDM44", report["requestId"])
+    assert (job.state, job.trigger, job.records_deleted) == ("Success", "reconcile", 10)
+    assert sorted(map(int, engine.lake_ids())) == list(range(11, PROFILES + ADDED + 1))
+
+
+def test_a_record_inserted_during_the_sweep_is_not_deleted(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_profiles(engine)
+    publish_with_sweep(engine)
+    assert engine.run().state == "Success"
+    engine.source("DELETE FROM profile WHERE id <= 20")
+    compare = Reconciliation.compare
+
+    def then_insert(self: Reconciliation, *args: Any) -> Any:
+        found = compare(self, *args)
+        # Back between the comparison and the deletes, with an old audit value: only the
+        # check of the candidate deletes against the source can see it.
+        engine.source(
+            "INSERT INTO profile (id, email, firstName, lastName, gender, created, "
+            "lastModified) SELECT 5, 'back@example.com', firstName, lastName, gender, "
+            f"created, lastModified FROM profile WHERE id = {PROFILES + 5}"
+        )
+        return found
+
+    monkeypatch.setattr(Reconciliation, "compare", then_insert)
+    job = engine.run()
+    assert job.state == "Success", job.reason
+    assert job.records_deleted == 19
+    assert sorted(map(int, engine.lake_ids())) == [5, *range(21, PROFILES + ADDED + 1)]
