@@ -32,6 +32,7 @@ from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.errors import XdmcError
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import configure_logging
+from xdm_connector.services.webhook_delivery import WebhookDispatcher
 from xdm_connector.serving import announce
 from xdm_connector.settings import Settings
 from xdm_connector.sources.product_data import ProductData
@@ -77,13 +78,17 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.store = store
         app.state.destinations = OrgDestinations(store, settings)
         worker = Worker(store, settings) if settings.embedded_worker else None
-        if worker is not None:
+        # The webhooks go out wherever a worker runs (their outbox is in the store).
+        dispatcher = WebhookDispatcher(store, settings) if settings.embedded_worker else None
+        if worker is not None and dispatcher is not None:
             worker.start_in_thread()
+            dispatcher.start_in_thread()
         try:
             yield
         finally:
-            if worker is not None:
+            if worker is not None and dispatcher is not None:
                 worker.stop(say=lambda line: announce(SERVER_NAME, line))
+                dispatcher.stop(timeout=settings.shutdown_grace_seconds)
             store.close()
 
     app = ConnectorApp(

@@ -1,15 +1,17 @@
-"""Fault injection for crash tests: a worker that stops at one stage of an export and waits.
+"""Fault injection for crash tests: a process that stops at one stage of its work and waits.
 
-With ``XDMC_FAULT_PAUSE_AT=<stage>`` a worker that reaches ``stage`` writes
-``$XDMC_HOME/faults/<stage>.paused`` (holding its process id) and waits until
+With ``XDMC_FAULT_PAUSE_AT=<stage>`` a worker (or a webhook dispatcher) that reaches
+``stage`` writes ``$XDMC_HOME/faults/<stage>.paused`` (holding its process id) and waits until
 ``$XDMC_HOME/faults/<stage>.resume`` exists, so that a test can kill it exactly there::
 
-    extract     after the first record batch is read, nothing written yet
-    written     the batch files are written, no destination batch yet
-    created     the destination batch exists (recorded on the job), no file sent
-    committed   the lake's Delta commit of the batch is made, the lake's record of the
-                batch (``_batches/<id>.json``) not yet written, the store not told
-    completed   the destination accepted the batch, the store not told yet
+    extract         after the first record batch is read, nothing written yet
+    written         the batch files are written, no destination batch yet
+    created         the destination batch exists (recorded on the job), no file sent
+    committed       the lake's Delta commit of the batch is made, the lake's record of the
+                    batch (``_batches/<id>.json``) not yet written, the store not told
+    completed       the destination accepted the batch, the store not told yet
+    webhook-leased  a webhook dispatcher leased a delivery, nothing sent
+    webhook-sent    the delivery was sent, its attempt not written
 
 It sits beside the settings, below every layer, because the lake (``destinations``) pauses
 at ``committed`` as the pipeline pauses at the other stages. The stages are

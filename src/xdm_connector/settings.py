@@ -15,8 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from xdm_connector.retry import RetryPolicy
 
 ParquetCompression = Literal["snappy", "zstd", "lz4", "gzip", "none"]
-FaultStage = Literal["extract", "written", "created", "committed", "completed"]
-"""The stages of an export at which a crash test may stop a worker (``faults.py``)."""
+FaultStage = Literal[
+    "extract", "written", "created", "committed", "completed", "webhook-leased", "webhook-sent"
+]
+"""The stages at which a crash test may stop a process (``faults.py``): five of an export,
+and two of a webhook delivery (``services/webhook_delivery.py``)."""
 
 
 class Settings(BaseSettings):
@@ -98,10 +101,29 @@ class Settings(BaseSettings):
     retry_delay_seconds: float = Field(default=60.0, ge=0)
     """Wait before a scheduled job that failed transiently is run again (a new job)."""
 
+    webhook_allow_private: bool = False
+    """Whether webhooks may be sent to private, loopback and link-local addresses (for
+    development and tests only; ``security/webhook_targets.py``)."""
+
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time limit of each phase (connect, send, answer) of one webhook attempt."""
+
+    webhook_retry_base_seconds: float = Field(default=5.0, ge=0)
+    """Wait after a webhook attempt first fails; four times longer after each next one."""
+
+    webhook_retry_max_seconds: float = Field(default=3 * 3600.0, ge=0)
+    """Longest wait between two attempts of a webhook delivery."""
+
+    webhook_retry_period_seconds: float = Field(default=24 * 3600.0, gt=0)
+    """How long a webhook delivery is tried before it is given up (``failed``)."""
+
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    """How often an idle webhook dispatcher looks for deliveries due."""
+
     fault_pause_at: FaultStage | None = None
-    """Fault injection, for crash tests only: the export stage at which a worker stops and
-    waits (one of ``FaultStage``; any other value is refused when the settings load); see
-    ``faults.py``."""
+    """Fault injection, for crash tests only: the stage at which a worker or a webhook
+    dispatcher stops and waits (one of ``FaultStage``; any other value is refused when the
+    settings load); see ``faults.py``."""
 
     log_level: str = "INFO"
     """Level of the process's logs."""

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from xdm_connector.destinations.factory import BatchAborter
-from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.request_status import status_body
 from xdm_connector.errors import MappingNotPublished, MappingNotStopped
 from xdm_connector.security.credentials import OPERATOR
 from xdm_connector.services import ingestion_requests
 from xdm_connector.services.ingestion_requests import (
     Requested,
-    StatusFields,
     UnknownMapping,
     UnknownRequest,
 )
@@ -89,21 +88,6 @@ def cancel(
     except (UnknownMapping, UnknownRequest) as exc:
         return _unknown(mapping_id, request_id, exc)
     return Answer(200, status_body(job))
-
-
-def status_body(job: StatusFields) -> dict[str, Any]:
-    """The contract's status answer for a job."""
-    state = JobState(job.state)
-    info = f"Mapping Id: {job.mapping_id}."
-    if not state.in_progress:
-        info = f"{info} {job.reason}"
-    return {
-        "batchId": job.batch_id,
-        "info": info,
-        "numRecords": job.records_ingested if state is JobState.SUCCESS else 0,
-        "requestId": job.request_id,
-        "status": state.api_status,
-    }
 
 
 def unknown_mapping_trigger(mapping_id: str) -> Answer:

@@ -86,21 +86,25 @@ def run_worker() -> None:
     from functools import partial
 
     from xdm_connector.jobs.worker import Worker
+    from xdm_connector.services.webhook_delivery import WebhookDispatcher
     from xdm_connector.serving import STOP_SIGNALS, announce
 
     with opened_store() as (settings, store):
         configure_logging(settings)
         worker = Worker(store, settings)
+        dispatcher = WebhookDispatcher(store, settings)
         # Blocked before the worker's threads start, which inherit the mask: the stop
         # signals wait for this thread to take them, outside of any signal handler.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             worker.start_in_thread()
+            dispatcher.start_in_thread()
             while worker.is_looping():
                 if signal.sigtimedwait(STOP_SIGNALS, 1.0) is not None:
                     announce(WORKER_NAME, "stopping")
                     break
             worker.stop(say=partial(announce, WORKER_NAME))
+            dispatcher.stop(timeout=settings.shutdown_grace_seconds)
             announce(WORKER_NAME, "stopped")
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

@@ -33,6 +33,7 @@ from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.jobs import ABORTED_REASON
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store
+from xdm_connector.store.webhooks import WebhookEvent, enqueue_job_event
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def cancel_job(
         session.flush()
         details = {"requestId": job.request_id, "state": previous.value}
         store.tenants.audit.record(org_id, actor, AuditAction.CANCEL, job.mapping_id, details)
+        enqueue_job_event(session, job.id, WebhookEvent.JOB_ENDED)
     log.info("job %s of mapping %s/%s cancelled by %s", job.id, org_id, job.mapping_id, actor)
     if aborter is not None and job.batch_id:
         try:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
 
 from anyio import to_thread
 
 from xdm_connector.destinations.factory import BatchAborter
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
+from xdm_connector.domain.request_status import StatusFields
 from xdm_connector.errors import Conflict, MappingNotPublished, MappingNotStopped, NotFound
 from xdm_connector.security.credentials import OPERATOR
 from xdm_connector.services.cancellation import cancel_job
@@ -36,23 +36,6 @@ class UnknownMapping(NotFound):
 
 class UnknownRequest(NotFound):
     """The mapping has no ingestion request of that id."""
-
-
-class StatusFields(Protocol):
-    """What a status shows of a request: a ``Job`` or a ``RequestStatus``."""
-
-    @property
-    def request_id(self) -> int: ...
-    @property
-    def mapping_id(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def batch_id(self) -> str: ...
-    @property
-    def records_ingested(self) -> int: ...
-    @property
-    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True)

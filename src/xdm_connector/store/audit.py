@@ -42,6 +42,9 @@ class AuditAction(StrEnum):
     INTEGRATION_DELETE = "integration.delete"
     ORGANIZATION_CREATE = "organization.create"
     DESTINATION_CHANGE = "destination.change"
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_ROTATE = "webhook.rotate"
+    WEBHOOK_DELETE = "webhook.delete"
 
 
 def add_entry(

@@ -4,6 +4,10 @@ A worker claims a ``Created`` job by taking its lease, heartbeats to keep it, an
 with one transaction that checks it still holds the lease. Every change of a job in
 progress is guarded by ``(id, lease_owner, state in progress)``, so a worker that lost its
 lease (reaped, aborted, claimed elsewhere) can change nothing.
+
+Every transaction that starts or ends a job also writes its ``job.started`` or
+``job.ended`` webhook event to the outbox (``store/webhooks.py``): an event is never lost
+to a crash between the change and its notice.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from xdm_connector.errors import (
 )
 from xdm_connector.store.models import Job, Mapping, Organization, utcnow
 from xdm_connector.store.transactions import Transactions
+from xdm_connector.store.webhooks import WebhookEvent, enqueue_job_event
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -226,6 +231,8 @@ class JobQueue:
             job.lease_expires_at = now + lease
             job.attempt += 1
             job.started_at = now
+            session.flush()
+            enqueue_job_event(session, job.id, WebhookEvent.JOB_STARTED)
             return job
 
     def heartbeat(self, job_id: int, owner: str, lease: timedelta) -> None:
@@ -319,6 +326,9 @@ class JobQueue:
                 job.ended_at = now
                 job.lease_owner = None
                 job.lease_expires_at = None
+            session.flush()
+            for job in expired:
+                enqueue_job_event(session, job.id, WebhookEvent.JOB_ENDED)
             return expired
 
     def expired(self, now: datetime) -> list[Job]:
@@ -416,6 +426,7 @@ class JobQueue:
         )
         if not updated:
             raise LeaseLost(f"job {job_id} is no longer held by {owner}")
+        enqueue_job_event(session, job_id, WebhookEvent.JOB_ENDED)
 
     @staticmethod
     def _new_job(session: Session, org_id: str, mapping_id: str, trigger: JobTrigger) -> Job:

@@ -14,6 +14,7 @@ from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStat
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
 from xdm_connector.store.models import Dataset, Job, Mapping, PublicationLogEntry, utcnow
 from xdm_connector.store.transactions import Transactions
+from xdm_connector.store.webhooks import WebhookEvent, enqueue_mapping_event
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
 
@@ -146,6 +147,8 @@ class MappingRecords:
             if resend:
                 mapping.watermark = None
             self._log(session, org_id, mapping_id, log)
+            session.flush()
+            enqueue_mapping_event(session, mapping, WebhookEvent.MAPPING_PUBLISHED)
             return mapping
 
     def log_failed_publication(self, org_id: str, mapping_id: str, log: Sequence[LogLine]) -> None:
@@ -171,6 +174,8 @@ class MappingRecords:
             mapping.publication_status = PublicationStatus.DRAFT
             mapping.execution_status = ExecutionStatus.STOPPED
             mapping.next_run_at = None
+            session.flush()
+            enqueue_mapping_event(session, mapping, WebhookEvent.MAPPING_UNPUBLISHED)
             return mapping
 
     def publication_log(self, org_id: str, mapping_id: str) -> list[PublicationLogEntry]:

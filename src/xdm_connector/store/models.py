@@ -348,3 +348,72 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(sa.String(64))
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Webhook(Base):
+    """An endpoint an organization's administrators registered to be told of its events.
+
+    Its signing secret is not stored: it is derived from the installation's webhook key
+    and ``key_salt`` (``security/webhook_secrets.py``); ``key_id`` names the key it was
+    derived from, so that a process holding another key never signs for it.
+    """
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(sa.Text)
+    events: Mapped[list[str]] = mapped_column(JsonDocument)
+    mapping_id: Mapped[str | None] = mapped_column(sa.String(128))
+    """Only this mapping's events; every mapping's when null."""
+    key_id: Mapped[str] = mapped_column(sa.String(32))
+    key_salt: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rotated_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event to send to one endpoint, written in the transaction of the
+    change it tells of. ``message_id`` (the ``webhook-id`` header) and ``body`` are fixed
+    then, so every attempt sends the same message; a dispatcher leases the row to send it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("message_id", "webhook_id"),
+        sa.Index(None, "state", "next_attempt_at"),
+        sa.Index(None, "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(sa.ForeignKey("webhooks.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(sa.String(64))
+    message_id: Mapped[str] = mapped_column(sa.String(64))
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    body: Mapped[str] = mapped_column(sa.Text)
+    """The JSON body exactly as sent (text, so that its bytes never change)."""
+    state: Mapped[str] = mapped_column(sa.String(16))
+    """``pending``, ``delivered`` or ``failed`` (given up)."""
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(128))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """One attempt to send a delivery: the answer's status code, or why none came."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (sa.Index(None, "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None]
+    error: Mapped[str] = mapped_column(sa.Text, default="")
+    duration_ms: Mapped[int] = mapped_column(default=0)

@@ -27,7 +27,7 @@ a fraction of a millisecond, so a few serve every request the loop has in flight
 
 
 class RequestStatus(NamedTuple):
-    """What an ingestion request's status shows (``api/ingestion_contract.py``: ``status_body``)."""
+    """What an ingestion request's status shows (``domain.request_status.status_body``)."""
 
     request_id: int
     mapping_id: str

@@ -11,6 +11,7 @@ from xdm_connector.store.requests import IngestionRequests
 from xdm_connector.store.slices import SliceQueue
 from xdm_connector.store.tenants import Tenants
 from xdm_connector.store.transactions import Transactions
+from xdm_connector.store.webhooks import Webhooks
 from xdm_connector.store.workers import WorkerRegistry
 
 
@@ -37,3 +38,4 @@ class Store(Transactions):
         self.slices = SliceQueue(self)
         self.workers = WorkerRegistry(self)
         self.maintenance = MaintenanceSchedule(self)
+        self.webhooks = Webhooks(self)

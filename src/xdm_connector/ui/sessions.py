@@ -22,10 +22,8 @@ form's CSRF token (before there is a session) and the one-shot notice shown afte
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,8 @@ from typing import Any
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
+
+from xdm_connector.security.key_files import load_or_create_key
 
 SESSION_COOKIE = "xdmc_session"
 SIGNIN_COOKIE = "xdmc_signin"
@@ -102,7 +102,7 @@ class Signer:
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         if not self._serializers:
-            key = _load_or_create_key(self._key_path)
+            key = load_or_create_key(self._key_path)
             self._serializers = {
                 name: URLSafeTimedSerializer(
                     key, salt=name, signer_kwargs={"digest_method": hashlib.sha256}
@@ -110,21 +110,6 @@ class Signer:
                 for name in LIFETIMES
             }
         return self._serializers[purpose]
-
-
-def _load_or_create_key(path: Path) -> bytes:
-    """The key in ``path``; made atomically (a link never replaces a file) when missing."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_hex(32))
-        # Two processes may race: the first link wins, the other reads the winner's key.
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, path)
-        draft.unlink()
-    return bytes.fromhex(path.read_text().strip())
 
 
 def new_session(client_id: str, token: str, name: str, *, issued: bool) -> Session:
