@@ -22,6 +22,7 @@ from xdm_connector.api import (
     metrics,
     security,
     token,
+    webhooks,
 )
 from xdm_connector.api.deps import StoreDep
 from xdm_connector.api.docs import mount_docs
@@ -111,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(security.router)
     app.include_router(integrations.router)
     app.include_router(audit_trail.router)
+    app.include_router(webhooks.router)
     app.include_router(metrics.router)
 
     @app.get("/health", tags=["operations"])

@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from tests.integration.security.conftest import DATASET_ID, MAPPING_ID, World, mapping_document
 from xdm_connector.services.integrations import create_integration
 from xdm_connector.services.organizations import create_group
+from xdm_connector.services.webhooks import register_webhook
+from xdm_connector.settings import Settings
 from xdm_connector.store.store import Store
 
 PUBLIC = {("POST", "/ims/token/v3"), ("GET", "/health"), ("GET", "/ready")}
@@ -31,6 +33,8 @@ DATASETS = "/{org}/campaign/dataIngestion/dataset"
 GROUPS = "/{org}/campaign/securityGroup"
 GROUP = f"{GROUPS}/{{group}}"
 INTEGRATIONS = "/{org}/campaign/integration"
+WEBHOOKS = "/{org}/campaign/webhooks"
+WEBHOOK = f"{WEBHOOKS}/{{webhook_id}}"
 
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", INGEST): SQL,
@@ -65,6 +69,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", f"{INTEGRATIONS}/{{client_id}}/rotate"): ADMINISTRATION,
     ("DELETE", f"{INTEGRATIONS}/{{client_id}}"): ADMINISTRATION,
     ("GET", "/{org}/campaign/auditTrail"): ADMINISTRATION,
+    ("GET", WEBHOOKS): ADMINISTRATION,
+    ("POST", WEBHOOKS): ADMINISTRATION,
+    ("DELETE", WEBHOOK): ADMINISTRATION,
+    ("POST", f"{WEBHOOK}/rotate"): ADMINISTRATION,
+    ("GET", f"{WEBHOOK}/deliveries"): ADMINISTRATION,
 }
 """Every route that needs a token: membership of the path's organization, or a role."""
 
@@ -76,6 +85,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", GROUPS): {"name": "Operators"},
     ("POST", f"{GROUP}/roles"): {"name": "sql", "label": "SQL function execution"},
     ("POST", INTEGRATIONS): {"name": "new", "groups": ["Standard Users"]},
+    ("POST", WEBHOOKS): {"url": "http://127.0.0.1:9/hook", "events": ["job.ended"]},
 }
 
 
@@ -121,16 +131,24 @@ def test_public_routes_need_no_token(client: TestClient) -> None:
 
 
 def test_every_route_checks_token_organization_and_role(
-    client: TestClient, store: Store, world: World
+    client: TestClient, store: Store, world: World, settings: Settings
 ) -> None:
     create_group(store, "acme", "Auditors")
     doomed = create_integration(store, "acme", groups=["Standard Users"], name="doomed")
-    values = {
+    local = settings.model_copy(update={"webhook_allow_private": True})
+    webhook, doomed_webhook = (
+        register_webhook(
+            store, local, "acme", url="http://127.0.0.1:9/", events=["job.ended"], actor="test"
+        ).webhook.id
+        for _ in range(2)
+    )
+    every = {
         "org": "acme",
         "mapping_id": MAPPING_ID,
         "dataset_id": DATASET_ID,
         "group": "Auditors",
         "role_name": "sql",
+        "webhook_id": webhook,
     }
     forged = {"Authorization": "Bearer forged", "X-Api-Key": world.admin.client_id}
     callers = {
@@ -141,6 +159,8 @@ def test_every_route_checks_token_organization_and_role(
     for method, path in sorted(ROUTES, key=lambda route: (route[1], route[0])):
         need = ROUTES[method, path]
         client_id = doomed.client_id if method == "DELETE" else world.spare.client_id
+        # A DELETE removes what it names: the later routes keep theirs.
+        values = {**every, "webhook_id": doomed_webhook} if method == "DELETE" else every
         url = path.format(**values, client_id=client_id, job_id=world.request_id)
         query = {"requestId": world.request_id} if path == INGEST else {}
         body = BODIES.get((method, path))
