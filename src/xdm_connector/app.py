@@ -17,6 +17,7 @@ from xdm_connector.api import (
     audit_trail,
     datasets,
     ingestion,
+    ingestion_events,
     integrations,
     mappings,
     metrics,
@@ -107,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(token.router)
     app.include_router(ingestion.router)
+    app.include_router(ingestion_events.router)
     app.include_router(mappings.router)
     app.include_router(datasets.router)
     app.include_router(security.router)

@@ -3,8 +3,8 @@
 An ``async def`` route runs in the event loop itself, so a store round trip or a source
 database it waits for there holds up every other request, the ingestion trigger and status
 first. FastAPI runs plain ``def`` routes in its thread pool. The coroutines allowed are the
-ingestion trigger and status (they read the store through its asynchronous queries and run
-their writes in a thread) and routes that touch nothing.
+ingestion trigger, status and event stream (they read the store through its asynchronous
+queries and run their writes in a thread) and routes that touch nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from xdm_connector.settings import Settings
 ALLOWED = {
     "trigger_ingestion",
     "ingestion_status",
+    "ingestion_events",
     "health",
     "openapi",
     "swagger_ui",
