@@ -1,7 +1,7 @@
 """The ``xdm-connector`` command line: the same verbs as the API, for operators.
 
 One module per noun: ``server`` (``serve``, ``worker``), ``organizations`` (``orgs``,
-``groups``, ``audit``), ``integrations``, ``datasets``, ``mappings``, ``lake``,
+``groups``, ``audit``), ``integrations``, ``webhooks``, ``datasets``, ``mappings``, ``lake``,
 ``local_platform`` (``platform``: the local platform service's commands), and ``ingest``
 (requests of a remote server, through its API). What they share
 is in ``common`` (the opened store, the error exit) and ``tables`` (rows as an aligned
@@ -22,6 +22,7 @@ from xdm_connector.cli.local_platform import platform_app
 from xdm_connector.cli.mappings import mappings_app
 from xdm_connector.cli.organizations import audit, groups_app, orgs_app
 from xdm_connector.cli.server import run_worker, serve
+from xdm_connector.cli.webhooks import webhooks_app
 
 __all__ = ["app", "configure_logging", "main"]
 
@@ -62,6 +63,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(groups_app, name="groups")
 app.add_typer(integrations_app, name="integrations")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(lake_app, name="lake")
