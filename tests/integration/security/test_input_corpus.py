@@ -25,6 +25,9 @@ from fastapi.testclient import TestClient
 from tests.integration.security.conftest import DATASET_ID, MAPPING_ID, World
 from tests.integration.security.test_route_matrix import BODIES, INGEST
 from tests.integration.ui.conftest import csrf_of, sign_in
+from xdm_connector.services.webhooks import register_webhook
+from xdm_connector.settings import Settings
+from xdm_connector.store.store import Store
 from xdm_connector.ui import ROUTERS
 from xdm_connector.ui.sessions import NOTICE_COOKIE, SESSION_COOKIE, SIGNIN_COOKIE
 
@@ -231,6 +234,17 @@ class Caller:
     signin_csrf: str
 
 
+def _webhook(client: TestClient) -> str:
+    """A webhook of ``acme`` (registered for 127.0.0.1, which the app's settings refuse)."""
+    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    local = settings.model_copy(update={"webhook_allow_private": True})
+    store: Store = client.app.state.store  # type: ignore[attr-defined]
+    created = register_webhook(
+        store, local, "acme", url="http://127.0.0.1:9/", events=["job.ended"], actor="test"
+    )
+    return created.webhook.id
+
+
 def _api_probes(client: TestClient, caller: Caller) -> Iterator[Probe]:
     world = caller.world
     values = {
@@ -241,6 +255,7 @@ def _api_probes(client: TestClient, caller: Caller) -> Iterator[Probe]:
         "role_name": "sql",
         "client_id": world.spare.client_id,
         "job_id": str(world.request_id),
+        "webhook_id": _webhook(client),
     }
     token = world.admin_headers["Authorization"].encode()
     key = world.admin_headers["X-Api-Key"].encode()
@@ -261,7 +276,9 @@ def _api_probes(client: TestClient, caller: Caller) -> Iterator[Probe]:
                 method,
                 path,
                 {p["name"]: values[p["name"]] for p in parameters if p["in"] == "path"},
-                query={"requestId": str(world.request_id)} if path == INGEST else {},
+                # The event stream's probes come after the cancels of INGEST's DELETE: the
+                # request has ended, so each stream tells its end and closes.
+                query={"requestId": str(world.request_id)} if path.startswith(INGEST) else {},
                 form=form,
                 json_text=json.dumps(body) if body is not None else None,
                 headers={"Authorization": token, "X-Api-Key": key},
