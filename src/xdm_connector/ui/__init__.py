@@ -1,4 +1,4 @@
-"""The pages: data mappings and "Status of data export to platform", in the browser.
+"""The pages: data mappings, "Status of data export to platform" and webhooks, in the browser.
 
 Server-rendered HTML (Jinja2), readable without JavaScript, served by the API's process::
 
@@ -9,6 +9,7 @@ Server-rendered HTML (Jinja2), readable without JavaScript, served by the API's 
     /ui/new-mapping            the editor (``/ui/mappings/{id}/edit`` for an existing one)
     /ui/jobs                   one row per export job, filtered, paged, refreshed
     /ui/jobs/{id}              one job; Cancel while it runs
+    /ui/webhooks               the webhooks and their latest deliveries (administrators)
     /ui/static/...             the pages' own stylesheet and scripts
 
 None of these routes is in the OpenAPI document.
@@ -20,14 +21,21 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from xdm_connector.settings import Settings
-from xdm_connector.ui import editor, jobs, mappings, signin
+from xdm_connector.ui import editor, jobs, mappings, signin, webhooks
 from xdm_connector.ui.sessions import KEY_FILE, Signer
 from xdm_connector.ui.views import template_environment
 from xdm_connector.ui.web import Ui
 
 __all__ = ["ROUTERS", "mount_ui"]
 
-ROUTERS = (signin.router, editor.router, editor.checks, mappings.router, jobs.router)
+ROUTERS = (
+    signin.router,
+    editor.router,
+    editor.checks,
+    mappings.router,
+    jobs.router,
+    webhooks.router,
+)
 """Every router of the pages, in the order they are matched: the editor's
 ``/ui/new-mapping`` and ``.../edit`` come before ``/ui/mappings/{id}``."""
 
