@@ -25,7 +25,7 @@ dispatcher that dies holding it leaves it to another once the lease expires. A d
 sent by a dispatcher that died before writing the attempt is sent again, with the same
 ``webhook-id``: receivers drop a message id they have seen (as the specification asks).
 
-For crash tests, ``XDMC_FAULT_PAUSE_AT`` also names two stages here (``pipeline/faults.py``
+For crash tests, ``XDMC_FAULT_PAUSE_AT`` also names two stages here (``faults.py``
 waits there): ``webhook-leased`` (a delivery leased, nothing sent) and ``webhook-sent``
 (sent, the attempt not written).
 """
@@ -45,7 +45,7 @@ import httpx
 
 from xdm_connector import __version__
 from xdm_connector.errors import LeaseLost, XdmcError
-from xdm_connector.pipeline.faults import pause_at
+from xdm_connector.faults import pause_at
 from xdm_connector.retry import RetryPolicy
 from xdm_connector.security.webhook_secrets import WebhookKey, sign
 from xdm_connector.security.webhook_targets import TargetRefused, resolve_target
