@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -293,7 +294,7 @@ TransportT = TypeVar("TransportT")
 HttpT = TypeVar("HttpT")
 
 
-class ApiCalls(Generic[TransportT, HttpT]):
+class ApiCalls(ABC, Generic[TransportT, HttpT]):
     """The calls to one organization of an xdm-connector server, built and read without
     I/O; a subclass sends them over its httpx client (``HttpT``, made with ``TransportT``).
 
@@ -327,9 +328,9 @@ class ApiCalls(Generic[TransportT, HttpT]):
         self._stream_read = stream_read_timeout
         self._http: HttpT = self._connect(base_url.rstrip("/"), timeout, transport)
 
+    @abstractmethod
     def _connect(self, base_url: str, timeout: float, transport: TransportT | None) -> HttpT:
-        """The httpx client the calls go over."""
-        raise NotImplementedError
+        """The httpx client the calls go over (sync or async: the subclass says)."""
 
     def _token_form(self) -> dict[str, str]:
         assert self._secret is not None  # a fixed token is always current
