@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -117,6 +117,49 @@ class BatchGuardrails(Protocol):
     def breach(self, files: list[Path]) -> str:
         """Why a batch of ``files`` would cross the destination's limits, in words; ``""``
         when it would not. Read before anything is sent."""
+        ...
+
+
+@dataclass(frozen=True)
+class WorkOrder:
+    """A destination's order to delete records by identity (the platform's Data Hygiene
+    work order): its id, its status, its name, and why it failed (``""`` unless it did)."""
+
+    id: str
+    status: str
+    display_name: str = ""
+    reason: str = ""
+
+    @property
+    def ended(self) -> bool:
+        """Whether the work order no longer changes (completed or failed)."""
+        return self.status in ("completed", "failed")
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+@runtime_checkable
+class IdentityDeletes(Protocol):
+    """A destination that deletes records by their primary identity (the platform), by
+    work orders it follows, rather than by files of keys in a batch (the lake)."""
+
+    max_identities: int
+    """The most identities one work order takes."""
+
+    def order_deletes(
+        self, *, dataset: str, namespace: str, ids: Sequence[str], name: str
+    ) -> WorkOrder:
+        """A new work order deleting the dataset's records of ``ids`` in ``namespace``."""
+        ...
+
+    def deletes_named(self, name: str) -> list[WorkOrder]:
+        """The work orders already created under ``name``."""
+        ...
+
+    def deletes_status(self, work_order_id: str) -> WorkOrder:
+        """The work order as it stands."""
         ...
 
 

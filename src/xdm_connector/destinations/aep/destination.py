@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,13 @@ import httpx
 
 from xdm_connector.destinations.aep.answers import PlatformError
 from xdm_connector.destinations.aep.client import PlatformApi
+from xdm_connector.destinations.aep.hygiene import MAX_IDENTITIES_PER_WORK_ORDER, HygieneApi
 from xdm_connector.destinations.aep.ims import ImsTokens
 from xdm_connector.destinations.base import (
     BatchState,
     BatchStatus,
     RefusedRecord,
+    WorkOrder,
     check_name,
 )
 from xdm_connector.destinations.config import PlatformConfig
@@ -121,6 +123,8 @@ class PlatformDestination:
         self.limits = limits or Guardrails()
         self._client = httpx.Client(timeout=timeout, transport=transport)
         self.api = platform_api(self._client, config, policy)
+        self.hygiene = HygieneApi(self.api)
+        self.max_identities = MAX_IDENTITIES_PER_WORK_ORDER
         self._datasets: dict[str, str] = {}
 
     def close(self) -> None:
@@ -254,6 +258,24 @@ class PlatformDestination:
             for line in lines:
                 found.extend(row_refusals(line))
         return found[:limit]
+
+    def order_deletes(
+        self, *, dataset: str, namespace: str, ids: Sequence[str], name: str
+    ) -> WorkOrder:
+        """A record delete work order of the Data Hygiene API (``aep/hygiene.py``)."""
+        return self.hygiene.create(
+            dataset_id=self.config.platform_dataset(dataset),
+            namespace=namespace,
+            ids=ids,
+            name=name,
+            description=f"Records deleted at the source of the dataset {dataset!r}",
+        )
+
+    def deletes_named(self, name: str) -> list[WorkOrder]:
+        return self.hygiene.named(name)
+
+    def deletes_status(self, work_order_id: str) -> WorkOrder:
+        return self.hygiene.status(work_order_id)
 
     # -- inside --------------------------------------------------------------------------------
 
