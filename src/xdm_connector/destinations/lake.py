@@ -29,7 +29,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +232,35 @@ class LakeDestination:
             for batch in self.manifest(org, dataset)["batches"]
             for file in batch["files"]
         ]
+
+    def remove_records(self, org: str, dataset: str, drop: Callable[[bytes], bool]) -> int:
+        """Remove from the dataset's committed JSON Lines files every line that ``drop``
+        says to (a delete by identity); answers how many. Each file is replaced whole
+        (written aside, then renamed over), the manifest's counts with it, under the
+        dataset's lock."""
+        removed = 0
+        with self._locked(check_name(org, "Organization"), check_name(dataset, "Dataset")):
+            manifest = self._manifest(org, dataset)
+            for batch in manifest["batches"]:
+                for file in batch["files"]:
+                    path = self.layout.committed(org, dataset, batch["id"]) / file["name"]
+                    if path.suffix != ".jsonl":
+                        continue
+                    lines = path.read_bytes().splitlines(keepends=True)
+                    kept = [line for line in lines if not (line.strip() and drop(line))]
+                    if len(kept) == len(lines):
+                        continue
+                    removed += len(lines) - len(kept)
+                    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+                    temporary.write_bytes(b"".join(kept))
+                    fsync(temporary)
+                    os.replace(temporary, path)
+                    file["rows"] = sum(1 for line in kept if line.strip())
+                    file["bytes"] = path.stat().st_size
+                batch["rows"] = sum(file.get("rows") or 0 for file in batch["files"])
+            if removed:
+                write_json(self.layout.manifest(org, dataset), manifest)
+        return removed
 
     # -- records -------------------------------------------------------------------------------
 

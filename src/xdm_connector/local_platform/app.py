@@ -24,7 +24,7 @@ from xdm_connector.api.docs import mount_docs
 from xdm_connector.api.errors import STATUS_BY_ERROR
 from xdm_connector.api.responses import gateway_error
 from xdm_connector.errors import XdmcError
-from xdm_connector.local_platform import auth, batches, catalog
+from xdm_connector.local_platform import auth, batches, catalog, hygiene
 from xdm_connector.local_platform.faults import ADMIN_PATH, Fault, FaultMiddleware, Faults
 from xdm_connector.local_platform.processing import BatchProcessor
 from xdm_connector.local_platform.storage import PlatformStorage
@@ -53,16 +53,22 @@ def create_platform_app(settings: Settings, *, clients_org: str | None) -> FastA
         storage.root.mkdir(parents=True, exist_ok=True)
         processor = BatchProcessor(storage, registry, faults)
         app.state.processor = processor
+        app.state.hygiene = hygiene.WorkOrderProcessor(storage, faults)
         processor.resume()
+        app.state.hygiene.resume()
         try:
             yield
         finally:
             close_processor(processor)
+            app.state.hygiene.close()
 
     app = FastAPI(
         title="xdm-connector local platform service",
         version=__version__,
-        description="Experience Platform's batch ingestion, catalog and IMS token APIs, locally.",
+        description=(
+            "Experience Platform's batch ingestion, catalog, data hygiene and IMS token APIs, "
+            "locally."
+        ),
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -76,6 +82,7 @@ def create_platform_app(settings: Settings, *, clients_org: str | None) -> FastA
     app.include_router(auth.router)
     app.include_router(batches.router)
     app.include_router(catalog.router)
+    app.include_router(hygiene.router)
     if faults is not None:
         _install_faults(app, faults)
 

@@ -6,13 +6,15 @@
     {"path": "/batches$", "status": 429, "retryAfter": 2}              # 429, Retry-After: 2
     {"method": "GET", "path": "/catalog/", "delaySeconds": 3}          # slow, then answered
     {"kind": "tamper", "field": "/person/gender", "value": "robot", "every": 1}
+    {"kind": "workorder", "value": "dataset is locked"}              # the next work order fails
 
 An HTTP fault matches a request whose method is ``method`` (``*`` by default) and whose
 path contains a match of the regular expression ``path``; it waits ``delaySeconds``, then
 answers ``status`` (with ``Retry-After`` when given), or lets the request through when no
 status is given, for the next ``times`` matching requests. A ``tamper`` fault sets
 ``field`` to ``value`` in every ``every``-th record of the next ``times`` batches
-processed, before validation: a way to make valid uploads fail validation.
+processed, before validation: a way to make valid uploads fail validation. A ``workorder``
+fault fails the next ``times`` record delete work orders processed, ``value`` as the reason.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Fault(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    kind: str = Field(default="http", pattern="^(http|tamper)$")
+    kind: str = Field(default="http", pattern="^(http|tamper|workorder)$")
     method: str = "*"
     path: str = ""
     status: int | None = Field(default=None, ge=400, le=599)
