@@ -7,6 +7,8 @@ With ``XDMC_FAULT_PAUSE_AT=<stage>`` a worker (or a webhook dispatcher) that rea
     extract         after the first record batch is read, nothing written yet
     written         the batch files are written, no destination batch yet
     created         the destination batch exists (recorded on the job), no file sent
+    ordered         the platform's work orders deleting the job's records are created and
+                    recorded on the job, not yet followed; the batch not completed
     committed       the lake's Delta commit of the batch is made, the lake's record of the
                     batch (``_batches/<id>.json``) not yet written, the store not told
     completed       the destination accepted the batch, the store not told yet

@@ -16,9 +16,16 @@ from xdm_connector.retry import RetryPolicy
 
 ParquetCompression = Literal["snappy", "zstd", "lz4", "gzip", "none"]
 FaultStage = Literal[
-    "extract", "written", "created", "committed", "completed", "webhook-leased", "webhook-sent"
+    "extract",
+    "written",
+    "created",
+    "ordered",
+    "committed",
+    "completed",
+    "webhook-leased",
+    "webhook-sent",
 ]
-"""The stages at which a crash test may stop a process (``faults.py``): five of an export,
+"""The stages at which a crash test may stop a process (``faults.py``): six of an export,
 and two of a webhook delivery (``services/webhook_delivery.py``)."""
 
 

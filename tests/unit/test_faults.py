@@ -12,15 +12,8 @@ from pydantic import ValidationError
 from xdm_connector.faults import pause_at
 from xdm_connector.settings import FaultStage, Settings
 
-STAGES = (
-    "extract",
-    "written",
-    "created",
-    "committed",
-    "completed",
-    "webhook-leased",
-    "webhook-sent",
-)
+EXPORT_STAGES = ("extract", "written", "created", "ordered", "committed", "completed")
+STAGES = (*EXPORT_STAGES, "webhook-leased", "webhook-sent")
 
 
 def test_the_stages_are_those_the_crash_tests_pause_at() -> None:

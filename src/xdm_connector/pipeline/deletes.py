@@ -10,14 +10,22 @@ exactly-once path and land in the same commit (``destinations/lake_tables.py``):
     writer = DeleteWriter(run.workdir)
     writer.write(ids)                # an Arrow array of record keys
     files = writer.close()
+
+A destination that deletes by identity (the platform's Data Hygiene work orders) needs each
+deleted record's primary identity too: a writer made ``with_identities`` adds the columns
+``_xdmc_namespace`` and ``_xdmc_identity`` (the namespace code and the id of the record's
+identity marked ``primary`` in its ``identityMap``), read back with ``read_identities``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from xdm_connector.domain.lake_modes import (
@@ -29,17 +37,59 @@ from xdm_connector.domain.lake_modes import (
 from xdm_connector.pipeline.files import WrittenFile
 
 ROWS_PER_FILE = 1_000_000
+NAMESPACE_COLUMN = "_xdmc_namespace"
+"""The namespace code of a deleted record's primary identity (``Email``)."""
+IDENTITY_COLUMN = "_xdmc_identity"
+"""The id of a deleted record's primary identity."""
+IDENTITY_MAP = "identityMap"
 
 
-def deletes_schema(key_type: pa.DataType) -> pa.Schema:
-    """The schema of a file of deletes whose record keys are of ``key_type``."""
-    return pa.schema(
-        [
-            pa.field(UPSERT_KEY, key_type),
-            pa.field(DELETED_COLUMN, pa.bool_()),
-            pa.field(DELETED_AT_COLUMN, pa.timestamp("us", tz="UTC")),
-        ]
-    )
+def deletes_schema(key_type: pa.DataType, *, with_identities: bool = False) -> pa.Schema:
+    """The schema of a file of deletes whose record keys are of ``key_type``, with the
+    records' primary identities when ``with_identities``."""
+    fields = [
+        pa.field(UPSERT_KEY, key_type),
+        pa.field(DELETED_COLUMN, pa.bool_()),
+        pa.field(DELETED_AT_COLUMN, pa.timestamp("us", tz="UTC")),
+    ]
+    if with_identities:
+        fields += [pa.field(NAMESPACE_COLUMN, pa.string()), pa.field(IDENTITY_COLUMN, pa.string())]
+    return pa.schema(fields)
+
+
+def primary_identities(records: pa.Table | pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
+    """The namespace code and id of each record's primary identity (the first identity of
+    its ``identityMap`` marked ``"primary": true``); null for a record that has none."""
+    if IDENTITY_MAP not in records.schema.names:
+        nulls = pa.nulls(records.num_rows, pa.string())
+        return nulls, nulls
+    namespaces: list[str | None] = []
+    ids: list[str | None] = []
+    for identity_map in records.column(IDENTITY_MAP).to_pylist():
+        found = _primary(identity_map or [])
+        namespaces.append(found[0] if found else None)
+        ids.append(found[1] if found else None)
+    return pa.array(namespaces, pa.string()), pa.array(ids, pa.string())
+
+
+def _primary(identity_map: list[tuple[str, Any]]) -> tuple[str, str] | None:
+    for namespace, identities in identity_map:
+        for identity in identities or []:
+            if identity and identity.get("primary") is True and identity.get("id") is not None:
+                return str(namespace), str(identity["id"])
+    return None
+
+
+def read_identities(path: Path) -> Iterator[tuple[str, str]]:
+    """The primary identities (namespace code, id) of a file of deletes written
+    ``with_identities``, in order; none from a file without them."""
+    parquet = pq.ParquetFile(path)
+    if IDENTITY_COLUMN not in parquet.schema_arrow.names:
+        return
+    for batch in parquet.iter_batches(columns=[NAMESPACE_COLUMN, IDENTITY_COLUMN]):
+        valid = batch.filter(pc.is_valid(batch.column(IDENTITY_COLUMN)))
+        namespaces = valid.column(NAMESPACE_COLUMN).to_pylist()
+        yield from zip(namespaces, valid.column(IDENTITY_COLUMN).to_pylist(), strict=True)
 
 
 def is_deletes_file(name: str) -> bool:
@@ -53,10 +103,12 @@ def deletes_name(written: WrittenFile, prefix: str = "") -> str:
 
 
 class DeleteWriter:
-    """Writes record keys to delete into rolled Parquet files in ``folder``."""
+    """Writes record keys to delete into rolled Parquet files in ``folder``; with their
+    records' primary identities when ``with_identities`` (a platform's deletes)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, with_identities: bool = False) -> None:
         self.folder = Path(folder)
+        self.with_identities = with_identities
         self.count = 0
         self._found = dt.datetime.now(dt.UTC)
         self._written: list[WrittenFile] = []
@@ -64,12 +116,32 @@ class DeleteWriter:
         self._path: Path | None = None
         self._rows = 0
 
-    def write(self, ids: pa.Array | pa.ChunkedArray) -> None:
-        """Add the keys ``ids`` (nulls are left out: a record without key has no row)."""
-        ids = ids.filter(ids.is_valid()) if ids.null_count else ids
+    def write_records(self, records: pa.Table | pa.RecordBatch) -> None:
+        """Add the keys of the shaped ``records`` (and their primary identities when the
+        writer keeps them)."""
+        identities = primary_identities(records) if self.with_identities else None
+        self.write(records.column(UPSERT_KEY), identities)
+
+    def write(
+        self,
+        ids: pa.Array | pa.ChunkedArray,
+        identities: tuple[pa.Array, pa.Array] | None = None,
+    ) -> None:
+        """Add the keys ``ids`` (nulls are left out: a record without key has no row), with
+        their records' primary identities (namespace codes, ids) when given."""
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        if ids.null_count:
+            valid = ids.is_valid()
+            ids = ids.filter(valid)
+            if identities is not None:
+                identities = (identities[0].filter(valid), identities[1].filter(valid))
         if not len(ids):
             return
-        schema = deletes_schema(ids.type)
+        if identities is None and self.with_identities:
+            nulls = pa.nulls(len(ids), pa.string())
+            identities = (nulls, nulls)
+        schema = deletes_schema(ids.type, with_identities=identities is not None)
         if self._writer is not None and not self._writer.schema.equals(schema):
             self._finish()
         if self._writer is None:
@@ -78,14 +150,12 @@ class DeleteWriter:
             self._path = self.folder / name
             self._writer = pq.ParquetWriter(self._path, schema, compression="zstd")
         rows = len(ids)
-        table = pa.table(
-            [
-                ids,
-                pa.array([True] * rows, pa.bool_()),
-                pa.array([self._found] * rows, pa.timestamp("us", tz="UTC")),
-            ],
-            schema=schema,
-        )
+        columns = [
+            ids,
+            pa.array([True] * rows, pa.bool_()),
+            pa.array([self._found] * rows, pa.timestamp("us", tz="UTC")),
+        ]
+        table = pa.table([*columns, *(identities or ())], schema=schema)
         self._writer.write_table(table)
         self._rows += rows
         self.count += rows

@@ -33,6 +33,7 @@ from xdm_connector.destinations.base import (
     BatchGuardrails,
     BatchState,
     BatchStatus,
+    IdentityDeletes,
     RefusalReader,
     RefusedRecord,
 )
@@ -44,6 +45,7 @@ from xdm_connector.pipeline.counts import MAX_REJECTED_SAMPLES, RecordCounts
 from xdm_connector.pipeline.deletes import deletes_name
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.setup import JobRun
+from xdm_connector.pipeline.work_orders import WorkOrders
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.store import Store
@@ -89,6 +91,11 @@ class Delivery:
         self.file_format = run.opened.file_format
         self.control = run.control
         self.takes_deletes = run.opened.takes_deletes
+        self.work_orders = (
+            WorkOrders(store, settings, run)
+            if isinstance(self.destination, IdentityDeletes)
+            else None
+        )
 
     def open_batch(self, watermark: dict[str, Any] | None = None) -> str:
         """Create the job's batch and record it on the job at once (with ``watermark``)."""
@@ -158,7 +165,7 @@ class Delivery:
         already holds its files, and is aborted when nothing was written into it."""
         job, control, destination = self.job, self.control, self.destination
         details = counts.details()
-        if counts.deleted and not self.takes_deletes:
+        if counts.deleted and not self.takes_deletes and self.work_orders is None:
             details["deletesNotDelivered"] = (
                 "the destination does not take deletes yet: the deleted records stay there"
             )
@@ -166,6 +173,7 @@ class Delivery:
         if counts.ingested == 0 and not sends_deletes:
             if batch_id:
                 destination.abort(batch_id)  # a sliced job's batch, left empty
+            self._order_deletes(counts, deletes or [], details)
             return JobOutcome(
                 records_read=counts.read, records_rejected=counts.rejected, details=details
             )
@@ -181,6 +189,9 @@ class Delivery:
             pause_at("created", settings.fault_pause_at, settings.home)
             self.put(batch_id, files)
             self.put_deletes(batch_id, deletes or [])
+            # The platform's deletes complete before the batch does: a job killed in
+            # between is aborted, and run again it follows the same work orders.
+            self._order_deletes(counts, deletes or [], details)
             destination.complete(batch_id)
             self.store.jobs.mark_uploaded(job.id, control.owner, batch_id)
             status = self._await_success(batch_id)
@@ -222,6 +233,24 @@ class Delivery:
             failed = replace(outcome, reason=UPLOAD_FAILED_MESSAGE)
             raise BatchRefused(message, batch_id=batch_id, outcome=failed, errors=status.errors)
         return outcome
+
+    def _order_deletes(
+        self, counts: RecordCounts, files: list[WrittenFile], details: dict[str, Any]
+    ) -> None:
+        """Delete the job's deleted records at a destination that deletes by identity (the
+        platform's work orders, ``pipeline/work_orders.py``), counted in ``details``; a
+        deleted record without a primary identity stays there, and is noted."""
+        if self.work_orders is None or not counts.deleted:
+            return
+        deleted, ids = self.work_orders.send(files)
+        details["recordsDeleted"] = deleted
+        if ids:
+            details["workOrders"] = ids
+        if deleted < counts.deleted:
+            details["deletesNotDelivered"] = (
+                f"{counts.deleted - deleted} deleted records have no primary identity (or "
+                "share one): the platform deletes by identity, and keeps them"
+            )
 
     def _guard(self, files: list[WrittenFile], counts: RecordCounts) -> None:
         """Fail the job before anything is sent when its batch would cross the

@@ -138,7 +138,7 @@ class Exporter:
                     delivery.refuse(counts, batch_id)
                 swept_at = (context.mapping.watermark or {}).get(SWEPT_AT)
                 if read.reconciled is not None:
-                    swept_at = read.reconciled["at"]
+                    swept_at = read.reconciled.get("at", swept_at)  # none when skipped
                 if swept_at is not None:
                     watermark[SWEPT_AT] = swept_at
                 outcome = delivery.deliver(files, counts, watermark, batch_id, read.deletes)

@@ -21,7 +21,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xdm_connector.domain.lake_modes import UPSERT_KEY
 from xdm_connector.domain.windows import KeyRange, Window
 from xdm_connector.faults import pause_at
 from xdm_connector.pipeline.counts import RecordCounts
@@ -101,7 +100,10 @@ class RecordFiles:
             max_file_bytes=settings.max_file_bytes,
             compression=settings.parquet_compression,
         )
-        self.deletes = DeleteWriter(folder / "deletes")
+        # A destination without files of deletes (the platform) deletes by identity.
+        self.deletes = DeleteWriter(
+            folder / "deletes", with_identities=not run.opened.takes_deletes
+        )
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Shape, check and write the rows of ``batch``."""
@@ -140,7 +142,7 @@ def _split_deletes(
     if not pc.any(deleted).as_py():
         return batch
     gone = shaper.shape(batch.filter(deleted)).records
-    deletes.write(gone.column(UPSERT_KEY))
+    deletes.write_records(gone)
     counts.read += gone.num_rows
     counts.deleted += gone.num_rows
     return batch.filter(pc.invert(deleted))

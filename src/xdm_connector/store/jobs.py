@@ -251,6 +251,12 @@ class JobQueue:
         completes)."""
         self._update_held(job_id, owner, batch_id=batch_id, watermark=watermark)
 
+    def record_work_orders(
+        self, job_id: int, owner: str, work_orders: list[dict[str, Any]]
+    ) -> None:
+        """Remember the job's delete work orders at the platform as soon as each exists."""
+        self._update_held(job_id, owner, work_orders=work_orders)
+
     def mark_uploaded(self, job_id: int, owner: str, batch_id: str) -> None:
         """The batch's files are sent and it is complete; the destination now validates it."""
         self._update_held(

@@ -61,7 +61,11 @@ class Base(DeclarativeBase):
     """Declarative base with stable constraint names for migrations."""
 
     metadata = sa.MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JsonDocument}
+    type_annotation_map = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JsonDocument,
+        list[dict[str, Any]]: JsonDocument,
+    }
 
 
 class Organization(Base):
@@ -263,6 +267,9 @@ class Job(Base):
     watermark: Mapped[dict[str, Any] | None]
     """The mapping's watermark once this job succeeds: kept before the batch completes, so
     that recovery can finish a job whose batch the destination accepted."""
+    work_orders: Mapped[list[dict[str, Any]] | None]
+    """The platform's work orders deleting the job's records, each recorded as soon as it
+    is created (``{"id", "name", "identities"}``): followed, never created again."""
 
 
 class JobSlice(Base):

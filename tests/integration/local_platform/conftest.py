@@ -15,11 +15,12 @@ import httpx
 import pytest
 import uvicorn
 
-from xdm_connector.demo.setup import DEMO_SCHEMA
+from xdm_connector.demo.setup import DEMO_SCHEMA, prepare_demo
 from xdm_connector.local_platform.app import create_platform_app
 from xdm_connector.local_platform.datasets import create_dataset_of
 from xdm_connector.local_platform.storage import PlatformStorage
 from xdm_connector.settings import Settings
+from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 
 IMS_ORG = "ACME@AdobeOrg"
@@ -87,6 +88,19 @@ class LocalPlatform:
             "sandbox": "prod",
             **overrides,
         }
+
+
+@contextmanager
+def demo_store(settings: Settings, profiles: int) -> Iterator[Store]:
+    """A new store under ``settings.home`` holding the demo with ``profiles`` profiles."""
+    settings.home.mkdir(parents=True)
+    opened = Store(settings.store_url)
+    try:
+        opened.upgrade()
+        prepare_demo(settings, opened, profiles=profiles)
+        yield opened
+    finally:
+        opened.close()
 
 
 @contextmanager

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.local_platform.checks import assert_valid_xdm, lake_records
-from tests.integration.local_platform.conftest import IMS_ORG, LocalPlatform
+from tests.integration.local_platform.conftest import IMS_ORG, LocalPlatform, demo_store
 from xdm_connector.app import create_app
-from xdm_connector.demo.setup import CREDENTIALS_FILE, prepare_demo
+from xdm_connector.demo.setup import CREDENTIALS_FILE
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.services.organizations import set_destination
@@ -39,12 +39,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
-    settings.home.mkdir(parents=True)
-    opened = Store(settings.store_url)
-    opened.upgrade()
-    prepare_demo(settings, opened, profiles=PROFILES)
-    yield opened
-    opened.close()
+    with demo_store(settings, PROFILES) as opened:
+        yield opened
 
 
 def run_job(store: Store, settings: Settings) -> Job:
