@@ -9,8 +9,10 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
+import orjson
 import pytest
 
+from xdm_connector.destinations.aep.answers import PlatformError
 from xdm_connector.destinations.aep.destination import PlatformDestination
 from xdm_connector.destinations.aep.ims import ImsTokens
 from xdm_connector.destinations.base import BatchState, BatchStatus
@@ -307,3 +309,98 @@ def test_a_token_is_renewed_before_it_expires(platform: ScriptedPlatform) -> Non
         clock.now = 86400 - 299  # less than five minutes left: renewed
         tokens.token()
         assert platform.tokens_issued == 2
+
+
+HYGIENE = "/data/core/hygiene/workorder"
+
+
+def a_work_order(work_order_id: str, status: str, **more: object) -> dict[str, object]:
+    return {"workorderId": work_order_id, "action": "identity-delete", "status": status, **more}
+
+
+def test_a_work_order_is_created_with_the_documented_body(
+    destination: PlatformDestination, platform: ScriptedPlatform
+) -> None:
+    platform.script[HYGIENE] = [httpx.Response(200, json=a_work_order("DI-1", "received"))]
+    order = destination.order_deletes(
+        dataset="profiles", namespace="Email", ids=["a@x.com", "b@x.com"], name="deletes 1"
+    )
+    assert (order.id, order.status, order.ended) == ("DI-1", "received", False)
+    create = platform.requests[-1]
+    assert f"{create.method} {create.url.path}" == f"POST {HYGIENE}"
+    assert create.headers["x-sandbox-name"] == "prod"
+    assert create.headers["content-type"] == "application/json"
+    body = orjson.loads(create.content)
+    assert body == {
+        "displayName": "deletes 1",
+        "description": "Records deleted at the source of the dataset 'profiles'",
+        "action": "delete-identity",
+        "datasetId": "ds-42",
+        "namespacesIdentities": [{"namespace": {"code": "Email"}, "IDs": ["a@x.com", "b@x.com"]}],
+    }
+
+
+def test_a_work_order_takes_at_most_the_documented_identities(
+    destination: PlatformDestination, platform: ScriptedPlatform
+) -> None:
+    assert destination.max_identities == 100_000
+    too_many = [f"{n}@x.com" for n in range(100_001)]
+    with pytest.raises(ValueError, match="not 100001"):
+        destination.order_deletes(dataset="profiles", namespace="Email", ids=too_many, name="n")
+    with pytest.raises(ValueError, match="not 0"):
+        destination.order_deletes(dataset="profiles", namespace="Email", ids=[], name="n")
+    assert platform.requests == []
+
+
+def test_a_work_orders_status_and_why_it_failed(
+    destination: PlatformDestination, platform: ScriptedPlatform
+) -> None:
+    failed = a_work_order(
+        "DI-2",
+        "failed",
+        productStatusDetails=[
+            {"productName": "Data Management", "productStatus": "success"},
+            {"productName": "Profile Service", "productStatus": "failed", "message": "locked"},
+        ],
+    )
+    platform.script[f"{HYGIENE}/DI-2"] = [
+        httpx.Response(503),  # retried by the policy, as every call
+        httpx.Response(200, json=a_work_order("DI-2", "processing")),
+        httpx.Response(200, json=failed),
+    ]
+    assert destination.deletes_status("DI-2").status == "processing"
+    order = destination.deletes_status("DI-2")
+    assert (order.ended, order.failed) == (True, True)
+    assert order.reason == "Profile Service: failed (locked)"
+
+
+def test_work_orders_are_found_by_their_display_name(
+    destination: PlatformDestination, platform: ScriptedPlatform
+) -> None:
+    listed = [
+        a_work_order("DI-3", "completed", displayName="deletes 3"),
+        a_work_order("DI-4", "received", displayName="deletes 30"),
+    ]
+    platform.script[HYGIENE] = [httpx.Response(200, json={"results": listed, "total": 2})]
+    assert [order.id for order in destination.deletes_named("deletes 3")] == ["DI-3"]
+    assert platform.calls()[-1] == f"GET {HYGIENE}?search=deletes+3"
+
+
+def test_a_refused_work_order_is_a_terminal_error_with_the_platforms_words(
+    destination: PlatformDestination, platform: ScriptedPlatform
+) -> None:
+    refusal = {"type": "...", "title": "Bad Request", "status": 400, "detail": "unknown namespace"}
+    platform.script[HYGIENE] = [httpx.Response(400, json=refusal)]
+    with pytest.raises(PlatformError) as raised:
+        destination.order_deletes(dataset="profiles", namespace="Nope", ids=["1"], name="n")
+    assert (raised.value.status_code, raised.value.transient) == (400, False)
+    assert "unknown namespace" in raised.value.message
+    assert [call for call in platform.calls() if call.endswith(HYGIENE)] == [f"POST {HYGIENE}"]
+
+
+def test_an_answer_without_a_work_order_id_is_an_error(
+    destination: PlatformDestination, platform: ScriptedPlatform
+) -> None:
+    platform.script[HYGIENE] = [httpx.Response(200, json={"status": "received"})]
+    with pytest.raises(PlatformError, match="workorderId"):
+        destination.order_deletes(dataset="profiles", namespace="Email", ids=["1"], name="n")
