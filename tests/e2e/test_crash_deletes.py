@@ -1,9 +1,11 @@
 """Crashes with deletes: a real worker killed (``SIGKILL``) while its job carries deletes;
 once recovered and run again, the deletes are applied exactly once (one commit of the
-mapping holds them) and the upsert table holds exactly the source's live keys."""
+mapping holds them) and the upsert table holds exactly the source's live keys; at the
+platform, the work order the killed worker created is followed, not created again."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 from collections.abc import Iterator
@@ -12,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_crashes import PROFILES, Crash
+from tests.integration.local_platform.checks import lake_records
+from tests.integration.local_platform.conftest import IMS_ORG, SECRET_VARIABLE, running_platform
 from tests.lake import lake_commits
 from xdm_connector.demo.setup import demo_mapping
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.organizations import set_destination
 from xdm_connector.services.publication import publish_mapping
 from xdm_connector.xdm.registry import SchemaRegistry
 
@@ -78,3 +83,43 @@ def test_deletes_are_applied_once_whatever_stage_a_worker_dies_at(crash: Crash, 
     applied, after = (ended, again) if stage == "completed" else (again, ended)
     assert applied.records_deleted == SOFT_DELETED
     assert after.records_deleted == 0
+
+
+def test_a_worker_killed_after_creating_its_work_order_does_not_create_it_again(
+    crash: Crash, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_platform(tmp_path / "platform", monkeypatch) as platform:
+        secret = {SECRET_VARIABLE: os.environ[SECRET_VARIABLE]}
+        set_destination(crash.store, "demo", platform.destination())
+        source(crash, "ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
+        document = demo_mapping().document() | {"deletes": {"softDeleteWhen": "@deleted = 1"}}
+        apply_mapping(crash.store, "demo", MappingDefinition.from_document(document))
+        registry = SchemaRegistry.packaged()
+        assert publish_mapping(crash.store, registry, "demo", "XDM44", start=False).published
+        exporter = crash.worker(**secret)
+        assert crash.wait_until_ended(crash.trigger()).state == JobState.SUCCESS, crash.logs()
+        exporter.terminate()
+        exporter.wait(timeout=30)
+
+        later = "lastModified = '2030-01-01 00:00:00.000000'"
+        source(crash, f"UPDATE profile SET deleted = 1, {later} WHERE id <= {SOFT_DELETED}")
+        source(crash, f"UPDATE profile SET {later} WHERE id > {PROFILES - 10}")  # 10 records
+        first = crash.trigger()
+        doomed = crash.worker(XDMC_FAULT_PAUSE_AT="ordered", **secret)
+        crash.wait_for(crash.home / "faults" / "ordered.paused")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=30)
+        [created] = crash.store.jobs.get_by_id(first).work_orders or []
+
+        crash.worker(**secret)  # recovers the job once its lease expires, then runs the next
+        assert crash.wait_until_ended(first).state == JobState.ABORTED, crash.logs()
+        again = crash.wait_until_ended(crash.trigger())
+        assert again.state == JobState.SUCCESS, again.details
+        assert (again.records_deleted, again.records_ingested) == (SOFT_DELETED, 10)
+        assert again.details is not None
+        assert again.details["workOrders"] == [created["id"]]  # followed, not created again
+        listed = platform.call("GET", "/data/core/hygiene/workorder").json()
+        assert [order["workorderId"] for order in listed["results"]] == [created["id"]]
+        lake = platform.storage.root / "lake" / "prod" / IMS_ORG / "profiles"
+        live = {str(n) for n in range(SOFT_DELETED + 1, PROFILES + 1)}
+        assert {str(record["_id"]) for record in lake_records(lake)} == live
