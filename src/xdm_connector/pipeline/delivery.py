@@ -17,7 +17,11 @@ the job counts them apart (``records_refused``) and reads samples of them back f
 destination's diagnostics (``RefusalReader``), kept beside the product's own rejected
 samples. A batch that would cross the destination's limits (``BatchGuardrails``: the
 platform's files, bytes and record size per batch) fails the job before anything is sent. A sliced job's batch is
-opened before its slices run, and each slice puts its own files into it (``put``)::
+opened before its slices run, and each slice puts its own files into it (``put``).
+
+Deletes go into the batch as files of deletes at a lake (``put_deletes``); at a destination
+that deletes by identity (the platform) they become work orders, created, recorded and
+followed before the batch completes (``pipeline/work_orders.py``)::
 
     delivery = Delivery(store, settings, run)
     outcome = delivery.deliver(extracted.files, extracted.counts, watermark)
@@ -239,7 +243,8 @@ class Delivery:
     ) -> None:
         """Delete the job's deleted records at a destination that deletes by identity (the
         platform's work orders, ``pipeline/work_orders.py``), counted in ``details``; a
-        deleted record without a primary identity stays there, and is noted."""
+        deleted record without a primary identity stays there, and so do the deletes of a
+        sliced job's slices (their files stay with them): both are noted."""
         if self.work_orders is None or not counts.deleted:
             return
         deleted, ids = self.work_orders.send(files)
@@ -248,8 +253,9 @@ class Delivery:
             details["workOrders"] = ids
         if deleted < counts.deleted:
             details["deletesNotDelivered"] = (
-                f"{counts.deleted - deleted} deleted records have no primary identity (or "
-                "share one): the platform deletes by identity, and keeps them"
+                f"{counts.deleted - deleted} of the {counts.deleted} deleted records stay at "
+                "the destination: it deletes by primary identity, and they have none (or "
+                "share one), or a slice of the job found them"
             )
 
     def _guard(self, files: list[WrittenFile], counts: RecordCounts) -> None:
