@@ -32,6 +32,7 @@ from xdm_connector.api.request_inputs import check_request
 from xdm_connector.api.shortcut import IngestionShortcut
 from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.errors import XdmcError
+from xdm_connector.jobs.notify import outbox_wakeups
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.logs import configure_logging
 from xdm_connector.services.webhook_delivery import WebhookDispatcher
@@ -81,7 +82,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.destinations = OrgDestinations(store, settings)
         worker = Worker(store, settings) if settings.embedded_worker else None
         # The webhooks go out wherever a worker runs (their outbox is in the store).
-        dispatcher = WebhookDispatcher(store, settings) if settings.embedded_worker else None
+        dispatcher = (
+            WebhookDispatcher(store, settings, wakeups=outbox_wakeups(store))
+            if settings.embedded_worker
+            else None
+        )
         if worker is not None and dispatcher is not None:
             worker.start_in_thread()
             dispatcher.start_in_thread()

@@ -85,6 +85,7 @@ def run_worker() -> None:
     import signal
     from functools import partial
 
+    from xdm_connector.jobs.notify import outbox_wakeups
     from xdm_connector.jobs.worker import Worker
     from xdm_connector.services.webhook_delivery import WebhookDispatcher
     from xdm_connector.serving import STOP_SIGNALS, announce
@@ -92,7 +93,7 @@ def run_worker() -> None:
     with opened_store() as (settings, store):
         configure_logging(settings)
         worker = Worker(store, settings)
-        dispatcher = WebhookDispatcher(store, settings)
+        dispatcher = WebhookDispatcher(store, settings, wakeups=outbox_wakeups(store))
         # Blocked before the worker's threads start, which inherit the mask: the stop
         # signals wait for this thread to take them, outside of any signal handler.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)

@@ -1,4 +1,4 @@
-"""Wake-ups of idle workers when a job is created: ``LISTEN/NOTIFY`` on PostgreSQL.
+"""Wake-ups of idle loops when they have work: ``LISTEN/NOTIFY`` on PostgreSQL.
 
 A job is created in a transaction that also sends ``NOTIFY xdmc_jobs`` (``store/jobs.py``);
 PostgreSQL delivers it when that transaction commits, so a woken worker finds the job. An
@@ -10,6 +10,8 @@ poll interval: a lost notification (a connection that broke) costs one interval 
         if not worker.run_once():
             wakeups.wait(settings.worker_poll_seconds)  # returns early on a new job
 
+The webhook dispatchers wait the same way on ``xdmc_webhooks``, sent with every outbox
+row (``store/webhooks.py``): ``WebhookDispatcher(..., wakeups=outbox_wakeups(store))``.
 On SQLite (one machine, no notifications) waiting is plain polling.
 """
 
@@ -18,13 +20,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 import psycopg
 
 from xdm_connector.store.engine import normalize_url
-from xdm_connector.store.jobs import JOBS_CHANNEL as CHANNEL
+from xdm_connector.store.jobs import JOBS_CHANNEL
 from xdm_connector.store.store import Store
+from xdm_connector.store.webhooks import WEBHOOKS_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +62,22 @@ class Polling:
 
 
 class Listening:
-    """Waiting for ``NOTIFY xdmc_jobs`` on a PostgreSQL connection of its own."""
+    """Waiting for ``NOTIFY channel`` (``xdmc_jobs`` unless told) on a PostgreSQL
+    connection of its own."""
 
-    def __init__(self, conninfo: str, stopping: threading.Event) -> None:
+    def __init__(
+        self, conninfo: str, stopping: threading.Event, *, channel: str = JOBS_CHANNEL
+    ) -> None:
         self.conninfo = conninfo
         self.stopping = stopping
+        self.channel = channel
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
 
     def listen(self) -> None:
         """Open the connection and listen (done before the worker's first turn)."""
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(self.conninfo, autocommit=True)
-            self._connection.execute(f"LISTEN {CHANNEL}")
+            self._connection.execute(f"LISTEN {self.channel}")
 
     def wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -84,7 +93,9 @@ class Listening:
                 if any(True for _ in self._connection.notifies(timeout=slice_, stop_after=1)):
                     return
         except psycopg.Error as exc:
-            log.warning("waiting for job notifications failed (%s); polling instead", exc)
+            log.warning(
+                "waiting for notifications on %s failed (%s); polling instead", self.channel, exc
+            )
             self.close()
             self.stopping.wait(timeout)
 
@@ -94,14 +105,22 @@ class Listening:
             self._connection = None
 
 
-def wakeups_for(store: Store, stopping: threading.Event) -> Wakeups:
-    """How a worker on ``store`` waits: listening on PostgreSQL, polling on SQLite."""
+def wakeups_for(store: Store, stopping: threading.Event, *, channel: str = JOBS_CHANNEL) -> Wakeups:
+    """How a loop on ``store`` waits for ``channel`` (the workers' unless told): listening
+    on PostgreSQL, polling on SQLite."""
     if store.dialect != "postgresql":
         return Polling(stopping)
     url = normalize_url(store.engine.url).set(drivername="postgresql")
-    listening = Listening(url.render_as_string(hide_password=False), stopping)
+    conninfo = url.render_as_string(hide_password=False)
+    listening = Listening(conninfo, stopping, channel=channel)
     try:
         listening.listen()
     except psycopg.Error as exc:
-        log.warning("cannot listen for job notifications (%s); polling instead", exc)
+        log.warning("cannot listen for notifications on %s (%s); polling instead", channel, exc)
     return listening
+
+
+def outbox_wakeups(store: Store) -> Callable[[threading.Event], Wakeups]:
+    """How a webhook dispatcher on ``store`` waits, given its stop event: woken by every
+    delivery written to the outbox on PostgreSQL, polling on SQLite."""
+    return partial(wakeups_for, store, channel=WEBHOOKS_CHANNEL)

@@ -40,6 +40,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import httpx
 
@@ -63,6 +64,13 @@ BATCH = 20
 USER_AGENT = f"xdm-connector/{__version__} (webhooks)"
 
 
+class Waiting(Protocol):
+    """How an idle dispatcher waits for new deliveries (``jobs/notify.py``'s ``Wakeups``)."""
+
+    def wait(self, timeout: float) -> None: ...
+    def close(self) -> None: ...
+
+
 def retry_policy(settings: Settings) -> RetryPolicy:
     """The backoff between two attempts of a delivery."""
     return RetryPolicy(
@@ -77,7 +85,9 @@ class WebhookDispatcher:
     """Sends the outbox's deliveries until stopped.
 
     ``transport`` replaces the network (unit tests); ``clock`` is the time it leases and
-    schedules by.
+    schedules by. ``wakeups`` makes what an idle dispatcher waits on from its stop event:
+    ``XDMC_WEBHOOK_POLL_SECONDS`` of polling unless a new delivery wakes it sooner
+    (``jobs/notify.py`` on PostgreSQL); plain polling when not given.
     """
 
     def __init__(
@@ -87,6 +97,7 @@ class WebhookDispatcher:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], datetime] = utcnow,
+        wakeups: Callable[[threading.Event], Waiting] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -103,6 +114,7 @@ class WebhookDispatcher:
             headers={"user-agent": USER_AGENT},
         )
         self._stopping = threading.Event()
+        self._wakeups = wakeups
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
@@ -130,6 +142,14 @@ class WebhookDispatcher:
         self._client.close()
 
     def _loop(self) -> None:
+        waiting = None if self._wakeups is None else self._wakeups(self._stopping)
+        try:
+            self._turns(waiting)
+        finally:
+            if waiting is not None:
+                waiting.close()
+
+    def _turns(self, waiting: Waiting | None) -> None:
         while not self._stopping.is_set():
             try:
                 attempted = self.run_once()
@@ -139,7 +159,9 @@ class WebhookDispatcher:
             except Exception:
                 log.exception("webhook dispatch failed; trying again")
                 attempted = 0
-            if not attempted:
+            if not attempted and waiting is not None:
+                waiting.wait(self.settings.webhook_poll_seconds)
+            elif not attempted:
                 self._stopping.wait(self.settings.webhook_poll_seconds)
 
     def _signing_key(self) -> WebhookKey | None:

@@ -42,6 +42,8 @@ from xdm_connector.store.transactions import Transactions
 
 ERROR_LENGTH = 500
 """The longest error an attempt keeps."""
+WEBHOOKS_CHANNEL = "xdmc_webhooks"
+"""The PostgreSQL ``NOTIFY`` channel that wakes the idle dispatchers (``jobs/notify.py``)."""
 
 
 class WebhookEvent(StrEnum):
@@ -139,6 +141,9 @@ def enqueue(
         )
         for webhook_id in chosen
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Sent in the change's transaction: it arrives on commit, when the rows can be read.
+        session.execute(sa.select(sa.func.pg_notify(WEBHOOKS_CHANNEL, "")))
     return message_id
 
 
