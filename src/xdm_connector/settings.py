@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     """How often an idle webhook dispatcher looks for deliveries due."""
 
+    webhook_retention_days: int = Field(default=30, ge=0)
+    """How long a webhook delivery that ended (delivered or given up) is kept, with its
+    attempts, before the workers' maintenance deletes it (0: kept for ever)."""
+
     fault_pause_at: FaultStage | None = None
     """Fault injection, for crash tests only: the stage at which a worker or a webhook
     dispatcher stops and waits (one of ``FaultStage``; any other value is refused when the

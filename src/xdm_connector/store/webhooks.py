@@ -334,6 +334,18 @@ class Webhooks:
                 )
             )
 
+    def prune(self, ended_before: datetime) -> int:
+        """Delete the deliveries that ended (delivered or given up) before ``ended_before``,
+        with their attempts; never a pending one. Answers how many went."""
+        with self._store.write() as session:
+            deleted = session.execute(
+                sa.delete(WebhookDelivery).where(
+                    WebhookDelivery.state != DeliveryState.PENDING,
+                    WebhookDelivery.ended_at < ended_before,
+                )
+            )
+            return int(getattr(deleted, "rowcount", 0))
+
     @staticmethod
     def _get(session: Session, org_id: str, webhook_id: str) -> Webhook:
         webhook = session.get(Webhook, webhook_id)
