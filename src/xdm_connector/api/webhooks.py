@@ -33,7 +33,7 @@ from xdm_connector.api.collections import (
 )
 from xdm_connector.api.deps import PrincipalDep, SettingsDep, StoreDep, administrator
 from xdm_connector.services import webhooks
-from xdm_connector.store.models import Webhook, WebhookAttempt
+from xdm_connector.store.models import Webhook
 from xdm_connector.store.principals import Principal
 from xdm_connector.store.webhooks import DeliveryRecord
 
@@ -80,7 +80,9 @@ class WebhookWithSecret(WebhookResource):
 
 
 class AttemptResource(_Camel):
-    """One attempt to send a delivery."""
+    """One attempt to send a delivery (read from the store's row, whose names it keeps)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     at: datetime
     status_code: int | None
@@ -115,15 +117,6 @@ def _with_secret(created: webhooks.WebhookSecret) -> WebhookWithSecret:
     return WebhookWithSecret(**_resource(created.webhook).model_dump(), secret=created.secret)
 
 
-def _attempt(attempt: WebhookAttempt) -> AttemptResource:
-    return AttemptResource(
-        at=attempt.at,
-        status_code=attempt.status_code,
-        error=attempt.error,
-        duration_ms=attempt.duration_ms,
-    )
-
-
 def _delivery(record: DeliveryRecord) -> DeliveryResource:
     delivery = record.delivery
     return DeliveryResource(
@@ -133,7 +126,7 @@ def _delivery(record: DeliveryRecord) -> DeliveryResource:
         created=delivery.created_at,
         next_attempt=delivery.next_attempt_at if delivery.state == "pending" else None,
         ended=delivery.ended_at,
-        attempts=[_attempt(attempt) for attempt in record.attempts],
+        attempts=[AttemptResource.model_validate(attempt) for attempt in record.attempts],
     )
 
 

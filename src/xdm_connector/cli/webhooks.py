@@ -3,12 +3,18 @@ directly (the actor is ``operator:<login>``), as the API's routes do."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from xdm_connector.cli.common import OrgOption, echo_json, opened_store, operator, run_command
 from xdm_connector.cli.tables import Column, JsonOption, print_rows
+
+if TYPE_CHECKING:
+    from xdm_connector.services.webhooks import WebhookSecret
+    from xdm_connector.settings import Settings
+    from xdm_connector.store.store import Store
 
 webhooks_app = typer.Typer(no_args_is_help=True, help="Webhooks of an organization.")
 
@@ -20,6 +26,14 @@ WEBHOOK_COLUMNS = (
     Column("mapping", "MAPPING"),
     Column("created", "CREATED"),
 )
+
+
+def _print_secret(make: Callable[[Store, Settings], WebhookSecret]) -> None:
+    """Make a secret with the store opened, and print it with its webhook's id: the only
+    time it is shown."""
+    with opened_store() as (settings, store):
+        made = run_command(lambda: make(store, settings))
+        echo_json({"id": made.webhook.id, "secret": made.secret})
 
 
 @webhooks_app.command("add")
@@ -40,13 +54,12 @@ def webhooks_add(
     """Register a webhook; prints its id and secret (shown only once)."""
     from xdm_connector.services.webhooks import register_webhook
 
-    with opened_store() as (settings, store):
-        created = run_command(
-            lambda: register_webhook(
-                store, settings, org, url=url, events=event, mapping_id=mapping, actor=operator()
-            )
+    def register(store: Store, settings: Settings) -> WebhookSecret:
+        return register_webhook(
+            store, settings, org, url=url, events=event, mapping_id=mapping, actor=operator()
         )
-        echo_json({"id": created.webhook.id, "secret": created.secret})
+
+    _print_secret(register)
 
 
 @webhooks_app.command("list")
@@ -67,11 +80,9 @@ def webhooks_rotate(org: OrgOption, webhook_id: WebhookArgument) -> None:
     """Give a webhook a new secret (printed once); what is still to send is signed with it."""
     from xdm_connector.services.webhooks import rotate_webhook
 
-    with opened_store() as (settings, store):
-        rotated = run_command(
-            lambda: rotate_webhook(store, settings, org, webhook_id, actor=operator())
-        )
-        echo_json({"id": rotated.webhook.id, "secret": rotated.secret})
+    _print_secret(
+        lambda store, settings: rotate_webhook(store, settings, org, webhook_id, actor=operator())
+    )
 
 
 @webhooks_app.command("remove")

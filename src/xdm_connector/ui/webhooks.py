@@ -29,7 +29,6 @@ from xdm_connector.api.deps import SettingsDep, StoreDep
 from xdm_connector.errors import InvalidInput, NotFound, XdmcError
 from xdm_connector.security.roles import ROLE_ADMINISTRATION
 from xdm_connector.services import webhooks
-from xdm_connector.store.models import Webhook
 from xdm_connector.store.store import Store
 from xdm_connector.store.webhooks import DeliveryRecord
 from xdm_connector.ui.sessions import Notice
@@ -54,14 +53,6 @@ CHANGE = "change the webhooks"
 
 
 @dataclass(frozen=True)
-class WebhookView:
-    """An endpoint and its latest deliveries, as the page shows them."""
-
-    webhook: Webhook
-    deliveries: list[DeliveryRecord]
-
-
-@dataclass(frozen=True)
 class RegisterForm:
     """The register form as typed, shown again when it is refused."""
 
@@ -82,13 +73,11 @@ def _webhooks_page(
     """The page; with the secret just made (``revealed``), or the error that refused the
     register form and the form as typed."""
     viewer.require(viewer.can_administer, ROLE_ADMINISTRATION, "see the webhooks")
-    views = [
-        WebhookView(
-            webhook,
-            webhooks.webhook_deliveries(store, viewer.org_id, webhook.id, limit=RECENT_DELIVERIES),
-        )
-        for webhook in webhooks.list_webhooks(store, viewer.org_id)
-    ]
+    listed = webhooks.list_webhooks(store, viewer.org_id)
+    latest: dict[str, list[DeliveryRecord]] = {
+        hook.id: webhooks.webhook_deliveries(store, viewer.org_id, hook.id, limit=RECENT_DELIVERIES)
+        for hook in listed
+    }
     status = 200
     if refused is not None:
         status = next((code for kind, code in PAGE_STATUS if isinstance(refused, kind)), 400)
@@ -97,7 +86,8 @@ def _webhooks_page(
         "webhooks.html",
         {
             "section": "webhooks",
-            "webhooks": views,
+            "webhooks": listed,
+            "deliveries": latest,
             "badges": DELIVERY_BADGES,
             "events": webhooks.EVENTS,
             "mappings": [mapping.id for mapping in store.mappings.list_for_org(viewer.org_id)],

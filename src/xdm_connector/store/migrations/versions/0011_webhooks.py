@@ -7,13 +7,10 @@ Revises: 0010
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-from xdm_connector.store.models import UtcDateTime
+from xdm_connector.store.models import JsonDocument, UtcDateTime
 
 revision = "0011"
 down_revision = "0010"
@@ -21,8 +18,15 @@ branch_labels = None
 depends_on = None
 
 
-def _json() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+def _owned_by(table: str, column: str, parent: str) -> sa.ForeignKeyConstraint:
+    """``table.column`` names a row of ``parent``, and is deleted with it."""
+    return sa.ForeignKeyConstraint(
+        [column], [f"{parent}.id"], name=op.f(f"fk_{table}_{column}_{parent}"), ondelete="CASCADE"
+    )
+
+
+def _index(table: str, *columns: str) -> None:
+    op.create_index(op.f(f"ix_{table}_{'_'.join(columns)}"), table, list(columns), unique=False)
 
 
 def upgrade() -> None:
@@ -31,21 +35,16 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
-        sa.Column("events", _json(), nullable=False),
+        sa.Column("events", JsonDocument, nullable=False),
         sa.Column("mapping_id", sa.String(length=128), nullable=True),
         sa.Column("key_id", sa.String(length=32), nullable=False),
         sa.Column("key_salt", sa.String(length=64), nullable=False),
         sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
         sa.Column("rotated_at", UtcDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_webhooks_org_id_organizations"),
-            ondelete="CASCADE",
-        ),
+        _owned_by("webhooks", "org_id", "organizations"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhooks")),
     )
-    op.create_index(op.f("ix_webhooks_org_id"), "webhooks", ["org_id"], unique=False)
+    _index("webhooks", "org_id")
 
     op.create_table(
         "webhook_deliveries",
@@ -62,29 +61,14 @@ def upgrade() -> None:
         sa.Column("lease_expires_at", UtcDateTime(timezone=True), nullable=True),
         sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", UtcDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["webhook_id"],
-            ["webhooks.id"],
-            name=op.f("fk_webhook_deliveries_webhook_id_webhooks"),
-            ondelete="CASCADE",
-        ),
+        _owned_by("webhook_deliveries", "webhook_id", "webhooks"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint(
             "message_id", "webhook_id", name=op.f("uq_webhook_deliveries_message_id_webhook_id")
         ),
     )
-    op.create_index(
-        op.f("ix_webhook_deliveries_state_next_attempt_at"),
-        "webhook_deliveries",
-        ["state", "next_attempt_at"],
-        unique=False,
-    )
-    op.create_index(
-        op.f("ix_webhook_deliveries_webhook_id_id"),
-        "webhook_deliveries",
-        ["webhook_id", "id"],
-        unique=False,
-    )
+    _index("webhook_deliveries", "state", "next_attempt_at")
+    _index("webhook_deliveries", "webhook_id", "id")
 
     op.create_table(
         "webhook_attempts",
@@ -94,20 +78,10 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["delivery_id"],
-            ["webhook_deliveries.id"],
-            name=op.f("fk_webhook_attempts_delivery_id_webhook_deliveries"),
-            ondelete="CASCADE",
-        ),
+        _owned_by("webhook_attempts", "delivery_id", "webhook_deliveries"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
     )
-    op.create_index(
-        op.f("ix_webhook_attempts_delivery_id_id"),
-        "webhook_attempts",
-        ["delivery_id", "id"],
-        unique=False,
-    )
+    _index("webhook_attempts", "delivery_id", "id")
 
 
 def downgrade() -> None:
