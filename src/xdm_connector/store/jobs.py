@@ -28,6 +28,7 @@ from xdm_connector.errors import (
     NotFound,
     StoreError,
 )
+from xdm_connector.store import delivered_records
 from xdm_connector.store.models import Job, Mapping, Organization, utcnow
 from xdm_connector.store.transactions import Transactions
 from xdm_connector.store.webhooks import WebhookEvent, enqueue_job_event
@@ -277,9 +278,11 @@ class JobQueue:
     def succeed(
         self, job: Job, owner: str, outcome: JobOutcome, watermark: dict[str, Any] | None
     ) -> None:
-        """End the job ``Success`` and advance its mapping's watermark, in one transaction."""
+        """End the job ``Success``, advance its mapping's watermark and apply the changes it
+        staged to its delivered records (``store/delivered_records.py``), in one transaction."""
         with self._store.write() as session:
             self._end_held(session, job.id, owner, JobState.SUCCESS, outcome)
+            delivered_records.apply(session, job)
             if watermark is not None:
                 session.execute(
                     sa.update(Mapping)
@@ -432,6 +435,8 @@ class JobQueue:
         )
         if not updated:
             raise LeaseLost(f"job {job_id} is no longer held by {owner}")
+        if state is not JobState.SUCCESS:
+            delivered_records.drop(session, job_id)  # what it staged is never applied
         enqueue_job_event(session, job_id, WebhookEvent.JOB_ENDED)
 
     @staticmethod

@@ -303,6 +303,43 @@ class JobSlice(Base):
     ended_at: Mapped[datetime | None]
 
 
+class DeliveredRecord(Base):
+    """A record the product delivered to a destination that keeps no table of its own to
+    compare with (the platform): its key, its digest (``record_digests``) and its primary
+    identity, which a work order deleting it names (``store/delivered_records.py``)."""
+
+    __tablename__ = "delivered_records"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["org_id", "mapping_id"], ["mappings.org_id", "mappings.id"], ondelete="CASCADE"
+        ),
+    )
+
+    org_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    mapping_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    record_id: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    """The record's ``_id``; the primary key's order is the reconciliation's key order."""
+    digest: Mapped[str] = mapped_column(sa.String(32))
+    namespace: Mapped[str | None] = mapped_column(sa.String(256))
+    identity: Mapped[str | None] = mapped_column(sa.String(1024))
+
+
+class StagedRecord(Base):
+    """A change a job in progress makes to its mapping's delivered records (a record sent,
+    or ``deleted``), applied in the transaction of the job's ``Success`` and then dropped."""
+
+    __tablename__ = "staged_records"
+
+    job_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_id: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    digest: Mapped[str | None] = mapped_column(sa.String(32))
+    namespace: Mapped[str | None] = mapped_column(sa.String(256))
+    identity: Mapped[str | None] = mapped_column(sa.String(1024))
+    deleted: Mapped[bool] = mapped_column(default=False)
+
+
 class WorkerPresence(Base):
     """A worker process that runs, as it last said so: the coordinator of a large job cuts
     it into slices only when other workers are there to take them."""

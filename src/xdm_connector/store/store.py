@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xdm_connector.sources.product_data import ProductData
+from xdm_connector.store.delivered_records import DeliveredRecords
 from xdm_connector.store.engine import DEFAULT_POOL_SIZE
 from xdm_connector.store.jobs import JobQueue
 from xdm_connector.store.maintenance import MaintenanceSchedule
@@ -39,3 +40,4 @@ class Store(Transactions):
         self.workers = WorkerRegistry(self)
         self.maintenance = MaintenanceSchedule(self)
         self.webhooks = Webhooks(self)
+        self.delivered_records = DeliveredRecords(self)
