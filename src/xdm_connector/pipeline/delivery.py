@@ -47,6 +47,7 @@ from xdm_connector.faults import pause_at
 from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.counts import MAX_REJECTED_SAMPLES, RecordCounts
 from xdm_connector.pipeline.deletes import deletes_name
+from xdm_connector.pipeline.delivered_records import stage
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.setup import JobRun
 from xdm_connector.pipeline.work_orders import WorkOrders
@@ -163,12 +164,18 @@ class Delivery:
         watermark: dict[str, Any],
         batch_id: str = "",
         deletes: list[WrittenFile] | None = None,
+        *,
+        entries: list[WrittenFile] | None = None,
     ) -> JobOutcome:
         """Send the files into the job's batch (created now if it has none), complete it,
         and follow it until the destination accepts it; a sliced job's batch (``batch_id``)
-        already holds its files, and is aborted when nothing was written into it."""
+        already holds its files, and is aborted when nothing was written into it. At the
+        platform, the records sent (``entries``) and deleted are staged first; a sliced
+        job's slices staged theirs."""
         job, control, destination = self.job, self.control, self.destination
         details = counts.details()
+        if self.work_orders is not None:
+            stage(self.store, job.id, entries or [], deletes or [], replace=not batch_id)
         if counts.deleted and not self.takes_deletes and self.work_orders is None:
             details["deletesNotDelivered"] = (
                 "the destination does not take deletes yet: the deleted records stay there"
@@ -177,7 +184,7 @@ class Delivery:
         if counts.ingested == 0 and not sends_deletes:
             if batch_id:
                 destination.abort(batch_id)  # a sliced job's batch, left empty
-            self._order_deletes(counts, deletes or [], details)
+            self._order_deletes(counts, details)
             return JobOutcome(
                 records_read=counts.read, records_rejected=counts.rejected, details=details
             )
@@ -195,7 +202,7 @@ class Delivery:
             self.put_deletes(batch_id, deletes or [])
             # The platform's deletes complete before the batch does: a job killed in
             # between is aborted, and run again it follows the same work orders.
-            self._order_deletes(counts, deletes or [], details)
+            self._order_deletes(counts, details)
             destination.complete(batch_id)
             self.store.jobs.mark_uploaded(job.id, control.owner, batch_id)
             status = self._await_success(batch_id)
@@ -238,16 +245,15 @@ class Delivery:
             raise BatchRefused(message, batch_id=batch_id, outcome=failed, errors=status.errors)
         return outcome
 
-    def _order_deletes(
-        self, counts: RecordCounts, files: list[WrittenFile], details: dict[str, Any]
-    ) -> None:
+    def _order_deletes(self, counts: RecordCounts, details: dict[str, Any]) -> None:
         """Delete the job's deleted records at a destination that deletes by identity (the
-        platform's work orders, ``pipeline/work_orders.py``), counted in ``details``; a
-        deleted record without a primary identity stays there, and so do the deletes of a
-        sliced job's slices (their files stay with them): both are noted."""
+        platform's work orders, ``pipeline/work_orders.py``), those the job and its slices
+        staged, counted in ``details``; a deleted record without a primary identity stays
+        there, and is noted."""
         if self.work_orders is None or not counts.deleted:
             return
-        deleted, ids = self.work_orders.send(files)
+        staged = self.store.delivered_records.staged_identities(self.job.id)
+        deleted, ids = self.work_orders.send_identities(staged)
         details["recordsDeleted"] = deleted
         if ids:
             details["workOrders"] = ids
@@ -255,7 +261,7 @@ class Delivery:
             details["deletesNotDelivered"] = (
                 f"{counts.deleted - deleted} of the {counts.deleted} deleted records stay at "
                 "the destination: it deletes by primary identity, and they have none (or "
-                "share one), or a slice of the job found them"
+                "share one)"
             )
 
     def _guard(self, files: list[WrittenFile], counts: RecordCounts) -> None:

@@ -38,6 +38,7 @@ from xdm_connector.domain.windows import (
 )
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.delivered_records import delivered_side
 from xdm_connector.pipeline.delivery import Delivery
 from xdm_connector.pipeline.extraction import extract
 from xdm_connector.pipeline.files import WrittenFile
@@ -65,6 +66,8 @@ class SourceRead:
     counts: RecordCounts
     files: list[WrittenFile]
     deletes: list[WrittenFile]
+    entries: list[WrittenFile] = dataclasses.field(default_factory=list)
+    """At the platform, what the job's records are (``pipeline/delivered_records.py``)."""
     reconciled: dict[str, Any] | None = None
     """What the job's reconciliation found, when it swept (``pipeline/reconciliation.py``)."""
 
@@ -141,7 +144,9 @@ class Exporter:
                     swept_at = read.reconciled.get("at", swept_at)  # none when skipped
                 if swept_at is not None:
                     watermark[SWEPT_AT] = swept_at
-                outcome = delivery.deliver(files, counts, watermark, batch_id, read.deletes)
+                outcome = delivery.deliver(
+                    files, counts, watermark, batch_id, read.deletes, entries=read.entries
+                )
                 if read.reconciled is not None and outcome.details is not None:
                     outcome.details["reconciliation"] = read.reconciled
             return ExportResult(outcome, watermark)
@@ -176,7 +181,15 @@ class Exporter:
                 # A sliced job does not sweep: the next unsliced one does (still due).
                 return SourceRead(until, lookback, ranges, RecordCounts(), [], [])
         extracted = extract(self.settings, run, source, plan, window, lookback)
-        read = SourceRead(until, lookback, [], extracted.counts, extracted.files, extracted.deletes)
+        read = SourceRead(
+            until,
+            lookback,
+            [],
+            extracted.counts,
+            extracted.files,
+            extracted.deletes,
+            extracted.entries,
+        )
         if sweep:
             read = self._sweep(run, source, plan, read, now)
         return read
@@ -185,14 +198,19 @@ class Exporter:
         self, run: JobRun, source: SourceDatabase, plan: ExportPlan, read: SourceRead, now: datetime
     ) -> SourceRead:
         """The job's read with its reconciliation's repairs and deletes added (a lake's
-        ``upsert`` table only; another destination or mode is noted, not swept)."""
+        ``upsert`` table, or the platform's records as the product delivered them; another
+        mode is noted, not swept)."""
         tables = run.opened.tables
         org, dataset = run.job.org_id, run.context.dataset_id
-        if tables is None or tables.mode(org, dataset) is not LakeMode.UPSERT:
-            note = {"skipped": "only an upsert table of the lake is reconciled"}
-            return dataclasses.replace(read, reconciled=note)
+        delivered = delivered_side(self.setup.store, run)
+        table = None
+        if delivered is None:
+            if tables is None or tables.mode(org, dataset) is not LakeMode.UPSERT:
+                note = {"skipped": "only an upsert table of the lake is reconciled"}
+                return dataclasses.replace(read, reconciled=note)
+            table = tables.table(org, dataset)
         sweep = Reconciliation(
-            self.settings, run, source, plan, tables.table(org, dataset), run.workdir / "sweep"
+            self.settings, run, source, plan, table, run.workdir / "sweep", delivered
         )
         delivered_now = [*read.files, *read.deletes]
         differences = sweep.compare(delivered_now)
@@ -209,6 +227,7 @@ class Exporter:
             counts=counts,
             files=[*read.files, *renamed(repair.files, "repair-")],
             deletes=[*read.deletes, *renamed(repair.deletes, "repair-")],
+            entries=[*read.entries, *repair.entries],
             reconciled=reconciled,
         )
 

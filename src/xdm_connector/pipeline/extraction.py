@@ -21,10 +21,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xdm_connector.destinations.base import IdentityDeletes
 from xdm_connector.domain.windows import KeyRange, Window
 from xdm_connector.faults import pause_at
 from xdm_connector.pipeline.counts import RecordCounts
 from xdm_connector.pipeline.deletes import DeleteWriter
+from xdm_connector.pipeline.delivered_records import DeliveredEntries
 from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import AUDIT_LABEL, DELETED_LABEL, KEY_LABEL, ExportPlan
@@ -43,6 +45,9 @@ class Extracted:
     files: list[WrittenFile]
     deletes: list[WrittenFile] = field(default_factory=list)
     """Files of the keys to delete (soft-deleted records), ``pipeline/deletes.py``."""
+    entries: list[WrittenFile] = field(default_factory=list)
+    """At the platform, the key, digest and identity of each record written
+    (``pipeline/delivered_records.py``)."""
 
 
 def extract(
@@ -104,6 +109,12 @@ class RecordFiles:
         self.deletes = DeleteWriter(
             folder / "deletes", with_identities=not run.opened.takes_deletes
         )
+        # The platform keeps no table to compare with: the product keeps what it sent.
+        self.entries = (
+            DeliveredEntries(folder / "delivered", self.shaper.output_schema)
+            if isinstance(run.opened.destination, IdentityDeletes)
+            else None
+        )
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Shape, check and write the rows of ``batch``."""
@@ -124,6 +135,8 @@ class RecordFiles:
         counts.rejected += batch.num_rows - records.num_rows
         if records.num_rows:
             self.writer.write(records)
+            if self.entries is not None:
+                self.entries.write(records)
 
     def close(self) -> Extracted:
         """Finish the files; answers the counts and every file written, in order."""
@@ -131,7 +144,8 @@ class RecordFiles:
             files = self.writer.close()
         finally:
             delete_files = self.deletes.close()
-        return Extracted(self.counts, files, delete_files)
+            entries = self.entries.close() if self.entries is not None else []
+        return Extracted(self.counts, files, delete_files, entries)
 
 
 def _split_deletes(

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -42,6 +42,8 @@ from xdm_connector.domain.lake_modes import UPSERT_KEY, LakeMode
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import ExportError, InvalidInput
 from xdm_connector.pipeline.control import JobControl
+from xdm_connector.pipeline.delivered_records import delivered_side
+from xdm_connector.pipeline.digests import record_digests
 from xdm_connector.pipeline.extraction import Extracted, RecordFiles
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.plan import DELETED_LABEL, KEY_LABEL, ExportPlan
@@ -91,14 +93,17 @@ def sweep_due(
     return elapsed >= dt.timedelta(minutes=rules.sweep_interval_minutes)
 
 
-def record_digests(records: pa.RecordBatch, schema: pa.Schema) -> pa.Array:
-    """The digest of each record: the md5 of its columns of ``schema`` (cast to it) as JSON.
-    Both sides of a reconciliation are digested here, so equal records agree."""
-    table = pa.Table.from_batches([records]).select(schema.names).cast(schema)
-    with duckdb.connect() as connection:
-        connection.register("records", table)
-        digests = connection.sql("SELECT md5(to_json(records)) FROM records").to_arrow_table()
-    return digests.column(0).combine_chunks()
+class DeliveredSide(Protocol):
+    """The delivered side when no table can be read back (the platform): the records the
+    product delivered, kept by it (``pipeline/delivered_records.py``)."""
+
+    def batches(self) -> Iterator[pa.Table]:
+        """``(_id, _digest)`` of each delivered record, in key order, in bounded batches."""
+        ...
+
+    def identities(self, ids: list[Any]) -> tuple[pa.Array, pa.Array]:
+        """The primary identities (namespaces, ids) the records of ``ids`` were sent with."""
+        ...
 
 
 class Reconciliation:
@@ -112,6 +117,7 @@ class Reconciliation:
         plan: ExportPlan,
         table: DeltaTable | None,
         folder: Path,
+        delivered: DeliveredSide | None = None,
     ) -> None:
         self.settings = settings
         self.run = run
@@ -119,6 +125,7 @@ class Reconciliation:
         self.plan = plan
         self.table = table
         self.folder = folder
+        self.delivered = delivered
         self.rules = plan.definition.deletes
         self._id_path = _id_path(plan)
         self._records = RecordFiles(settings, run, plan, folder / "compare")
@@ -165,7 +172,8 @@ class Reconciliation:
             files.add(batch)
         gone = [key for key in ids if key not in found]
         if gone and self.rules is not None and self.rules.detect_hard_deletes:
-            files.deletes.write(pa.array(gone, self.schema.field(UPSERT_KEY).type))
+            identities = self.delivered.identities(gone) if self.delivered else None
+            files.deletes.write(pa.array(gone, self.schema.field(UPSERT_KEY).type), identities)
             files.counts.deleted += len(gone)
 
     def _read(self, query: Any) -> Iterator[pa.RecordBatch]:
@@ -210,9 +218,15 @@ class Reconciliation:
                 writer.close()
 
     def _write_lake(self) -> None:
-        """``lake.parquet``: each lake row's ``_id`` and digest."""
+        """``lake.parquet``: each lake row's ``_id`` and digest (the delivered side's, when
+        it is not a table)."""
         schema = pa.schema([(UPSERT_KEY, pa.string()), (DIGEST, pa.string())])
         with pq.ParquetWriter(self.folder / "lake.parquet", schema) as writer:
+            if self.delivered is not None:
+                for part in self.delivered.batches():
+                    self.run.control.check()
+                    writer.write_table(part)
+                return
             if self.table is None:
                 return
             dataset = self.table.to_pyarrow_dataset()
@@ -298,13 +312,18 @@ def compare_mapping(store: Store, settings: Settings, org: str, mapping_id: str)
     workdir = setup.work.root / f"reconcile-{uuid.uuid4().hex[:8]}"
     with setup.running(probe, context, control, workdir) as run:
         tables = run.opened.tables
-        if tables is None or tables.mode(org, context.dataset_id) is not LakeMode.UPSERT:
-            raise InvalidInput(
-                "only a mapping whose dataset is an upsert table of the lake is reconciled"
-            )
-        table = tables.table(org, context.dataset_id)
+        delivered = delivered_side(store, run)
+        table = None
+        if delivered is None:
+            if tables is None or tables.mode(org, context.dataset_id) is not LakeMode.UPSERT:
+                raise InvalidInput(
+                    "only a mapping whose dataset is an upsert table of the lake, or of the "
+                    "platform, is reconciled"
+                )
+            table = tables.table(org, context.dataset_id)
 
         def body(source: SourceDatabase, plan: ExportPlan, _lookback: object) -> Differences:
-            return Reconciliation(settings, run, source, plan, table, workdir).compare()
+            sweep = Reconciliation(settings, run, source, plan, table, workdir, delivered)
+            return sweep.compare()
 
         return setup.read(run, body, retries=control.source_retries, what="reconciliation")

@@ -44,6 +44,7 @@ from xdm_connector.errors import (
 from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
 from xdm_connector.pipeline.counts import RecordCounts
+from xdm_connector.pipeline.delivered_records import stage
 from xdm_connector.pipeline.delivery import Delivery
 from xdm_connector.pipeline.extraction import Extracted, extract
 from xdm_connector.pipeline.lookback import LookBack
@@ -167,6 +168,9 @@ class SliceRunner:
                 prefix = f"slice-{piece.number:05d}-"
                 delivery.put(job.batch_id, extracted.files, prefix=prefix)
                 delivery.put_deletes(job.batch_id, extracted.deletes, prefix=prefix)
+                if delivery.work_orders is not None:
+                    # The job's delivery sends every slice's deletes, once, from the store.
+                    stage(setup.store, job.id, extracted.entries, extracted.deletes, replace=False)
         except XdmcError as exc:
             if isinstance(exc, DestinationError):
                 exc.batch_id = exc.batch_id or job.batch_id

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from xdm_connector.destinations.base import IdentityDeletes, WorkOrder
@@ -68,7 +68,13 @@ class WorkOrders:
         """Create (or find again) the work orders of the identities in ``files`` and follow
         them until they complete; answers the identities deleted and the work orders' ids.
         Raises ``WorkOrderFailed`` for one that fails."""
-        groups = self._identities(files)
+        return self.send_identities(
+            pair for written in files for pair in read_identities(written.path)
+        )
+
+    def send_identities(self, identities: Iterable[tuple[str, str]]) -> tuple[int, list[str]]:
+        """As ``send``, for the primary identities (namespace, id) given, in order."""
+        groups = self._identities(identities)
         recorded: list[dict[str, Any]] = list(self.job.work_orders or [])
         known = {entry["name"]: entry for entry in recorded}
         wanted: list[dict[str, Any]] = []
@@ -90,12 +96,11 @@ class WorkOrders:
             self._follow(entry["id"])
         return sum(int(entry["identities"]) for entry in wanted), [e["id"] for e in wanted]
 
-    def _identities(self, files: list[WrittenFile]) -> dict[str, list[str]]:
-        """The primary identities of the files' deleted records, by namespace, each once."""
+    def _identities(self, identities: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+        """The primary identities of the deleted records, by namespace, each once."""
         groups: dict[str, dict[str, None]] = {}
-        for written in files:
-            for namespace, identity in read_identities(written.path):
-                groups.setdefault(namespace, {})[identity] = None
+        for namespace, identity in identities:
+            groups.setdefault(namespace, {})[identity] = None
         return {namespace: list(ids) for namespace, ids in groups.items()}
 
     def _name(self, namespace: str, ids: Sequence[str]) -> str:
