@@ -90,6 +90,12 @@ class LocalPlatform:
         }
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The connector's settings under ``tmp_path``, retrying at once."""
+    return Settings(home=tmp_path / "connector", retry_base_seconds=0.05)
+
+
 @contextmanager
 def demo_store(settings: Settings, profiles: int) -> Iterator[Store]:
     """A new store under ``settings.home`` holding the demo with ``profiles`` profiles."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,11 +24,6 @@ from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 
 LATER = "2030-01-01 00:00:00.000000"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "connector", retry_base_seconds=0.05)
 
 
 @pytest.fixture
