@@ -99,6 +99,9 @@ class Recovery:
         status = self._status(job)
         if status is not None and status.state is BatchState.SUCCESS and job.watermark is not None:
             records = status.records if status.records is not None else job.records_ingested
+            # The lake's commit counts its deletes; the platform's work orders, the job's.
+            ordered = sum(int(entry.get("identities", 0)) for entry in job.work_orders or [])
+            deleted = status.deletes or ordered
             outcome = JobOutcome(
                 records_read=records,
                 records_ingested=records,
@@ -106,7 +109,7 @@ class Recovery:
                 details={
                     **(job.details or {}),
                     "recovered": True,
-                    **({"recordsDeleted": status.deletes} if status.deletes else {}),
+                    **({"recordsDeleted": deleted} if deleted else {}),
                 },
             )
             self.work.remove_ended(store, job.id)
