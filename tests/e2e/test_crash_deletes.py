@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.e2e.test_crashes import PROFILES, Crash
 from tests.integration.local_platform.checks import lake_records
@@ -23,6 +24,7 @@ from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.organizations import set_destination
 from xdm_connector.services.publication import publish_mapping
+from xdm_connector.store.models import StagedRecord
 from xdm_connector.xdm.registry import SchemaRegistry
 
 SOFT_DELETED = 50
@@ -123,3 +125,57 @@ def test_a_worker_killed_after_creating_its_work_order_does_not_create_it_again(
         lake = platform.storage.root / "lake" / "prod" / IMS_ORG / "profiles"
         live = {str(n) for n in range(SOFT_DELETED + 1, PROFILES + 1)}
         assert {str(record["_id"]) for record in lake_records(lake)} == live
+
+
+@pytest.mark.parametrize("stage", ["written", "created", "ordered", "completed"])
+def test_a_platform_sweep_is_applied_once_whatever_stage_a_worker_dies_at(
+    crash: Crash, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    with running_platform(tmp_path / "platform", monkeypatch) as platform:
+        secret = {SECRET_VARIABLE: os.environ[SECRET_VARIABLE]}
+        set_destination(crash.store, "demo", platform.destination())
+        source(crash, "ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
+        document = demo_mapping().document() | {
+            "deletes": {
+                "softDeleteWhen": "@deleted = 1",
+                "detectHardDeletes": True,
+                "sweepIntervalMinutes": 0,
+            }
+        }
+        apply_mapping(crash.store, "demo", MappingDefinition.from_document(document))
+        registry = SchemaRegistry.packaged()
+        assert publish_mapping(crash.store, registry, "demo", "XDM44", start=False).published
+        exporter = crash.worker(**secret)
+        assert crash.wait_until_ended(crash.trigger()).state == JobState.SUCCESS, crash.logs()
+        exporter.terminate()
+        exporter.wait(timeout=30)
+
+        source(crash, f"DELETE FROM profile WHERE id <= {SOFT_DELETED}")
+        source(crash, f"UPDATE profile SET deleted = 1 WHERE id <= {2 * SOFT_DELETED}")
+        later = "lastModified = '2030-01-01 00:00:00.000000'"
+        source(crash, f"UPDATE profile SET {later} WHERE id > {PROFILES - 10}")  # 10 records
+        first = crash.trigger()
+        doomed = crash.worker(XDMC_FAULT_PAUSE_AT=stage, **secret)
+        crash.wait_for(crash.home / "faults" / f"{stage}.paused")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=30)
+
+        crash.worker(**secret)  # recovers the job once its lease expires, then runs the next
+        ended = crash.wait_until_ended(first)
+        expected = JobState.SUCCESS if stage == "completed" else JobState.ABORTED
+        assert ended.state == expected, crash.logs()
+        again = crash.wait_until_ended(crash.trigger())
+        assert again.state == JobState.SUCCESS, again.details
+        applied, after = (ended, again) if stage == "completed" else (again, ended)
+        assert applied.records_deleted == 2 * SOFT_DELETED
+        assert after.records_deleted == 0
+
+        live = [str(n) for n in range(2 * SOFT_DELETED + 1, PROFILES + 1)]
+        delivered = crash.store.delivered_records.pages("demo", "XDM44")
+        assert [row[0] for page in delivered for row in page] == sorted(live)
+        with crash.store.read() as session:
+            assert session.scalar(sa.select(sa.func.count()).select_from(StagedRecord)) == 0
+        listed = platform.call("GET", "/data/core/hygiene/workorder").json()
+        assert len(listed["results"]) == 1  # one work order, created once
+        lake = platform.storage.root / "lake" / "prod" / IMS_ORG / "profiles"
+        assert {str(record["_id"]) for record in lake_records(lake)} == set(live)
