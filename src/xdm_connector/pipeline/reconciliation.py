@@ -19,7 +19,10 @@ the candidate deletes are checked again against the source by their ``_id`` just
 they are written (a record inserted during the sweep is exported, never deleted); both
 travel in the job's batch, so the lake applies them in the job's one commit
 (``pipeline/export.py``). Only ``upsert`` tables are reconciled: an ``append`` table keeps
-every version, so its rows are not the current state.
+every version, so its rows are not the current state. At the platform, which keeps no
+table to read back, ``lake.parquet`` is written from the records the product delivered
+there (a ``DeliveredSide``, ``pipeline/delivered_records.py``), and a gone key is deleted
+by the identity it was delivered with.
 """
 
 from __future__ import annotations
