@@ -16,7 +16,12 @@ import sqlalchemy as sa
 
 from tests.e2e.test_crashes import PROFILES, Crash
 from tests.integration.local_platform.checks import lake_records
-from tests.integration.local_platform.conftest import IMS_ORG, SECRET_VARIABLE, running_platform
+from tests.integration.local_platform.conftest import (
+    IMS_ORG,
+    SECRET_VARIABLE,
+    LocalPlatform,
+    running_platform,
+)
 from tests.lake import lake_commits
 from xdm_connector.demo.setup import demo_mapping
 from xdm_connector.domain.job_states import JobState
@@ -87,21 +92,30 @@ def test_deletes_are_applied_once_whatever_stage_a_worker_dies_at(crash: Crash, 
     assert after.records_deleted == 0
 
 
+def exported_to(
+    crash: Crash, platform: LocalPlatform, deletes: dict[str, object]
+) -> dict[str, str]:
+    """XDM44 to ``platform`` with ``deletes``, exported once by a worker; answers the
+    environment a worker needs to reach the platform."""
+    secret = {SECRET_VARIABLE: os.environ[SECRET_VARIABLE]}
+    set_destination(crash.store, "demo", platform.destination())
+    source(crash, "ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
+    document = demo_mapping().document() | {"deletes": deletes}
+    apply_mapping(crash.store, "demo", MappingDefinition.from_document(document))
+    registry = SchemaRegistry.packaged()
+    assert publish_mapping(crash.store, registry, "demo", "XDM44", start=False).published
+    exporter = crash.worker(**secret)
+    assert crash.wait_until_ended(crash.trigger()).state == JobState.SUCCESS, crash.logs()
+    exporter.terminate()
+    exporter.wait(timeout=30)
+    return secret
+
+
 def test_a_worker_killed_after_creating_its_work_order_does_not_create_it_again(
     crash: Crash, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with running_platform(tmp_path / "platform", monkeypatch) as platform:
-        secret = {SECRET_VARIABLE: os.environ[SECRET_VARIABLE]}
-        set_destination(crash.store, "demo", platform.destination())
-        source(crash, "ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
-        document = demo_mapping().document() | {"deletes": {"softDeleteWhen": "@deleted = 1"}}
-        apply_mapping(crash.store, "demo", MappingDefinition.from_document(document))
-        registry = SchemaRegistry.packaged()
-        assert publish_mapping(crash.store, registry, "demo", "XDM44", start=False).published
-        exporter = crash.worker(**secret)
-        assert crash.wait_until_ended(crash.trigger()).state == JobState.SUCCESS, crash.logs()
-        exporter.terminate()
-        exporter.wait(timeout=30)
+        secret = exported_to(crash, platform, {"softDeleteWhen": "@deleted = 1"})
 
         later = "lastModified = '2030-01-01 00:00:00.000000'"
         source(crash, f"UPDATE profile SET deleted = 1, {later} WHERE id <= {SOFT_DELETED}")
@@ -132,23 +146,8 @@ def test_a_platform_sweep_is_applied_once_whatever_stage_a_worker_dies_at(
     crash: Crash, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
     with running_platform(tmp_path / "platform", monkeypatch) as platform:
-        secret = {SECRET_VARIABLE: os.environ[SECRET_VARIABLE]}
-        set_destination(crash.store, "demo", platform.destination())
-        source(crash, "ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
-        document = demo_mapping().document() | {
-            "deletes": {
-                "softDeleteWhen": "@deleted = 1",
-                "detectHardDeletes": True,
-                "sweepIntervalMinutes": 0,
-            }
-        }
-        apply_mapping(crash.store, "demo", MappingDefinition.from_document(document))
-        registry = SchemaRegistry.packaged()
-        assert publish_mapping(crash.store, registry, "demo", "XDM44", start=False).published
-        exporter = crash.worker(**secret)
-        assert crash.wait_until_ended(crash.trigger()).state == JobState.SUCCESS, crash.logs()
-        exporter.terminate()
-        exporter.wait(timeout=30)
+        swept = {"softDeleteWhen": "@deleted = 1", "detectHardDeletes": True}
+        secret = exported_to(crash, platform, swept | {"sweepIntervalMinutes": 0})
 
         source(crash, f"DELETE FROM profile WHERE id <= {SOFT_DELETED}")
         source(crash, f"UPDATE profile SET deleted = 1 WHERE id <= {2 * SOFT_DELETED}")
