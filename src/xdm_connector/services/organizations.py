@@ -27,6 +27,7 @@ from xdm_connector.errors import Conflict, InvalidInput, NotFound
 from xdm_connector.security.credentials import OPERATOR
 from xdm_connector.security.roles import ROLES, known_role
 from xdm_connector.sources.urls import check_source_url, display_source_url
+from xdm_connector.store import delivered_records
 from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.groups import GroupRoles
 from xdm_connector.store.models import Job, Mapping, Organization
@@ -138,6 +139,8 @@ def set_destination(
         reset = [mapping.id for mapping in moved if mapping.watermark is not None]
         for mapping in moved:
             mapping.watermark = None
+        # What was delivered to the old place says nothing of the new one.
+        delivered_records.forget(session, org_id, [mapping.id for mapping in moved])
         details = {"type": config.type, "resetMappings": reset}
         store.tenants.audit.record(org_id, actor, AuditAction.DESTINATION_CHANGE, org_id, details)
     return DestinationChange(config, tuple(reset))

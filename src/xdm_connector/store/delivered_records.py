@@ -185,6 +185,16 @@ def apply(session: Session, job: Job) -> None:
     drop(session, job.id)
 
 
+def forget(session: Session, org_id: str, mapping_ids: Sequence[str]) -> None:
+    """Forget what the mappings delivered, in the caller's transaction (their records now
+    go somewhere else)."""
+    session.execute(
+        sa.delete(DeliveredRecord).where(
+            DeliveredRecord.org_id == org_id, DeliveredRecord.mapping_id.in_(list(mapping_ids))
+        )
+    )
+
+
 def drop(session: Session, job_id: int) -> None:
     """Drop what the job staged, in the caller's transaction (the job's end)."""
     session.execute(sa.delete(StagedRecord).where(StagedRecord.job_id == job_id))

@@ -317,11 +317,11 @@ class DeliveredRecord(Base):
 
     org_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     mapping_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
-    record_id: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    record_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     """The record's ``_id``; the primary key's order is the reconciliation's key order."""
     digest: Mapped[str] = mapped_column(sa.String(32))
-    namespace: Mapped[str | None] = mapped_column(sa.String(256))
-    identity: Mapped[str | None] = mapped_column(sa.String(1024))
+    namespace: Mapped[str | None] = mapped_column(sa.Text)
+    identity: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class StagedRecord(Base):
@@ -333,10 +333,10 @@ class StagedRecord(Base):
     job_id: Mapped[int] = mapped_column(
         sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
     )
-    record_id: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    record_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     digest: Mapped[str | None] = mapped_column(sa.String(32))
-    namespace: Mapped[str | None] = mapped_column(sa.String(256))
-    identity: Mapped[str | None] = mapped_column(sa.String(1024))
+    namespace: Mapped[str | None] = mapped_column(sa.Text)
+    identity: Mapped[str | None] = mapped_column(sa.Text)
     deleted: Mapped[bool] = mapped_column(default=False)
 
 

@@ -114,6 +114,9 @@ def test_a_due_sweep_deletes_the_gone_and_soft_deleted_records_at_the_platform(
     assert (third.records_deleted, third.records_ingested) == (0, 0)
     assert delivered_ids(store) == live
 
+    set_destination(store, "demo", {"type": "lake"})  # what went to the platform is forgotten
+    assert delivered_ids(store) == []
+
 
 @pytest.mark.postgres
 def test_a_sweep_of_a_postgresql_source_at_the_platform(

@@ -19,8 +19,8 @@ depends_on = None
 def _identity_columns() -> list[sa.Column[str]]:
     """A record's primary identity: the namespace and id a work order deleting it names."""
     return [
-        sa.Column("namespace", sa.String(length=256), nullable=True),
-        sa.Column("identity", sa.String(length=1024), nullable=True),
+        sa.Column("namespace", sa.Text(), nullable=True),
+        sa.Column("identity", sa.Text(), nullable=True),
     ]
 
 
@@ -29,7 +29,7 @@ def upgrade() -> None:
         "delivered_records",
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("mapping_id", sa.String(length=128), nullable=False),
-        sa.Column("record_id", sa.String(length=512), nullable=False),
+        sa.Column("record_id", sa.Text(), nullable=False),
         sa.Column("digest", sa.String(length=32), nullable=False),
         *_identity_columns(),
         sa.ForeignKeyConstraint(
@@ -45,7 +45,7 @@ def upgrade() -> None:
     op.create_table(
         "staged_records",
         sa.Column("job_id", sa.Integer(), nullable=False),
-        sa.Column("record_id", sa.String(length=512), nullable=False),
+        sa.Column("record_id", sa.Text(), nullable=False),
         sa.Column("digest", sa.String(length=32), nullable=True),
         *_identity_columns(),
         sa.Column("deleted", sa.Boolean(), nullable=False),
