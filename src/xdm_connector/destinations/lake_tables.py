@@ -54,7 +54,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import DeltaTable, Schema, Transaction
+from deltalake import DeltaTable, Schema, Transaction, WriterProperties
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import (
     AddAction,
@@ -72,6 +72,12 @@ from xdm_connector.errors import DestinationError
 APPLICATION = "xdm-connector"
 COMMITTED = "committed"
 """A batch record's state once its commit is in the table (``status`` says ``success``)."""
+MERGE_ROW_GROUP_ROWS = 16_384
+"""Rows per row group of the files a merge rewrites. delta-rs's writer holds a row group
+whole until it is written (by default about a million rows: every profile of a 1 M-row
+table); row groups of about the size the export writes cut a merge's peak memory by a
+third (``bench``'s 1% merge into 1 M rows: the README's performance section)."""
+MERGE_WRITER = WriterProperties(max_row_group_size=MERGE_ROW_GROUP_ROWS)
 LakeModes = Callable[[str, str], LakeMode]
 """The mode of an organization's dataset, read when a batch commits."""
 
@@ -539,6 +545,8 @@ class LakeTables:
             predicate=f"t.{UPSERT_KEY} = s.{UPSERT_KEY}",
             source_alias="s",
             target_alias="t",
+            writer_properties=MERGE_WRITER,
+            streamed_exec=True,  # the source is read as the merge goes, never collected
             commit_properties=properties,
         ).when_matched_delete(predicate=f"s.{DELETED_COLUMN}")
         if source is not None:
