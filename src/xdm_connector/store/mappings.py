@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
-from xdm_connector.errors import Conflict, InvalidInput, NotFound
+from xdm_connector.errors import Conflict, InvalidInput
 from xdm_connector.store.models import Dataset, Job, Mapping, PublicationLogEntry, utcnow
-from xdm_connector.store.transactions import Transactions
+from xdm_connector.store.transactions import Transactions, required_row
 from xdm_connector.store.webhooks import WebhookEvent, enqueue_mapping_event
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
@@ -194,10 +194,7 @@ class MappingRecords:
 
     @staticmethod
     def _get(session: Session, org_id: str, mapping_id: str) -> Mapping:
-        mapping = session.get(Mapping, (org_id, mapping_id))
-        if mapping is None:
-            raise NotFound(f"unknown mapping {mapping_id}")
-        return mapping
+        return required_row(session, Mapping, (org_id, mapping_id), f"unknown mapping {mapping_id}")
 
     @staticmethod
     def _log(session: Session, org_id: str, mapping_id: str, log: Sequence[LogLine]) -> None:
