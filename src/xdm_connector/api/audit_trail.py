@@ -14,11 +14,9 @@ The entries are written by the services, in the transaction of the change they r
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
 
 from xdm_connector.api.collections import (
     Collection,
@@ -33,19 +31,12 @@ from xdm_connector.security.audit import AuditRecord, audit_trail
 router = APIRouter(prefix="/{org}/campaign", tags=["security"])
 
 
-class AuditEntryResource(BaseModel):
+class AuditEntryResource(AuditRecord):
     """One entry of the audit trail."""
-
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    details: dict[str, Any]
 
 
 def _resource(record: AuditRecord) -> AuditEntryResource:
-    return AuditEntryResource(**record.__dict__)
+    return AuditEntryResource(**record.model_dump())
 
 
 @router.get(
