@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from xdm_connector import __version__
-from xdm_connector.api.docs import mount_docs
+from xdm_connector.api.docs import WITHOUT_BUILTIN_DOCS, mount_docs
 from xdm_connector.api.errors import error_status, validation_problems
 from xdm_connector.api.responses import gateway_error
 from xdm_connector.errors import XdmcError
@@ -70,8 +70,7 @@ def create_platform_app(settings: Settings, *, clients_org: str | None) -> FastA
             "locally."
         ),
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
+        **WITHOUT_BUILTIN_DOCS,
     )
     mount_docs(app)
     app.state.storage = storage
