@@ -22,7 +22,7 @@ from xdm_connector.api.collections import (
     Collection,
     OrgWriterDep,
     PageDep,
-    error_responses,
+    collection_route,
     paginate,
 )
 from xdm_connector.api.deps import StoreDep
@@ -39,11 +39,12 @@ def _resource(record: AuditRecord) -> AuditEntryResource:
     return AuditEntryResource(**record.model_dump())
 
 
-@router.get(
+@collection_route(
+    router,
     "/auditTrail",
-    summary="Read the audit trail",
-    response_model=Collection[AuditEntryResource],
-    responses=error_responses(400, 401, 403, 404),
+    "Read the audit trail",
+    Collection[AuditEntryResource],
+    (400, 401, 403, 404),
 )
 def read_audit_trail(
     request: Request,

@@ -18,6 +18,7 @@ from xdm_connector.api.collections import (
     OrgReaderDep,
     OrgWriterDep,
     PageDep,
+    collection_route,
     error_responses,
     member,
     paginate,
@@ -113,12 +114,7 @@ def registry() -> SchemaRegistry:
 RegistryDep = Annotated[SchemaRegistry, Depends(registry)]
 
 
-@router.get(
-    "",
-    summary="List the datasets",
-    response_model=Collection[DatasetSummary],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, "", "List the datasets", Collection[DatasetSummary])
 def list_datasets(
     request: Request, store: StoreDep, principal: OrgReaderDep, page: PageDep
 ) -> Response:

@@ -26,6 +26,7 @@ from xdm_connector.api.collections import (
     OrgWriterDep,
     PageDep,
     administrator,
+    collection_route,
     error_responses,
     paginate,
 )
@@ -85,11 +86,8 @@ def _integration_admin(org: str, client_id: str, principal: PrincipalDep) -> Pri
 AdminDep = Annotated[Principal, Depends(_integration_admin)]
 
 
-@router.get(
-    "",
-    summary="List the integrations",
-    response_model=Collection[IntegrationResource],
-    responses=error_responses(400, 401, 403, 404),
+@collection_route(
+    router, "", "List the integrations", Collection[IntegrationResource], (400, 401, 403, 404)
 )
 def list_integrations(
     request: Request, store: StoreDep, principal: OrgWriterDep, page: PageDep

@@ -11,10 +11,12 @@ answers ``warnings`` (its data may be overwritten).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi.types import DecoratedCallable
 from pydantic import ConfigDict, Field
 
 from xdm_connector.api.collections import (
@@ -24,6 +26,7 @@ from xdm_connector.api.collections import (
     OrgWriterDep,
     PageDep,
     administrator,
+    collection_route,
     error_responses,
     member,
     paginate,
@@ -49,6 +52,7 @@ from xdm_connector.pipeline.preview import (
 )
 from xdm_connector.services import mappings, publication
 from xdm_connector.services.dataset_refresh import CatalogAccess
+from xdm_connector.services.publication import ScheduleChange
 from xdm_connector.store.models import Mapping, PublicationLogEntry
 from xdm_connector.store.principals import Principal
 from xdm_connector.store.store import Store
@@ -151,12 +155,7 @@ ReaderDep = Annotated[Principal, Depends(_mapping_reader)]
 WriterDep = Annotated[Principal, Depends(_mapping_writer)]
 
 
-@router.get(
-    "",
-    summary="List the mappings",
-    response_model=Collection[MappingResource],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, "", "List the mappings", Collection[MappingResource])
 def list_mappings(
     request: Request, store: StoreDep, principal: OrgReaderDep, page: PageDep
 ) -> Response:
@@ -279,56 +278,42 @@ def publish_mapping(
     )
 
 
-_LIFECYCLE_RESPONSES = error_responses(401, 403, 404, 409)
+def _schedule_route(action: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of one change of a mapping's lifecycle: ``POST .../{mapping_id}/<action>``."""
+    return router.post(
+        f"{ITEM}/{action}",
+        summary=summary,
+        response_model=MappingResource,
+        responses=error_responses(401, 403, 404, 409),
+    )
 
 
-@router.post(
-    f"{ITEM}/unpublish",
-    summary="Unpublish a mapping",
-    response_model=MappingResource,
-    responses=_LIFECYCLE_RESPONSES,
-)
+def _changed(
+    change: ScheduleChange, store: Store, principal: Principal, mapping_id: str
+) -> MappingResource:
+    """The mapping after ``change``, made by the caller's integration."""
+    return _resource(change(store, principal.org_id, mapping_id, actor=principal.client_id))
+
+
+@_schedule_route("unpublish", "Unpublish a mapping")
 def unpublish_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Take the mapping back to Draft: it no longer runs."""
-    return _resource(
-        publication.unpublish_mapping(
-            store, principal.org_id, mapping_id, actor=principal.client_id
-        )
-    )
+    return _changed(publication.unpublish_mapping, store, principal, mapping_id)
 
 
-@router.post(
-    f"{ITEM}/start",
-    summary="Start a mapping's schedule",
-    response_model=MappingResource,
-    responses=_LIFECYCLE_RESPONSES,
-)
+@_schedule_route("start", "Start a mapping's schedule")
 def start_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Start a published mapping's schedule; its first run is due at once."""
-    return _resource(
-        publication.start_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)
-    )
+    return _changed(publication.start_mapping, store, principal, mapping_id)
 
 
-@router.post(
-    f"{ITEM}/stop",
-    summary="Stop a mapping's schedule",
-    response_model=MappingResource,
-    responses=_LIFECYCLE_RESPONSES,
-)
+@_schedule_route("stop", "Stop a mapping's schedule")
 def stop_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Stop a published mapping's schedule; it can then be triggered through the API."""
-    return _resource(
-        publication.stop_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)
-    )
+    return _changed(publication.stop_mapping, store, principal, mapping_id)
 
 
-@router.get(
-    f"{ITEM}/log",
-    summary="Read a mapping's publication log",
-    response_model=Collection[LogEntry],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, f"{ITEM}/log", "Read a mapping's publication log", Collection[LogEntry])
 def publication_log(
     request: Request, mapping_id: str, store: StoreDep, principal: ReaderDep, page: PageDep
 ) -> Response:
@@ -337,12 +322,7 @@ def publication_log(
     return paginate(request, page, log, _log_entry)
 
 
-@router.get(
-    f"{ITEM}/jobs",
-    summary="List a mapping's export jobs",
-    response_model=Collection[JobResource],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, f"{ITEM}/jobs", "List a mapping's export jobs", Collection[JobResource])
 def list_jobs(
     request: Request, mapping_id: str, store: StoreDep, principal: ReaderDep, page: PageDep
 ) -> Response:

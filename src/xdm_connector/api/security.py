@@ -27,6 +27,7 @@ from xdm_connector.api.collections import (
     OrgWriterDep,
     PageDep,
     administrator,
+    collection_route,
     error_responses,
     member,
     paginate,
@@ -101,12 +102,7 @@ GroupReaderDep = Annotated[Principal, Depends(_group_reader)]
 GroupWriterDep = Annotated[Principal, Depends(_group_writer)]
 
 
-@router.get(
-    "/roleBase",
-    summary="List the roles",
-    response_model=Collection[RoleResource],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, "/roleBase", "List the roles", Collection[RoleResource])
 def list_roles(request: Request, principal: OrgReaderDep, page: PageDep) -> Response:
     """Every role a security group can hold."""
     org = principal.org_id
@@ -126,12 +122,7 @@ def read_role(
     return _role(request, principal.org_id, role(role_name))
 
 
-@router.get(
-    "/securityGroup",
-    summary="List the security groups",
-    response_model=Collection[GroupResource],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, "/securityGroup", "List the security groups", Collection[GroupResource])
 def list_groups(
     request: Request, store: StoreDep, principal: OrgReaderDep, page: PageDep
 ) -> Response:
@@ -163,11 +154,8 @@ def read_group(group: str, store: StoreDep, principal: GroupReaderDep) -> GroupR
     return GroupResource(name=group, roles=store.tenants.group_roles(principal.org_id, group))
 
 
-@router.get(
-    f"{GROUP}/roles",
-    summary="List a security group's roles",
-    response_model=Collection[RoleResource],
-    responses=error_responses(400, 401, 404),
+@collection_route(
+    router, f"{GROUP}/roles", "List a security group's roles", Collection[RoleResource]
 )
 def list_group_roles(
     request: Request,
