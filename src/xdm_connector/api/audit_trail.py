@@ -22,10 +22,10 @@ from xdm_connector.api.collections import (
     Collection,
     OrgWriterDep,
     PageDep,
-    collection_route,
     paginate,
 )
 from xdm_connector.api.deps import StoreDep
+from xdm_connector.api.routes import collection_route
 from xdm_connector.security.audit import AuditRecord, audit_trail
 
 router = APIRouter(prefix="/{org}/campaign", tags=["security"])

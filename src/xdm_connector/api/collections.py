@@ -21,9 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
-from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
 from xdm_connector.api.deps import PrincipalDep, administrator, member
@@ -96,20 +95,6 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         422: "The mapping failed validation",
     }
     return {code: {"model": GatewayError, "description": descriptions[code]} for code in codes}
-
-
-def collection_route(
-    router: APIRouter,
-    path: str,
-    summary: str,
-    collection: type[BaseModel],
-    errors: Sequence[int] = (400, 401, 404),
-) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    """The ``GET`` route of a ``collection`` (``Collection[...]``), answered a page at a time
-    by ``paginate``, with the ``errors`` it documents."""
-    return router.get(
-        path, summary=summary, response_model=collection, responses=error_responses(*errors)
-    )
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ from xdm_connector.api.collections import (
     OrgWriterDep,
     PageDep,
     administrator,
-    collection_route,
     error_responses,
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.api.routes import collection_route
 from xdm_connector.services import integrations
 from xdm_connector.store.principals import Principal
 from xdm_connector.store.tenants import IntegrationInfo

@@ -26,7 +26,6 @@ from xdm_connector.api.collections import (
     OrgWriterDep,
     PageDep,
     administrator,
-    collection_route,
     error_responses,
     member,
     paginate,
@@ -41,6 +40,7 @@ from xdm_connector.api.mapping_jobs import (
     job_resource,
 )
 from xdm_connector.api.request_inputs import store_integer
+from xdm_connector.api.routes import collection_route, creation_route, item_route
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import InvalidInput
@@ -163,13 +163,7 @@ def list_mappings(
     return paginate(request, page, store.mappings.list_for_org(principal.org_id), _resource)
 
 
-@router.post(
-    "",
-    summary="Create a mapping",
-    status_code=201,
-    response_model=CreatedMapping,
-    responses=error_responses(400, 401, 403, 404, 409),
-)
+@creation_route(router, "", "Create a mapping", CreatedMapping)
 def create_mapping(
     definition: MappingDefinition, store: StoreDep, principal: OrgWriterDep
 ) -> CreatedMapping:
@@ -181,12 +175,7 @@ def create_mapping(
     return CreatedMapping(**_resource(saved.mapping).model_dump(), warnings=saved.warnings)
 
 
-@router.get(
-    ITEM,
-    summary="Read a mapping",
-    response_model=MappingResource,
-    responses=error_responses(401, 404),
-)
+@item_route(router, ITEM, "Read a mapping", MappingResource)
 def get_mapping(mapping_id: str, store: StoreDep, principal: ReaderDep) -> MappingResource:
     """The mapping's draft definition, statuses, next run time and published definition."""
     return _resource(store.mappings.get(principal.org_id, mapping_id))
@@ -332,12 +321,7 @@ def list_jobs(
     return paginate(request, page, jobs, job_resource)
 
 
-@router.get(
-    f"{ITEM}/jobs/{{job_id}}",
-    summary="Read one export job",
-    response_model=JobDetail,
-    responses=error_responses(401, 404),
-)
+@item_route(router, f"{ITEM}/jobs/{{job_id}}", "Read one export job", JobDetail)
 def get_job(
     mapping_id: str,
     job_id: Annotated[int, store_integer(Path)],

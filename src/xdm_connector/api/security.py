@@ -27,12 +27,12 @@ from xdm_connector.api.collections import (
     OrgWriterDep,
     PageDep,
     administrator,
-    collection_route,
     error_responses,
     member,
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.api.routes import collection_route, creation_route, item_route
 from xdm_connector.security.roles import ROLES, Role, role
 from xdm_connector.services import organizations
 from xdm_connector.store.groups import GroupRoles
@@ -109,12 +109,7 @@ def list_roles(request: Request, principal: OrgReaderDep, page: PageDep) -> Resp
     return paginate(request, page, list(ROLES.values()), lambda known: _role(request, org, known))
 
 
-@router.get(
-    "/roleBase/{role_name}",
-    summary="Read a role",
-    response_model=RoleResource,
-    responses=error_responses(401, 404),
-)
+@item_route(router, "/roleBase/{role_name}", "Read a role", RoleResource)
 def read_role(
     request: Request, role_name: str, principal: Annotated[Principal, Depends(_role_reader)]
 ) -> RoleResource:
@@ -130,25 +125,14 @@ def list_groups(
     return paginate(request, page, organizations.list_groups(store, principal.org_id), _group)
 
 
-@router.post(
-    "/securityGroup",
-    summary="Create a security group",
-    status_code=201,
-    response_model=GroupResource,
-    responses=error_responses(400, 401, 403, 404, 409),
-)
+@creation_route(router, "/securityGroup", "Create a security group", GroupResource)
 def create_group(body: GroupCreate, store: StoreDep, principal: OrgWriterDep) -> GroupResource:
     """Create a custom security group holding no role. Needs the ``administration`` role."""
     organizations.create_group(store, principal.org_id, body.name, actor=principal.client_id)
     return GroupResource(name=body.name.strip(), roles=[])
 
 
-@router.get(
-    GROUP,
-    summary="Read a security group",
-    response_model=GroupResource,
-    responses=error_responses(401, 404),
-)
+@item_route(router, GROUP, "Read a security group", GroupResource)
 def read_group(group: str, store: StoreDep, principal: GroupReaderDep) -> GroupResource:
     """The group and the roles it holds."""
     return GroupResource(name=group, roles=store.tenants.group_roles(principal.org_id, group))
