@@ -40,7 +40,7 @@ from xdm_connector.api.mapping_jobs import (
     job_resource,
 )
 from xdm_connector.api.request_inputs import store_integer
-from xdm_connector.api.routes import collection_route, creation_route, item_route
+from xdm_connector.api.routes import collection_route, creation_route, deletion_route, item_route
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import InvalidInput
@@ -206,13 +206,7 @@ def patch_mapping(
     return _save(store, principal, definition)
 
 
-@router.delete(
-    ITEM,
-    summary="Delete a draft mapping",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(401, 403, 404, 409),
-)
+@deletion_route(router, ITEM, "Delete a draft mapping", (401, 403, 404, 409))
 def delete_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> Response:
     """Delete a draft mapping with its log and jobs; a published one is a 409."""
     mappings.delete_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)

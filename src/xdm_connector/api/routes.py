@@ -1,11 +1,11 @@
 """The decorators of the routes every resource of the API has alike: a collection read a
-page at a time, one object read, one object created; each with the errors it documents."""
+page at a time, one object read, created or deleted; each with the errors it documents."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
@@ -46,4 +46,17 @@ def creation_route(
         status_code=201,
         response_model=created,
         responses=error_responses(400, 401, 403, 404, 409),
+    )
+
+
+def deletion_route(
+    router: APIRouter, path: str, summary: str, errors: Sequence[int]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The ``DELETE`` route of an object: 204 and no body, or the ``errors`` it documents."""
+    return router.delete(
+        path,
+        summary=summary,
+        status_code=204,
+        response_class=Response,
+        responses=error_responses(*errors),
     )

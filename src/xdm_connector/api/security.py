@@ -32,7 +32,7 @@ from xdm_connector.api.collections import (
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
-from xdm_connector.api.routes import collection_route, creation_route, item_route
+from xdm_connector.api.routes import collection_route, creation_route, deletion_route, item_route
 from xdm_connector.security.roles import ROLES, Role, role
 from xdm_connector.services import organizations
 from xdm_connector.store.groups import GroupRoles
@@ -173,12 +173,11 @@ def grant_role(
     return _role(request, org, ROLES[body.name])
 
 
-@router.delete(
+@deletion_route(
+    router,
     f"{GROUP}/roles/{{role_name}}",
-    summary="Revoke a role from a security group",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(400, 401, 403, 404),
+    "Revoke a role from a security group",
+    (400, 401, 403, 404),
 )
 def revoke_role(group: str, role_name: str, store: StoreDep, principal: GroupWriterDep) -> Response:
     """Take the role from the group; revoking a role it lacks changes nothing."""
