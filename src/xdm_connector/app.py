@@ -26,7 +26,7 @@ from xdm_connector.api import (
     webhooks,
 )
 from xdm_connector.api.deps import StoreDep
-from xdm_connector.api.docs import mount_docs
+from xdm_connector.api.docs import WITHOUT_BUILTIN_DOCS, mount_docs
 from xdm_connector.api.errors import install_error_handlers
 from xdm_connector.api.request_inputs import check_request
 from xdm_connector.api.shortcut import IngestionShortcut
@@ -103,8 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Relational records into XDM datasets; the Campaign ingestion trigger API.",
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
+        **WITHOUT_BUILTIN_DOCS,
         # Every route's path, query and body texts are checked before the route reads them.
         dependencies=[Depends(check_request)],
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
+import polars
 
 from tests.e2e.conftest import Installation, demo_credentials, token_for
 from tests.lake import lake_table
@@ -95,6 +96,9 @@ def test_trigger_follow_and_read_the_lake(installation: Installation) -> None:
     assert body_bytes(by_body) == body_bytes(final)
 
     assert lake_count(installation.lake, "demo", "profiles") == DEMO_PROFILES
+    # polars reads the same table on its own (its Delta reader): exactly those records.
+    frame = polars.read_delta(str(installation.lake / "demo" / "profiles"))
+    assert frame.height == frame["_id"].n_unique() == done["numRecords"]
     reader = duckdb.connect()
     reader.register("profiles", lake_table(installation.lake, "demo", "profiles"))
     nested = reader.sql(

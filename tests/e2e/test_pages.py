@@ -201,3 +201,25 @@ def test_a_failed_job_and_its_reason(
     small.goto(f"{site.base_url}/ui/jobs")
     shots.take(small, "status on a phone")
     assert errors == []
+
+
+def test_the_datasets_and_their_lake_modes(
+    browser: Browser, site: Installation, shots: Screenshots
+) -> None:
+    site.cli(
+        "datasets", "create", "--org", "demo", "--id", "profile-log", "--schema", "profile",
+        "--lake-mode", "append",
+    )  # fmt: skip
+    errors: list[str] = []
+    page = sign_in(browser, site, errors)
+    page.get_by_role("link", name="Datasets").click()
+    expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Datasets")).to_have_attribute("aria-current", "page")
+    modes = {"profiles": "upsert", "blocked": "upsert", "profile-log": "append"}
+    for dataset, mode in modes.items():
+        row = page.locator(f"tr[data-dataset='{dataset}']")
+        expect(row.locator("th")).to_have_text(dataset)
+        expect(row.locator(".class")).to_contain_text("https://ns.adobe.com/xdm/context/profile")
+        expect(row.locator(".lake-mode")).to_have_text(mode)
+    shots.take(page, "datasets and their lake modes")
+    assert errors == []

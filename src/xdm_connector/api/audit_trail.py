@@ -14,45 +14,37 @@ The entries are written by the services, in the transaction of the change they r
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
 
 from xdm_connector.api.collections import (
     Collection,
     OrgWriterDep,
     PageDep,
-    error_responses,
     paginate,
 )
 from xdm_connector.api.deps import StoreDep
+from xdm_connector.api.routes import collection_route
 from xdm_connector.security.audit import AuditRecord, audit_trail
 
 router = APIRouter(prefix="/{org}/campaign", tags=["security"])
 
 
-class AuditEntryResource(BaseModel):
+class AuditEntryResource(AuditRecord):
     """One entry of the audit trail."""
-
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    details: dict[str, Any]
 
 
 def _resource(record: AuditRecord) -> AuditEntryResource:
-    return AuditEntryResource(**record.__dict__)
+    return AuditEntryResource(**record.model_dump())
 
 
-@router.get(
+@collection_route(
+    router,
     "/auditTrail",
-    summary="Read the audit trail",
-    response_model=Collection[AuditEntryResource],
-    responses=error_responses(400, 401, 403, 404),
+    "Read the audit trail",
+    Collection[AuditEntryResource],
+    (400, 401, 403, 404),
 )
 def read_audit_trail(
     request: Request,

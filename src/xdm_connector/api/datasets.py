@@ -18,11 +18,11 @@ from xdm_connector.api.collections import (
     OrgReaderDep,
     OrgWriterDep,
     PageDep,
-    error_responses,
     member,
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.api.routes import collection_route, creation_route, item_route
 from xdm_connector.domain.lake_modes import LakeMode
 from xdm_connector.services.datasets import create_dataset
 from xdm_connector.store.models import Dataset
@@ -113,12 +113,7 @@ def registry() -> SchemaRegistry:
 RegistryDep = Annotated[SchemaRegistry, Depends(registry)]
 
 
-@router.get(
-    "",
-    summary="List the datasets",
-    response_model=Collection[DatasetSummary],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, "", "List the datasets", Collection[DatasetSummary])
 def list_datasets(
     request: Request, store: StoreDep, principal: OrgReaderDep, page: PageDep
 ) -> Response:
@@ -126,13 +121,7 @@ def list_datasets(
     return paginate(request, page, store.tenants.list_datasets(principal.org_id), _summary)
 
 
-@router.post(
-    "",
-    summary="Create a dataset",
-    status_code=201,
-    response_model=DatasetSummary,
-    responses=error_responses(400, 401, 403, 404, 409),
-)
+@creation_route(router, "", "Create a dataset", DatasetSummary)
 def post_dataset(
     body: DatasetCreate, store: StoreDep, schemas: RegistryDep, principal: OrgWriterDep
 ) -> DatasetSummary:
@@ -155,12 +144,7 @@ def post_dataset(
     return _summary(dataset)
 
 
-@router.get(
-    "/{dataset_id}",
-    summary="Read a dataset and its XED schema",
-    response_model=DatasetResource,
-    responses=error_responses(401, 404),
-)
+@item_route(router, "/{dataset_id}", "Read a dataset and its XED schema", DatasetResource)
 def get_dataset(
     dataset_id: str,
     store: StoreDep,

@@ -5,6 +5,7 @@ FastAPI's own pages load them from a CDN, which a machine without the internet l
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI
@@ -20,9 +21,13 @@ ASSETS_PATH = "/docs-assets"
 """Where the pages' scripts, styles and icon are served."""
 
 
+WITHOUT_BUILTIN_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None}
+"""The options of a ``FastAPI`` app whose documentation pages ``mount_docs`` serves."""
+
+
 def mount_docs(app: FastAPI) -> None:
-    """Serve ``/docs``, its OAuth2 redirect page and ``/redoc`` for ``app``, whose own
-    ``docs_url`` and ``redoc_url`` are ``None``."""
+    """Serve ``/docs``, its OAuth2 redirect page and ``/redoc`` for ``app``, made with
+    ``WITHOUT_BUILTIN_DOCS``."""
     assets = resources.files(fastapi_offline) / "static"
     app.mount(ASSETS_PATH, StaticFiles(directory=str(assets)), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"

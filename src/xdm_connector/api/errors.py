@@ -32,12 +32,24 @@ STATUS_BY_ERROR: tuple[tuple[type[XdmcError], int], ...] = (
 )
 
 
+def error_status(exc: XdmcError) -> int:
+    """The HTTP status that answers a product error (500 for one no request should cause)."""
+    return next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 500)
+
+
+def validation_problems(exc: RequestValidationError) -> str:
+    """Where and why a request is invalid: ``location: message``, ``; ``-separated."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error with a JSON body carrying a stable code."""
 
     @app.exception_handler(XdmcError)
     async def _product_error(_request: Request, exc: XdmcError) -> Response:
-        status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 500)
+        status = error_status(exc)
         if status >= 500:
             log.error("request failed: %s", exc.code)
         if isinstance(exc, PermissionDenied):
@@ -46,11 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
-        return gateway_error(400, InvalidInput.code, f"invalid request: {problems}")
+        return gateway_error(400, InvalidInput.code, f"invalid request: {validation_problems(exc)}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:

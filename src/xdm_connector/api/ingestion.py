@@ -54,6 +54,30 @@ _STATUS_EXAMPLE = {
 }
 
 
+_CANCEL_EXAMPLE = {
+    "batchId": "",
+    "info": "Mapping Id: XDM44. Ingestion request aborted due to some "
+    "issue with data ingestion service. Please submit a new request",
+    "numRecords": 0,
+    "requestId": 3520,
+    "status": "Aborted",
+}
+_UNAUTHENTICATED = "Missing or invalid token"
+_NO_SQL_ROLE = "The caller lacks the role sql"
+_NO_REQUEST_ID = "No requestId given, or one that is not an id"
+
+
+def _responses(
+    answer: str, example: dict[str, Any], errors: dict[int, str]
+) -> dict[int | str, Any]:
+    """A route's documented answers: 200 (``answer``, with its ``example``), then its errors."""
+    documented: dict[int | str, Any] = {
+        200: {"description": answer, "content": {"application/json": {"example": example}}}
+    }
+    documented.update({status: {"description": text} for status, text in errors.items()})
+    return documented
+
+
 def _parameter(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
     return {
         "name": name,
@@ -129,16 +153,16 @@ async def _body_request_id(request: Request) -> int | None:
 @router.post(
     PATH,
     response_class=ContractJSONResponse,
-    responses={
-        200: {
-            "description": "Request created, or one already in progress",
-            "content": {"application/json": {"example": _TRIGGER_EXAMPLE}},
+    responses=_responses(
+        "Request created, or one already in progress",
+        _TRIGGER_EXAMPLE,
+        {
+            401: _UNAUTHENTICATED,
+            403: _NO_SQL_ROLE,
+            404: "Unknown mapping",
+            409: "Mapping not published, or not stopped",
         },
-        401: {"description": "Missing or invalid token"},
-        403: {"description": "The caller lacks the role sql"},
-        404: {"description": "Unknown mapping"},
-        409: {"description": "Mapping not published, or not stopped"},
-    },
+    ),
     openapi_extra={"parameters": _CALLER},
 )
 async def trigger_ingestion(request: Request) -> ContractJSONResponse:
@@ -164,15 +188,11 @@ async def trigger_ingestion(request: Request) -> ContractJSONResponse:
 @router.get(
     PATH,
     response_class=ContractJSONResponse,
-    responses={
-        200: {
-            "description": "The request's status",
-            "content": {"application/json": {"example": _STATUS_EXAMPLE}},
-        },
-        400: {"description": "No requestId given, or one that is not an id"},
-        401: {"description": "Missing or invalid token"},
-        404: {"description": "Unknown mapping or request"},
-    },
+    responses=_responses(
+        "The request's status",
+        _STATUS_EXAMPLE,
+        {400: _NO_REQUEST_ID, 401: _UNAUTHENTICATED, 404: "Unknown mapping or request"},
+    ),
     openapi_extra={"parameters": [*_CALLER, _REQUEST_ID]},
 )
 async def ingestion_status(request: Request) -> ContractJSONResponse:
@@ -198,28 +218,17 @@ async def ingestion_status(request: Request) -> ContractJSONResponse:
 @router.delete(
     PATH,
     response_class=ContractJSONResponse,
-    responses={
-        200: {
-            "description": "The request is cancelled (Aborted); a request that has already "
-            "ended answers its status unchanged",
-            "content": {
-                "application/json": {
-                    "example": {
-                        "batchId": "",
-                        "info": "Mapping Id: XDM44. Ingestion request aborted due to some "
-                        "issue with data ingestion service. Please submit a new request",
-                        "numRecords": 0,
-                        "requestId": 3520,
-                        "status": "Aborted",
-                    }
-                }
-            },
+    responses=_responses(
+        "The request is cancelled (Aborted); a request that has already ended answers its "
+        "status unchanged",
+        _CANCEL_EXAMPLE,
+        {
+            400: _NO_REQUEST_ID,
+            401: _UNAUTHENTICATED,
+            403: _NO_SQL_ROLE,
+            404: "Unknown mapping or request",
         },
-        400: {"description": "No requestId given, or one that is not an id"},
-        401: {"description": "Missing or invalid token"},
-        403: {"description": "The caller lacks the role sql"},
-        404: {"description": "Unknown mapping or request"},
-    },
+    ),
 )
 def cancel_ingestion(
     org: str,

@@ -30,6 +30,7 @@ from xdm_connector.api.collections import (
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.api.routes import collection_route, deletion_route
 from xdm_connector.services import integrations
 from xdm_connector.store.principals import Principal
 from xdm_connector.store.tenants import IntegrationInfo
@@ -85,11 +86,8 @@ def _integration_admin(org: str, client_id: str, principal: PrincipalDep) -> Pri
 AdminDep = Annotated[Principal, Depends(_integration_admin)]
 
 
-@router.get(
-    "",
-    summary="List the integrations",
-    response_model=Collection[IntegrationResource],
-    responses=error_responses(400, 401, 403, 404),
+@collection_route(
+    router, "", "List the integrations", Collection[IntegrationResource], (400, 401, 403, 404)
 )
 def list_integrations(
     request: Request, store: StoreDep, principal: OrgWriterDep, page: PageDep
@@ -139,13 +137,7 @@ def rotate_integration(
     return IntegrationCredentials(client_id=rotated.client_id, client_secret=rotated.client_secret)
 
 
-@router.delete(
-    ITEM,
-    summary="Delete an integration",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(401, 403, 404),
-)
+@deletion_route(router, ITEM, "Delete an integration", (401, 403, 404))
 def delete_integration(client_id: str, store: StoreDep, principal: AdminDep) -> Response:
     """Delete the integration; every token of it stops working."""
     integrations.delete_integration(store, principal.org_id, client_id, actor=principal.client_id)

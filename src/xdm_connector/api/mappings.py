@@ -11,10 +11,12 @@ answers ``warnings`` (its data may be overwritten).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi.types import DecoratedCallable
 from pydantic import ConfigDict, Field
 
 from xdm_connector.api.collections import (
@@ -38,6 +40,7 @@ from xdm_connector.api.mapping_jobs import (
     job_resource,
 )
 from xdm_connector.api.request_inputs import store_integer
+from xdm_connector.api.routes import collection_route, creation_route, deletion_route, item_route
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
 from xdm_connector.errors import InvalidInput
@@ -49,6 +52,7 @@ from xdm_connector.pipeline.preview import (
 )
 from xdm_connector.services import mappings, publication
 from xdm_connector.services.dataset_refresh import CatalogAccess
+from xdm_connector.services.publication import ScheduleChange
 from xdm_connector.store.models import Mapping, PublicationLogEntry
 from xdm_connector.store.principals import Principal
 from xdm_connector.store.store import Store
@@ -151,12 +155,7 @@ ReaderDep = Annotated[Principal, Depends(_mapping_reader)]
 WriterDep = Annotated[Principal, Depends(_mapping_writer)]
 
 
-@router.get(
-    "",
-    summary="List the mappings",
-    response_model=Collection[MappingResource],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, "", "List the mappings", Collection[MappingResource])
 def list_mappings(
     request: Request, store: StoreDep, principal: OrgReaderDep, page: PageDep
 ) -> Response:
@@ -164,13 +163,7 @@ def list_mappings(
     return paginate(request, page, store.mappings.list_for_org(principal.org_id), _resource)
 
 
-@router.post(
-    "",
-    summary="Create a mapping",
-    status_code=201,
-    response_model=CreatedMapping,
-    responses=error_responses(400, 401, 403, 404, 409),
-)
+@creation_route(router, "", "Create a mapping", CreatedMapping)
 def create_mapping(
     definition: MappingDefinition, store: StoreDep, principal: OrgWriterDep
 ) -> CreatedMapping:
@@ -182,12 +175,7 @@ def create_mapping(
     return CreatedMapping(**_resource(saved.mapping).model_dump(), warnings=saved.warnings)
 
 
-@router.get(
-    ITEM,
-    summary="Read a mapping",
-    response_model=MappingResource,
-    responses=error_responses(401, 404),
-)
+@item_route(router, ITEM, "Read a mapping", MappingResource)
 def get_mapping(mapping_id: str, store: StoreDep, principal: ReaderDep) -> MappingResource:
     """The mapping's draft definition, statuses, next run time and published definition."""
     return _resource(store.mappings.get(principal.org_id, mapping_id))
@@ -218,13 +206,7 @@ def patch_mapping(
     return _save(store, principal, definition)
 
 
-@router.delete(
-    ITEM,
-    summary="Delete a draft mapping",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(401, 403, 404, 409),
-)
+@deletion_route(router, ITEM, "Delete a draft mapping", (401, 403, 404, 409))
 def delete_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> Response:
     """Delete a draft mapping with its log and jobs; a published one is a 409."""
     mappings.delete_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)
@@ -279,56 +261,42 @@ def publish_mapping(
     )
 
 
-_LIFECYCLE_RESPONSES = error_responses(401, 403, 404, 409)
+def _schedule_route(action: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of one change of a mapping's lifecycle: ``POST .../{mapping_id}/<action>``."""
+    return router.post(
+        f"{ITEM}/{action}",
+        summary=summary,
+        response_model=MappingResource,
+        responses=error_responses(401, 403, 404, 409),
+    )
 
 
-@router.post(
-    f"{ITEM}/unpublish",
-    summary="Unpublish a mapping",
-    response_model=MappingResource,
-    responses=_LIFECYCLE_RESPONSES,
-)
+def _changed(
+    change: ScheduleChange, store: Store, principal: Principal, mapping_id: str
+) -> MappingResource:
+    """The mapping after ``change``, made by the caller's integration."""
+    return _resource(change(store, principal.org_id, mapping_id, actor=principal.client_id))
+
+
+@_schedule_route("unpublish", "Unpublish a mapping")
 def unpublish_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Take the mapping back to Draft: it no longer runs."""
-    return _resource(
-        publication.unpublish_mapping(
-            store, principal.org_id, mapping_id, actor=principal.client_id
-        )
-    )
+    return _changed(publication.unpublish_mapping, store, principal, mapping_id)
 
 
-@router.post(
-    f"{ITEM}/start",
-    summary="Start a mapping's schedule",
-    response_model=MappingResource,
-    responses=_LIFECYCLE_RESPONSES,
-)
+@_schedule_route("start", "Start a mapping's schedule")
 def start_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Start a published mapping's schedule; its first run is due at once."""
-    return _resource(
-        publication.start_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)
-    )
+    return _changed(publication.start_mapping, store, principal, mapping_id)
 
 
-@router.post(
-    f"{ITEM}/stop",
-    summary="Stop a mapping's schedule",
-    response_model=MappingResource,
-    responses=_LIFECYCLE_RESPONSES,
-)
+@_schedule_route("stop", "Stop a mapping's schedule")
 def stop_mapping(mapping_id: str, store: StoreDep, principal: WriterDep) -> MappingResource:
     """Stop a published mapping's schedule; it can then be triggered through the API."""
-    return _resource(
-        publication.stop_mapping(store, principal.org_id, mapping_id, actor=principal.client_id)
-    )
+    return _changed(publication.stop_mapping, store, principal, mapping_id)
 
 
-@router.get(
-    f"{ITEM}/log",
-    summary="Read a mapping's publication log",
-    response_model=Collection[LogEntry],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, f"{ITEM}/log", "Read a mapping's publication log", Collection[LogEntry])
 def publication_log(
     request: Request, mapping_id: str, store: StoreDep, principal: ReaderDep, page: PageDep
 ) -> Response:
@@ -337,12 +305,7 @@ def publication_log(
     return paginate(request, page, log, _log_entry)
 
 
-@router.get(
-    f"{ITEM}/jobs",
-    summary="List a mapping's export jobs",
-    response_model=Collection[JobResource],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, f"{ITEM}/jobs", "List a mapping's export jobs", Collection[JobResource])
 def list_jobs(
     request: Request, mapping_id: str, store: StoreDep, principal: ReaderDep, page: PageDep
 ) -> Response:
@@ -352,12 +315,7 @@ def list_jobs(
     return paginate(request, page, jobs, job_resource)
 
 
-@router.get(
-    f"{ITEM}/jobs/{{job_id}}",
-    summary="Read one export job",
-    response_model=JobDetail,
-    responses=error_responses(401, 404),
-)
+@item_route(router, f"{ITEM}/jobs/{{job_id}}", "Read one export job", JobDetail)
 def get_job(
     mapping_id: str,
     job_id: Annotated[int, store_integer(Path)],

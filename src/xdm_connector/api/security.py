@@ -32,6 +32,7 @@ from xdm_connector.api.collections import (
     paginate,
 )
 from xdm_connector.api.deps import PrincipalDep, StoreDep
+from xdm_connector.api.routes import collection_route, creation_route, deletion_route, item_route
 from xdm_connector.security.roles import ROLES, Role, role
 from xdm_connector.services import organizations
 from xdm_connector.store.groups import GroupRoles
@@ -101,24 +102,14 @@ GroupReaderDep = Annotated[Principal, Depends(_group_reader)]
 GroupWriterDep = Annotated[Principal, Depends(_group_writer)]
 
 
-@router.get(
-    "/roleBase",
-    summary="List the roles",
-    response_model=Collection[RoleResource],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, "/roleBase", "List the roles", Collection[RoleResource])
 def list_roles(request: Request, principal: OrgReaderDep, page: PageDep) -> Response:
     """Every role a security group can hold."""
     org = principal.org_id
     return paginate(request, page, list(ROLES.values()), lambda known: _role(request, org, known))
 
 
-@router.get(
-    "/roleBase/{role_name}",
-    summary="Read a role",
-    response_model=RoleResource,
-    responses=error_responses(401, 404),
-)
+@item_route(router, "/roleBase/{role_name}", "Read a role", RoleResource)
 def read_role(
     request: Request, role_name: str, principal: Annotated[Principal, Depends(_role_reader)]
 ) -> RoleResource:
@@ -126,12 +117,7 @@ def read_role(
     return _role(request, principal.org_id, role(role_name))
 
 
-@router.get(
-    "/securityGroup",
-    summary="List the security groups",
-    response_model=Collection[GroupResource],
-    responses=error_responses(400, 401, 404),
-)
+@collection_route(router, "/securityGroup", "List the security groups", Collection[GroupResource])
 def list_groups(
     request: Request, store: StoreDep, principal: OrgReaderDep, page: PageDep
 ) -> Response:
@@ -139,35 +125,21 @@ def list_groups(
     return paginate(request, page, organizations.list_groups(store, principal.org_id), _group)
 
 
-@router.post(
-    "/securityGroup",
-    summary="Create a security group",
-    status_code=201,
-    response_model=GroupResource,
-    responses=error_responses(400, 401, 403, 404, 409),
-)
+@creation_route(router, "/securityGroup", "Create a security group", GroupResource)
 def create_group(body: GroupCreate, store: StoreDep, principal: OrgWriterDep) -> GroupResource:
     """Create a custom security group holding no role. Needs the ``administration`` role."""
     organizations.create_group(store, principal.org_id, body.name, actor=principal.client_id)
     return GroupResource(name=body.name.strip(), roles=[])
 
 
-@router.get(
-    GROUP,
-    summary="Read a security group",
-    response_model=GroupResource,
-    responses=error_responses(401, 404),
-)
+@item_route(router, GROUP, "Read a security group", GroupResource)
 def read_group(group: str, store: StoreDep, principal: GroupReaderDep) -> GroupResource:
     """The group and the roles it holds."""
     return GroupResource(name=group, roles=store.tenants.group_roles(principal.org_id, group))
 
 
-@router.get(
-    f"{GROUP}/roles",
-    summary="List a security group's roles",
-    response_model=Collection[RoleResource],
-    responses=error_responses(400, 401, 404),
+@collection_route(
+    router, f"{GROUP}/roles", "List a security group's roles", Collection[RoleResource]
 )
 def list_group_roles(
     request: Request,
@@ -201,12 +173,11 @@ def grant_role(
     return _role(request, org, ROLES[body.name])
 
 
-@router.delete(
+@deletion_route(
+    router,
     f"{GROUP}/roles/{{role_name}}",
-    summary="Revoke a role from a security group",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(400, 401, 403, 404),
+    "Revoke a role from a security group",
+    (400, 401, 403, 404),
 )
 def revoke_role(group: str, role_name: str, store: StoreDep, principal: GroupWriterDep) -> Response:
     """Take the role from the group; revoking a role it lacks changes nothing."""

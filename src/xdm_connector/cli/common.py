@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -11,6 +11,7 @@ import orjson
 import typer
 
 from xdm_connector import logs
+from xdm_connector.cli.tables import Column, print_rows
 from xdm_connector.errors import XdmcError
 from xdm_connector.settings import Settings
 from xdm_connector.sources.product_data import ProductData
@@ -63,6 +64,20 @@ def run_command(action: Callable[[], T]) -> T:
     except XdmcError as exc:
         typer.echo(f"error: {exc.code} {exc.message}", err=True)
         raise typer.Exit(1) from exc
+
+
+def print_organization_rows(
+    org: str,
+    columns: Sequence[Column],
+    rows_of: Callable[[Store], Iterable[Sequence[Any]]],
+    *,
+    as_json: bool,
+) -> None:
+    """Print the rows ``rows_of`` reads from the opened store, once the organization ``org``
+    is known (an unknown one exits 1)."""
+    with opened_store() as (_settings, store):
+        run_command(lambda: store.tenants.get_organization(org))
+        print_rows(columns, rows_of(store), as_json=as_json)
 
 
 def echo_json(document: Any) -> None:

@@ -12,10 +12,11 @@ from xdm_connector.cli.common import (
     echo_json,
     opened_store,
     operator,
+    print_organization_rows,
     read_json_object,
     run_command,
 )
-from xdm_connector.cli.tables import Column, JsonOption, print_rows
+from xdm_connector.cli.tables import Column, JsonOption
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Destination datasets and their XDM schemas.")
 
@@ -85,9 +86,10 @@ def datasets_create(
 @datasets_app.command("list")
 def datasets_list(org: OrgOption, as_json: JsonOption = False) -> None:
     """List the datasets: id, XDM class, field groups."""
-    with opened_store() as (_settings, store):
-        run_command(lambda: store.tenants.get_organization(org))
-        rows = [
+    print_organization_rows(
+        org,
+        DATASET_COLUMNS,
+        lambda store: [
             (
                 dataset.id,
                 dataset.schema_spec["class"],
@@ -95,8 +97,9 @@ def datasets_list(org: OrgOption, as_json: JsonOption = False) -> None:
                 dataset.lake_mode,
             )
             for dataset in store.tenants.list_datasets(org)
-        ]
-        print_rows(DATASET_COLUMNS, rows, as_json=as_json)
+        ],
+        as_json=as_json,
+    )
 
 
 @datasets_app.command("get")

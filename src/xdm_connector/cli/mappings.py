@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xdm_connector.cli.common import OrgOption, echo_json, opened_store, operator, run_command
+from xdm_connector.cli.common import (
+    OrgOption,
+    echo_json,
+    opened_store,
+    operator,
+    print_organization_rows,
+    run_command,
+)
 from xdm_connector.cli.tables import Column, JsonOption, print_rows
 
 if TYPE_CHECKING:
@@ -134,9 +141,10 @@ def mappings_unpublish(org: OrgOption, mapping_id: MappingIdArgument) -> None:
 @mappings_app.command("list")
 def mappings_list(org: OrgOption, as_json: JsonOption = False) -> None:
     """List the mappings: id, publication and execution statuses, dataset, label."""
-    with opened_store() as (_settings, store):
-        run_command(lambda: store.tenants.get_organization(org))
-        rows = [
+    print_organization_rows(
+        org,
+        MAPPING_COLUMNS,
+        lambda store: [
             (
                 mapping.id,
                 mapping.publication_status,
@@ -145,8 +153,9 @@ def mappings_list(org: OrgOption, as_json: JsonOption = False) -> None:
                 mapping.label,
             )
             for mapping in store.mappings.list_for_org(org)
-        ]
-        print_rows(MAPPING_COLUMNS, rows, as_json=as_json)
+        ],
+        as_json=as_json,
+    )
 
 
 @mappings_app.command("get")

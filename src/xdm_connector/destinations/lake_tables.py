@@ -34,7 +34,9 @@ S3-compatible servers honour), and delta-rs retries an append over a concurrent 
 merge that loses to a concurrent change fails transiently and ``complete`` is tried again.
 
 ``abort`` drops a batch's staged files; on a committed ``append`` batch it withdraws the
-batch's files in a new commit (the next run exports its window again). A committed
+batch's rows in a new commit (the next run exports its window again): its files, or, when a
+compaction ran in between, the compacted files with the others they held added back
+(``lake_withdrawal.py``). A committed
 ``upsert`` batch stays: its rows are the latest versions, which the next run writes again.
 """
 
@@ -50,8 +52,9 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import DeltaTable, Schema, Transaction
+from deltalake import DeltaTable, Schema, Transaction, WriterProperties
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import (
     AddAction,
@@ -62,12 +65,19 @@ from deltalake.transaction import (
 
 from xdm_connector.destinations.base import BatchState, BatchStatus, batch_id_for, check_name
 from xdm_connector.destinations.lake_storage import LakeStorage, lake_errors
+from xdm_connector.destinations.lake_withdrawal import WITHDRAWN, LogCommit, withdrawal_plan
 from xdm_connector.domain.lake_modes import DELETED_COLUMN, DELETES_PREFIX, UPSERT_KEY, LakeMode
 from xdm_connector.errors import DestinationError
 
 APPLICATION = "xdm-connector"
 COMMITTED = "committed"
 """A batch record's state once its commit is in the table (``status`` says ``success``)."""
+MERGE_ROW_GROUP_ROWS = 16_384
+"""Rows per row group of the files a merge rewrites. delta-rs's writer holds a row group
+whole until it is written (by default about a million rows: every profile of a 1 M-row
+table); row groups of about the size the export writes cut a merge's peak memory by a
+third (``bench``'s 1% merge into 1 M rows: the README's performance section)."""
+MERGE_WRITER = WriterProperties(max_row_group_size=MERGE_ROW_GROUP_ROWS)
 LakeModes = Callable[[str, str], LakeMode]
 """The mode of an organization's dataset, read when a batch commits."""
 
@@ -215,7 +225,16 @@ class LakeTables:
         if record["state"] == BatchState.LOADING:
             record = self._settled(record)
         if record["state"] == COMMITTED and record.get("mode") == LakeMode.APPEND:
-            self._withdraw(record)
+            try:
+                self._withdraw(record)
+            except CommitFailedError as exc:
+                # A concurrent commit (a compaction) removed a file being withdrawn: the
+                # withdrawal is planned again on the new version.
+                raise DestinationError(
+                    f"the withdrawal of batch {batch_id} lost to a concurrent commit: {exc}",
+                    batch_id=batch_id,
+                    transient=True,
+                ) from exc
         self.storage.delete_folder(self.staging(org, dataset, batch_id))
         if record["state"] != COMMITTED:
             self.storage.delete_folder(self.landed(org, dataset, batch_id))
@@ -293,13 +312,11 @@ class LakeTables:
         if table is None:
             return set()
         commits = table.history()
-        withdrawn = {c.get("xdmc.batch") for c in commits if c.get("xdmc.withdrawn")}
+        withdrawn = {c.get("xdmc.batch") for c in commits if c.get(WITHDRAWN)}
         return {
             str(c["xdmc.batch"])
             for c in commits
-            if c.get("xdmc.batch")
-            and not c.get("xdmc.withdrawn")
-            and c["xdmc.batch"] not in withdrawn
+            if c.get("xdmc.batch") and not c.get(WITHDRAWN) and c["xdmc.batch"] not in withdrawn
         }
 
     # -- reading -----------------------------------------------------------------------------
@@ -528,6 +545,8 @@ class LakeTables:
             predicate=f"t.{UPSERT_KEY} = s.{UPSERT_KEY}",
             source_alias="s",
             target_alias="t",
+            writer_properties=MERGE_WRITER,
+            streamed_exec=True,  # the source is read as the merge goes, never collected
             commit_properties=properties,
         ).when_matched_delete(predicate=f"s.{DELETED_COLUMN}")
         if source is not None:
@@ -582,24 +601,64 @@ class LakeTables:
         return int(found["version"]) if found else None
 
     def _withdraw(self, record: dict[str, Any]) -> None:
-        """Remove a committed append batch's files from its table, in a new commit."""
-        table = self.table(record["org"], record["dataset"])
+        """Remove a committed append batch's rows from its table, in a new commit: its
+        files, or the files a compaction made of them with the others they held added back
+        (``lake_withdrawal.py``)."""
+        org, dataset, batch_id = record["org"], record["dataset"], record["id"]
+        table = self.table(org, dataset)
         if table is None:
             return
-        present = set(_paths(table))
+        committed = record.get("version")
+        if committed is None:
+            found = _commit_of(table, batch_id)
+            committed = found["version"] if found else table.version()
+        commits = (
+            self._log_commit(org, dataset, version)
+            for version in range(int(committed) + 1, table.version() + 1)
+        )
+        plan = withdrawal_plan(batch_id, record.get("files", []), commits, _paths(table))
         now = int(time.time() * 1000)
-        removals: list[AddAction | RemoveAction] = [
-            RemoveAction(path, True, now) for path in record.get("files", []) if path in present
+        actions: list[AddAction | RemoveAction] = [
+            RemoveAction(path, True, now) for path in sorted(plan.removed)
         ]
-        if removals:
+        with lake_errors(batch_id):
+            for path in sorted(plan.restored):
+                actions.append(self._add_action(org, dataset, path, now, batch_id))
+        if actions:
             table.create_write_transaction(
-                removals,
+                actions,
                 "append",
                 table.schema(),
                 commit_properties=CommitProperties(
-                    custom_metadata={"xdmc.batch": record["id"], "xdmc.withdrawn": "true"}
+                    custom_metadata={"xdmc.batch": batch_id, WITHDRAWN: "true"}
                 ),
             )
+
+    def _log_commit(self, org: str, dataset: str, version: int) -> LogCommit:
+        """The table's log entry of ``version``."""
+        text = self.storage.read_bytes(
+            f"{self.table_folder(org, dataset)}/_delta_log/{version:020d}.json"
+        )
+        if text is None:
+            raise DestinationError(
+                f"the log of {org}/{dataset} has no version {version} any more: "
+                "a batch committed before it cannot be withdrawn"
+            )
+        return LogCommit.parse(version, text)
+
+    def _add_action(self, org: str, dataset: str, path: str, now: int, batch_id: str) -> AddAction:
+        """An ``add`` of a file already in the table's folder (one a compaction removed)."""
+        full = self.storage.path(f"{self.table_folder(org, dataset)}/{path}")
+        info = self.storage.filesystem.get_file_info(full)
+        if info.type != pafs.FileType.File:
+            raise DestinationError(
+                f"batch {batch_id} cannot be withdrawn: {org}/{dataset}/{path}, compacted with "
+                "its files, was vacuumed since",
+                batch_id=batch_id,
+            )
+        rows = pq.read_metadata(full, filesystem=self.storage.filesystem).num_rows
+        stats = orjson.dumps({"numRecords": rows}).decode()
+        return AddAction(path, int(info.size or 0), {}, now, True, stats)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -643,7 +702,7 @@ def unsliced(batch: pa.RecordBatch) -> pa.RecordBatch:
 def _commit_of(table: DeltaTable, batch_id: str) -> dict[str, Any] | None:
     """The commit information of the batch's commit in the table's history, if any."""
     for commit in table.history():
-        if commit.get("xdmc.batch") == batch_id and commit.get("xdmc.withdrawn") is None:
+        if commit.get("xdmc.batch") == batch_id and commit.get(WITHDRAWN) is None:
             return commit
     return None
 

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from xdm_connector.domain.job_states import JobState
 
 
-class StatusFields(Protocol):
-    """What a status answer shows of a request: a ``Job`` or a ``RequestStatus``."""
+class RequestFields(Protocol):
+    """What every view of an ingestion request reads: its id, mapping, state and records."""
 
     @property
     def request_id(self) -> int: ...
@@ -24,9 +24,14 @@ class StatusFields(Protocol):
     @property
     def state(self) -> str: ...
     @property
-    def batch_id(self) -> str: ...
-    @property
     def records_ingested(self) -> int: ...
+
+
+class StatusFields(RequestFields, Protocol):
+    """What a status answer shows of a request: a ``Job`` or a ``RequestStatus``."""
+
+    @property
+    def batch_id(self) -> str: ...
     @property
     def reason(self) -> str: ...
 

@@ -22,6 +22,7 @@ ByteOrdered       ``x``                         ``x``                        ``C
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -98,73 +99,37 @@ def _bound(text: str, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(sa.literal(text, sa.String()), **kw)
 
 
-@compiles(CharLength)
-def _char_length(element: CharLength, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"char_length({_argument(element, compiler, **kw)})"
+# How each dialect spells the constructs of one argument (``{x}``), some with a format
+# string (``{fmt}``, bound as a parameter); the dialect ``None`` is the default spelling.
+_SPELLINGS: dict[tuple[type[FunctionElement[Any]], str | None], tuple[str, str | None]] = {
+    (CharLength, None): ("char_length({x})", None),
+    (CharLength, "sqlite"): ("length({x})", None),
+    (DateOf, None): ("CAST({x} AS DATE)", None),
+    (DateOf, "sqlite"): ("date({x})", None),
+    (DateTimeOf, None): ("CAST({x} AS TIMESTAMP)", None),
+    (DateTimeOf, "mysql"): ("CAST({x} AS DATETIME)", None),
+    (DateTimeOf, "sqlite"): ("strftime({fmt}, {x})", "%Y-%m-%d %H:%M:%f"),
+    (TruncatedInteger, None): ("CAST(trunc({x}) AS BIGINT)", None),
+    (TruncatedInteger, "sqlite"): ("CAST({x} AS INTEGER)", None),
+    (TruncatedInteger, "mysql"): ("CAST(TRUNCATE({x}, 0) AS SIGNED)", None),
+    (IsoText, None): ("to_char({x}, {fmt})", 'YYYY-MM-DD"T"HH24:MI:SS'),
+    (IsoText, "sqlite"): ("strftime({fmt}, {x})", "%Y-%m-%dT%H:%M:%S"),
+    (IsoText, "mysql"): ("DATE_FORMAT({x}, {fmt})", "%Y-%m-%dT%H:%i:%s"),
+}
 
 
-@compiles(CharLength, "sqlite")
-def _char_length_sqlite(element: CharLength, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"length({_argument(element, compiler, **kw)})"
+def _spelling(template: str, fmt: str | None) -> Callable[..., str]:
+    def render(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+        if fmt is None:
+            return template.format(x=_argument(element, compiler, **kw))
+        bound = _bound(fmt, compiler, **kw)
+        return template.format(fmt=bound, x=_argument(element, compiler, **kw))
+
+    return render
 
 
-@compiles(DateOf)
-def _date_of(element: DateOf, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({_argument(element, compiler, **kw)} AS DATE)"
-
-
-@compiles(DateOf, "sqlite")
-def _date_of_sqlite(element: DateOf, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date({_argument(element, compiler, **kw)})"
-
-
-@compiles(DateTimeOf)
-def _datetime_of(element: DateTimeOf, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({_argument(element, compiler, **kw)} AS TIMESTAMP)"
-
-
-@compiles(DateTimeOf, "mysql")
-def _datetime_of_mysql(element: DateTimeOf, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({_argument(element, compiler, **kw)} AS DATETIME)"
-
-
-@compiles(DateTimeOf, "sqlite")
-def _datetime_of_sqlite(element: DateTimeOf, compiler: SQLCompiler, **kw: Any) -> str:
-    fmt = _bound("%Y-%m-%d %H:%M:%f", compiler, **kw)
-    return f"strftime({fmt}, {_argument(element, compiler, **kw)})"
-
-
-@compiles(TruncatedInteger)
-def _truncated(element: TruncatedInteger, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(trunc({_argument(element, compiler, **kw)}) AS BIGINT)"
-
-
-@compiles(TruncatedInteger, "sqlite")
-def _truncated_sqlite(element: TruncatedInteger, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({_argument(element, compiler, **kw)} AS INTEGER)"
-
-
-@compiles(TruncatedInteger, "mysql")
-def _truncated_mysql(element: TruncatedInteger, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(TRUNCATE({_argument(element, compiler, **kw)}, 0) AS SIGNED)"
-
-
-@compiles(IsoText)
-def _iso_text(element: IsoText, compiler: SQLCompiler, **kw: Any) -> str:
-    fmt = _bound('YYYY-MM-DD"T"HH24:MI:SS', compiler, **kw)
-    return f"to_char({_argument(element, compiler, **kw)}, {fmt})"
-
-
-@compiles(IsoText, "sqlite")
-def _iso_text_sqlite(element: IsoText, compiler: SQLCompiler, **kw: Any) -> str:
-    fmt = _bound("%Y-%m-%dT%H:%M:%S", compiler, **kw)
-    return f"strftime({fmt}, {_argument(element, compiler, **kw)})"
-
-
-@compiles(IsoText, "mysql")
-def _iso_text_mysql(element: IsoText, compiler: SQLCompiler, **kw: Any) -> str:
-    fmt = _bound("%Y-%m-%dT%H:%i:%s", compiler, **kw)
-    return f"DATE_FORMAT({_argument(element, compiler, **kw)}, {fmt})"
+for (_construct, _dialect), (_template, _fmt) in _SPELLINGS.items():
+    compiles(_construct, *([] if _dialect is None else [_dialect]))(_spelling(_template, _fmt))
 
 
 def _operands(element: Quotient, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:

@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from xdm_connector import __version__
-from xdm_connector.api.docs import mount_docs
-from xdm_connector.api.errors import STATUS_BY_ERROR
+from xdm_connector.api.docs import WITHOUT_BUILTIN_DOCS, mount_docs
+from xdm_connector.api.errors import error_status, validation_problems
 from xdm_connector.api.responses import gateway_error
 from xdm_connector.errors import XdmcError
 from xdm_connector.local_platform import auth, batches, catalog, hygiene
@@ -70,8 +70,7 @@ def create_platform_app(settings: Settings, *, clients_org: str | None) -> FastA
             "locally."
         ),
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
+        **WITHOUT_BUILTIN_DOCS,
     )
     mount_docs(app)
     app.state.storage = storage
@@ -147,18 +146,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(XdmcError)
     async def _product_error(_request: Request, exc: XdmcError) -> Response:
-        status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 500)
+        status = error_status(exc)
         if status >= 500:
             log.error("request failed: %s", exc.code)
         return _problem(status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
-        return _problem(400, "XDMC-400", f"invalid request: {problems}")
+        return _problem(400, "XDMC-400", f"invalid request: {validation_problems(exc)}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:

@@ -109,17 +109,23 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class ShapedBatch:
-    """The accepted rows as nested records, and which input rows were rejected and why."""
+class Rejections:
+    """Which rows of a batch are rejected (a mask over its rows), and samples of why."""
 
-    records: pa.RecordBatch
     rejected: pa.BooleanArray
     problems: list[Problem]
 
     @property
     def rejected_count(self) -> int:
-        """How many input rows were rejected."""
+        """How many rows of the batch are rejected."""
         return int(self.rejected.true_count)
+
+
+@dataclass(frozen=True)
+class ShapedBatch(Rejections):
+    """The accepted rows as nested records, and which input rows were rejected and why."""
+
+    records: pa.RecordBatch
 
 
 @dataclass(frozen=True)
@@ -214,7 +220,7 @@ class RecordShaper:
             for out in self.output_schema
         ]
         records = pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
-        return ShapedBatch(records, rejected, problems)
+        return ShapedBatch(records=records, rejected=rejected, problems=problems)
 
     def _sample(
         self,

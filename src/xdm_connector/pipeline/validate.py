@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xdm_connector.pipeline.shaping import Problem
+from xdm_connector.pipeline.shaping import Problem, Rejections
 from xdm_connector.pipeline.sizes import oversized_rows
 from xdm_connector.xdm.fields import XdmField
 from xdm_connector.xdm.schema import XedSchema
@@ -62,16 +62,8 @@ Steps = tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Checked:
+class Checked(Rejections):
     """Which records of a batch are refused, and samples of why."""
-
-    rejected: pa.BooleanArray
-    problems: list[Problem]
-
-    @property
-    def rejected_count(self) -> int:
-        """How many records are refused."""
-        return int(self.rejected.true_count)
 
 
 @dataclass(frozen=True)

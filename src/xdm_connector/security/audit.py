@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
+
+from pydantic import BaseModel, ConfigDict
 
 from xdm_connector.security.credentials import OPERATOR
 from xdm_connector.store.audit import AuditAction
@@ -37,9 +38,10 @@ from xdm_connector.store.store import Store
 __all__ = ["AuditAction", "AuditRecord", "AuditTrailView", "audit_trail", "operator_actor"]
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(BaseModel):
     """One entry of the audit trail, as the API and the CLI show it."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
     at: datetime

@@ -20,9 +20,9 @@ from functools import partial
 from anyio import to_thread
 
 from xdm_connector.destinations.factory import BatchAborter
-from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
+from xdm_connector.domain.mapping_status import check_triggerable
 from xdm_connector.domain.request_status import StatusFields
-from xdm_connector.errors import Conflict, MappingNotPublished, MappingNotStopped, NotFound
+from xdm_connector.errors import Conflict, NotFound
 from xdm_connector.security.credentials import OPERATOR
 from xdm_connector.services.cancellation import cancel_job
 from xdm_connector.store.audit import AuditAction
@@ -74,10 +74,7 @@ async def trigger_from_loop(
     state = await store.requests.atrigger_state(org_id, mapping_id)
     if state is None:
         raise UnknownMapping(f"unknown mapping {mapping_id}")
-    if state.publication_status != PublicationStatus.PUBLISHED:
-        raise MappingNotPublished(f"mapping {mapping_id} is not published")
-    if state.execution_status != ExecutionStatus.STOPPED:
-        raise MappingNotStopped(f"mapping {mapping_id} is not stopped")
+    check_triggerable(mapping_id, state.publication_status, state.execution_status)
     if state.running is not None:
         return Requested(state.running, created=False)
     return await to_thread.run_sync(partial(trigger, store, org_id, mapping_id, actor=actor))

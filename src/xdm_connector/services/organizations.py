@@ -178,19 +178,22 @@ def create_group(store: Store, org_id: str, name: str, *, actor: str = OPERATOR)
 
 def grant_role(store: Store, org_id: str, group: str, role: str, *, actor: str = OPERATOR) -> bool:
     """Give ``role`` to a security group (idempotent); answers whether it changed."""
-    known_role(role)
-    with store.atomic():
-        granted = store.tenants.grant_role(org_id, group, role)
-        if granted:
-            store.tenants.audit.record(org_id, actor, AuditAction.GRANT, group, {"role": role})
-    return granted
+    return _change_role(store, org_id, group, role, actor, AuditAction.GRANT)
 
 
 def revoke_role(store: Store, org_id: str, group: str, role: str, *, actor: str = OPERATOR) -> bool:
     """Take ``role`` from a security group (idempotent); answers whether it changed."""
+    return _change_role(store, org_id, group, role, actor, AuditAction.REVOKE)
+
+
+def _change_role(
+    store: Store, org_id: str, group: str, role: str, actor: str, action: AuditAction
+) -> bool:
+    """Grant or revoke (``action``) the role, audited only when it changed."""
     known_role(role)
+    change = store.tenants.grant_role if action is AuditAction.GRANT else store.tenants.revoke_role
     with store.atomic():
-        revoked = store.tenants.revoke_role(org_id, group, role)
-        if revoked:
-            store.tenants.audit.record(org_id, actor, AuditAction.REVOKE, group, {"role": role})
-    return revoked
+        changed = change(org_id, group, role)
+        if changed:
+            store.tenants.audit.record(org_id, actor, action, group, {"role": role})
+    return changed

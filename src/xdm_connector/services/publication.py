@@ -18,7 +18,7 @@ validation changes nothing and writes only its log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from xdm_connector.destinations.aep.catalog import open_catalog
 from xdm_connector.destinations.config import PlatformConfig, parse_destination
@@ -70,15 +70,20 @@ class PublicationResult:
         return [line.message for line in self.log if line.level == "warning"]
 
 
+class PublishOptions(TypedDict, total=False):
+    """The options of a publication, as ``publish_mapping_with`` takes and defaults them."""
+
+    resend: bool | None
+    start: bool | None
+    actor: str
+
+
 def publish_mapping(
     store: Store,
     registry: SchemaRegistry,
     org_id: str,
     mapping_id: str,
-    *,
-    resend: bool | None = None,
-    start: bool | None = None,
-    actor: str = OPERATOR,
+    **options: Unpack[PublishOptions],
 ) -> PublicationResult:
     """Validate the mapping's definition and make it the running one.
 
@@ -91,9 +96,7 @@ def publish_mapping(
     (``publish_mapping_with`` takes the process's own).
     """
     access = CatalogAccess.from_settings(None)
-    return publish_mapping_with(
-        store, registry, org_id, mapping_id, access, resend=resend, start=start, actor=actor
-    )
+    return publish_mapping_with(store, registry, org_id, mapping_id, access, **options)
 
 
 def publish_mapping_with(

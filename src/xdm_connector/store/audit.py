@@ -12,7 +12,6 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from xdm_connector.store.models import AuditEntry, LoginFailure
 from xdm_connector.store.transactions import Transactions
@@ -47,26 +46,6 @@ class AuditAction(StrEnum):
     WEBHOOK_DELETE = "webhook.delete"
 
 
-def add_entry(
-    session: Session,
-    org_id: str,
-    actor: str,
-    action: AuditAction,
-    target: str = "",
-    details: dict[str, Any] | None = None,
-) -> None:
-    """Add an audit entry to the transaction of ``session``."""
-    session.add(
-        AuditEntry(
-            org_id=org_id,
-            actor=actor[:ACTOR_LENGTH],
-            action=action.value,
-            target=target[:TARGET_LENGTH],
-            details=details,
-        )
-    )
-
-
 class AuditTrail:
     """Who did what in an organization."""
 
@@ -84,7 +63,15 @@ class AuditTrail:
         """Write one entry: in the transaction of ``Store.atomic()`` when inside it (the
         services' way), else in a transaction of its own."""
         with self._store.write() as session:
-            add_entry(session, org_id, actor, action, target, details)
+            session.add(
+                AuditEntry(
+                    org_id=org_id,
+                    actor=actor[:ACTOR_LENGTH],
+                    action=action.value,
+                    target=target[:TARGET_LENGTH],
+                    details=details,
+                )
+            )
 
     def entries(
         self, org_id: str, action: str | None = None, *, offset: int = 0, limit: int | None = None

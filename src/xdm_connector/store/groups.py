@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from xdm_connector.errors import Conflict, NotFound
 from xdm_connector.store.models import GroupRole, Organization, SecurityGroup
-from xdm_connector.store.transactions import Transactions
+from xdm_connector.store.transactions import Transactions, required_row
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ class SecurityGroups:
         """A new security group holding no role; ``Conflict`` if the name is taken."""
         try:
             with self._store.write() as session:
-                if session.get(Organization, org_id) is None:
-                    raise NotFound(f"unknown organization {org_id}")
+                required_row(session, Organization, org_id, f"unknown organization {org_id}")
                 session.add(SecurityGroup(org_id=org_id, name=name))
                 session.flush()
         except IntegrityError as exc:

@@ -20,17 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState, JobTrigger
-from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
-from xdm_connector.errors import (
-    LeaseLost,
-    MappingNotPublished,
-    MappingNotStopped,
-    NotFound,
-    StoreError,
+from xdm_connector.domain.mapping_status import (
+    ExecutionStatus,
+    PublicationStatus,
+    check_triggerable,
 )
+from xdm_connector.errors import LeaseLost, NotFound, StoreError
 from xdm_connector.store import delivered_records
 from xdm_connector.store.models import Job, Mapping, Organization, utcnow
-from xdm_connector.store.transactions import Transactions
+from xdm_connector.store.transactions import Transactions, required_row
 from xdm_connector.store.webhooks import WebhookEvent, enqueue_job_event
 
 if TYPE_CHECKING:
@@ -38,6 +36,17 @@ if TYPE_CHECKING:
 
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
+
+
+def in_progress_job_of_mapping() -> sa.ColumnElement[bool]:
+    """The join of a mapping to its job in progress (at most one, by a unique index)."""
+    return sa.and_(
+        Job.org_id == Mapping.org_id,
+        Job.mapping_id == Mapping.id,
+        Job.state.in_(IN_PROGRESS),
+    )
+
+
 ABORTED_REASON = (
     "Ingestion request aborted due to some issue with data ingestion service. "
     "Please submit a new request"
@@ -87,35 +96,24 @@ class JobQueue:
         with self._store.read() as session:
             found = session.execute(
                 sa.select(Mapping.publication_status, Mapping.execution_status, Job)
-                .outerjoin(
-                    Job,
-                    sa.and_(
-                        Job.org_id == Mapping.org_id,
-                        Job.mapping_id == Mapping.id,
-                        Job.state.in_(IN_PROGRESS),
-                    ),
-                )
+                .outerjoin(Job, in_progress_job_of_mapping())
                 .where(Mapping.org_id == org_id, Mapping.id == mapping_id)
             ).first()
         if found is None:
             raise NotFound(f"unknown mapping {mapping_id}")
         publication, execution, running = found
-        if publication != PublicationStatus.PUBLISHED:
-            raise MappingNotPublished(f"mapping {mapping_id} is not published")
-        if execution != ExecutionStatus.STOPPED:
-            raise MappingNotStopped(f"mapping {mapping_id} is not stopped")
+        check_triggerable(mapping_id, publication, execution)
         if running is not None:
             return JobRequest(job=running, created=False)
         for _ in range(REQUEST_ATTEMPTS):
             try:
                 with self._store.write() as session:
-                    mapping = session.get(Mapping, (org_id, mapping_id))
-                    if mapping is None:
-                        raise NotFound(f"unknown mapping {mapping_id}")
-                    if mapping.publication_status != PublicationStatus.PUBLISHED:
-                        raise MappingNotPublished(f"mapping {mapping_id} is not published")
-                    if mapping.execution_status != ExecutionStatus.STOPPED:
-                        raise MappingNotStopped(f"mapping {mapping_id} is not stopped")
+                    mapping = required_row(
+                        session, Mapping, (org_id, mapping_id), f"unknown mapping {mapping_id}"
+                    )
+                    check_triggerable(
+                        mapping_id, mapping.publication_status, mapping.execution_status
+                    )
                     job = self._new_job(session, org_id, mapping_id, trigger)
                     session.add(job)
                     session.flush()
@@ -153,11 +151,7 @@ class JobQueue:
 
     def get_by_id(self, job_id: int) -> Job:
         """The job with this key (``Job.id``), whatever its organization (workers only)."""
-        with self._store.read() as session:
-            job = session.get(Job, job_id)
-        if job is None:
-            raise NotFound(f"unknown job {job_id}")
-        return job
+        return self._store.get(Job, job_id, f"unknown job {job_id}")
 
     def list_for_mapping(self, org_id: str, mapping_id: str, limit: int = 50) -> list[Job]:
         """The mapping's latest jobs, newest first."""
@@ -396,13 +390,18 @@ class JobQueue:
 
     def _update_held(self, job_id: int, owner: str, **values: Any) -> None:
         with self._store.write() as session:
-            updated = _rowcount(
-                session.execute(
-                    sa.update(Job)
-                    .where(Job.id == job_id, Job.lease_owner == owner, Job.state.in_(IN_PROGRESS))
-                    .values(**values)
-                )
+            self._update_held_in(session, job_id, owner, values)
+
+    @staticmethod
+    def _update_held_in(session: Session, job_id: int, owner: str, values: dict[str, Any]) -> None:
+        """Update the job in progress that ``owner`` holds, or raise ``LeaseLost``."""
+        updated = _rowcount(
+            session.execute(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner, Job.state.in_(IN_PROGRESS))
+                .values(**values)
             )
+        )
         if not updated:
             raise LeaseLost(f"job {job_id} is no longer held by {owner}")
 
@@ -426,15 +425,7 @@ class JobQueue:
             values["batch_id"] = outcome.batch_id
         if outcome.details is not None:
             values["details"] = outcome.details
-        updated = _rowcount(
-            session.execute(
-                sa.update(Job)
-                .where(Job.id == job_id, Job.lease_owner == owner, Job.state.in_(IN_PROGRESS))
-                .values(**values)
-            )
-        )
-        if not updated:
-            raise LeaseLost(f"job {job_id} is no longer held by {owner}")
+        JobQueue._update_held_in(session, job_id, owner, values)
         if state is not JobState.SUCCESS:
             delivered_records.drop(session, job_id)  # what it staged is never applied
         enqueue_job_event(session, job_id, WebhookEvent.JOB_ENDED)

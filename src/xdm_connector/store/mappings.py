@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES
 from xdm_connector.domain.mapping_status import ExecutionStatus, PublicationStatus
-from xdm_connector.errors import Conflict, InvalidInput, NotFound
+from xdm_connector.errors import Conflict, InvalidInput
 from xdm_connector.store.models import Dataset, Job, Mapping, PublicationLogEntry, utcnow
-from xdm_connector.store.transactions import Transactions
+from xdm_connector.store.transactions import Transactions, required_row
 from xdm_connector.store.webhooks import WebhookEvent, enqueue_mapping_event
 
 IN_PROGRESS = sorted(state.value for state in IN_PROGRESS_STATES)
@@ -31,6 +31,20 @@ class LogLine:
     message: str
 
 
+class MappingDraft(TypedDict):
+    """What a draft mapping is made of: its label, dataset and editable definition."""
+
+    label: str
+    dataset_id: str
+    definition: dict[str, Any]
+
+
+def _check_dataset(session: Session, org_id: str, dataset_id: str) -> None:
+    """``InvalidInput`` unless the organization has the dataset (a fault of the definition)."""
+    if session.get(Dataset, (org_id, dataset_id)) is None:
+        raise InvalidInput(f"unknown dataset {dataset_id}")
+
+
 class MappingRecords:
     """Queries and state changes of data mappings."""
 
@@ -38,13 +52,7 @@ class MappingRecords:
         self._store = store
 
     def save(
-        self,
-        org_id: str,
-        mapping_id: str,
-        *,
-        label: str,
-        dataset_id: str,
-        definition: dict[str, Any],
+        self, org_id: str, mapping_id: str, **draft: Unpack[MappingDraft]
     ) -> tuple[Mapping, bool]:
         """Create a draft mapping or replace an existing one's editable definition.
 
@@ -53,42 +61,28 @@ class MappingRecords:
         """
         # Create first: the primary key decides between simultaneous savers.
         try:
-            mapping = self.create(
-                org_id, mapping_id, label=label, dataset_id=dataset_id, definition=definition
-            )
+            mapping = self.create(org_id, mapping_id, **draft)
         except Conflict:
             pass
         else:
             return mapping, True
         with self._store.write() as session:
-            if session.get(Dataset, (org_id, dataset_id)) is None:
-                raise InvalidInput(f"unknown dataset {dataset_id}")
+            _check_dataset(session, org_id, draft["dataset_id"])
             mapping = self._get(session, org_id, mapping_id)
-            mapping.label = label
-            mapping.dataset_id = dataset_id
-            mapping.definition = definition
+            mapping.label = draft["label"]
+            mapping.dataset_id = draft["dataset_id"]
+            mapping.definition = draft["definition"]
             return mapping, False
 
-    def create(
-        self,
-        org_id: str,
-        mapping_id: str,
-        *,
-        label: str,
-        dataset_id: str,
-        definition: dict[str, Any],
-    ) -> Mapping:
+    def create(self, org_id: str, mapping_id: str, **draft: Unpack[MappingDraft]) -> Mapping:
         """Create a draft mapping; ``Conflict`` when the id is taken (decided by the key)."""
         try:
             with self._store.write() as session:
-                if session.get(Dataset, (org_id, dataset_id)) is None:
-                    raise InvalidInput(f"unknown dataset {dataset_id}")
+                _check_dataset(session, org_id, draft["dataset_id"])
                 mapping = Mapping(
                     org_id=org_id,
                     id=mapping_id,
-                    label=label,
-                    dataset_id=dataset_id,
-                    definition=definition,
+                    **draft,
                     publication_status=PublicationStatus.DRAFT,
                     execution_status=ExecutionStatus.STOPPED,
                     published_definition=None,
@@ -194,10 +188,7 @@ class MappingRecords:
 
     @staticmethod
     def _get(session: Session, org_id: str, mapping_id: str) -> Mapping:
-        mapping = session.get(Mapping, (org_id, mapping_id))
-        if mapping is None:
-            raise NotFound(f"unknown mapping {mapping_id}")
-        return mapping
+        return required_row(session, Mapping, (org_id, mapping_id), f"unknown mapping {mapping_id}")
 
     @staticmethod
     def _log(session: Session, org_id: str, mapping_id: str, log: Sequence[LogLine]) -> None:

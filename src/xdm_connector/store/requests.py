@@ -17,7 +17,7 @@ from anyio import to_thread
 from sqlalchemy import event
 
 from xdm_connector.store.async_reads import AsyncReads, PostgresQuery
-from xdm_connector.store.jobs import IN_PROGRESS
+from xdm_connector.store.jobs import in_progress_job_of_mapping
 from xdm_connector.store.models import Job, Mapping
 from xdm_connector.store.transactions import Transactions
 
@@ -56,14 +56,7 @@ _STATUS = sa.select(*(getattr(Job, name) for name in RequestStatus._fields)).whe
 )
 _TRIGGER = (
     sa.select(Mapping.publication_status, Mapping.execution_status, Job.request_id)
-    .outerjoin(
-        Job,
-        sa.and_(
-            Job.org_id == Mapping.org_id,
-            Job.mapping_id == Mapping.id,
-            Job.state.in_(IN_PROGRESS),
-        ),
-    )
+    .outerjoin(Job, in_progress_job_of_mapping())
     .where(Mapping.org_id == sa.bindparam("org_id"), Mapping.id == sa.bindparam("mapping_id"))
 )
 

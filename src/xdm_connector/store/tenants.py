@@ -29,7 +29,7 @@ from xdm_connector.store.models import (
     utcnow,
 )
 from xdm_connector.store.principals import Principal, PrincipalCache, TokenHolder
-from xdm_connector.store.transactions import Transactions
+from xdm_connector.store.transactions import Transactions, required_row
 
 DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "Administrators": ("administration",),
@@ -79,11 +79,7 @@ class Tenants(SecurityGroups):
 
     def get_organization(self, org_id: str) -> Organization:
         """The organization ``org_id``, or ``NotFound``."""
-        with self._store.read() as session:
-            org = session.get(Organization, org_id)
-        if org is None:
-            raise NotFound(f"unknown organization {org_id}")
-        return org
+        return self._store.get(Organization, org_id, f"unknown organization {org_id}")
 
     def list_organizations(self) -> list[Organization]:
         """Every organization, by id."""
@@ -100,8 +96,7 @@ class Tenants(SecurityGroups):
     ) -> Integration:
         """A new integration, member of ``groups`` (which must exist)."""
         with self._store.write() as session:
-            if session.get(Organization, org_id) is None:
-                raise NotFound(f"unknown organization {org_id}")
+            required_row(session, Organization, org_id, f"unknown organization {org_id}")
             integration = Integration(
                 client_id=client_id, org_id=org_id, name=name, secret_hash=secret_hash
             )
@@ -243,8 +238,7 @@ class Tenants(SecurityGroups):
         """A new dataset of the organization, its lake table kept as ``lake_mode``."""
         try:
             with self._store.write() as session:
-                if session.get(Organization, org_id) is None:
-                    raise NotFound(f"unknown organization {org_id}")
+                required_row(session, Organization, org_id, f"unknown organization {org_id}")
                 dataset = Dataset(
                     org_id=org_id, id=dataset_id, schema_spec=schema_spec, lake_mode=lake_mode
                 )
@@ -255,11 +249,7 @@ class Tenants(SecurityGroups):
 
     def get_dataset(self, org_id: str, dataset_id: str) -> Dataset:
         """The dataset, or ``NotFound``."""
-        with self._store.read() as session:
-            dataset = session.get(Dataset, (org_id, dataset_id))
-        if dataset is None:
-            raise NotFound(f"unknown dataset {dataset_id}")
-        return dataset
+        return self._store.get(Dataset, (org_id, dataset_id), f"unknown dataset {dataset_id}")
 
     def list_datasets(self, org_id: str) -> list[Dataset]:
         """The organization's datasets, by id."""

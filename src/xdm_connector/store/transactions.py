@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from xdm_connector.errors import StoreError
+from xdm_connector.errors import NotFound, StoreError
 from xdm_connector.store import schema_version
 from xdm_connector.store.engine import (
     DEFAULT_POOL_SIZE,
@@ -37,6 +37,8 @@ from xdm_connector.store.engine import (
     writer_engine,
 )
 from xdm_connector.store.principals import watch_credential_changes
+
+RowT = TypeVar("RowT")
 
 _ATOMIC: ContextVar[tuple[Transactions, Session] | None] = ContextVar("xdmc_atomic", default=None)
 """The store and the session of the ``atomic()`` transaction open in this context, if any."""
@@ -85,29 +87,39 @@ class Transactions:
         Inside ``atomic()``, a savepoint of its transaction instead: rolled back on any
         error, committed with the rest.
         """
-        joined = self._joined()
-        if joined is not None:
-            with self._savepoint(joined) as session:
-                yield session
-            return
-        with self._session(self._writer) as session:
+        with self._joined_or_new() as (session, _):
             yield session
 
     @contextmanager
     def atomic(self) -> Iterator[Session]:
         """One write transaction that every ``write()`` of this store inside joins (in
         this thread): all of it is committed at the end, or none of it on any error."""
-        joined = self._joined()
-        if joined is not None:
-            with self._savepoint(joined) as session:
+        with self._joined_or_new() as (session, new):
+            if not new:
                 yield session
-            return
-        with self._session(self._writer) as session:
+                return
             token = _ATOMIC.set((self, session))
             try:
                 yield session
             finally:
                 _ATOMIC.reset(token)
+
+    def get(self, model: type[RowT], key: Any, missing: str) -> RowT:
+        """The row of ``model`` with the primary key ``key``, or ``NotFound(missing)``."""
+        with self.read() as session:
+            return required_row(session, model, key, missing)
+
+    @contextmanager
+    def _joined_or_new(self) -> Iterator[tuple[Session, bool]]:
+        """A savepoint of the ``atomic()`` transaction open in this thread, else a new write
+        transaction; with whether it is new."""
+        joined = self._joined()
+        if joined is not None:
+            with self._savepoint(joined) as session:
+                yield session, False
+            return
+        with self._session(self._writer) as session:
+            yield session, True
 
     def _joined(self) -> Session | None:
         current = _ATOMIC.get()
@@ -153,3 +165,12 @@ class Transactions:
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"metadata store error: {type(exc).__name__}") from exc
+
+
+def required_row(session: Session, model: type[RowT], key: Any, missing: str) -> RowT:
+    """The row of ``model`` with the primary key ``key`` in ``session``, or
+    ``NotFound(missing)``."""
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(missing)
+    return row

@@ -1,4 +1,4 @@
-"""The pages: data mappings, "Status of data export to platform" and webhooks, in the browser.
+"""The pages: data mappings, "Status of data export to platform", webhooks and datasets.
 
 Server-rendered HTML (Jinja2), readable without JavaScript, served by the API's process::
 
@@ -10,6 +10,7 @@ Server-rendered HTML (Jinja2), readable without JavaScript, served by the API's 
     /ui/jobs                   one row per export job, filtered, paged, refreshed
     /ui/jobs/{id}              one job; Cancel while it runs
     /ui/webhooks               the webhooks and their latest deliveries (administrators)
+    /ui/datasets               the datasets: XDM class, field groups, lake mode
     /ui/static/...             the pages' own stylesheet and scripts
 
 None of these routes is in the OpenAPI document.
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from xdm_connector.settings import Settings
-from xdm_connector.ui import editor, jobs, mappings, signin, webhooks
+from xdm_connector.ui import datasets, editor, jobs, mappings, signin, webhooks
 from xdm_connector.ui.sessions import KEY_FILE, Signer
 from xdm_connector.ui.views import template_environment
 from xdm_connector.ui.web import Ui
@@ -35,6 +36,7 @@ ROUTERS = (
     mappings.router,
     jobs.router,
     webhooks.router,
+    datasets.router,
 )
 """Every router of the pages, in the order they are matched: the editor's
 ``/ui/new-mapping`` and ``.../edit`` come before ``/ui/mappings/{id}``."""

@@ -22,6 +22,8 @@ from datetime import datetime
 from html import escape
 from typing import Protocol
 
+from xdm_connector.domain.request_status import RequestFields
+
 __all__ = ["ChartJob", "export_chart", "jobs_chart"]
 
 WIDTH = 720
@@ -32,17 +34,9 @@ BAD_STATES = ("Failed", "Aborted")
 ENDED_STATES = ("Success", *BAD_STATES)
 
 
-class ChartJob(Protocol):
+class ChartJob(RequestFields, Protocol):
     """What a chart reads of a job (the store's ``Job`` has it)."""
 
-    @property
-    def request_id(self) -> int: ...
-    @property
-    def mapping_id(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def records_ingested(self) -> int: ...
     @property
     def created_at(self) -> datetime: ...
     @property

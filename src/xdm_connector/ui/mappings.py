@@ -9,6 +9,7 @@ integration), and come back with a notice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -147,24 +148,29 @@ def _lifecycle(
     return redirect(request, _page(mapping_id), Notice("ok", f"Mapping {mapping_id} is {done}."))
 
 
-@router.post("/ui/mappings/{mapping_id}/unpublish")
-def unpublish(request: Request, mapping_id: str, store: StoreDep, viewer: PosterDep) -> Response:
-    """Take the mapping back to Draft."""
-    done = "unpublished: it is a draft again"
-    return _lifecycle(request, store, viewer, mapping_id, publication.unpublish_mapping, done)
+# The schedule changes a mapping's page posts: the path's last segment (the route's name),
+# the change, and what the notice then says the mapping is.
+_SCHEDULE_CHANGES: tuple[tuple[str, ScheduleChange, str], ...] = (
+    ("unpublish", publication.unpublish_mapping, "unpublished: it is a draft again"),
+    ("stop", publication.stop_mapping, "stopped"),
+    ("start", publication.start_mapping, "started: its first run is due now"),
+)
 
 
-@router.post("/ui/mappings/{mapping_id}/stop")
-def stop(request: Request, mapping_id: str, store: StoreDep, viewer: PosterDep) -> Response:
-    """Stop the mapping's schedule."""
-    return _lifecycle(request, store, viewer, mapping_id, publication.stop_mapping, "stopped")
+def _schedule_route(change: ScheduleChange, done: str) -> Callable[..., Response]:
+    def change_schedule(
+        request: Request, mapping_id: str, store: StoreDep, viewer: PosterDep
+    ) -> Response:
+        """Unpublish the mapping, or stop or start its schedule."""
+        return _lifecycle(request, store, viewer, mapping_id, change, done)
+
+    return change_schedule
 
 
-@router.post("/ui/mappings/{mapping_id}/start")
-def start(request: Request, mapping_id: str, store: StoreDep, viewer: PosterDep) -> Response:
-    """Start the mapping's schedule."""
-    done = "started: its first run is due now"
-    return _lifecycle(request, store, viewer, mapping_id, publication.start_mapping, done)
+for _action, _change, _done in _SCHEDULE_CHANGES:
+    router.post(f"/ui/mappings/{{mapping_id}}/{_action}", name=_action)(
+        _schedule_route(_change, _done)
+    )
 
 
 @router.post("/ui/mappings/{mapping_id}/ingest")

@@ -23,7 +23,7 @@ from xdm_connector.destinations.lake_maintenance import (
 )
 from xdm_connector.destinations.lake_tables import LakeTables
 from xdm_connector.domain.lake_modes import LakeMode
-from xdm_connector.errors import InvalidInput, NotFound
+from xdm_connector.errors import DestinationError, InvalidInput, NotFound
 
 
 def lake_in(url: str, mode: LakeMode = LakeMode.APPEND) -> LakeTables:
@@ -174,3 +174,58 @@ def test_vacuum_deletes_removed_files_only_never_a_batch_waiting_for_its_commit(
     assert all(storage.exists(path) for path in staged)
     lake.complete(waiting)  # the waiting batch still commits whole
     assert rows(lake_url) == sorted([*before, ("5-0", 5), ("5-1", 5)])
+
+
+def people(jobs: list[int]) -> list[tuple[str, int]]:
+    """The rows that ``commit`` wrote for ``jobs``."""
+    return sorted((f"{job}-{n}", job) for job in jobs for n in range(3))
+
+
+def test_a_batch_compacted_after_its_commit_is_withdrawn_whole(
+    lake_url: str, tmp_path: Path
+) -> None:
+    lake = lake_in(lake_url)
+    batches = {job: commit(lake, tmp_path, job, [f"{job}-{n}" for n in range(3)]) for job in (1, 2)}
+    # Job 3 commits, then a compaction takes its file with the others, then job 3 is
+    # cancelled: its withdrawal finds its rows in the compacted file.
+    batches[3] = commit(lake, tmp_path, 3, [f"3-{n}" for n in range(3)])
+    assert optimize_table(lake, "acme", "people").files_removed == 3
+
+    lake.abort(batches[3])
+
+    assert rows(lake_url) == people([1, 2])
+    assert lake.status(batches[3]).state == "aborted"
+    lake.abort(batches[3])  # again: nothing more withdrawn
+    assert rows(lake_url) == people([1, 2])
+    table = DeltaTable(f"{lake_url}/acme/people")
+    assert table.transaction_version("xdm-connector/acme/m1") == 3  # job 3 stays taken
+
+
+def test_withdrawals_through_a_chain_of_compactions(lake_url: str, tmp_path: Path) -> None:
+    lake = lake_in(lake_url)
+    batches = {}
+    for job in (1, 2, 3):
+        batches[job] = commit(lake, tmp_path, job, [f"{job}-{n}" for n in range(3)])
+    optimize_table(lake, "acme", "people")
+    for job in (4, 5):
+        batches[job] = commit(lake, tmp_path, job, [f"{job}-{n}" for n in range(3)])
+    optimize_table(lake, "acme", "people")  # the compacted file compacted again
+    batches[6] = commit(lake, tmp_path, 6, [f"6-{n}" for n in range(3)])
+
+    lake.abort(batches[2])  # in the first compaction, then the second
+    assert rows(lake_url) == people([1, 3, 4, 5, 6])
+    lake.abort(batches[4])  # in the second; the first was undone by the withdrawal above
+    assert rows(lake_url) == people([1, 3, 5, 6])
+    optimize_table(lake, "acme", "people")
+    lake.abort(batches[6])
+    assert rows(lake_url) == people([1, 3, 5])
+
+
+def test_a_withdrawal_refuses_rows_another_writer_rewrote(lake_url: str, tmp_path: Path) -> None:
+    lake = lake_in(lake_url)
+    batch_id = commit(lake, tmp_path, 1, ["1-0", "1-1"])
+    DeltaTable(f"{lake_url}/acme/people").delete("_id = '1-0'")
+
+    with pytest.raises(DestinationError, match="cannot be withdrawn"):
+        lake.abort(batch_id)
+    assert rows(lake_url) == [("1-1", 1)]

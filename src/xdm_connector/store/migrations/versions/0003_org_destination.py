@@ -1,30 +1,18 @@
-"""organizations: the destination of their jobs
-
-Revision ID: 0003
-Revises: 0002
-"""
+"""organizations: the destination of their jobs"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from xdm_connector.store.migrations.definitions import json_column
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "destination",
-                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-                nullable=True,
-            )
-        )
+        batch_op.add_column(json_column("destination", nullable=True))
 
 
 def downgrade() -> None:

@@ -1,33 +1,19 @@
-"""jobs: when the batch was uploaded, and the watermark the job commits
-
-Revision ID: 0004
-Revises: 0003
-"""
+"""jobs: when the batch was uploaded, and the watermark the job commits"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-from xdm_connector.store.models import UtcDateTime
+from xdm_connector.store.migrations.definitions import json_column, timestamp_column
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("uploaded_at", UtcDateTime(timezone=True), nullable=True))
-        batch_op.add_column(
-            sa.Column(
-                "watermark",
-                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-                nullable=True,
-            )
-        )
+        batch_op.add_column(timestamp_column("uploaded_at", nullable=True))
+        batch_op.add_column(json_column("watermark", nullable=True))
 
 
 def downgrade() -> None:

@@ -1,28 +1,22 @@
 """job_slices and workers: the primary-key ranges of a large job, and the workers there to
 share them
-
-Revision ID: 0005
-Revises: 0004
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-from xdm_connector.store.models import UtcDateTime
+from xdm_connector.store.migrations.definitions import (
+    create_indexes,
+    foreign_key,
+    json_column,
+    primary_key,
+    timestamp_column,
+)
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
-
-
-def _json() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
 def upgrade() -> None:
@@ -30,39 +24,31 @@ def upgrade() -> None:
         "job_slices",
         sa.Column("job_id", sa.Integer(), nullable=False),
         sa.Column("number", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("key_after", _json(), nullable=True),
-        sa.Column("key_until", _json(), nullable=True),
+        json_column("key_after", nullable=True),
+        json_column("key_until", nullable=True),
         sa.Column("mapping_digest", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("lease_owner", sa.String(length=128), nullable=True),
-        sa.Column("lease_expires_at", UtcDateTime(timezone=True), nullable=True),
+        timestamp_column("lease_expires_at", nullable=True),
         sa.Column("records_read", sa.Integer(), nullable=False),
         sa.Column("records_ingested", sa.Integer(), nullable=False),
         sa.Column("records_rejected", sa.Integer(), nullable=False),
-        sa.Column("result", _json(), nullable=True),
-        sa.Column("started_at", UtcDateTime(timezone=True), nullable=True),
-        sa.Column("ended_at", UtcDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["jobs.id"], name=op.f("fk_job_slices_job_id_jobs"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("job_id", "number", name=op.f("pk_job_slices")),
+        json_column("result", nullable=True),
+        timestamp_column("started_at", nullable=True),
+        timestamp_column("ended_at", nullable=True),
+        foreign_key("job_slices", ["job_id"], "jobs", ["id"]),
+        primary_key("job_slices", "job_id", "number"),
     )
-    with op.batch_alter_table("job_slices", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_job_slices_state_job_id_number"),
-            ["state", "job_id", "number"],
-            unique=False,
-        )
+    create_indexes("job_slices", ["state", "job_id", "number"])
 
     op.create_table(
         "workers",
         sa.Column("owner", sa.String(length=128), nullable=False),
-        sa.Column("started_at", UtcDateTime(timezone=True), nullable=False),
-        sa.Column("seen_at", UtcDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("owner", name=op.f("pk_workers")),
+        timestamp_column("started_at", nullable=False),
+        timestamp_column("seen_at", nullable=False),
+        primary_key("workers", "owner"),
     )
-    with op.batch_alter_table("workers", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_workers_seen_at"), ["seen_at"], unique=False)
+    create_indexes("workers", ["seen_at"])
 
 
 def downgrade() -> None:

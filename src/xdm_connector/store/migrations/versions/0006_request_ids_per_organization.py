@@ -2,9 +2,6 @@
 
 Every existing job keeps its id as its request id, and each organization's numbering goes
 on after its highest one; a new organization's first request is 1.
-
-Revision ID: 0006
-Revises: 0005
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 _jobs = sa.table("jobs", sa.column("id"), sa.column("org_id"), sa.column("request_id"))
 _organizations = sa.table("organizations", sa.column("id"), sa.column("last_request_id"))

@@ -2,9 +2,6 @@
 
 Existing datasets keep what the lake did before Delta tables: every exported version is
 kept (``append``). A new dataset's mode follows its XDM class (``domain/lake_modes.py``).
-
-Revision ID: 0007
-Revises: 0006
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ from alembic import op
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

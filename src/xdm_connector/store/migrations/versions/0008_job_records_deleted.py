@@ -1,8 +1,4 @@
-"""jobs: the records each job deleted at its destination (``recordsDeleted``)
-
-Revision ID: 0008
-Revises: 0007
-"""
+"""jobs: the records each job deleted at its destination (``recordsDeleted``)"""
 
 from __future__ import annotations
 
@@ -11,8 +7,6 @@ from alembic import op
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -2,9 +2,6 @@
 
 Until now a job's ``records_rejected`` also counted the records the platform refused in a
 batch it accepted; those jobs keep their counts (their refusals cannot be told apart).
-
-Revision ID: 0009
-Revises: 0008
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ from alembic import op
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

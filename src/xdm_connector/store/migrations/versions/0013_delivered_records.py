@@ -7,18 +7,27 @@ Revises: 0012
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
+from xdm_connector.store.migrations.definitions import (
+    foreign_key,
+    organization_column,
+    primary_key,
+)
+
 revision = "0013"
 down_revision = "0012"
-branch_labels = None
-depends_on = None
 
 
-def _identity_columns() -> list[sa.Column[str]]:
-    """A record's primary identity: the namespace and id a work order deleting it names."""
+def _record_columns(*, digest_nullable: bool) -> list[sa.Column[Any]]:
+    """A record's key, digest, and primary identity (the namespace and id a work order
+    deleting it names)."""
     return [
+        sa.Column("record_id", sa.Text(), nullable=False),
+        sa.Column("digest", sa.String(length=32), nullable=digest_nullable),
         sa.Column("namespace", sa.Text(), nullable=True),
         sa.Column("identity", sa.Text(), nullable=True),
     ]
@@ -27,35 +36,19 @@ def _identity_columns() -> list[sa.Column[str]]:
 def upgrade() -> None:
     op.create_table(
         "delivered_records",
-        sa.Column("org_id", sa.String(length=64), nullable=False),
+        organization_column(),
         sa.Column("mapping_id", sa.String(length=128), nullable=False),
-        sa.Column("record_id", sa.Text(), nullable=False),
-        sa.Column("digest", sa.String(length=32), nullable=False),
-        *_identity_columns(),
-        sa.ForeignKeyConstraint(
-            ["org_id", "mapping_id"],
-            ["mappings.org_id", "mappings.id"],
-            name=op.f("fk_delivered_records_org_id_mapping_id_mappings"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint(
-            "org_id", "mapping_id", "record_id", name=op.f("pk_delivered_records")
-        ),
+        *_record_columns(digest_nullable=False),
+        foreign_key("delivered_records", ["org_id", "mapping_id"], "mappings", ["org_id", "id"]),
+        primary_key("delivered_records", "org_id", "mapping_id", "record_id"),
     )
     op.create_table(
         "staged_records",
         sa.Column("job_id", sa.Integer(), nullable=False),
-        sa.Column("record_id", sa.Text(), nullable=False),
-        sa.Column("digest", sa.String(length=32), nullable=True),
-        *_identity_columns(),
+        *_record_columns(digest_nullable=True),
         sa.Column("deleted", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["job_id"],
-            ["jobs.id"],
-            name=op.f("fk_staged_records_job_id_jobs"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("job_id", "record_id", name=op.f("pk_staged_records")),
+        foreign_key("staged_records", ["job_id"], "jobs", ["id"]),
+        primary_key("staged_records", "job_id", "record_id"),
     )
 
 
