@@ -261,9 +261,10 @@ def mappings_reconcile(
         bool, typer.Option("--dry-run", help="Report the differences only, change nothing.")
     ] = False,
 ) -> None:
-    """Compare the mapping's lake table with its whole source, key by key, and report the
-    differences (JSON: missing, differing, neverDelivered); without --dry-run, request a job
-    that repairs them (deletes and records again) in its commit, run by a worker."""
+    """Compare what the mapping delivered (its lake table, or its records at the platform)
+    with its whole source, key by key, and report the differences (JSON: missing,
+    differing, neverDelivered); without --dry-run, request a job that repairs them (deletes
+    and records again), run by a worker."""
     from xdm_connector.domain.job_states import JobTrigger
     from xdm_connector.pipeline.reconciliation import compare_mapping
 
