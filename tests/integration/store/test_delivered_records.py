@@ -1,0 +1,78 @@
+"""The delivered records of a mapping: staged by a job, applied once with its success,
+dropped with any other end, read back in key order a page at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.integration.store.conftest import make_world
+from xdm_connector.errors import LeaseLost
+from xdm_connector.store import delivered_records
+from xdm_connector.store.jobs import JobOutcome
+from xdm_connector.store.models import Job
+from xdm_connector.store.store import Store
+
+LEASE = timedelta(minutes=5)
+
+
+def _claimed(store: Store) -> Job:
+    store.jobs.request_ingestion("acme", "XDM1")
+    job = store.jobs.claim("worker-1", LEASE, datetime.now(UTC))
+    assert job is not None
+    return job
+
+
+def _ids(store: Store) -> list[str]:
+    return [row[0] for page in store.delivered_records.pages("acme", "XDM1") for row in page]
+
+
+def _sent(*ids: str, digest: str = "d1") -> list[delivered_records.StagedRow]:
+    return [(key, digest, "Email", f"{key}@example.com", False) for key in ids]
+
+
+def test_a_jobs_staged_records_are_applied_once_with_its_success(store: Store) -> None:
+    make_world(store)
+    job = _claimed(store)
+    store.delivered_records.stage(job.id, _sent("b", "a", "c"))
+    assert _ids(store) == []  # nothing until the job succeeds
+    store.jobs.succeed(job, "worker-1", JobOutcome(), None)
+    assert _ids(store) == ["a", "b", "c"]
+    with pytest.raises(LeaseLost):  # a second end of the same job changes nothing
+        store.jobs.succeed(job, "worker-1", JobOutcome(), None)
+    assert _ids(store) == ["a", "b", "c"]
+
+    later = _claimed(store)
+    deleted: delivered_records.StagedRow = ("a", None, "Email", "a@example.com", True)
+    store.delivered_records.stage(later.id, [*_sent("c", digest="d2"), deleted])
+    assert list(store.delivered_records.staged_identities(later.id)) == [("Email", "a@example.com")]
+    store.jobs.succeed(later, "worker-1", JobOutcome(), None)
+    pages = list(store.delivered_records.pages("acme", "XDM1"))
+    assert [row[:2] for page in pages for row in page] == [("b", "d1"), ("c", "d2")]
+    assert store.delivered_records.identities("acme", "XDM1", ["c", "zz"]) == {
+        "c": ("Email", "c@example.com")
+    }
+
+
+def test_a_failed_jobs_staged_records_are_dropped(store: Store) -> None:
+    make_world(store)
+    job = _claimed(store)
+    store.delivered_records.stage(job.id, _sent("a"))
+    store.delivered_records.stage(job.id, _sent("b"), replace=False)  # a slice's
+    store.jobs.fail(job.id, "worker-1", JobOutcome(reason="no"))
+    assert list(store.delivered_records.staged_identities(job.id)) == []
+    assert _ids(store) == []
+
+
+def test_pages_follow_the_key_order(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delivered_records, "ROWS_PER_STATEMENT", 3)
+    make_world(store)
+    job = _claimed(store)
+    keys = [f"k{n:02d}" for n in range(10)]
+    store.delivered_records.stage(job.id, _sent(*reversed(keys)))
+    store.jobs.succeed(job, "worker-1", JobOutcome(), None)
+    pages = list(store.delivered_records.pages("acme", "XDM1"))
+    assert [len(page) for page in pages] == [3, 3, 3, 1]
+    assert _ids(store) == keys
+    assert store.delivered_records.count("acme", "XDM1") == 10
