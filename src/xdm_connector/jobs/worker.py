@@ -112,6 +112,12 @@ class Worker:
         self.recovery = Recovery(store, settings, self.destinations)
         self.maintenance = ScheduledMaintenance(store, settings, self.destinations)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # On PostgreSQL the worker holds a session lock for its life, which its name promises:
+        # other workers then know at once when its session ends (``jobs/liveness.py``).
+        self._session_lock: liveness.SessionLock | None = None
+        if store.dialect == "postgresql":
+            self.owner += liveness.SESSION_LOCK_SUFFIX
+            self._session_lock = liveness.SessionLock(store, self.owner)
         liveness.register(self.owner)
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._clock = clock
@@ -132,6 +138,8 @@ class Worker:
     def run_once(self) -> bool:
         """One turn of the loop; answers whether a job or a slice was run (never once
         stopping)."""
+        if self._session_lock is not None and not self._session_lock.hold():
+            return False  # a job taken without the lock would look lost to other workers
         if time.monotonic() - self._announced_at >= self.settings.lease_seconds / 3:
             self.announce()
         now = self._clock()
@@ -189,6 +197,8 @@ class Worker:
         finally:
             wakeups.close()
             presence.join()
+            if self._session_lock is not None:
+                self._session_lock.release()
             try:
                 self.store.workers.leave(self.owner)
             except XdmcError as exc:
@@ -203,6 +213,8 @@ class Worker:
                 self.announce()
             except XdmcError as exc:
                 log.warning("worker %s could not announce itself: %s", self.owner, exc)
+            if self._session_lock is not None:
+                self._session_lock.check()
             if self._stopping.wait(interval):
                 return
 
