@@ -40,7 +40,8 @@ from xdm_connector.errors import (
 )
 from xdm_connector.jobs import liveness
 from xdm_connector.jobs.maintenance import ScheduledMaintenance
-from xdm_connector.jobs.notify import wakeups_for
+from xdm_connector.jobs.new_jobs import NewJobs
+from xdm_connector.jobs.notify import Wakeups, wakeups_for
 from xdm_connector.jobs.recovery import Recovery
 from xdm_connector.logs import log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
@@ -122,6 +123,7 @@ class Worker:
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._clock = clock
         self._stopping = threading.Event()
+        self._wakeups: Wakeups | None = None
         self._running: JobControl | None = None
         self._work: RunningWork | None = None
         # Held from the stop check to the claim's end: a stop sees the claimed work, or none.
@@ -176,8 +178,13 @@ class Worker:
 
     def run(self) -> None:
         """Loop until ``stop()``: run jobs; when there is none, wait for a notification of a
-        new job (PostgreSQL) or the poll interval."""
-        wakeups = wakeups_for(self.store, self._stopping)
+        new job (PostgreSQL; on SQLite, a job committed by this process) or the poll
+        interval."""
+        if self.store.dialect == "postgresql":
+            wakeups: Wakeups = wakeups_for(self.store, self._stopping)
+        else:
+            wakeups = NewJobs(self._stopping)
+        self._wakeups = wakeups
         presence = threading.Thread(target=self._present, name="xdmc-presence", daemon=True)
         presence.start()
         log.info("worker %s started", self.owner)
@@ -231,6 +238,8 @@ class Worker:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        if isinstance(self._wakeups, NewJobs):
+            self._wakeups.wake()
         timer = threading.Timer(self.settings.shutdown_grace_seconds, self._abort_running)
         timer.daemon = True
         timer.start()
