@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.api import measure_api
 from bench.harness import ROOT, Comparison, Variant, compare, run_probe
+from bench.latency import measure_latency
 from bench.report import machine, table
 from bench.scaleout import measure_scale_out
 from bench.sources import (
@@ -41,6 +42,7 @@ TARGETS = (
     "optimize",
     "api",
     "scale",
+    "latency",
 )
 
 
@@ -55,6 +57,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-seconds", type=int, default=10)
     parser.add_argument(
         "--scale-profiles", type=int, default=2_000_000, help="records of the scale-out job"
+    )
+    parser.add_argument(
+        "--latency-profiles", type=int, default=2_000_000, help="records of the delta's table"
+    )
+    parser.add_argument(
+        "--latency-triggers", type=int, default=20, help="deltas timed for the latency row"
     )
     return parser.parse_args(argv)
 
@@ -169,6 +177,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             work,
             profiles=options.scale_profiles,
             rounds=options.repetitions,
+        )
+    if "latency" not in skip:
+        latency_path = sqlite_source(options.data, options.latency_profiles)
+        result["latency"] = measure_latency(
+            latency_path, work / "latency", repetitions=options.latency_triggers
         )
     result["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
     result["seconds"] = round(time.time() - started, 1)

@@ -18,7 +18,8 @@ def test_a_smoke_run_measures_every_row(
     monkeypatch.setenv("XDMC_TEST_POSTGRES_URL", postgres_server_url)
     out = tmp_path / "results" / "latest.json"
     arguments = ["--profiles", "2000", "--repetitions", "1", "--skip", "api"]
-    arguments += ["--scale-profiles", "2000"]
+    arguments += ["--scale-profiles", "2000", "--latency-profiles", "2000"]
+    arguments += ["--latency-triggers", "2"]
     result = main([*arguments, "--data", str(tmp_path / "data"), "--out", str(out)])
 
     assert json.loads(out.read_text()) == result
@@ -50,4 +51,8 @@ def test_a_smoke_run_measures_every_row(
     assert scale["two_workers_seconds"] > 0
     assert [run["slices"] for run in scale["runs"]["2"]] == [4]
     assert [run["slices"] for run in scale["runs"]["1"]] == [0]  # alone, it reads it whole
+    latency = result["latency"]
+    assert (latency["profiles"], latency["changed"]) == (2000, 100)
+    assert len(latency["runs_ms"]) == 2
+    assert 0 < latency["median_ms"] <= latency["p95_ms"]
     assert result["machine"]["cores"] >= 1
