@@ -26,6 +26,9 @@ from bench.scaleout import measure_scale_out
 from bench.sources import (
     DEFAULT_MYSQL_URL,
     DEFAULT_POSTGRES_URL,
+    SIMPLE_FIELDS,
+    SIMPLE_READ,
+    libpq_url,
     mysql_source,
     postgres_source,
     sqlite_source,
@@ -34,6 +37,8 @@ from bench.sources import (
 TARGETS = (
     "sqlite",
     "postgres",
+    "simple",
+    "simple-postgres",
     "mysql",
     "delta",
     "jsonl",
@@ -113,6 +118,7 @@ def _comparisons(
         found.append(
             Comparison("mysql", "MariaDB → lake Parquet", subject, [plain], ">= 1x mysqlclient")
         )
+    found += _simple_comparisons(sqlite_path, postgres_url, skip, work)
     folders = export("sqlite→batch folders parquet", sqlite_url, "parquet", "folders")
     if "delta" not in skip:
         found.append(
@@ -129,6 +135,53 @@ def _comparisons(
             Comparison(
                 "jsonl", "SQLite → JSON Lines files (batch folders)", subject, [folders],
                 ">= 0.6x Parquet",
+            )
+        )  # fmt: skip
+    return found
+
+
+def _simple_comparisons(
+    sqlite_path: Path, postgres_url: str | None, skip: set[str], work: Path
+) -> list[Comparison]:
+    """The simple mapping (8 direct fields of ``profile``) through the API, against the
+    read limits (ADBC, ConnectorX into Arrow) and plain reads of the same 8 columns."""
+    found = []
+    read = {"query": SIMPLE_READ}
+    if "simple" not in skip:
+        subject = Variant(
+            "xdm-connector API sqlite→lake",
+            "api_export",
+            {"source_url": f"sqlite:///{sqlite_path}", "home": str(work / "simple")},
+        )
+        adbc = Variant("ADBC sqlite → Arrow", "adbc_sqlite_read", {"path": str(sqlite_path)})
+        plain = Variant("sqlite3 fetchmany", "sqlite_read", {"path": str(sqlite_path), **read})
+        found.append(
+            Comparison(
+                "simple", "SQLite → lake, 8 direct fields, API trigger to Success", subject,
+                [adbc, plain], ">= 0.8x ADBC",
+            )
+        )  # fmt: skip
+    if "simple-postgres" not in skip and postgres_url is not None:
+        subject = Variant(
+            "xdm-connector API postgresql→lake",
+            "api_export",
+            {"source_url": postgres_url, "home": str(work / "simple-postgres")},
+        )
+        connectorx = Variant("ConnectorX → Arrow", "connectorx_read", {"url": postgres_url})
+        plain = Variant("psycopg fetchmany", "psycopg_read", {"url": postgres_url, **read})
+        # dlt refuses a table without its primary key: it reads id besides the 8 fields.
+        dlt = Variant(
+            "dlt sql_table connectorx→parquet",
+            "dlt",
+            {"credentials": libpq_url(postgres_url), "backend": "connectorx",
+             "columns": ["id", *SIMPLE_FIELDS], "home": str(work / "dlt-connectorx")},
+            unavailable="" if importlib.util.find_spec("dlt") else "dlt is not installed",
+        )  # fmt: skip
+        found.append(
+            Comparison(
+                "simple-postgres", "PostgreSQL → lake, 8 direct fields, API trigger to Success",
+                subject, [connectorx, plain, dlt],
+                ">= 0.8x ConnectorX, >= 1x psycopg, >= 2x dlt-ConnectorX",
             )
         )  # fmt: skip
     return found
@@ -151,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     sqlite_path = sqlite_source(options.data, sizes[0])
     postgres_url = None
-    if "postgres" not in skip:
+    if not {"postgres", "simple-postgres"} <= skip:
         postgres_url = postgres_source(server_url, sqlite_path, sizes[0])
     mysql_url = None
     if "mysql" not in skip:

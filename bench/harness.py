@@ -100,9 +100,12 @@ def compare(comparison: Comparison, repetitions: int) -> dict[str, Any]:
             measured = run_probe(variant)
             outcomes[variant.name].runs.append(measured)
             rate = measured["rows"] / measured["seconds"]
+            waited = (
+                f", {measured['wait_seconds']:.2f} s waiting" if "wait_seconds" in measured else ""
+            )
             print(
                 f"  {comparison.key} #{repetition + 1} {variant.name}: {rate:,.0f}/s, "
-                f"{measured['peak_rss_mib']:.0f} MiB",
+                f"{measured['peak_rss_mib']:.0f} MiB{waited}",
                 flush=True,
             )
     subject = outcomes[comparison.subject.name]

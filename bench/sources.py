@@ -81,6 +81,35 @@ PLAIN_READ = (
     'LEFT OUTER JOIN "postalAddress" AS a ON p."postalAddress_id" = a.id'
 )
 
+# The simple mapping: 8 direct fields of the profile table, no join, no expression (its
+# audit field, lastModified, is one of them), and a plain read of those 8 columns.
+SIMPLE_MAPPING = "SIMPLE8"
+SIMPLE_FIELDS = {
+    "email": "/personalEmail/address",
+    "firstName": "/person/name/firstName",
+    "middleName": "/person/name/middleName",
+    "lastName": "/person/name/lastName",
+    "birthDate": "/person/birthDate",
+    "mobilePhone": "/mobilePhone/number",
+    "phone": "/homePhone/number",
+    "lastModified": "/_repo/modifyDate",
+}
+SIMPLE_READ = "SELECT {} FROM profile".format(", ".join(f'"{name}"' for name in SIMPLE_FIELDS))
+
+
+def simple_mapping() -> dict[str, Any]:
+    """The simple mapping's document (as ``mappings apply`` takes it) into the demo dataset."""
+    return {
+        "id": SIMPLE_MAPPING,
+        "label": "8 direct fields",
+        "targetingDimension": "profile",
+        "dataset": "profiles",
+        "auditFields": ["@lastModified"],
+        "fieldMappings": [
+            {"source": f"@{column}", "xdm": xdm} for column, xdm in SIMPLE_FIELDS.items()
+        ],
+    }
+
 
 def sqlite_source(folder: Path, profiles: int) -> Path:
     """The cached SQLite source of ``profiles`` profiles (built the first time)."""

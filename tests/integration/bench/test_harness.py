@@ -25,7 +25,7 @@ def test_a_smoke_run_measures_every_row(
     assert json.loads(out.read_text()) == result
     keys = [c["key"] for c in result["comparisons"]]
     mysql = ["mysql"] if "mysql" in keys else []  # when a MariaDB server answers
-    assert keys == ["sqlite", "postgres", *mysql, "delta", "jsonl"]
+    assert keys == ["sqlite", "postgres", *mysql, "simple", "simple-postgres", "delta", "jsonl"]
     for comparison in result["comparisons"]:
         subject = comparison["subject"]
         assert subject["rows"] == 2000
