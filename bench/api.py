@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,8 @@ def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -
     }
     client_id, token = _prepare(home, store_url)
     try:
-        with serving(home, environment, processes=processes) as base:
+        with serving(home, environment, processes=processes) as server:
+            base = server.base
             headers = {"Authorization": f"Bearer {token}", "X-Api-Key": client_id}
             first = httpx.post(base + _PATH, headers=headers, timeout=30).json()
             endpoints = {
@@ -100,10 +102,23 @@ def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -
     return result
 
 
+@dataclass(frozen=True)
+class Served:
+    """A server started by ``serving``: its base URL and process id."""
+
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """The CPU time the server's process has used so far (every thread of it)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def serving(home: Path, environment: dict[str, str], *, processes: int = 1) -> Iterator[str]:
+def serving(home: Path, environment: dict[str, str], *, processes: int = 1) -> Iterator[Served]:
     """``xdm-connector serve`` with ``environment`` (its log in ``home``), as the product
-    ships it, while the block runs; yields its base URL once every process of it serves."""
+    ships it, while the block runs; yields it once every process of it serves."""
     log = (home / "server.log").open("wb")
     # Bound here and handed over (--fd): no other process can take the port meanwhile.
     listening = socket.create_server(("127.0.0.1", 0))
@@ -119,7 +134,7 @@ def serving(home: Path, environment: dict[str, str], *, processes: int = 1) -> I
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, home / "server.log")
-        yield base
+        yield Served(base, server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

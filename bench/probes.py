@@ -52,6 +52,25 @@ DETAILS: dict[str, float] = {}
 """What a probe measured besides its rows and seconds, printed with them."""
 
 
+def _cpu_seconds() -> float:
+    """The CPU time of this process (every thread) and of its children waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class _Timer:
+    """The seconds of a probe's work, and its CPU seconds (into ``DETAILS``): on a machine
+    busy with other work, the CPU a read or an export costs varies less than its time."""
+
+    def __init__(self) -> None:
+        self.started, self.cpu_started = time.perf_counter(), _cpu_seconds()
+
+    def stop(self) -> float:
+        DETAILS["cpu_seconds"] = round(_cpu_seconds() - self.cpu_started, 3)
+        return time.perf_counter() - self.started
+
+
 def _install(source_url: str, folder: Path, definition: Any) -> tuple[Any, Any]:
     """A new installation in ``folder``: the organization of ``source_url``, the demo's
     dataset in the lake, and the mapping ``definition`` published; its settings and store."""
@@ -131,8 +150,9 @@ def api_export(source_url: str, home: str, poll_seconds: float = 0.01) -> Measur
     environment.pop("XDMC_DATABASE_URL", None)
     headers = {"Authorization": f"Bearer {token.access_token}", "X-Api-Key": credentials.client_id}
     path = f"/{ORG}/campaign/dataIngestion/xdmIngestion/{SIMPLE_MAPPING}/ingest"
-    with serving(folder, environment) as base, httpx.Client(base_url=base, timeout=30) as client:
-        started = time.perf_counter()
+    served = serving(folder, environment)
+    with served as server, httpx.Client(base_url=server.base, timeout=30) as client:
+        started, cpu_started = time.perf_counter(), server.cpu_seconds()
         answer = client.post(path, headers=headers).json()
         if "requestId" not in answer:
             raise SystemExit(f"bench: the trigger answered {answer}")
@@ -141,6 +161,7 @@ def api_export(source_url: str, home: str, poll_seconds: float = 0.01) -> Measur
                .json())["status"] == "In Progress":  # fmt: skip
             time.sleep(poll_seconds)
         elapsed = time.perf_counter() - started
+        DETAILS["cpu_seconds"] = round(server.cpu_seconds() - cpu_started, 3)
     if status["status"] != "Success":
         raise SystemExit(f"bench: the request ended {status}")
     # The server, a child waited for, ran the job: its peak memory is the probe's.
@@ -284,12 +305,12 @@ def optimize(source_path: str, home: str, commits: int = 96) -> Measured:
 
 def sqlite_read(path: str, query: str = PLAIN_READ) -> Measured:
     """Python's sqlite3 reading the mapping's source columns (those of ``query``)."""
-    rows, started = 0, time.perf_counter()
+    rows, timer = 0, _Timer()
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
         cursor = conn.execute(query)
         while chunk := cursor.fetchmany(FETCH_ROWS):
             rows += len(chunk)
-    return rows, time.perf_counter() - started
+    return rows, timer.stop()
 
 
 def psycopg_read(url: str, query: str = PLAIN_READ) -> Measured:
@@ -297,13 +318,13 @@ def psycopg_read(url: str, query: str = PLAIN_READ) -> Measured:
     server-side cursor."""
     import psycopg
 
-    rows, started = 0, time.perf_counter()
+    rows, timer = 0, _Timer()
     with psycopg.connect(libpq_url(url)) as conn, conn.cursor(name="bench") as cursor:
         cursor.itersize = FETCH_ROWS
         cursor.execute(query)
         while chunk := cursor.fetchmany(FETCH_ROWS):
             rows += len(chunk)
-    return rows, time.perf_counter() - started
+    return rows, timer.stop()
 
 
 def mysqlclient_read(url: str) -> Measured:
@@ -337,7 +358,7 @@ def adbc_sqlite_read(path: str, query: str = SIMPLE_READ) -> Measured:
     import adbc_driver_sqlite
     import adbc_driver_sqlite.dbapi
 
-    rows, started = 0, time.perf_counter()
+    rows, timer = 0, _Timer()
     batch_rows = adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value
     with (
         closing(adbc_driver_sqlite.dbapi.connect(f"file:{path}?mode=ro")) as conn,
@@ -347,7 +368,7 @@ def adbc_sqlite_read(path: str, query: str = SIMPLE_READ) -> Measured:
         cursor.execute(query)
         for batch in cursor.fetch_record_batch():
             rows += batch.num_rows
-    return rows, time.perf_counter() - started
+    return rows, timer.stop()
 
 
 def connectorx_read(url: str, query: str = SIMPLE_READ) -> Measured:
@@ -355,9 +376,9 @@ def connectorx_read(url: str, query: str = SIMPLE_READ) -> Measured:
     connection (the read limit on PostgreSQL)."""
     import connectorx
 
-    started = time.perf_counter()
+    timer = _Timer()
     table = connectorx.read_sql(libpq_url(url), query, return_type="arrow")
-    return table.num_rows, time.perf_counter() - started
+    return table.num_rows, timer.stop()
 
 
 def dlt_load(
@@ -388,9 +409,9 @@ def dlt_load(
         chunk_size=ARROW_BATCH_ROWS,
         included_columns=columns,
     )
-    started = time.perf_counter()
+    timer = _Timer()
     pipeline.run(table, loader_file_format="parquet")
-    elapsed = time.perf_counter() - started
+    elapsed = timer.stop()
     trace = pipeline.last_trace
     normalized = trace.last_normalize_info if trace is not None else None
     if normalized is None:
