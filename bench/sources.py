@@ -131,10 +131,18 @@ def postgres_source(server_url: str, sqlite_path: Path, profiles: int) -> str:
     url = server.set(database=name)
     with psycopg.connect(_libpq(url)) as conn:
         present = conn.execute("SELECT to_regclass('profile') IS NOT NULL").fetchone()
-        if not (present and present[0]) or _rows(conn) != profiles:
-            print(f"bench: copying {profiles:,} profiles into PostgreSQL {name} (once)", flush=True)
-            _fill(conn, sqlite_path)
+        filled = bool(present and present[0]) and _rows(conn) == profiles
+    if not filled:
+        print(f"bench: copying {profiles:,} profiles into PostgreSQL {name} (once)", flush=True)
+        copy_into_postgres(url, sqlite_path)
     return url.render_as_string(hide_password=False)
+
+
+def copy_into_postgres(url: str | sa.URL, sqlite_path: Path) -> None:
+    """Replace the demo's tables of the PostgreSQL database of ``url`` with the rows of the
+    SQLite file ``sqlite_path``, through ``COPY``."""
+    with psycopg.connect(_libpq(sa.make_url(url))) as conn:
+        _fill(conn, sqlite_path)
 
 
 def libpq_url(url: str) -> str:

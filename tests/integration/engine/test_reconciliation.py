@@ -17,7 +17,7 @@ from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.publication import publish_mapping
 from xdm_connector.xdm.registry import SchemaRegistry
 
-from .conftest import PROFILES, Engine
+from .conftest import PROFILES, SOURCE_KINDS, Engine
 
 ADDED = 200
 """Profiles copied from the demo's, so that 200 live records remain after 200 deletes."""
@@ -54,13 +54,15 @@ def publish_with_sweep(engine: Engine, interval: int = 0) -> None:
 
 def add_profiles(engine: Engine) -> None:
     engine.source("ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
+    email = engine.concat("'copy'", "email")
     engine.source(
         "INSERT INTO profile (id, email, firstName, lastName, gender, created, lastModified) "
-        f"SELECT id + {PROFILES}, 'copy' || email, firstName, lastName, gender, created, "
+        f"SELECT id + {PROFILES}, {email}, firstName, lastName, gender, created, "
         "lastModified FROM profile"
     )
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_a_due_sweep_leaves_the_upsert_table_with_the_sources_live_keys(
     engine: Engine, run_cli: CliRunner
 ) -> None:
@@ -106,6 +108,7 @@ def test_a_due_sweep_leaves_the_upsert_table_with_the_sources_live_keys(
     assert report == {"missing": 0, "differing": 0, "neverDelivered": 0, "dryRun": True}
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_reconcile_requests_a_job_that_sweeps_before_it_is_due(
     engine: Engine, run_cli: CliRunner
 ) -> None:
@@ -126,6 +129,7 @@ def test_reconcile_requests_a_job_that_sweeps_before_it_is_due(
     assert sorted(map(int, engine.lake_ids())) == list(range(11, PROFILES + ADDED + 1))
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_a_record_inserted_during_the_sweep_is_not_deleted(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
