@@ -20,6 +20,7 @@ fails with its batch aborted (``TooManyRejected``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,8 @@ from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,13 @@ class Exporter:
                 recent = lookback.document()
                 if recent is not None:
                     watermark["lookback"] = recent
+                counts.lookback_dropped = lookback.dropped
+                narrowed = lookback.narrowing_warning(
+                    repaired=context.definition.deletes is not None
+                )
+                if narrowed is not None:
+                    log.warning("job %s: %s", job.id, narrowed)
+                    counts.warnings.append(narrowed)
                 counts.threshold = context.definition.rejected_threshold_percent
                 if counts.over_threshold:
                     delivery.refuse(counts, batch_id)
