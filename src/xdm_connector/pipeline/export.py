@@ -70,6 +70,10 @@ class SourceRead:
     deletes: list[WrittenFile]
     reconciled: dict[str, Any] | None = None
     """What the job's reconciliation found, when it swept (``pipeline/reconciliation.py``)."""
+    sweep_at: datetime | None = None
+    """When a job cut into slices sweeps, once its slices are written: its read time."""
+    window: Window | None = None
+    """The window of a job cut into slices."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,9 @@ class Exporter:
                 if read.ranges:
                     batch_id = delivery.open_batch()
                     counts = self.slices.coordinate(job, context, read.ranges, lookback, control)
+                    if read.sweep_at is not None:
+                        read = self._sweep_slices(run, dataclasses.replace(read, counts=counts))
+                        counts, files = read.counts, read.files
                 watermark = encode_bound(read.until)
                 recent = lookback.document()
                 if recent is not None:
@@ -183,16 +190,43 @@ class Exporter:
         if self._others_can_help():
             ranges = slice_ranges(source, plan, window, self.settings.slice_rows)
             if ranges:
-                # A sliced job does not sweep: the next unsliced one does (still due).
-                return SourceRead(until, lookback, ranges, RecordCounts(), [], [])
+                # The sweep waits for the slices: once per job, after its records are read.
+                return SourceRead(
+                    until,
+                    lookback,
+                    ranges,
+                    RecordCounts(),
+                    [],
+                    [],
+                    sweep_at=now if sweep else None,
+                    window=window,
+                )
         extracted = extract(self.settings, run, source, plan, window, lookback)
         read = SourceRead(until, lookback, [], extracted.counts, extracted.files, extracted.deletes)
         if sweep:
             read = self._sweep(run, source, plan, read, now)
         return read
 
+    def _sweep_slices(self, run: JobRun, read: SourceRead) -> SourceRead:
+        """The sweep of a job cut into slices, once they are written: the rows of its
+        window are the slices' (``Reconciliation``'s ``window``)."""
+        assert read.sweep_at is not None
+        at = read.sweep_at
+        return self.setup.read(
+            run,
+            lambda source, plan, _lookback: self._sweep(run, source, plan, read, at, read.window),
+            retries=run.control.source_retries,
+            what=f"the reconciliation of job {run.job.id}",
+        )
+
     def _sweep(
-        self, run: JobRun, source: SourceDatabase, plan: ExportPlan, read: SourceRead, now: datetime
+        self,
+        run: JobRun,
+        source: SourceDatabase,
+        plan: ExportPlan,
+        read: SourceRead,
+        now: datetime,
+        window: Window | None = None,
     ) -> SourceRead:
         """The job's read with its reconciliation's repairs and deletes added (a lake's
         ``upsert`` table only; another destination or mode is noted, not swept)."""
@@ -201,9 +235,8 @@ class Exporter:
         if tables is None or tables.mode(org, dataset) is not LakeMode.UPSERT:
             note = {"skipped": "only an upsert table of the lake is reconciled"}
             return dataclasses.replace(read, reconciled=note)
-        sweep = Reconciliation(
-            self.settings, run, source, plan, tables.table(org, dataset), run.workdir / "sweep"
-        )
+        table, folder = tables.table(org, dataset), run.workdir / "sweep"
+        sweep = Reconciliation(self.settings, run, source, plan, table, folder, window)
         delivered_now = [*read.files, *read.deletes]
         differences = sweep.compare(delivered_now)
         repair = sweep.repair(delivered_now)

@@ -14,7 +14,9 @@ no side is ever held whole in Python objects::
     differing        keys whose digests differ: exported again
     never delivered  live, valid source records the table lacks: exported again
 
-The records to export again are read again by key (``ExportPlan.rows_by_key_query``), and
+The keys the job itself delivers are left to it: its own files' (``delivered_now``), or,
+for a job cut into slices whose files other workers wrote, the keys of the source rows in
+its window (``window``). The records to export again are read again by key (``ExportPlan.rows_by_key_query``), and
 the candidate deletes are checked again against the source by their ``_id`` just before
 they are written (a record inserted during the sweep is exported, never deleted); both
 travel in the job's batch, so the lake applies them in the job's one commit
@@ -40,11 +42,12 @@ from deltalake import DeltaTable
 
 from xdm_connector.domain.lake_modes import UPSERT_KEY, LakeMode
 from xdm_connector.domain.mapping_definition import MappingDefinition
+from xdm_connector.domain.windows import Window
 from xdm_connector.errors import ExportError, InvalidInput
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.extraction import Extracted, RecordFiles
 from xdm_connector.pipeline.files import WrittenFile
-from xdm_connector.pipeline.plan import DELETED_LABEL, KEY_LABEL, ExportPlan
+from xdm_connector.pipeline.plan import DELETED_LABEL, IN_WINDOW_LABEL, KEY_LABEL, ExportPlan
 from xdm_connector.pipeline.setup import JobRun, JobSetup
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
@@ -57,6 +60,7 @@ KEYS_PER_READ = 500
 """Keys read again per query (bound parameters: under every source's limit)."""
 DIGEST = "_digest"
 LIVE = "_live"
+IN_JOB = "_in_job"
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,8 @@ def record_digests(records: pa.RecordBatch, schema: pa.Schema) -> pa.Array:
 
 
 class Reconciliation:
-    """One reconciliation of a run's lake ``table`` with its ``source``, in ``folder``."""
+    """One reconciliation of a run's lake ``table`` with its ``source``, in ``folder``;
+    the rows of ``window`` are the job's own (a sliced job's)."""
 
     def __init__(
         self,
@@ -112,8 +117,10 @@ class Reconciliation:
         plan: ExportPlan,
         table: DeltaTable | None,
         folder: Path,
+        window: Window | None = None,
     ) -> None:
         self.settings = settings
+        self.window = window
         self.run = run
         self.source = source
         self.plan = plan
@@ -183,7 +190,7 @@ class Reconciliation:
         writer: pq.ParquetWriter | None = None
         try:
             for batch in self.source.read_batches(
-                self.plan.all_rows_query(), batch_rows=self.settings.extract_batch_rows
+                self.plan.all_rows_query(self.window), batch_rows=self.settings.extract_batch_rows
             ):
                 self.run.control.check()
                 shaped = shaper.shape(batch)
@@ -194,12 +201,18 @@ class Reconciliation:
                 kept = accepted.filter(pc.invert(checked.rejected))
                 digests = record_digests(valid, self.schema)
                 live = self._live(batch).take(kept)
+                in_job = (
+                    pc.fill_null(batch.column(IN_WINDOW_LABEL), False).take(kept)
+                    if self.window is not None
+                    else pa.repeat(False, len(kept))
+                )
                 part = pa.table(
                     {
                         KEY_LABEL: batch.column(KEY_LABEL).take(kept),
                         UPSERT_KEY: valid.column(UPSERT_KEY).cast(pa.string()),
                         DIGEST: digests,
                         LIVE: live,
+                        IN_JOB: in_job,
                     }
                 )
                 if writer is None:
@@ -229,11 +242,14 @@ class Reconciliation:
         connection = duckdb.connect()
         connection.read_parquet(str(self.folder / "source.parquet")).create_view("source_rows")
         connection.read_parquet(str(self.folder / "lake.parquet")).create_view("lake_rows")
+        # The job's own keys: its files', and its window's rows (a sliced job).
+        connection.execute("CREATE VIEW window_rows AS SELECT _id FROM source_rows WHERE _in_job")
         if delivered_now:
             paths = [str(written.path) for written in delivered_now]
-            connection.read_parquet(paths).select(UPSERT_KEY).create_view("job_rows")
+            files = connection.read_parquet(paths).select(f"CAST({UPSERT_KEY} AS VARCHAR) AS _id")
+            files.union(connection.sql("SELECT _id FROM window_rows")).create_view("job_rows")
         else:
-            connection.execute("CREATE VIEW job_rows AS SELECT NULL::VARCHAR AS _id WHERE false")
+            connection.execute("CREATE VIEW job_rows AS SELECT _id FROM window_rows")
         hard = bool(self.rules and self.rules.detect_hard_deletes)
         connection.execute("CREATE TABLE rules AS SELECT ?::BOOLEAN AS hard", [hard])
         # A key the source lacks is deleted only when hard deletes are detected; a
