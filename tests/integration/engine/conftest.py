@@ -30,6 +30,7 @@ from tests.lake import lake_table
 from xdm_connector.app import create_app
 from xdm_connector.demo.setup import DEMO_ORG, prepare_demo
 from xdm_connector.demo.source import create_demo_source
+from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.services.organizations import create_organization
 from xdm_connector.settings import Settings
@@ -77,6 +78,17 @@ class Engine:
         assert self.worker.run_once()
         return self.store.jobs.get("demo", "XDM44", request_id)
 
+    def reconcile(self) -> Job:
+        """Request a job that sweeps (``mappings reconcile``) and run it; it must succeed
+        and say what its reconciliation found."""
+        requested = self.store.jobs.request_ingestion("demo", "XDM44", JobTrigger.RECONCILE)
+        assert self.worker.run_once()
+        job = self.store.jobs.get("demo", "XDM44", requested.job.request_id)
+        assert job.state == JobState.SUCCESS, job.reason
+        assert job.details is not None
+        assert "reconciliation" in job.details
+        return job
+
     def status(self, request_id: int) -> dict[str, Any]:
         """The ingestion API's answer for a request."""
         answer = self.client.get(INGEST, params={"requestId": request_id}, headers=self.headers)
@@ -95,6 +107,15 @@ class Engine:
                 # In PyMySQL's style: %s, a literal % doubled.
                 marked = statement.replace("%", "%%").replace("?", "%s")
                 connection.exec_driver_sql(marked, parameters)
+        finally:
+            engine.dispose()
+
+    def source_rows(self, query: str) -> list[tuple[Any, ...]]:
+        """The rows of ``query`` on the demo source database."""
+        engine = sa.create_engine(self.source_url)
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.exec_driver_sql(query)]
         finally:
             engine.dispose()
 

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from xdm_connector.demo.setup import demo_mapping
-from xdm_connector.domain.job_states import JobState, JobTrigger
+from xdm_connector.domain.job_states import JobState
 from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
@@ -86,10 +86,5 @@ def test_a_narrowed_look_back_warns_and_the_next_reconciliation_repairs(engine: 
     assert (missed.state, missed.records_ingested) == (JobState.SUCCESS, 0)
     assert first_name(engine, "150") != "Late"
 
-    requested = engine.store.jobs.request_ingestion("demo", "XDM44", JobTrigger.RECONCILE)
-    assert engine.worker.run_once()
-    swept = engine.store.jobs.get("demo", "XDM44", requested.job.request_id)
-    assert swept.state == JobState.SUCCESS, swept.reason
-    assert swept.details is not None
-    assert "reconciliation" in swept.details
+    engine.reconcile()
     assert first_name(engine, "150") == "Late"
