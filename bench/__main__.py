@@ -45,6 +45,7 @@ TARGETS = (
     "memory",
     "merge",
     "optimize",
+    "reconcile",
     "api",
     "scale",
     "latency",
@@ -275,12 +276,14 @@ def _memory(
 
 
 def _lake_upkeep(sqlite_path: Path, skip: set[str], work: Path) -> list[dict[str, Any]]:
-    """A 1% change merged into the upsert table of the source, and the compaction of 96
-    small commits of it: time and peak memory, once each."""
+    """A 1% change merged into the upsert table of the source, the compaction of 96 small
+    commits of it, and a reconciliation of the source against the table: time and peak
+    memory, once each."""
     rows = []
     probes = [
         ("merge", "1% of the records merged into an upsert table", "<= 300 MiB"),
         ("optimize", "optimize of 96 small commits", "reported"),
+        ("reconcile", "reconciliation of the source against as many records", "<= 300 MiB"),
     ]
     for key, title, goal in probes:
         if key in skip:

@@ -15,6 +15,9 @@ Probes:
 - ``merge``: a 1% change of the source merged by a second job into the upsert table the
   first job made (made in a process of its own, so the peak memory is the merge's);
 - ``optimize``: the compaction of a table of 96 small commits (made in a process of its own);
+- ``reconcile``: a reconciliation (``mappings reconcile --dry-run``) of the source against
+  the upsert table a first job made of it (made in a process of its own): every key of both
+  sides and its digest, compared;
 - ``sqlite_read``: Python's ``sqlite3``, ``fetchmany`` over the source columns the mapping
   reads, nothing else done;
 - ``psycopg_read``: psycopg 3, a server-side cursor, ``fetchmany`` over the same columns;
@@ -303,6 +306,32 @@ def optimize(source_path: str, home: str, commits: int = 96) -> Measured:
     return rows, elapsed
 
 
+def reconcile(source_path: str, home: str) -> Measured:
+    """The comparison of a reconciliation: the source's rows against as many records that a
+    first job delivered into the upsert table; its source rows and seconds."""
+    from xdm_connector.demo.setup import DEMO_MAPPING
+    from xdm_connector.pipeline.reconciliation import compare_mapping
+    from xdm_connector.settings import Settings
+    from xdm_connector.store.store import Store
+
+    folder = Path(home)
+    shutil.rmtree(folder, ignore_errors=True)
+    _prepare("export", source_url=f"sqlite:///{source_path}", home=str(folder),
+             file_format="parquet", keep=True)  # fmt: skip
+    settings = Settings(home=folder, database_url=None, embedded_worker=False)
+    store = Store(settings.store_url)
+    started = time.perf_counter()
+    found = compare_mapping(store, settings, ORG, DEMO_MAPPING)
+    elapsed = time.perf_counter() - started
+    store.close()
+    if any(found.document().values()):
+        raise SystemExit(f"bench: the reconciliation found differences: {found.document()}")
+    with closing(sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)) as conn:
+        (rows,) = conn.execute("select count(*) from profile").fetchone()
+    shutil.rmtree(folder, ignore_errors=True)
+    return int(rows), elapsed
+
+
 def sqlite_read(path: str, query: str = PLAIN_READ) -> Measured:
     """Python's sqlite3 reading the mapping's source columns (those of ``query``)."""
     rows, timer = 0, _Timer()
@@ -450,6 +479,7 @@ PROBES: dict[str, Callable[..., Measured]] = {
     "merge": merge,
     "small_commits": small_commits,
     "optimize": optimize,
+    "reconcile": reconcile,
     "sqlite_read": sqlite_read,
     "psycopg_read": psycopg_read,
     "mysqlclient_read": mysqlclient_read,
