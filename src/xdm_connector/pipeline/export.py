@@ -27,7 +27,6 @@ from typing import Any
 
 from xdm_connector.destinations.base import Destination
 from xdm_connector.domain.job_states import JobTrigger
-from xdm_connector.domain.lake_modes import LakeMode
 from xdm_connector.domain.windows import (
     Bound,
     KeyRange,
@@ -228,15 +227,17 @@ class Exporter:
         now: datetime,
         window: Window | None = None,
     ) -> SourceRead:
-        """The job's read with its reconciliation's repairs and deletes added (a lake's
-        ``upsert`` table only; another destination or mode is noted, not swept)."""
+        """The job's read with its reconciliation's repairs and deletes added (a table of
+        the lake only; another destination is noted, not swept)."""
         tables = run.opened.tables
         org, dataset = run.job.org_id, run.context.dataset_id
-        if tables is None or tables.mode(org, dataset) is not LakeMode.UPSERT:
-            note = {"skipped": "only an upsert table of the lake is reconciled"}
+        if tables is None:
+            note = {"skipped": "only a table of the lake is reconciled"}
             return dataclasses.replace(read, reconciled=note)
         table, folder = tables.table(org, dataset), run.workdir / "sweep"
-        sweep = Reconciliation(self.settings, run, source, plan, table, folder, window)
+        sweep = Reconciliation(
+            self.settings, run, source, plan, table, folder, window, tables.mode(org, dataset)
+        )
         delivered_now = [*read.files, *read.deletes]
         differences = sweep.compare(delivered_now)
         repair = sweep.repair(delivered_now)

@@ -20,8 +20,12 @@ its window (``window``). The records to export again are read again by key (``Ex
 the candidate deletes are checked again against the source by their ``_id`` just before
 they are written (a record inserted during the sweep is exported, never deleted); both
 travel in the job's batch, so the lake applies them in the job's one commit
-(``pipeline/export.py``). Only ``upsert`` tables are reconciled: an ``append`` table keeps
-every version, so its rows are not the current state.
+(``pipeline/export.py``).
+
+An ``upsert`` table's rows are its current state. An ``append`` table keeps every version:
+its current state is, per ``_id``, the row of the latest commit (its file's commit time,
+then its place in the file), unless that row is a delete's (``_xdmc_deleted``); the lake
+side is reduced to that before the join.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
-from xdm_connector.domain.lake_modes import UPSERT_KEY, LakeMode
+from xdm_connector.domain.lake_modes import DELETED_COLUMN, UPSERT_KEY, LakeMode
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.windows import Window
 from xdm_connector.errors import ExportError, InvalidInput
@@ -60,6 +64,8 @@ KEYS_PER_READ = 500
 """Keys read again per query (bound parameters: under every source's limit)."""
 DIGEST = "_digest"
 LIVE = "_live"
+COMMITTED_AT = "_committed_at"
+ROW = "_row"
 IN_JOB = "_in_job"
 
 
@@ -118,9 +124,11 @@ class Reconciliation:
         table: DeltaTable | None,
         folder: Path,
         window: Window | None = None,
+        mode: LakeMode = LakeMode.UPSERT,
     ) -> None:
         self.settings = settings
         self.window = window
+        self.mode = mode
         self.run = run
         self.source = source
         self.plan = plan
@@ -223,25 +231,66 @@ class Reconciliation:
                 writer.close()
 
     def _write_lake(self) -> None:
-        """``lake.parquet``: each lake row's ``_id`` and digest."""
-        schema = pa.schema([(UPSERT_KEY, pa.string()), (DIGEST, pa.string())])
+        """``lake.parquet``: each lake row's ``_id`` and digest; in an ``append`` table also
+        its commit time, its place in its file, and whether it is a delete's."""
+        schema = pa.schema(
+            [
+                (UPSERT_KEY, pa.string()),
+                (DIGEST, pa.string()),
+                (COMMITTED_AT, pa.int64()),
+                (ROW, pa.int64()),
+                (DELETED_COLUMN, pa.bool_()),
+            ]
+        )
         with pq.ParquetWriter(self.folder / "lake.parquet", schema) as writer:
             if self.table is None:
                 return
+            committed = _commit_times(self.table)
             dataset = self.table.to_pyarrow_dataset()
-            for batch in dataset.to_batches(columns=self.schema.names):
-                self.run.control.check()
-                if not batch.num_rows:
-                    continue
-                digests = record_digests(batch, self.schema)
-                ids = batch.column(UPSERT_KEY).cast(pa.string())
-                writer.write_table(pa.table([ids, digests], schema=schema))
+            marked = DELETED_COLUMN in dataset.schema.names
+            names = [*self.schema.names, *([DELETED_COLUMN] if marked else [])]
+            for fragment in dataset.get_fragments():
+                at = committed.get(_relative(fragment.path, self.table), 0)
+                row = 0
+                # The table's schema: older files lack the columns of a delete's row.
+                for batch in fragment.to_batches(schema=dataset.schema, columns=names):
+                    self.run.control.check()
+                    if not batch.num_rows:
+                        continue
+                    deleted = (
+                        pc.fill_null(batch.column(DELETED_COLUMN), False)
+                        if marked
+                        else pa.repeat(False, batch.num_rows)
+                    )
+                    part = [
+                        batch.column(UPSERT_KEY).cast(pa.string()),
+                        record_digests(batch, self.schema),
+                        pa.repeat(at, batch.num_rows).cast(pa.int64()),
+                        pa.array(range(row, row + batch.num_rows), pa.int64()),
+                        deleted,
+                    ]
+                    writer.write_table(pa.table(part, schema=schema))
+                    row += batch.num_rows
 
     def _connection(self, delivered_now: list[WrittenFile]) -> duckdb.DuckDBPyConnection:
         """DuckDB with the views of the comparison over the two files."""
         connection = duckdb.connect()
         connection.read_parquet(str(self.folder / "source.parquet")).create_view("source_rows")
-        connection.read_parquet(str(self.folder / "lake.parquet")).create_view("lake_rows")
+        lake = connection.read_parquet(str(self.folder / "lake.parquet"))
+        if self.mode is LakeMode.APPEND:
+            # The current state: each key's latest row, unless a delete's.
+            lake.create_view("lake_versions")
+            connection.execute(
+                """
+                CREATE VIEW lake_rows AS SELECT _id, _digest FROM (
+                  SELECT _id, _digest, _xdmc_deleted, row_number() OVER (
+                    PARTITION BY _id ORDER BY _committed_at DESC, _row DESC) AS latest
+                  FROM lake_versions)
+                WHERE latest = 1 AND NOT _xdmc_deleted
+                """
+            )
+        else:
+            lake.create_view("lake_rows")
         # The job's own keys: its files', and its window's rows (a sliced job).
         connection.execute("CREATE VIEW window_rows AS SELECT _id FROM source_rows WHERE _in_job")
         if delivered_now:
@@ -273,6 +322,20 @@ class Reconciliation:
             """
         )
         return connection
+
+
+def _commit_times(table: DeltaTable) -> dict[str, int]:
+    """Each file of the table (its path in the log) → when its commit added it (ms)."""
+    actions = table.get_add_actions(flatten=True)
+    paths = actions.column("path").to_pylist()
+    times = pc.cast(pa.chunked_array(actions.column("modification_time")), pa.int64())
+    return dict(zip(paths, times.to_pylist(), strict=True))
+
+
+def _relative(path: str, table: DeltaTable) -> str:
+    """A fragment's path as the table's log names it (relative to the table's root)."""
+    root = table.table_uri.rstrip("/").split("://", 1)[-1]
+    return path.split(root, 1)[-1].lstrip("/") if root in path else path
 
 
 def _id_path(plan: ExportPlan) -> str:
@@ -314,13 +377,13 @@ def compare_mapping(store: Store, settings: Settings, org: str, mapping_id: str)
     workdir = setup.work.root / f"reconcile-{uuid.uuid4().hex[:8]}"
     with setup.running(probe, context, control, workdir) as run:
         tables = run.opened.tables
-        if tables is None or tables.mode(org, context.dataset_id) is not LakeMode.UPSERT:
-            raise InvalidInput(
-                "only a mapping whose dataset is an upsert table of the lake is reconciled"
-            )
+        if tables is None:
+            raise InvalidInput("only a mapping whose dataset is a table of the lake is reconciled")
         table = tables.table(org, context.dataset_id)
+        mode = tables.mode(org, context.dataset_id)
 
         def body(source: SourceDatabase, plan: ExportPlan, _lookback: object) -> Differences:
-            return Reconciliation(settings, run, source, plan, table, workdir).compare()
+            reconciliation = Reconciliation(settings, run, source, plan, table, workdir, mode=mode)
+            return reconciliation.compare()
 
         return setup.read(run, body, retries=control.source_retries, what="reconciliation")
