@@ -1,18 +1,12 @@
-"""jobs: the versions each job's look-back forgot, narrowing (``lookbackDropped``)
-
-Revision ID: 0012
-Revises: 0011
-"""
+"""jobs: the versions each job's look-back forgot, narrowing (``lookbackDropped``)"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
-branch_labels = None
-depends_on = None
+revision = "0013"
+down_revision = "0012"
 
 
 def upgrade() -> None:
