@@ -20,11 +20,15 @@ from typing import Any
 
 from bench.api import measure_api
 from bench.harness import ROOT, Comparison, Variant, compare, run_probe
+from bench.latency import measure_latency
 from bench.report import machine, table
 from bench.scaleout import measure_scale_out
 from bench.sources import (
     DEFAULT_MYSQL_URL,
     DEFAULT_POSTGRES_URL,
+    SIMPLE_FIELDS,
+    SIMPLE_READ,
+    libpq_url,
     mysql_source,
     postgres_source,
     sqlite_source,
@@ -33,14 +37,18 @@ from bench.sources import (
 TARGETS = (
     "sqlite",
     "postgres",
+    "simple",
+    "simple-postgres",
     "mysql",
     "delta",
     "jsonl",
     "memory",
     "merge",
     "optimize",
+    "reconcile",
     "api",
     "scale",
+    "latency",
 )
 
 
@@ -55,6 +63,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-seconds", type=int, default=10)
     parser.add_argument(
         "--scale-profiles", type=int, default=2_000_000, help="records of the scale-out job"
+    )
+    parser.add_argument(
+        "--latency-profiles", type=int, default=2_000_000, help="records of the delta's table"
+    )
+    parser.add_argument(
+        "--latency-triggers", type=int, default=20, help="deltas timed for the latency row"
     )
     return parser.parse_args(argv)
 
@@ -105,6 +119,7 @@ def _comparisons(
         found.append(
             Comparison("mysql", "MariaDB → lake Parquet", subject, [plain], ">= 1x mysqlclient")
         )
+    found += _simple_comparisons(sqlite_path, postgres_url, skip, work)
     folders = export("sqlite→batch folders parquet", sqlite_url, "parquet", "folders")
     if "delta" not in skip:
         found.append(
@@ -121,6 +136,53 @@ def _comparisons(
             Comparison(
                 "jsonl", "SQLite → JSON Lines files (batch folders)", subject, [folders],
                 ">= 0.6x Parquet",
+            )
+        )  # fmt: skip
+    return found
+
+
+def _simple_comparisons(
+    sqlite_path: Path, postgres_url: str | None, skip: set[str], work: Path
+) -> list[Comparison]:
+    """The simple mapping (8 direct fields of ``profile``) through the API, against the
+    read limits (ADBC, ConnectorX into Arrow) and plain reads of the same 8 columns."""
+    found = []
+    read = {"query": SIMPLE_READ}
+    if "simple" not in skip:
+        subject = Variant(
+            "xdm-connector API sqlite→lake",
+            "api_export",
+            {"source_url": f"sqlite:///{sqlite_path}", "home": str(work / "simple")},
+        )
+        adbc = Variant("ADBC sqlite → Arrow", "adbc_sqlite_read", {"path": str(sqlite_path)})
+        plain = Variant("sqlite3 fetchmany", "sqlite_read", {"path": str(sqlite_path), **read})
+        found.append(
+            Comparison(
+                "simple", "SQLite → lake, 8 direct fields, API trigger to Success", subject,
+                [adbc, plain], ">= 0.8x ADBC",
+            )
+        )  # fmt: skip
+    if "simple-postgres" not in skip and postgres_url is not None:
+        subject = Variant(
+            "xdm-connector API postgresql→lake",
+            "api_export",
+            {"source_url": postgres_url, "home": str(work / "simple-postgres")},
+        )
+        connectorx = Variant("ConnectorX → Arrow", "connectorx_read", {"url": postgres_url})
+        plain = Variant("psycopg fetchmany", "psycopg_read", {"url": postgres_url, **read})
+        # dlt refuses a table without its primary key: it reads id besides the 8 fields.
+        dlt = Variant(
+            "dlt sql_table connectorx→parquet",
+            "dlt",
+            {"credentials": libpq_url(postgres_url), "backend": "connectorx",
+             "columns": ["id", *SIMPLE_FIELDS], "home": str(work / "dlt-connectorx")},
+            unavailable="" if importlib.util.find_spec("dlt") else "dlt is not installed",
+        )  # fmt: skip
+        found.append(
+            Comparison(
+                "simple-postgres", "PostgreSQL → lake, 8 direct fields, API trigger to Success",
+                subject, [connectorx, plain, dlt],
+                ">= 0.8x ConnectorX, >= 1x psycopg, >= 2x dlt-ConnectorX",
             )
         )  # fmt: skip
     return found
@@ -143,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     sqlite_path = sqlite_source(options.data, sizes[0])
     postgres_url = None
-    if "postgres" not in skip:
+    if not {"postgres", "simple-postgres"} <= skip:
         postgres_url = postgres_source(server_url, sqlite_path, sizes[0])
     mysql_url = None
     if "mysql" not in skip:
@@ -169,6 +231,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             work,
             profiles=options.scale_profiles,
             rounds=options.repetitions,
+        )
+    if "latency" not in skip:
+        latency_path = sqlite_source(options.data, options.latency_profiles)
+        result["latency"] = measure_latency(
+            latency_path, work / "latency", repetitions=options.latency_triggers
         )
     result["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
     result["seconds"] = round(time.time() - started, 1)
@@ -209,12 +276,14 @@ def _memory(
 
 
 def _lake_upkeep(sqlite_path: Path, skip: set[str], work: Path) -> list[dict[str, Any]]:
-    """A 1% change merged into the upsert table of the source, and the compaction of 96
-    small commits of it: time and peak memory, once each."""
+    """A 1% change merged into the upsert table of the source, the compaction of 96 small
+    commits of it, and a reconciliation of the source against the table: time and peak
+    memory, once each."""
     rows = []
     probes = [
         ("merge", "1% of the records merged into an upsert table", "<= 300 MiB"),
         ("optimize", "optimize of 96 small commits", "reported"),
+        ("reconcile", "reconciliation of the source against as many records", "<= 300 MiB"),
     ]
     for key, title, goal in probes:
         if key in skip:

@@ -25,6 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,38 +61,24 @@ def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -
         "XDMC_LOG_LEVEL": "WARNING",
     }
     client_id, token = _prepare(home, store_url)
-    log = (home / "server.log").open("wb")
-    # Bound here and handed over (--fd): no other process can take the port meanwhile.
-    listening = socket.create_server(("127.0.0.1", 0))
-    port = listening.getsockname()[1]
-    with listening:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "xdm_connector", "serve", "--no-worker",
-             "--fd", str(listening.fileno()), "--processes", str(processes)],
-            cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=log,
-            pass_fds=(listening.fileno(),),
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, home / "server.log")
-        headers = {"Authorization": f"Bearer {token}", "X-Api-Key": client_id}
-        first = httpx.post(base + _PATH, headers=headers, timeout=30).json()
-        endpoints = {
-            "health": (base + "/health", {}, False),
-            "trigger": (base + _PATH, headers, True),
-            "status": (f"{base}{_PATH}?requestId={first['requestId']}", headers, False),
-        }
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in endpoints}
-        for round_index in range(rounds):
-            names = list(endpoints) if round_index % 2 == 0 else list(reversed(endpoints))
-            for name in names:
-                url, endpoint_headers, post = endpoints[name]
-                runs[name].append(_wrk(url, endpoint_headers, post=post, seconds=seconds))
-                print(f"  api #{round_index + 1} {name}: {runs[name][-1]}", flush=True)
+        with serving(home, environment, processes=processes) as server:
+            base = server.base
+            headers = {"Authorization": f"Bearer {token}", "X-Api-Key": client_id}
+            first = httpx.post(base + _PATH, headers=headers, timeout=30).json()
+            endpoints = {
+                "health": (base + "/health", {}, False),
+                "trigger": (base + _PATH, headers, True),
+                "status": (f"{base}{_PATH}?requestId={first['requestId']}", headers, False),
+            }
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in endpoints}
+            for round_index in range(rounds):
+                names = list(endpoints) if round_index % 2 == 0 else list(reversed(endpoints))
+                for name in names:
+                    url, endpoint_headers, post = endpoints[name]
+                    runs[name].append(_wrk(url, endpoint_headers, post=post, seconds=seconds))
+                    print(f"  api #{round_index + 1} {name}: {runs[name][-1]}", flush=True)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
         shutil.rmtree(home, ignore_errors=True)
     result: dict[str, Any] = {
         "processes": processes,
@@ -111,6 +100,45 @@ def measure_api(server_url: str, *, processes: int, seconds: int, rounds: int) -
         result[name]["ratios_by_round"] = [round(ratio, 3) for ratio in ratios]
         result[name]["ratio_to_health"] = round(statistics.median(ratios), 3)
     return result
+
+
+@dataclass(frozen=True)
+class Served:
+    """A server started by ``serving``: its base URL and process id."""
+
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """The CPU time the server's process has used so far (every thread of it)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def serving(home: Path, environment: dict[str, str], *, processes: int = 1) -> Iterator[Served]:
+    """``xdm-connector serve`` with ``environment`` (its log in ``home``), as the product
+    ships it, while the block runs; yields it once every process of it serves."""
+    log = (home / "server.log").open("wb")
+    # Bound here and handed over (--fd): no other process can take the port meanwhile.
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    worker = [] if environment.get("XDMC_EMBEDDED_WORKER", "true") == "true" else ["--no-worker"]
+    with listening:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "xdm_connector", "serve", *worker,
+             "--fd", str(listening.fileno()), "--processes", str(processes)],
+            cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=log,
+            pass_fds=(listening.fileno(),),
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, home / "server.log")
+        yield Served(base, server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
 
 
 def _fresh_database(server_url: str) -> str:

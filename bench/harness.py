@@ -58,6 +58,13 @@ class Outcome:
         return statistics.median(run["rows"] / run["seconds"] for run in self.runs)
 
     @property
+    def cpu_rate(self) -> float | None:
+        """The median rows per CPU second, when every run measured its CPU time."""
+        if not all("cpu_seconds" in run for run in self.runs):
+            return None
+        return statistics.median(run["rows"] / max(run["cpu_seconds"], 1e-3) for run in self.runs)
+
+    @property
     def peak_rss_mib(self) -> float:
         """The largest peak resident memory of its runs."""
         return max(run["peak_rss_mib"] for run in self.runs)
@@ -100,9 +107,14 @@ def compare(comparison: Comparison, repetitions: int) -> dict[str, Any]:
             measured = run_probe(variant)
             outcomes[variant.name].runs.append(measured)
             rate = measured["rows"] / measured["seconds"]
+            details = "".join(
+                f", {measured[name]:.2f} {unit}"
+                for name, unit in (("wait_seconds", "s waiting"), ("cpu_seconds", "CPU s"))
+                if name in measured
+            )
             print(
                 f"  {comparison.key} #{repetition + 1} {variant.name}: {rate:,.0f}/s, "
-                f"{measured['peak_rss_mib']:.0f} MiB",
+                f"{measured['peak_rss_mib']:.0f} MiB{details}",
                 flush=True,
             )
     subject = outcomes[comparison.subject.name]
@@ -112,6 +124,8 @@ def compare(comparison: Comparison, repetitions: int) -> dict[str, Any]:
         document = outcome.document()
         if not outcome.unavailable:
             document["ratio"] = round(subject.rate / outcome.rate, 3)
+            if subject.cpu_rate is not None and outcome.cpu_rate is not None:
+                document["cpu_ratio"] = round(subject.cpu_rate / outcome.cpu_rate, 3)
         references.append(document)
     return {
         "key": comparison.key,

@@ -2,7 +2,8 @@
 
 Prints one JSON line: ``{"rows": ..., "seconds": ..., "peak_rss_mib": ...}``. The time
 covers the work only (not the interpreter's start nor the imports); the peak resident
-memory is the whole process's (``getrusage``), imports included, as a worker's would be.
+memory is the whole process's (``getrusage``), imports included, as a worker's would be
+(for ``api_export``, the server's, which ran the job).
 
 Probes:
 
@@ -14,13 +15,20 @@ Probes:
 - ``merge``: a 1% change of the source merged by a second job into the upsert table the
   first job made (made in a process of its own, so the peak memory is the merge's);
 - ``optimize``: the compaction of a table of 96 small commits (made in a process of its own);
+- ``reconcile``: a reconciliation (``mappings reconcile --dry-run``) of the source against
+  the upsert table a first job made of it (made in a process of its own): every key of both
+  sides and its digest, compared;
 - ``sqlite_read``: Python's ``sqlite3``, ``fetchmany`` over the source columns the mapping
   reads, nothing else done;
 - ``psycopg_read``: psycopg 3, a server-side cursor, ``fetchmany`` over the same columns;
 - ``mysqlclient_read``: mysqlclient (the fastest Python MySQL driver, C), an unbuffered
   cursor, ``fetchmany`` over the same columns;
-- ``dlt``: dlt's ``sql_table`` with the pyarrow backend into filesystem Parquet, the
-  ``profile`` table (extract, normalize and load).
+- ``dlt``: dlt's ``sql_table`` with the pyarrow (or ConnectorX) backend into filesystem
+  Parquet, the ``profile`` table or some of its columns (extract, normalize and load);
+- ``api_export``: the simple mapping (8 direct fields) run as a user runs it: a server with
+  its embedded worker, one ``POST`` trigger, its status polled until ``Success``;
+- ``adbc_sqlite_read``: ADBC's SQLite driver reading the same columns into Arrow, one thread;
+- ``connectorx_read``: ConnectorX reading the same columns from PostgreSQL into Arrow.
 """
 
 from __future__ import annotations
@@ -36,22 +44,40 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from bench.sources import PLAIN_READ, libpq_url
+from bench.sources import PLAIN_READ, SIMPLE_MAPPING, SIMPLE_READ, libpq_url, simple_mapping
 
 FETCH_ROWS = 10_000
+ARROW_BATCH_ROWS = 65_536
 ORG = "bench"
 Measured = tuple[int, float]
 """Rows (or records) and the seconds the probe's work took."""
+DETAILS: dict[str, float] = {}
+"""What a probe measured besides its rows and seconds, printed with them."""
 
 
-def export(
-    source_url: str, home: str, file_format: str, lake: str = "delta", keep: bool = False
-) -> Measured:
-    """The product: one job of the demo mapping into the lake (the job's run is timed);
-    ``keep`` leaves its installation for the next probe."""
-    from xdm_connector.demo.setup import DEMO_DATASET, DEMO_MAPPING, DEMO_SCHEMA, demo_mapping
-    from xdm_connector.jobs.worker import Worker
-    from xdm_connector.pipeline.export import Exporter
+def _cpu_seconds() -> float:
+    """The CPU time of this process (every thread) and of its children waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class _Timer:
+    """The seconds of a probe's work, and its CPU seconds (into ``DETAILS``): on a machine
+    busy with other work, the CPU a read or an export costs varies less than its time."""
+
+    def __init__(self) -> None:
+        self.started, self.cpu_started = time.perf_counter(), _cpu_seconds()
+
+    def stop(self) -> float:
+        DETAILS["cpu_seconds"] = round(_cpu_seconds() - self.cpu_started, 3)
+        return time.perf_counter() - self.started
+
+
+def _install(source_url: str, folder: Path, definition: Any) -> tuple[Any, Any]:
+    """A new installation in ``folder``: the organization of ``source_url``, the demo's
+    dataset in the lake, and the mapping ``definition`` published; its settings and store."""
+    from xdm_connector.demo.setup import DEMO_DATASET, DEMO_SCHEMA
     from xdm_connector.services.datasets import create_dataset
     from xdm_connector.services.mappings import apply_mapping
     from xdm_connector.services.organizations import create_organization, set_destination
@@ -60,7 +86,6 @@ def export(
     from xdm_connector.store.store import Store
     from xdm_connector.xdm.registry import SchemaRegistry
 
-    folder = Path(home)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     settings = Settings(home=folder, database_url=None, embedded_worker=False)
@@ -72,8 +97,24 @@ def export(
         store, registry, ORG, DEMO_DATASET, class_ref=DEMO_SCHEMA[0], field_groups=DEMO_SCHEMA[1:]
     )
     set_destination(store, ORG, {"type": "lake"})
-    apply_mapping(store, ORG, demo_mapping())
-    publish_mapping(store, registry, ORG, DEMO_MAPPING, start=False)
+    apply_mapping(store, ORG, definition)
+    published = publish_mapping(store, registry, ORG, definition.id, start=False)
+    if not published.published:
+        raise SystemExit(f"bench: the mapping {definition.id} does not publish: {published.log}")
+    return settings, store
+
+
+def export(
+    source_url: str, home: str, file_format: str, lake: str = "delta", keep: bool = False
+) -> Measured:
+    """The product: one job of the demo mapping into the lake (the job's run is timed);
+    ``keep`` leaves its installation for the next probe."""
+    from xdm_connector.demo.setup import demo_mapping
+    from xdm_connector.jobs.worker import Worker
+    from xdm_connector.pipeline.export import Exporter
+
+    folder = Path(home)
+    settings, store = _install(source_url, folder, demo_mapping())
     exporter = Exporter(store, settings)
     if lake == "folders":
         exporter.setup.destinations = FolderLake(store, settings, folder / "folders", file_format)
@@ -85,6 +126,69 @@ def export(
     if not keep:
         shutil.rmtree(folder, ignore_errors=True)
     return records, elapsed
+
+
+def api_export(source_url: str, home: str, poll_seconds: float = 0.01) -> Measured:
+    """The product as a user runs it: ``xdm-connector serve`` (embedded store and worker),
+    the simple mapping triggered with ``POST`` and its status polled with ``GET`` until
+    ``Success``; the time from the trigger to the first ``Success`` answer."""
+    import os
+
+    import httpx
+
+    from bench.api import serving
+    from xdm_connector.domain.mapping_definition import MappingDefinition
+    from xdm_connector.security.credentials import ROLE_SQL, issue_token
+    from xdm_connector.services.integrations import create_integration
+    from xdm_connector.services.organizations import grant_role
+
+    folder = Path(home)
+    definition = MappingDefinition.from_document(simple_mapping())
+    _, store = _install(source_url, folder, definition)
+    grant_role(store, ORG, "Administrators", ROLE_SQL)
+    credentials = create_integration(store, ORG, groups=["Administrators"], name="bench")
+    token = issue_token(store, credentials.client_id, credentials.client_secret, 3600)
+    store.close()
+    environment = {**os.environ, "XDMC_HOME": str(folder), "XDMC_LOG_LEVEL": "WARNING"}
+    environment.pop("XDMC_DATABASE_URL", None)
+    headers = {"Authorization": f"Bearer {token.access_token}", "X-Api-Key": credentials.client_id}
+    path = f"/{ORG}/campaign/dataIngestion/xdmIngestion/{SIMPLE_MAPPING}/ingest"
+    served = serving(folder, environment)
+    with served as server, httpx.Client(base_url=server.base, timeout=30) as client:
+        started, cpu_started = time.perf_counter(), server.cpu_seconds()
+        answer = client.post(path, headers=headers).json()
+        if "requestId" not in answer:
+            raise SystemExit(f"bench: the trigger answered {answer}")
+        request_id = answer["requestId"]
+        while (status := client.get(path, params={"requestId": request_id}, headers=headers)
+               .json())["status"] == "In Progress":  # fmt: skip
+            time.sleep(poll_seconds)
+        elapsed = time.perf_counter() - started
+        DETAILS["cpu_seconds"] = round(server.cpu_seconds() - cpu_started, 3)
+    if status["status"] != "Success":
+        raise SystemExit(f"bench: the request ended {status}")
+    # The server, a child waited for, ran the job: its peak memory is the probe's.
+    server_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    DETAILS["peak_rss_mib"] = round(server_peak, 1)
+    _record_job_times(folder, request_id)
+    shutil.rmtree(folder, ignore_errors=True)
+    return int(status["numRecords"]), elapsed
+
+
+def _record_job_times(folder: Path, request_id: int) -> None:
+    """How the request's time divides: waiting for a worker (created to started) and the
+    job's run (started to ended), from the store, into the probe's result."""
+    from xdm_connector.settings import Settings
+    from xdm_connector.store.store import Store
+
+    store = Store(Settings(home=folder, database_url=None).store_url)
+    try:
+        job = store.jobs.get(ORG, SIMPLE_MAPPING, request_id)
+    finally:
+        store.close()
+    if job.started_at is not None and job.ended_at is not None:
+        DETAILS["wait_seconds"] = (job.started_at - job.created_at).total_seconds()
+        DETAILS["job_seconds"] = (job.ended_at - job.started_at).total_seconds()
 
 
 def _run_job(store: Any, worker: Any) -> Measured:
@@ -202,27 +306,54 @@ def optimize(source_path: str, home: str, commits: int = 96) -> Measured:
     return rows, elapsed
 
 
-def sqlite_read(path: str) -> Measured:
-    """Python's sqlite3 reading the mapping's source columns."""
-    rows, started = 0, time.perf_counter()
+def reconcile(source_path: str, home: str) -> Measured:
+    """The comparison of a reconciliation: the source's rows against as many records that a
+    first job delivered into the upsert table; its source rows and seconds."""
+    from xdm_connector.demo.setup import DEMO_MAPPING
+    from xdm_connector.pipeline.reconciliation import compare_mapping
+    from xdm_connector.settings import Settings
+    from xdm_connector.store.store import Store
+
+    folder = Path(home)
+    shutil.rmtree(folder, ignore_errors=True)
+    _prepare("export", source_url=f"sqlite:///{source_path}", home=str(folder),
+             file_format="parquet", keep=True)  # fmt: skip
+    settings = Settings(home=folder, database_url=None, embedded_worker=False)
+    store = Store(settings.store_url)
+    started = time.perf_counter()
+    found = compare_mapping(store, settings, ORG, DEMO_MAPPING)
+    elapsed = time.perf_counter() - started
+    store.close()
+    if any(found.document().values()):
+        raise SystemExit(f"bench: the reconciliation found differences: {found.document()}")
+    with closing(sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)) as conn:
+        (rows,) = conn.execute("select count(*) from profile").fetchone()
+    shutil.rmtree(folder, ignore_errors=True)
+    return int(rows), elapsed
+
+
+def sqlite_read(path: str, query: str = PLAIN_READ) -> Measured:
+    """Python's sqlite3 reading the mapping's source columns (those of ``query``)."""
+    rows, timer = 0, _Timer()
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        cursor = conn.execute(PLAIN_READ)
+        cursor = conn.execute(query)
         while chunk := cursor.fetchmany(FETCH_ROWS):
             rows += len(chunk)
-    return rows, time.perf_counter() - started
+    return rows, timer.stop()
 
 
-def psycopg_read(url: str) -> Measured:
-    """psycopg 3 reading the mapping's source columns through a server-side cursor."""
+def psycopg_read(url: str, query: str = PLAIN_READ) -> Measured:
+    """psycopg 3 reading the mapping's source columns (those of ``query``) through a
+    server-side cursor."""
     import psycopg
 
-    rows, started = 0, time.perf_counter()
+    rows, timer = 0, _Timer()
     with psycopg.connect(libpq_url(url)) as conn, conn.cursor(name="bench") as cursor:
         cursor.itersize = FETCH_ROWS
-        cursor.execute(PLAIN_READ)
+        cursor.execute(query)
         while chunk := cursor.fetchmany(FETCH_ROWS):
             rows += len(chunk)
-    return rows, time.perf_counter() - started
+    return rows, timer.stop()
 
 
 def mysqlclient_read(url: str) -> Measured:
@@ -250,8 +381,45 @@ def mysqlclient_read(url: str) -> Measured:
     return rows, time.perf_counter() - started
 
 
-def dlt_load(path: str, home: str) -> Measured:
-    """dlt: ``sql_table(backend="pyarrow")`` into filesystem Parquet (the run is timed)."""
+def adbc_sqlite_read(path: str, query: str = SIMPLE_READ) -> Measured:
+    """ADBC's SQLite driver reading ``query`` into Arrow batches on one thread (the read
+    limit: what any Arrow-based export of those columns must at least do)."""
+    import adbc_driver_sqlite
+    import adbc_driver_sqlite.dbapi
+
+    rows, timer = 0, _Timer()
+    batch_rows = adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value
+    with (
+        closing(adbc_driver_sqlite.dbapi.connect(f"file:{path}?mode=ro")) as conn,
+        closing(conn.cursor()) as cursor,
+    ):
+        cursor.adbc_statement.set_options(**{batch_rows: str(ARROW_BATCH_ROWS)})
+        cursor.execute(query)
+        for batch in cursor.fetch_record_batch():
+            rows += batch.num_rows
+    return rows, timer.stop()
+
+
+def connectorx_read(url: str, query: str = SIMPLE_READ) -> Measured:
+    """ConnectorX (Rust) reading ``query`` from PostgreSQL into one Arrow table, one
+    connection (the read limit on PostgreSQL)."""
+    import connectorx
+
+    timer = _Timer()
+    table = connectorx.read_sql(libpq_url(url), query, return_type="arrow")
+    return table.num_rows, timer.stop()
+
+
+def dlt_load(
+    path: str = "",
+    home: str = "",
+    credentials: str = "",
+    backend: str = "pyarrow",
+    columns: list[str] | None = None,
+) -> Measured:
+    """dlt: ``sql_table`` of the ``profile`` table (``columns`` of it, or all) with the
+    ``backend`` (pyarrow or connectorx) into filesystem Parquet (the run is timed); the
+    source is the SQLite file at ``path`` or the database of ``credentials``."""
     import dlt
     from dlt.sources.sql_database import sql_table
 
@@ -264,11 +432,15 @@ def dlt_load(path: str, home: str) -> Measured:
         dataset_name="bench",
     )
     table = sql_table(
-        credentials=f"sqlite:///{path}", table="profile", backend="pyarrow", chunk_size=65_536
+        credentials=credentials or f"sqlite:///{path}",
+        table="profile",
+        backend=backend,
+        chunk_size=ARROW_BATCH_ROWS,
+        included_columns=columns,
     )
-    started = time.perf_counter()
+    timer = _Timer()
     pipeline.run(table, loader_file_format="parquet")
-    elapsed = time.perf_counter() - started
+    elapsed = timer.stop()
     trace = pipeline.last_trace
     normalized = trace.last_normalize_info if trace is not None else None
     if normalized is None:
@@ -307,10 +479,14 @@ PROBES: dict[str, Callable[..., Measured]] = {
     "merge": merge,
     "small_commits": small_commits,
     "optimize": optimize,
+    "reconcile": reconcile,
     "sqlite_read": sqlite_read,
     "psycopg_read": psycopg_read,
     "mysqlclient_read": mysqlclient_read,
     "dlt": dlt_load,
+    "api_export": api_export,
+    "adbc_sqlite_read": adbc_sqlite_read,
+    "connectorx_read": connectorx_read,
 }
 
 
@@ -320,6 +496,7 @@ def main(argv: list[str]) -> None:
     rows, seconds = PROBES[name](**arguments)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result: dict[str, Any] = {"rows": rows, "seconds": seconds, "peak_rss_mib": round(peak, 1)}
+    result.update(DETAILS)
     if "pyarrow" in sys.modules:  # what Arrow's own allocator held at most
         arrow = sys.modules["pyarrow"].default_memory_pool().max_memory() / 2**20
         result["arrow_peak_mib"] = round(arrow, 1)

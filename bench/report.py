@@ -84,4 +84,12 @@ def table(result: dict[str, Any]) -> str:
             f"{scale['one_worker_seconds']:.1f} s ({scale['one_worker_rate']:,.0f}/s) | "
             f"{scale['ratio']:.2f}x time | <= 0.6x time | |"
         )
+    latency = result.get("latency")
+    if latency is not None:
+        lines.append(
+            f"| a {latency['changed']}-record delta of a {latency['profiles']:,}-record table, "
+            f"trigger to Success ({len(latency['runs_ms'])} triggers, embedded server, "
+            f"append table) | median {latency['median_ms']:.0f} ms, p95 "
+            f"{latency['p95_ms']:.0f} ms | | | | <= 100 ms median | |"
+        )
     return "\n".join(lines)

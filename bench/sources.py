@@ -81,6 +81,35 @@ PLAIN_READ = (
     'LEFT OUTER JOIN "postalAddress" AS a ON p."postalAddress_id" = a.id'
 )
 
+# The simple mapping: 8 direct fields of the profile table, no join, no expression (its
+# audit field, lastModified, is one of them), and a plain read of those 8 columns.
+SIMPLE_MAPPING = "SIMPLE8"
+SIMPLE_FIELDS = {
+    "email": "/personalEmail/address",
+    "firstName": "/person/name/firstName",
+    "middleName": "/person/name/middleName",
+    "lastName": "/person/name/lastName",
+    "birthDate": "/person/birthDate",
+    "mobilePhone": "/mobilePhone/number",
+    "phone": "/homePhone/number",
+    "lastModified": "/_repo/modifyDate",
+}
+SIMPLE_READ = "SELECT {} FROM profile".format(", ".join(f'"{name}"' for name in SIMPLE_FIELDS))
+
+
+def simple_mapping() -> dict[str, Any]:
+    """The simple mapping's document (as ``mappings apply`` takes it) into the demo dataset."""
+    return {
+        "id": SIMPLE_MAPPING,
+        "label": "8 direct fields",
+        "targetingDimension": "profile",
+        "dataset": "profiles",
+        "auditFields": ["@lastModified"],
+        "fieldMappings": [
+            {"source": f"@{column}", "xdm": xdm} for column, xdm in SIMPLE_FIELDS.items()
+        ],
+    }
+
 
 def sqlite_source(folder: Path, profiles: int) -> Path:
     """The cached SQLite source of ``profiles`` profiles (built the first time)."""
@@ -102,10 +131,18 @@ def postgres_source(server_url: str, sqlite_path: Path, profiles: int) -> str:
     url = server.set(database=name)
     with psycopg.connect(_libpq(url)) as conn:
         present = conn.execute("SELECT to_regclass('profile') IS NOT NULL").fetchone()
-        if not (present and present[0]) or _rows(conn) != profiles:
-            print(f"bench: copying {profiles:,} profiles into PostgreSQL {name} (once)", flush=True)
-            _fill(conn, sqlite_path)
+        filled = bool(present and present[0]) and _rows(conn) == profiles
+    if not filled:
+        print(f"bench: copying {profiles:,} profiles into PostgreSQL {name} (once)", flush=True)
+        copy_into_postgres(url, sqlite_path)
     return url.render_as_string(hide_password=False)
+
+
+def copy_into_postgres(url: str | sa.URL, sqlite_path: Path) -> None:
+    """Replace the demo's tables of the PostgreSQL database of ``url`` with the rows of the
+    SQLite file ``sqlite_path``, through ``COPY``."""
+    with psycopg.connect(_libpq(sa.make_url(url))) as conn:
+        _fill(conn, sqlite_path)
 
 
 def libpq_url(url: str) -> str:

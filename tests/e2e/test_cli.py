@@ -95,6 +95,7 @@ LISTINGS: list[tuple[tuple[str, ...], dict[str, str]]] = [
             "BATCH ID": "batchId",
             "REASON": "reason",
             "CAUSE": "cause",
+            "WARNINGS": "warnings",
         },
     ),
 ]

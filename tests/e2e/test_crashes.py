@@ -181,6 +181,49 @@ def test_a_worker_killed_on_this_host_is_recovered_before_its_lease_ends(crash: 
     assert sorted(map(int, crash.lake_ids())) == list(range(1, PROFILES + 1))
 
 
+@pytest.fixture
+def postgres_crash(postgres_url: str, tmp_path: Path) -> Iterator[Crash]:
+    installation = Crash(tmp_path / "home", postgres_url)
+    try:
+        yield installation
+    finally:
+        installation.close()
+
+
+def test_a_worker_whose_postgresql_session_ended_is_recovered_before_its_lease_ends(
+    postgres_crash: Crash,
+) -> None:
+    """A worker killed while another runs: its session lock is free once its session ended,
+    so the other worker recovers its job at once, not after its lease (two minutes here).
+    The killed process is left a zombie until the end: its pid still answers, so only the
+    session lock can say it is gone, as for a worker of another host."""
+    crash = postgres_crash
+    first = crash.trigger()
+    doomed = crash.worker(XDMC_FAULT_PAUSE_AT="extract", XDMC_LEASE_SECONDS="120")
+    crash.wait_for(crash.home / "faults" / "extract.paused")
+    survivor = crash.worker(XDMC_LEASE_SECONDS="120", XDMC_WORKER_POLL_SECONDS="0.5")
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while "started" not in (crash.home / "worker-1.log").read_text(errors="replace"):
+        assert time.monotonic() < deadline, crash.logs()
+        time.sleep(0.05)
+    held = crash.store.jobs.get_by_id(first)
+    assert held.lease_owner is not None
+    assert f":{doomed.pid}:" in held.lease_owner
+    assert held.lease_expires_at is not None
+
+    os.kill(doomed.pid, signal.SIGKILL)
+    ended = crash.wait_until_ended(first)
+    assert ended.state == JobState.ABORTED, crash.logs()
+    assert utcnow() < held.lease_expires_at  # the killed worker's lease still ran
+    os.kill(doomed.pid, 0)  # not reaped yet: its pid alone would say it may live
+    assert "is gone; recovering it now" in crash.logs()
+    assert survivor.poll() is None
+    doomed.wait(timeout=30)
+    again = crash.wait_until_ended(crash.trigger())
+    assert again.state == JobState.SUCCESS, again.reason
+    assert sorted(map(int, crash.lake_ids())) == list(range(1, PROFILES + 1))
+
+
 def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None:
     sliced = {"XDMC_SLICE_ROWS": "50"}  # 300 profiles: six slices
     # The coordinator stops once it has written its first slice, before sending it.

@@ -104,6 +104,11 @@ class JobDetail(JobResource):
         "recordCount on the platform)."
     )
     error: str | None = Field(description="What made the job fail, when it failed.")
+    warnings: list[str] = Field(
+        description="What the job did that did not fail it but may leave the destination "
+        "behind the source (a look-back that narrowed: see lookbackDropped)."
+    )
+    lookback_dropped: int = Field(description="Versions the look-back forgot: its span narrowed.")
     slices: list[JobSliceView] = Field(
         description="The key ranges of a job cut into slices for several workers (empty: "
         "the job was read whole)."
@@ -185,5 +190,7 @@ def job_detail(job: Job, slices: Sequence[JobSlice] = ()) -> JobDetail:
             for error in details.get("destinationErrors") or []
         ],
         error=details.get("error"),
+        warnings=[str(warning) for warning in details.get("warnings") or []],
+        lookback_dropped=job.lookback_dropped,
         slices=[_slice_view(piece) for piece in slices],
     )

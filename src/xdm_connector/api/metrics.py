@@ -42,6 +42,11 @@ RECORD_COUNTERS = (
     ("rejected", "Records rejected by the product (shaping, validation) in export jobs."),
     ("refused", "Records sent by export jobs and refused by the destination."),
     ("deleted", "Records deleted at the destination by export jobs."),
+    (
+        "lookback_dropped",
+        "Versions export jobs' look-back forgot past XDMC_LOOKBACK_MAX_KEYS: late rows it "
+        "may miss, which a reconciliation repairs.",
+    ),
 )
 """The record counters, in the order of ``JobStatistics.records``."""
 

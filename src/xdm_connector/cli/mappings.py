@@ -49,6 +49,7 @@ JOB_COLUMNS = (
     Column("batchId", "BATCH ID"),
     Column("reason", "REASON", prose=True),
     Column("cause", "CAUSE", prose=True),
+    Column("warnings", "WARNINGS", prose=True),
 )
 
 
@@ -217,6 +218,7 @@ def mappings_jobs(
                 job.batch_id,
                 job.reason,
                 failure_cause(job),
+                "; ".join((job.details or {}).get("warnings") or []),
             )
             for job in store.jobs.list_for_mapping(org, mapping_id, limit=limit)
         ]

@@ -12,11 +12,12 @@ DateTimeOf        ``CAST(x AS TIMESTAMP)``      ``strftime(fmt, x)`` [1]     ``C
 TruncatedInteger  ``CAST(trunc(x) AS BIGINT)``  ``CAST(x AS INTEGER)``       ``TRUNCATE(x, 0)``
 IsoText           ``to_char(x, fmt)``           ``strftime(fmt, x)``         ``DATE_FORMAT(x, fmt)``
 Quotient          ``x / CAST(y AS NUMERIC)``    ``x / CAST(y AS REAL)``      ``x / y``
-ByteOrdered       ``x``                         ``x``                        ``CAST(... AS BINARY)`` [2]
+ByteOrdered       ``x COLLATE "C"`` [2]         ``x``                        ``CAST(... AS BINARY)`` [2]
 ================  ============================  ===========================  ===================
 
 [1] ``YYYY-MM-DD HH:MM:SS.SSS``, which SQLAlchemy's SQLite ``DateTime`` reads back.
-[2] ``CAST(CONVERT(x USING utf8mb4) AS BINARY)`` for a string ``x``; any other ``x`` as is.
+[2] For a string ``x`` (on MySQL ``CAST(CONVERT(x USING utf8mb4) AS BINARY)``); any other
+    ``x`` as is.
 """
 
 from __future__ import annotations
@@ -157,15 +158,26 @@ def _quotient_mysql(element: Quotient, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(ByteOrdered)
 def _byte_ordered(element: ByteOrdered, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite compares text by its bytes (collation BINARY). PostgreSQL uses its database's
-    # collation: C or C.UTF-8 sort as Python does, a linguistic one (en_US) does not.
+    # SQLite compares text by its bytes (collation BINARY).
     return _argument(element, compiler, **kw)
+
+
+def _string_ordered(element: ByteOrdered, compiler: SQLCompiler, spelling: str, **kw: Any) -> str:
+    """``element``'s value, in ``spelling`` (``{value}`` in it) when it is a string."""
+    value = _argument(element, compiler, **kw)
+    return spelling.format(value=value) if isinstance(element.type, sa.String) else value
+
+
+@compiles(ByteOrdered, "postgresql")
+def _byte_ordered_postgresql(element: ByteOrdered, compiler: SQLCompiler, **kw: Any) -> str:
+    # A column's or database's linguistic collation (en_US, ICU) orders otherwise than
+    # Python; "C" compares the UTF-8 bytes, whose order is the code points'.
+    return _string_ordered(element, compiler, '(({value}) COLLATE "C")', **kw)
 
 
 @compiles(ByteOrdered, "mysql")
 def _byte_ordered_mysql(element: ByteOrdered, compiler: SQLCompiler, **kw: Any) -> str:
-    value = _argument(element, compiler, **kw)
-    if not isinstance(element.type, sa.String):
-        return value
     # UTF-8 bytes whatever the column's character set: their order is the code points'.
-    return f"CAST(CONVERT({value} USING utf8mb4) AS BINARY)"
+    return _string_ordered(
+        element, compiler, "CAST(CONVERT({value} USING utf8mb4) AS BINARY)", **kw
+    )

@@ -81,15 +81,21 @@ _VALUE_STARTS = frozenset(
 _PUNCTUATION = {"RPAR": "')'", "COMMA": "','", "RSQB": "']'", "SLASH": "'/'", "$END": "the end"}
 
 
+PARSED_KEPT = 4096
+"""Parsed expressions kept (the latest used), by their text."""
+
+
 @functools.cache
 def _parser() -> Lark:
     return Lark(GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=True)
 
 
+@functools.lru_cache(maxsize=PARSED_KEPT)
 def parse(text: str) -> Node:
     """Parse ``text`` into a syntax tree, or raise ``ExpressionError`` at the faulty place.
 
     Example: ``parse("Lower(@email)") == Call("Lower", (FieldRef((), "email"),))``.
+    Trees are immutable and kept: every export plans its mapping's expressions again.
     """
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the expression is longer than {MAX_LENGTH} characters")

@@ -2,8 +2,10 @@
 
 A job in progress whose lease has expired lost its worker (killed, machine lost, stuck past
 its lease); so did a job whose worker is certainly gone although its lease still runs (a
-server killed and started again on the same host: ``jobs/liveness.py``). A worker's reaper takes the job's lease over (one transaction: no two reapers
-recover the same job, and the lost worker can change nothing any more), then:
+server killed and started again on the same host, or a worker whose PostgreSQL session
+ended: ``jobs/liveness.py``). A worker's reaper takes the job's lease over (one
+transaction: no two reapers recover the same job, and the lost worker can change nothing
+any more), then:
 
 ===============================================  =========================================
 the job's batch at the destination               the job
@@ -78,9 +80,14 @@ class Recovery:
             job = store.jobs.take_expired(expired.id, owner, lease, now)
             if job is not None:
                 lost.append(job)
+        judged: dict[str, bool] = {}  # one question per worker, however many jobs it holds
         for held in store.jobs.leased(now):
             gone = held.lease_owner
-            if gone is None or gone == owner or not liveness.certainly_gone(gone):
+            if gone is None or gone == owner:
+                continue
+            if gone not in judged:
+                judged[gone] = liveness.certainly_gone(gone, store)
+            if not judged[gone]:
                 continue
             job = store.jobs.take_from(held.id, gone, owner, lease, now)
             if job is not None:

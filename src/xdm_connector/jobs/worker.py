@@ -40,7 +40,8 @@ from xdm_connector.errors import (
 )
 from xdm_connector.jobs import liveness
 from xdm_connector.jobs.maintenance import ScheduledMaintenance
-from xdm_connector.jobs.notify import wakeups_for
+from xdm_connector.jobs.new_jobs import NewJobs
+from xdm_connector.jobs.notify import Wakeups, wakeups_for
 from xdm_connector.jobs.recovery import Recovery
 from xdm_connector.logs import log_context
 from xdm_connector.pipeline.control import JobAborted, JobControl, keep_alive
@@ -112,10 +113,17 @@ class Worker:
         self.recovery = Recovery(store, settings, self.destinations)
         self.maintenance = ScheduledMaintenance(store, settings, self.destinations)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # On PostgreSQL the worker holds a session lock for its life, which its name promises:
+        # other workers then know at once when its session ends (``jobs/liveness.py``).
+        self._session_lock: liveness.SessionLock | None = None
+        if store.dialect == "postgresql":
+            self.owner += liveness.SESSION_LOCK_SUFFIX
+            self._session_lock = liveness.SessionLock(store, self.owner)
         liveness.register(self.owner)
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._clock = clock
         self._stopping = threading.Event()
+        self._wakeups: Wakeups | None = None
         self._running: JobControl | None = None
         self._work: RunningWork | None = None
         # Held from the stop check to the claim's end: a stop sees the claimed work, or none.
@@ -132,6 +140,8 @@ class Worker:
     def run_once(self) -> bool:
         """One turn of the loop; answers whether a job or a slice was run (never once
         stopping)."""
+        if self._session_lock is not None and not self._session_lock.hold():
+            return False  # a job taken without the lock would look lost to other workers
         if time.monotonic() - self._announced_at >= self.settings.lease_seconds / 3:
             self.announce()
         now = self._clock()
@@ -168,8 +178,13 @@ class Worker:
 
     def run(self) -> None:
         """Loop until ``stop()``: run jobs; when there is none, wait for a notification of a
-        new job (PostgreSQL) or the poll interval."""
-        wakeups = wakeups_for(self.store, self._stopping)
+        new job (PostgreSQL; on SQLite, a job committed by this process) or the poll
+        interval."""
+        if self.store.dialect == "postgresql":
+            wakeups: Wakeups = wakeups_for(self.store, self._stopping)
+        else:
+            wakeups = NewJobs(self._stopping)
+        self._wakeups = wakeups
         presence = threading.Thread(target=self._present, name="xdmc-presence", daemon=True)
         presence.start()
         log.info("worker %s started", self.owner)
@@ -189,6 +204,8 @@ class Worker:
         finally:
             wakeups.close()
             presence.join()
+            if self._session_lock is not None:
+                self._session_lock.release()
             try:
                 self.store.workers.leave(self.owner)
             except XdmcError as exc:
@@ -203,6 +220,8 @@ class Worker:
                 self.announce()
             except XdmcError as exc:
                 log.warning("worker %s could not announce itself: %s", self.owner, exc)
+            if self._session_lock is not None:
+                self._session_lock.check()
             if self._stopping.wait(interval):
                 return
 
@@ -219,6 +238,8 @@ class Worker:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        if isinstance(self._wakeups, NewJobs):
+            self._wakeups.wake()
         timer = threading.Timer(self.settings.shutdown_grace_seconds, self._abort_running)
         timer.daemon = True
         timer.start()

@@ -30,6 +30,10 @@ class RecordCounts:
     """Keys sent as deletes: soft-deleted records, and records gone from the source."""
     skipped: int = 0
     """Rows of the look-back already exported in the same version, not sent again."""
+    lookback_dropped: int = 0
+    """Versions the look-back forgot past ``XDMC_LOOKBACK_MAX_KEYS`` (it narrowed)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the job did that its user should know and that did not fail it."""
     threshold: float = 100.0
     """The mapping's ``rejectedThresholdPercent``."""
     samples: list[dict[str, Any]] = field(default_factory=list)
@@ -94,4 +98,6 @@ class RecordCounts:
             "rejectedThresholdPercent": self.threshold,
             "lookbackSkipped": self.skipped,
             "recordsDeleted": self.deleted,
+            "lookbackDropped": self.lookback_dropped,
+            **({"warnings": self.warnings} if self.warnings else {}),
         }

@@ -20,6 +20,7 @@ fails with its batch aborted (``TooManyRejected``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +54,8 @@ from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.store import Store
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class SourceRead:
@@ -70,6 +73,10 @@ class SourceRead:
     """At the platform, what the job's records are (``pipeline/delivered_records.py``)."""
     reconciled: dict[str, Any] | None = None
     """What the job's reconciliation found, when it swept (``pipeline/reconciliation.py``)."""
+    sweep_at: datetime | None = None
+    """When a job cut into slices sweeps, once its slices are written: its read time."""
+    window: Window | None = None
+    """The window of a job cut into slices."""
 
 
 @dataclass(frozen=True)
@@ -132,10 +139,20 @@ class Exporter:
                 if read.ranges:
                     batch_id = delivery.open_batch()
                     counts = self.slices.coordinate(job, context, read.ranges, lookback, control)
+                    if read.sweep_at is not None:
+                        read = self._sweep_slices(run, dataclasses.replace(read, counts=counts))
+                        counts, files = read.counts, read.files
                 watermark = encode_bound(read.until)
                 recent = lookback.document()
                 if recent is not None:
                     watermark["lookback"] = recent
+                counts.lookback_dropped = lookback.dropped
+                narrowed = lookback.narrowing_warning(
+                    repaired=context.definition.deletes is not None
+                )
+                if narrowed is not None:
+                    log.warning("job %s: %s", job.id, narrowed)
+                    counts.warnings.append(narrowed)
                 counts.threshold = context.definition.rejected_threshold_percent
                 if counts.over_threshold:
                     delivery.refuse(counts, batch_id)
@@ -178,8 +195,17 @@ class Exporter:
         if self._others_can_help():
             ranges = slice_ranges(source, plan, window, self.settings.slice_rows)
             if ranges:
-                # A sliced job does not sweep: the next unsliced one does (still due).
-                return SourceRead(until, lookback, ranges, RecordCounts(), [], [])
+                # The sweep waits for the slices: once per job, after its records are read.
+                return SourceRead(
+                    until,
+                    lookback,
+                    ranges,
+                    RecordCounts(),
+                    [],
+                    [],
+                    sweep_at=now if sweep else None,
+                    window=window,
+                )
         extracted = extract(self.settings, run, source, plan, window, lookback)
         read = SourceRead(
             until,
@@ -194,23 +220,41 @@ class Exporter:
             read = self._sweep(run, source, plan, read, now)
         return read
 
+    def _sweep_slices(self, run: JobRun, read: SourceRead) -> SourceRead:
+        """The sweep of a job cut into slices, once they are written: the rows of its
+        window are the slices' (``Reconciliation``'s ``window``)."""
+        assert read.sweep_at is not None
+        at = read.sweep_at
+        return self.setup.read(
+            run,
+            lambda source, plan, _lookback: self._sweep(run, source, plan, read, at, read.window),
+            retries=run.control.source_retries,
+            what=f"the reconciliation of job {run.job.id}",
+        )
+
     def _sweep(
-        self, run: JobRun, source: SourceDatabase, plan: ExportPlan, read: SourceRead, now: datetime
+        self,
+        run: JobRun,
+        source: SourceDatabase,
+        plan: ExportPlan,
+        read: SourceRead,
+        now: datetime,
+        window: Window | None = None,
     ) -> SourceRead:
-        """The job's read with its reconciliation's repairs and deletes added (a lake's
-        ``upsert`` table, or the platform's records as the product delivered them; another
-        mode is noted, not swept)."""
+        """The job's read with its reconciliation's repairs and deletes added (a table of
+        the lake, or the platform's records as the product delivered them; another
+        destination is noted, not swept)."""
         tables = run.opened.tables
         org, dataset = run.job.org_id, run.context.dataset_id
         delivered = delivered_side(self.setup.store, run)
-        table = None
+        table, mode = None, LakeMode.UPSERT
         if delivered is None:
-            if tables is None or tables.mode(org, dataset) is not LakeMode.UPSERT:
-                note = {"skipped": "only an upsert table of the lake is reconciled"}
+            if tables is None:
+                note = {"skipped": "only a table of the lake, or the platform, is reconciled"}
                 return dataclasses.replace(read, reconciled=note)
-            table = tables.table(org, dataset)
+            table, mode = tables.table(org, dataset), tables.mode(org, dataset)
         sweep = Reconciliation(
-            self.settings, run, source, plan, table, run.workdir / "sweep", delivered
+            self.settings, run, source, plan, table, run.workdir / "sweep", window, mode, delivered
         )
         delivered_now = [*read.files, *read.deletes]
         differences = sweep.compare(delivered_now)

@@ -19,6 +19,14 @@ and writes the next state::
         skipped = lookback.skip(keys, audits)      # rows already exported, as they are
         lookback.processed(keys, audits)           # what this job saw
     document = {**encode_bound(until), "lookback": lookback.document(until)}
+
+It remembers at most ``max_keys`` versions. Past that (a writer faster than ``max_keys``
+rows in ``seconds``), it forgets the oldest audit values whole and its next span starts
+after them (``exclusive``): a row committed late with one of those values is not read
+again. It never does so silently: ``dropped`` counts the versions forgotten and
+``narrowed_to`` the audit value the next span starts after; the job says so in its details
+(``warnings``, ``lookbackDropped``) and ``/metrics``, and a mapping's reconciliation
+repairs what the span missed.
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ class LookBack:
     since: Since | None = None
     seen: dict[Any, Any] = field(default_factory=dict)
     skipped: int = 0
+    dropped: int = 0
+    """Versions forgotten past ``max_keys``: the look-back narrowed (``narrowed_to``)."""
     _seen_keys: pa.Array | None = None
     _new: dict[Any, Any] = field(default_factory=dict)
     _cutoff: Any = None
@@ -144,6 +154,7 @@ class LookBack:
                 [encode_value(key), encode_value(audit)] for key, audit in self._new.items()
             ],
             "floor": None if self._floor is None else encode_value(self._floor),
+            "dropped": self.dropped,
         }
 
     def merge_recent(self, document: dict[str, Any]) -> None:
@@ -152,6 +163,7 @@ class LookBack:
         A part that dropped its oldest versions raised its floor; the merged floor is the
         highest, so that no dropped version is taken for unseen by the next job.
         """
+        self.dropped += int(document.get("dropped", 0))
         floor = document.get("floor")
         if floor is not None:
             value = decode_value(floor)
@@ -179,6 +191,30 @@ class LookBack:
             "seen": [[encode_value(key), encode_value(audit)] for key, audit in kept.items()],
         }
 
+    @property
+    def narrowed_to(self) -> Any:
+        """The audit value after which the next span starts, when it narrowed (else None):
+        a row committed late at or before it is not read again."""
+        return self._floor
+
+    def narrowing_warning(self, *, repaired: bool) -> str | None:
+        """What the job says when its look-back forgot versions (None: it did not);
+        ``repaired``: the mapping's reconciliation repairs what it may miss."""
+        if not self.dropped:
+            return None
+        after = self._floor.isoformat() if hasattr(self._floor, "isoformat") else self._floor
+        repair = (
+            "the mapping's next reconciliation repairs any it missed"
+            if repaired
+            else "a deletes section with a sweep (a reconciliation) would repair any it missed"
+        )
+        return (
+            f"the look-back remembers at most {self.max_keys} versions "
+            f"(XDMC_LOOKBACK_MAX_KEYS) and forgot {self.dropped}: the next job reads again "
+            f"only the rows changed after {after}, so a row committed late with an older "
+            f"audit value is not exported; {repair}"
+        )
+
     def _bounded(self, versions: dict[Any, Any]) -> dict[Any, Any]:
         """At most ``max_keys`` versions: the oldest audit values are dropped whole."""
         if len(versions) <= self.max_keys:
@@ -187,7 +223,9 @@ class LookBack:
         floor = ordered[self.max_keys]
         if self._floor is None or floor > self._floor:
             self._floor = floor
-        return {key: audit for key, audit in versions.items() if audit > floor}
+        kept = {key: audit for key, audit in versions.items() if audit > floor}
+        self.dropped += len(versions) - len(kept)
+        return kept
 
 
 def _at_least(audit: Any, cutoff: Any) -> bool:

@@ -34,6 +34,8 @@ KEY_LABEL = "_key"
 AUDIT_LABEL = "_audit"
 DELETED_LABEL = "_deleted"
 """The rows' column of the mapping's ``softDeleteWhen``: true, the record is deleted."""
+IN_WINDOW_LABEL = "_in_window"
+"""A reconciliation's column: whether the row is in the job's window (its slices read it)."""
 
 
 class Greatest(ReturnTypeFromArgs[Any]):
@@ -130,10 +132,15 @@ class ExportPlan:
             query = query.where(self.ordered_key <= self._key_value(keys.until))
         return query
 
-    def all_rows_query(self) -> sa.Select[Any]:
-        """Every row of the targeting dimension, in key order: what a reconciliation reads."""
+    def all_rows_query(self, window: Window | None = None) -> sa.Select[Any]:
+        """Every row of the targeting dimension, in key order: what a reconciliation reads;
+        with ``window``, whether each is in it (``IN_WINDOW_LABEL``)."""
         columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
-        return self._rows(columns).order_by(self.key)
+        query = self._rows(columns).order_by(self.key)
+        if window is not None:
+            inside = sa.type_coerce(self._in_window(window), sa.Boolean())
+            query = query.add_columns(inside.label(IN_WINDOW_LABEL))
+        return query
 
     def rows_by_key_query(self, keys: list[Any]) -> sa.Select[Any]:
         """The rows of ``keys`` (bound, never spliced into the SQL), like ``rows_query``."""

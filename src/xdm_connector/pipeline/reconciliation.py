@@ -14,15 +14,21 @@ no side is ever held whole in Python objects::
     differing        keys whose digests differ: exported again
     never delivered  live, valid source records the table lacks: exported again
 
-The records to export again are read again by key (``ExportPlan.rows_by_key_query``), and
+The keys the job itself delivers are left to it: its own files' (``delivered_now``), or,
+for a job cut into slices whose files other workers wrote, the keys of the source rows in
+its window (``window``). The records to export again are read again by key (``ExportPlan.rows_by_key_query``), and
 the candidate deletes are checked again against the source by their ``_id`` just before
 they are written (a record inserted during the sweep is exported, never deleted); both
 travel in the job's batch, so the lake applies them in the job's one commit
-(``pipeline/export.py``). Only ``upsert`` tables are reconciled: an ``append`` table keeps
-every version, so its rows are not the current state. At the platform, which keeps no
-table to read back, ``lake.parquet`` is written from the records the product delivered
-there (a ``DeliveredSide``, ``pipeline/delivered_records.py``), and a gone key is deleted
-by the identity it was delivered with.
+(``pipeline/export.py``).
+
+An ``upsert`` table's rows are its current state. An ``append`` table keeps every version:
+its current state is, per ``_id``, the row of the latest commit (its file's commit time,
+then its place in the file), unless that row is a delete's (``_xdmc_deleted``); the lake
+side is reduced to that before the join. At the platform, which keeps no table to read
+back, ``lake.parquet`` is written from the records the product delivered there (a
+``DeliveredSide``, ``pipeline/delivered_records.py``), and a gone key is deleted by the
+identity it was delivered with.
 """
 
 from __future__ import annotations
@@ -41,15 +47,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
-from xdm_connector.domain.lake_modes import UPSERT_KEY, LakeMode
+from xdm_connector.domain.lake_modes import DELETED_COLUMN, UPSERT_KEY, LakeMode
 from xdm_connector.domain.mapping_definition import MappingDefinition
+from xdm_connector.domain.windows import Window
 from xdm_connector.errors import ExportError, InvalidInput
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.delivered_records import delivered_side
 from xdm_connector.pipeline.digests import record_digests
 from xdm_connector.pipeline.extraction import Extracted, RecordFiles
 from xdm_connector.pipeline.files import WrittenFile
-from xdm_connector.pipeline.plan import DELETED_LABEL, KEY_LABEL, ExportPlan
+from xdm_connector.pipeline.plan import DELETED_LABEL, IN_WINDOW_LABEL, KEY_LABEL, ExportPlan
 from xdm_connector.pipeline.setup import JobRun, JobSetup
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
@@ -62,6 +69,9 @@ KEYS_PER_READ = 500
 """Keys read again per query (bound parameters: under every source's limit)."""
 DIGEST = "_digest"
 LIVE = "_live"
+COMMITTED_AT = "_committed_at"
+ROW = "_row"
+IN_JOB = "_in_job"
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,8 @@ class DeliveredSide(Protocol):
 
 
 class Reconciliation:
-    """One reconciliation of a run's lake ``table`` with its ``source``, in ``folder``."""
+    """One reconciliation of a run's lake ``table`` with its ``source``, in ``folder``;
+    the rows of ``window`` are the job's own (a sliced job's)."""
 
     def __init__(
         self,
@@ -120,9 +131,13 @@ class Reconciliation:
         plan: ExportPlan,
         table: DeltaTable | None,
         folder: Path,
+        window: Window | None = None,
+        mode: LakeMode = LakeMode.UPSERT,
         delivered: DeliveredSide | None = None,
     ) -> None:
         self.settings = settings
+        self.window = window
+        self.mode = mode
         self.run = run
         self.source = source
         self.plan = plan
@@ -194,7 +209,7 @@ class Reconciliation:
         writer: pq.ParquetWriter | None = None
         try:
             for batch in self.source.read_batches(
-                self.plan.all_rows_query(), batch_rows=self.settings.extract_batch_rows
+                self.plan.all_rows_query(self.window), batch_rows=self.settings.extract_batch_rows
             ):
                 self.run.control.check()
                 shaped = shaper.shape(batch)
@@ -205,12 +220,18 @@ class Reconciliation:
                 kept = accepted.filter(pc.invert(checked.rejected))
                 digests = record_digests(valid, self.schema)
                 live = self._live(batch).take(kept)
+                in_job = (
+                    pc.fill_null(batch.column(IN_WINDOW_LABEL), False).take(kept)
+                    if self.window is not None
+                    else pa.repeat(False, len(kept))
+                )
                 part = pa.table(
                     {
                         KEY_LABEL: batch.column(KEY_LABEL).take(kept),
                         UPSERT_KEY: valid.column(UPSERT_KEY).cast(pa.string()),
                         DIGEST: digests,
                         LIVE: live,
+                        IN_JOB: in_job,
                     }
                 )
                 if writer is None:
@@ -221,36 +242,84 @@ class Reconciliation:
                 writer.close()
 
     def _write_lake(self) -> None:
-        """``lake.parquet``: each lake row's ``_id`` and digest (the delivered side's, when
-        it is not a table)."""
-        schema = pa.schema([(UPSERT_KEY, pa.string()), (DIGEST, pa.string())])
+        """``lake.parquet``: each lake row's ``_id`` and digest; in an ``append`` table also
+        its commit time, its place in its file, and whether it is a delete's. The delivered
+        side's, when it is not a table, is one current row per key."""
+        schema = pa.schema(
+            [
+                (UPSERT_KEY, pa.string()),
+                (DIGEST, pa.string()),
+                (COMMITTED_AT, pa.int64()),
+                (ROW, pa.int64()),
+                (DELETED_COLUMN, pa.bool_()),
+            ]
+        )
         with pq.ParquetWriter(self.folder / "lake.parquet", schema) as writer:
             if self.delivered is not None:
                 for part in self.delivered.batches():
                     self.run.control.check()
-                    writer.write_table(part)
+                    # One current row per key: no commit time or place to order by.
+                    rows = part.num_rows
+                    unordered = pa.repeat(0, rows).cast(pa.int64())
+                    columns = [*part.columns, unordered, unordered, pa.repeat(False, rows)]
+                    writer.write_table(pa.table(columns, schema=schema))
                 return
             if self.table is None:
                 return
+            committed = _commit_times(self.table)
             dataset = self.table.to_pyarrow_dataset()
-            for batch in dataset.to_batches(columns=self.schema.names):
-                self.run.control.check()
-                if not batch.num_rows:
-                    continue
-                digests = record_digests(batch, self.schema)
-                ids = batch.column(UPSERT_KEY).cast(pa.string())
-                writer.write_table(pa.table([ids, digests], schema=schema))
+            marked = DELETED_COLUMN in dataset.schema.names
+            names = [*self.schema.names, *([DELETED_COLUMN] if marked else [])]
+            for fragment in dataset.get_fragments():
+                at = committed.get(_relative(fragment.path, self.table), 0)
+                row = 0
+                # The table's schema: older files lack the columns of a delete's row.
+                for batch in fragment.to_batches(schema=dataset.schema, columns=names):
+                    self.run.control.check()
+                    if not batch.num_rows:
+                        continue
+                    deleted = (
+                        pc.fill_null(batch.column(DELETED_COLUMN), False)
+                        if marked
+                        else pa.repeat(False, batch.num_rows)
+                    )
+                    part = [
+                        batch.column(UPSERT_KEY).cast(pa.string()),
+                        record_digests(batch, self.schema),
+                        pa.repeat(at, batch.num_rows).cast(pa.int64()),
+                        pa.array(range(row, row + batch.num_rows), pa.int64()),
+                        deleted,
+                    ]
+                    writer.write_table(pa.table(part, schema=schema))
+                    row += batch.num_rows
 
     def _connection(self, delivered_now: list[WrittenFile]) -> duckdb.DuckDBPyConnection:
         """DuckDB with the views of the comparison over the two files."""
         connection = duckdb.connect()
         connection.read_parquet(str(self.folder / "source.parquet")).create_view("source_rows")
-        connection.read_parquet(str(self.folder / "lake.parquet")).create_view("lake_rows")
+        lake = connection.read_parquet(str(self.folder / "lake.parquet"))
+        if self.mode is LakeMode.APPEND:
+            # The current state: each key's latest row, unless a delete's.
+            lake.create_view("lake_versions")
+            connection.execute(
+                """
+                CREATE VIEW lake_rows AS SELECT _id, _digest FROM (
+                  SELECT _id, _digest, _xdmc_deleted, row_number() OVER (
+                    PARTITION BY _id ORDER BY _committed_at DESC, _row DESC) AS latest
+                  FROM lake_versions)
+                WHERE latest = 1 AND NOT _xdmc_deleted
+                """
+            )
+        else:
+            lake.create_view("lake_rows")
+        # The job's own keys: its files', and its window's rows (a sliced job).
+        connection.execute("CREATE VIEW window_rows AS SELECT _id FROM source_rows WHERE _in_job")
         if delivered_now:
             paths = [str(written.path) for written in delivered_now]
-            connection.read_parquet(paths).select(UPSERT_KEY).create_view("job_rows")
+            files = connection.read_parquet(paths).select(f"CAST({UPSERT_KEY} AS VARCHAR) AS _id")
+            files.union(connection.sql("SELECT _id FROM window_rows")).create_view("job_rows")
         else:
-            connection.execute("CREATE VIEW job_rows AS SELECT NULL::VARCHAR AS _id WHERE false")
+            connection.execute("CREATE VIEW job_rows AS SELECT _id FROM window_rows")
         hard = bool(self.rules and self.rules.detect_hard_deletes)
         connection.execute("CREATE TABLE rules AS SELECT ?::BOOLEAN AS hard", [hard])
         # A key the source lacks is deleted only when hard deletes are detected; a
@@ -274,6 +343,20 @@ class Reconciliation:
             """
         )
         return connection
+
+
+def _commit_times(table: DeltaTable) -> dict[str, int]:
+    """Each file of the table (its path in the log) → when its commit added it (ms)."""
+    actions = table.get_add_actions(flatten=True)
+    paths = actions.column("path").to_pylist()
+    times = pc.cast(pa.chunked_array(actions.column("modification_time")), pa.int64())
+    return dict(zip(paths, times.to_pylist(), strict=True))
+
+
+def _relative(path: str, table: DeltaTable) -> str:
+    """A fragment's path as the table's log names it (relative to the table's root)."""
+    root = table.table_uri.rstrip("/").split("://", 1)[-1]
+    return path.split(root, 1)[-1].lstrip("/") if root in path else path
 
 
 def _id_path(plan: ExportPlan) -> str:
@@ -316,17 +399,20 @@ def compare_mapping(store: Store, settings: Settings, org: str, mapping_id: str)
     with setup.running(probe, context, control, workdir) as run:
         tables = run.opened.tables
         delivered = delivered_side(store, run)
-        table = None
+        table, mode = None, LakeMode.UPSERT
         if delivered is None:
-            if tables is None or tables.mode(org, context.dataset_id) is not LakeMode.UPSERT:
+            if tables is None:
                 raise InvalidInput(
-                    "only a mapping whose dataset is an upsert table of the lake, or of the "
-                    "platform, is reconciled"
+                    "only a mapping whose dataset is a table of the lake, or of the platform, "
+                    "is reconciled"
                 )
             table = tables.table(org, context.dataset_id)
+            mode = tables.mode(org, context.dataset_id)
 
         def body(source: SourceDatabase, plan: ExportPlan, _lookback: object) -> Differences:
-            sweep = Reconciliation(settings, run, source, plan, table, workdir, delivered)
-            return sweep.compare()
+            reconciliation = Reconciliation(
+                settings, run, source, plan, table, workdir, mode=mode, delivered=delivered
+            )
+            return reconciliation.compare()
 
         return setup.read(run, body, retries=control.source_retries, what="reconciliation")

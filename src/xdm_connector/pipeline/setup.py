@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import orjson
 
 from xdm_connector.destinations.base import Destination
 from xdm_connector.destinations.factory import OpenedDestination, OrgDestinations
@@ -46,6 +48,8 @@ from xdm_connector.xdm.registry import SchemaRegistry
 from xdm_connector.xdm.schema import XedSchema
 
 T = TypeVar("T")
+SCHEMAS_KEPT = 64
+"""Composed dataset schemas a set-up keeps (all are dropped when more are needed)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,9 @@ class JobSetup:
         self.registry = registry or SchemaRegistry.packaged()
         self.destinations = OrgDestinations(store, settings, override=destination)
         self.work = WorkFolders(settings.home)
+        # Composing a schema costs more than a small delta's whole read: composed once per
+        # stored description (the registry is fixed; a schema is read-only).
+        self._schemas: dict[bytes, XedSchema] = {}
 
     def context(self, job: Job) -> JobContext:
         """What ``job`` exports: its mapping as published, its source and its dataset."""
@@ -102,8 +109,17 @@ class JobSetup:
         definition = MappingDefinition.from_document(mapping.published_definition)
         organization = self.store.tenants.get_organization(job.org_id)
         dataset = self.store.tenants.get_dataset(job.org_id, definition.dataset)
-        schema = dataset_schema(self.registry, dataset.schema_spec)
+        schema = self._schema(dataset.schema_spec)
         return JobContext(mapping, definition, organization.source_url, dataset.id, schema)
+
+    def _schema(self, spec: dict[str, Any]) -> XedSchema:
+        described = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+        schema = self._schemas.get(described)
+        if schema is None:
+            if len(self._schemas) >= SCHEMAS_KEPT:
+                self._schemas.clear()
+            schema = self._schemas[described] = dataset_schema(self.registry, spec)
+        return schema
 
     def plan(self, source: SourceDatabase, context: JobContext) -> ExportPlan:
         """The job's mapping compiled against its source (``ACP-880185`` if it no longer

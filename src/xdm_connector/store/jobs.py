@@ -419,6 +419,7 @@ class JobQueue:
             "records_rejected": outcome.records_rejected,
             "records_refused": outcome.records_refused,
             "records_deleted": int((outcome.details or {}).get("recordsDeleted", 0)),
+            "lookback_dropped": int((outcome.details or {}).get("lookbackDropped", 0)),
             "reason": outcome.reason,
         }
         if outcome.batch_id:

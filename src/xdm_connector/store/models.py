@@ -253,6 +253,8 @@ class Job(Base):
     """Records sent that the destination refused (the platform's validation)."""
     records_deleted: Mapped[int] = mapped_column(default=0, server_default="0")
     """Keys deleted at the destination (the details' ``recordsDeleted``)."""
+    lookback_dropped: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Versions the look-back forgot, narrowing (the details' ``lookbackDropped``)."""
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     window: Mapped[dict[str, Any] | None]
     details: Mapped[dict[str, Any] | None]

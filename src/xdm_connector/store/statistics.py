@@ -26,9 +26,9 @@ class JobStatistics:
 
     jobs_by_state: dict[tuple[str, str], int]
     """(organization, state) → number of jobs."""
-    records: dict[str, tuple[int, int, int, int, int]]
+    records: dict[str, tuple[int, int, int, int, int, int]]
     """organization → records read, ingested, rejected (by the product), refused (by the
-    destination) and deleted by all its jobs."""
+    destination) and deleted by all its jobs, and the versions their look-back forgot."""
     queue_depth: int
     """Jobs created and not yet claimed by a worker."""
     durations: Sequence[float]
@@ -56,6 +56,7 @@ def job_statistics(store: Transactions, alive_within: timedelta) -> JobStatistic
                 sa.func.coalesce(sa.func.sum(Job.records_rejected), 0),
                 sa.func.coalesce(sa.func.sum(Job.records_refused), 0),
                 sa.func.coalesce(sa.func.sum(Job.records_deleted), 0),
+                sa.func.coalesce(sa.func.sum(Job.lookback_dropped), 0),
             ).group_by(Job.org_id)
         ).all()
         queue_depth = session.scalar(
@@ -100,8 +101,8 @@ def job_statistics(store: Transactions, alive_within: timedelta) -> JobStatistic
     return JobStatistics(
         jobs_by_state={(org, state): count for org, state, count in by_state},
         records={
-            org: (int(read), int(done), int(rejected), int(refused), int(deleted))
-            for org, read, done, rejected, refused, deleted in records
+            org: (int(read), int(done), int(rejected), int(refused), int(deleted), int(dropped))
+            for org, read, done, rejected, refused, deleted, dropped in records
         },
         queue_depth=int(queue_depth or 0),
         durations=[(end - start).total_seconds() for start, end in ended if start and end],

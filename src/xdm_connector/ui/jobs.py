@@ -110,6 +110,7 @@ def job_page(request: Request, request_id: JobId, store: StoreDep, viewer: Viewe
             "errors": platform_errors(job),
             "cause": failure_cause(job),
             "cancelled_by": (job.details or {}).get("cancelledBy"),
+            "warnings": (job.details or {}).get("warnings") or [],
         },
     )
 

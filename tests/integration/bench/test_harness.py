@@ -18,13 +18,14 @@ def test_a_smoke_run_measures_every_row(
     monkeypatch.setenv("XDMC_TEST_POSTGRES_URL", postgres_server_url)
     out = tmp_path / "results" / "latest.json"
     arguments = ["--profiles", "2000", "--repetitions", "1", "--skip", "api"]
-    arguments += ["--scale-profiles", "2000"]
+    arguments += ["--scale-profiles", "2000", "--latency-profiles", "2000"]
+    arguments += ["--latency-triggers", "2"]
     result = main([*arguments, "--data", str(tmp_path / "data"), "--out", str(out)])
 
     assert json.loads(out.read_text()) == result
     keys = [c["key"] for c in result["comparisons"]]
     mysql = ["mysql"] if "mysql" in keys else []  # when a MariaDB server answers
-    assert keys == ["sqlite", "postgres", *mysql, "delta", "jsonl"]
+    assert keys == ["sqlite", "postgres", *mysql, "simple", "simple-postgres", "delta", "jsonl"]
     for comparison in result["comparisons"]:
         subject = comparison["subject"]
         assert subject["rows"] == 2000
@@ -37,9 +38,10 @@ def test_a_smoke_run_measures_every_row(
             assert reference["rows"] == 2000
             assert reference["rate"] > 0
             assert reference["ratio"] > 0
-    merged, optimized = result["lake"]
+    merged, optimized, reconciled = result["lake"]
     assert (merged["key"], merged["rows"]) == ("merge", 20)  # 1% of 2,000
     assert (optimized["key"], optimized["rows"]) == ("optimize", 2000)
+    assert (reconciled["key"], reconciled["rows"]) == ("reconcile", 2000)
     assert all(row["seconds"] > 0 and row["peak_rss_mib"] > 0 for row in result["lake"])
     [memory] = result["memory"]
     assert memory["profiles"] == 2000
@@ -50,4 +52,8 @@ def test_a_smoke_run_measures_every_row(
     assert scale["two_workers_seconds"] > 0
     assert [run["slices"] for run in scale["runs"]["2"]] == [4]
     assert [run["slices"] for run in scale["runs"]["1"]] == [0]  # alone, it reads it whole
+    latency = result["latency"]
+    assert (latency["profiles"], latency["changed"]) == (2000, 100)
+    assert len(latency["runs_ms"]) == 2
+    assert 0 < latency["median_ms"] <= latency["p95_ms"]
     assert result["machine"]["cores"] >= 1

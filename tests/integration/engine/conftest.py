@@ -6,7 +6,8 @@ integration's token, a worker that runs jobs on the real lake (or on ``memory``,
 source and read the lake.
 
 The demo's source is its SQLite file; a module that overrides ``source_kind`` with
-``SOURCE_KINDS`` runs its tests on the demo copied into MariaDB too.
+``SOURCE_KINDS`` runs its tests on the demo copied into MariaDB too (``postgresql``: into a
+PostgreSQL database beside the store's, for tests whose SQL both servers speak).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
-from bench.sources import copy_into_mysql
+from bench.sources import copy_into_mysql, copy_into_postgres
 from fastapi.testclient import TestClient
 
 from tests.lake import lake_table
 from xdm_connector.app import create_app
 from xdm_connector.demo.setup import DEMO_ORG, prepare_demo
 from xdm_connector.demo.source import create_demo_source
+from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.services.organizations import create_organization
 from xdm_connector.settings import Settings
@@ -43,6 +45,8 @@ INGEST = "/demo/campaign/dataIngestion/xdmIngestion/XDM44/ingest"
 JOBS = "/demo/campaign/dataIngestion/xdmMapping/XDM44/jobs"
 SOURCE_KINDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 """The demo's source in its SQLite file, and copied into MariaDB."""
+EVERY_SOURCE_KIND = [*SOURCE_KINDS, pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""``SOURCE_KINDS``, and the demo copied into PostgreSQL."""
 
 
 @dataclass
@@ -55,7 +59,8 @@ class Engine:
     headers: dict[str, str]
     worker: Worker
     source_kind: str
-    """``sqlite`` (the demo's file) or ``mysql`` (the demo copied into MariaDB)."""
+    """``sqlite`` (the demo's file), ``mysql`` or ``postgresql`` (the demo copied into
+    MariaDB or PostgreSQL)."""
     source_url: str
     """The demo source's SQLAlchemy URL."""
 
@@ -72,6 +77,17 @@ class Engine:
         request_id = self.trigger()
         assert self.worker.run_once()
         return self.store.jobs.get("demo", "XDM44", request_id)
+
+    def reconcile(self) -> Job:
+        """Request a job that sweeps (``mappings reconcile``) and run it; it must succeed
+        and say what its reconciliation found."""
+        requested = self.store.jobs.request_ingestion("demo", "XDM44", JobTrigger.RECONCILE)
+        assert self.worker.run_once()
+        job = self.store.jobs.get("demo", "XDM44", requested.job.request_id)
+        assert job.state == JobState.SUCCESS, job.reason
+        assert job.details is not None
+        assert "reconciliation" in job.details
+        return job
 
     def status(self, request_id: int) -> dict[str, Any]:
         """The ingestion API's answer for a request."""
@@ -94,9 +110,18 @@ class Engine:
         finally:
             engine.dispose()
 
+    def source_rows(self, query: str) -> list[tuple[Any, ...]]:
+        """The rows of ``query`` on the demo source database."""
+        engine = sa.create_engine(self.source_url)
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.exec_driver_sql(query)]
+        finally:
+            engine.dispose()
+
     def concat(self, *parts: str) -> str:
         """SQL joining the texts ``parts`` (SQL expressions), in the source's spelling."""
-        if self.source_kind == "sqlite":
+        if self.source_kind != "mysql":
             return " || ".join(parts)
         return f"concat({', '.join(parts)})"
 
@@ -159,11 +184,15 @@ def engine(
     source_url = f"sqlite:///{settings.demo_source_path}"
     with TestClient(create_app(settings)) as client:
         store: Store = client.app.state.store  # type: ignore[attr-defined]
-        if source_kind == "mysql":
-            source_url = request.getfixturevalue("mysql_url")
+        if source_kind in ("mysql", "postgresql"):
             copy = tmp_path / "demo-copy.db"
             create_demo_source(copy, profiles=PROFILES)
-            copy_into_mysql(source_url, copy)
+            if source_kind == "mysql":
+                source_url = request.getfixturevalue("mysql_url")
+                copy_into_mysql(source_url, copy)
+            else:
+                source_url = request.getfixturevalue("postgres_source_url")
+                copy_into_postgres(source_url, copy)
             create_organization(store, DEMO_ORG, source_url)
         setup = prepare_demo(settings, store, profiles=PROFILES)
         credentials = {

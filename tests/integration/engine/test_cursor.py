@@ -3,18 +3,15 @@ reach the lake once, each key's last delivered version being its current one."""
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-import sqlalchemy as sa
 
-from tests.integration.engine.conftest import PROFILES, SOURCE_KINDS, Engine
+from tests.integration.engine.conftest import SOURCE_KINDS, Engine
+from tests.integration.engine.writers import exports_during
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.domain.windows import Bound, encode_bound
 from xdm_connector.pipeline.lookback import LookBack
@@ -26,36 +23,8 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-# A writer in a process of its own: two SQLite libraries in one process (Python's and the
-# ADBC driver's) do not share their file locks. On MariaDB, through PyMySQL, autocommitted.
+# A writer's body (``writers.CONNECTION`` before it): ties at the high-water mark, late commits 1 to 60 s old, inserts.
 WRITER = """
-import random, sqlite3, sys, time
-from datetime import UTC, datetime, timedelta
-
-kind, where, profiles, writes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-stamp = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-chooser = random.Random(7)
-next_id = profiles + 1
-if kind == "sqlite":
-    source = sqlite3.connect(where, timeout=30, isolation_level=None)
-    mark = "?"
-else:
-    import pymysql
-    from sqlalchemy.engine import make_url
-    url = make_url(where)
-    source = pymysql.connect(
-        host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
-        database=url.database, autocommit=True, charset="utf8mb4",
-    )
-    mark = "%s"
-
-
-def execute(statement, parameters=()):
-    cursor = source.cursor()
-    cursor.execute(statement.replace("?", mark), parameters)
-    return cursor
-
-
 for write in range(writes):
     now = datetime.now(UTC).replace(tzinfo=None)
     kind_of_write = chooser.choice(["now", "now", "tie", "late", "insert", "late-insert"])
@@ -85,22 +54,7 @@ source.close()
 
 @pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_rows_written_during_exports_reach_the_lake_once(engine: Engine) -> None:
-    where = engine.source_url
-    if engine.source_kind == "sqlite":
-        where = str(engine.settings.demo_source_path)
-        with sqlite3.connect(where) as source:
-            source.execute("pragma journal_mode=wal")
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, engine.source_kind, where, str(PROFILES), str(WRITES)],
-        stderr=subprocess.PIPE,
-    )
-    jobs = []
-    try:
-        while writer.poll() is None:
-            jobs.append(engine.run())
-    finally:
-        _, errors = writer.communicate(timeout=60)
-    assert writer.returncode == 0, errors.decode()
+    jobs = exports_during(engine, WRITER, writes=WRITES, seed=7)
     jobs += [engine.run(), engine.run()]
     assert all(job.state == JobState.SUCCESS for job in jobs), [job.reason for job in jobs]
     assert len(jobs) > 3
@@ -124,13 +78,7 @@ def test_rows_written_during_exports_reach_the_lake_once(engine: Engine) -> None
 
 def _current_rows(engine: Engine) -> list[tuple[Any, ...]]:
     """Every profile's key, email and audit value, as the source has them now."""
-    source = sa.create_engine(engine.source_url)
-    try:
-        with source.connect() as connection:
-            query = sa.text("select id, email, lastModified from profile")
-            return [tuple(row) for row in connection.execute(query)]
-    finally:
-        source.dispose()
+    return engine.source_rows("select id, email, lastModified from profile")
 
 
 def test_the_look_back_keeps_a_bounded_record_and_narrows_past_it() -> None:

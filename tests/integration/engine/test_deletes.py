@@ -3,12 +3,14 @@ job's commit, counted; a non-boolean ``softDeleteWhen`` does not publish."""
 
 from __future__ import annotations
 
+import pytest
+
 from xdm_connector.demo.setup import demo_mapping
 from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.publication import publish_mapping
 from xdm_connector.xdm.registry import SchemaRegistry
 
-from .conftest import JOBS, PROFILES, Engine
+from .conftest import JOBS, PROFILES, SOURCE_KINDS, Engine
 
 LATER = "2030-01-01 00:00:00.000000"
 
@@ -22,6 +24,7 @@ def with_deletes(engine: Engine, condition: str) -> list[str]:
     return [f"{line.code} {line.message}" for line in result.log if line.level == "error"]
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_soft_deleted_records_leave_the_upsert_table_in_the_jobs_commit(engine: Engine) -> None:
     engine.source("ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
     engine.source("UPDATE profile SET deleted = 1 WHERE id <= 10")

@@ -7,17 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 from typer.testing import CliRunner
 
 from xdm_connector.cli import app as cli
-from xdm_connector.demo.setup import demo_mapping
+from xdm_connector.demo.setup import DEMO_SCHEMA, demo_mapping
+from xdm_connector.domain.lake_modes import DELETED_COLUMN, LakeMode
 from xdm_connector.pipeline.reconciliation import Reconciliation
+from xdm_connector.services.datasets import create_dataset
 from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.publication import publish_mapping
 from xdm_connector.xdm.registry import SchemaRegistry
 
-from .conftest import PROFILES, Engine
+from .conftest import PROFILES, SOURCE_KINDS, Engine
 
 ADDED = 200
 """Profiles copied from the demo's, so that 200 live records remain after 200 deletes."""
@@ -40,8 +44,9 @@ def reconcile(run_cli: CliRunner, *options: str) -> dict[str, Any]:
     return report
 
 
-def publish_with_sweep(engine: Engine, interval: int = 0) -> None:
+def publish_with_sweep(engine: Engine, interval: int = 0, dataset: str = "profiles") -> None:
     document = demo_mapping().document()
+    document["dataset"] = dataset
     document["deletes"] = {
         "softDeleteWhen": "@deleted = 1",
         "detectHardDeletes": True,
@@ -54,13 +59,15 @@ def publish_with_sweep(engine: Engine, interval: int = 0) -> None:
 
 def add_profiles(engine: Engine) -> None:
     engine.source("ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
+    email = engine.concat("'copy'", "email")
     engine.source(
         "INSERT INTO profile (id, email, firstName, lastName, gender, created, lastModified) "
-        f"SELECT id + {PROFILES}, 'copy' || email, firstName, lastName, gender, created, "
+        f"SELECT id + {PROFILES}, {email}, firstName, lastName, gender, created, "
         "lastModified FROM profile"
     )
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_a_due_sweep_leaves_the_upsert_table_with_the_sources_live_keys(
     engine: Engine, run_cli: CliRunner
 ) -> None:
@@ -106,6 +113,7 @@ def test_a_due_sweep_leaves_the_upsert_table_with_the_sources_live_keys(
     assert report == {"missing": 0, "differing": 0, "neverDelivered": 0, "dryRun": True}
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_reconcile_requests_a_job_that_sweeps_before_it_is_due(
     engine: Engine, run_cli: CliRunner
 ) -> None:
@@ -126,6 +134,7 @@ def test_reconcile_requests_a_job_that_sweeps_before_it_is_due(
     assert sorted(map(int, engine.lake_ids())) == list(range(11, PROFILES + ADDED + 1))
 
 
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_a_record_inserted_during_the_sweep_is_not_deleted(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,3 +160,68 @@ def test_a_record_inserted_during_the_sweep_is_not_deleted(
     assert job.state == "Success", job.reason
     assert job.records_deleted == 19
     assert sorted(map(int, engine.lake_ids())) == [5, *range(21, PROFILES + ADDED + 1)]
+
+
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
+def test_a_due_sweep_leaves_an_append_tables_current_state_equal_to_the_source(
+    engine: Engine, run_cli: CliRunner
+) -> None:
+    registry = SchemaRegistry.packaged()
+    create_dataset(
+        engine.store,
+        registry,
+        "demo",
+        "history",
+        class_ref=DEMO_SCHEMA[0],
+        field_groups=DEMO_SCHEMA[1:],
+        lake_mode=LakeMode.APPEND,
+    )
+    add_profiles(engine)
+    total = PROFILES + ADDED
+    publish_with_sweep(engine, dataset="history")
+    assert engine.run().state == "Success"
+    assert current_state(engine) == {str(key): None for key in range(1, total + 1)}
+
+    engine.source("DELETE FROM profile WHERE id <= 100")
+    engine.source("UPDATE profile SET deleted = 1 WHERE id > 100 AND id <= 200")
+    engine.source("UPDATE profile SET firstName = 'Repaired' WHERE id = 300")
+    report = reconcile(run_cli, "--dry-run")
+    assert report == {"missing": 200, "differing": 1, "neverDelivered": 0, "dryRun": True}
+
+    swept = engine.run()
+    assert swept.state == "Success", swept.reason
+    assert swept.records_deleted == 200
+    state = current_state(engine)
+    assert sorted(map(int, state)) == list(range(201, total + 1))
+    assert state["300"] == "Repaired"
+    # Deleted, then inserted again: the key's latest row is a record again.
+    engine.source(
+        "INSERT INTO profile (id, email, firstName, lastName, gender, created, lastModified) "
+        "SELECT 5, 'back@example.com', 'Back', lastName, gender, created, lastModified "
+        f"FROM profile WHERE id = {PROFILES + 5}"
+    )
+    assert engine.run().state == "Success"
+    assert current_state(engine)["5"] == "Back"
+    report = reconcile(run_cli, "--dry-run")
+    assert report == {"missing": 0, "differing": 0, "neverDelivered": 0, "dryRun": True}
+
+
+def current_state(engine: Engine) -> dict[str, str | None]:
+    """An append table's current state as a reader rebuilds it: per ``_id``, the row of
+    the latest commit unless it is a delete's; each key's first name when it was changed
+    to one of the test's (else None)."""
+    uri = f"{engine.settings.lake_root}/demo/history"
+    state: dict[str, str | None] = {}
+    seen: set[str] = set()
+    for version in range(DeltaTable(uri).version() + 1):
+        actions = DeltaTable(uri, version=version).get_add_actions(flatten=True)
+        files = actions.column("path").to_pylist()
+        for added in [path for path in files if path not in seen]:  # this commit's rows
+            for row in pq.read_table(f"{uri}/{added}").to_pylist():
+                if row.get(DELETED_COLUMN):
+                    state.pop(row["_id"], None)
+                    continue
+                name = row["person"]["name"]["firstName"]
+                state[row["_id"]] = name if name in ("Repaired", "Back") else None
+        seen.update(files)
+    return state

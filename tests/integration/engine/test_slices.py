@@ -24,7 +24,7 @@ from tests.integration.engine.conftest import (
 )
 from tests.integration.sources.sqlite_writer import LockingWriter
 from tests.lake import committed_batches
-from xdm_connector.demo.setup import DEMO_SCHEMA
+from xdm_connector.demo.setup import DEMO_SCHEMA, demo_mapping
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
@@ -35,10 +35,12 @@ from xdm_connector.pipeline import extraction
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.pipeline.plan import KEY_LABEL, describe_targeting_dimension, plan_export
 from xdm_connector.pipeline.slicing import slice_ranges
+from xdm_connector.services.mappings import apply_mapping
+from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.product_data import ProductData
-from xdm_connector.store.models import utcnow
+from xdm_connector.store.models import Job, utcnow
 from xdm_connector.store.slices import SliceState
 from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
@@ -109,20 +111,25 @@ def test_a_sliced_job_exports_every_record_once_in_one_batch(engine: Engine) -> 
     assert {view["worker"] for view in detail["slices"]} == {engine.worker.owner}
 
 
+def _run_with_even_rows_changed(engine: Engine, peer: Worker) -> Job:
+    """The even rows' ``lastName`` set to ``Sliced`` an hour ahead (100 rows: cut in three
+    slices), then a job run beside ``peer``."""
+    in_an_hour = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
+    engine.source(
+        "UPDATE profile SET lastName = 'Sliced', lastModified = ? WHERE id % 2 = 0",
+        in_an_hour.isoformat(" ", timespec="milliseconds"),
+    )
+    peer.announce()
+    return engine.run()
+
+
 @pytest.mark.parametrize("source_kind", SOURCE_KINDS)
 def test_an_incremental_sliced_window_takes_the_latest_version_of_each_row(
     engine: Engine,
 ) -> None:
     peer = _peer(engine)
     first = engine.run()
-    in_an_hour = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
-    engine.source(
-        "UPDATE profile SET lastName = 'Sliced', lastModified = ? WHERE id % 2 = 0",
-        in_an_hour.isoformat(" ", timespec="milliseconds"),
-    )
-
-    peer.announce()
-    second = engine.run()
+    second = _run_with_even_rows_changed(engine, peer)
 
     assert second.state == JobState.SUCCESS, second.reason
     assert second.records_ingested == PROFILES // 2
@@ -139,6 +146,44 @@ def test_an_incremental_sliced_window_takes_the_latest_version_of_each_row(
     peer.announce()
     third = engine.run()
     assert (third.state, third.records_ingested) == (JobState.SUCCESS, 0)
+
+
+@pytest.mark.parametrize("source_kind", SOURCE_KINDS)
+def test_a_sliced_job_sweeps_once_after_its_slices_in_its_one_commit(engine: Engine) -> None:
+    engine.source("ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
+    document = demo_mapping().document()
+    document["deletes"] = {
+        "softDeleteWhen": "@deleted = 1",
+        "detectHardDeletes": True,
+        "sweepIntervalMinutes": 0,
+    }
+    apply_mapping(engine.store, "demo", MappingDefinition.from_document(document))
+    publish_mapping(engine.store, SchemaRegistry.packaged(), "demo", "XDM44", start=False)
+    peer = _peer(engine)
+    assert engine.run().state == JobState.SUCCESS
+
+    # Gone (1-10), soft-deleted (11-20) and changed (31) without their audit value: only
+    # the sweep sees them; the even rows changed with it: the window, cut in three slices.
+    engine.source("DELETE FROM profile WHERE id <= 10")
+    engine.source("UPDATE profile SET deleted = 1 WHERE id > 10 AND id <= 20")
+    engine.source("UPDATE profile SET firstName = 'Repaired' WHERE id = 31")
+    job = _run_with_even_rows_changed(engine, peer)
+
+    assert job.state == JobState.SUCCESS, job.reason
+    assert len(engine.store.slices.of_job(job.id)) == 3
+    assert job.records_deleted == 20  # 5 soft deletes in the window, 15 found by the sweep
+    assert job.details is not None
+    found = job.details["reconciliation"]
+    assert (found["missing"], found["differing"], found["recordsRepaired"]) == (15, 1, 1)
+    assert sorted(map(int, engine.lake_ids())) == list(range(21, PROFILES + 1))
+    rows = engine.lake().select(["_id", "person"]).to_pylist()
+    names = {row["_id"]: row["person"]["name"] for row in rows}
+    assert names["31"]["firstName"] == "Repaired"
+    assert [key for key, name in names.items() if name["lastName"] == "Sliced"] == [
+        key for key in names if int(key) % 2 == 0
+    ]
+    commits = committed_batches(engine.settings.lake_root, "demo", "profiles")
+    assert [batch for batch, _ in commits].count(job.batch_id) == 1
 
 
 def _memory_workers(engine: Engine) -> tuple[InMemoryDestination, Worker, Worker]:

@@ -17,6 +17,7 @@ from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.jobs import liveness
 from xdm_connector.jobs.recovery import Recovered, Recovery
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job, utcnow
@@ -150,3 +151,31 @@ def test_a_job_whose_worker_may_live_waits_for_its_lease(
     held = store.jobs.get_by_id(job.id)
     assert JobState(held.state).in_progress
     assert held.lease_owner == elsewhere
+
+
+def test_a_worker_of_another_host_is_judged_by_its_postgresql_session_lock(
+    store: Store, destination: InMemoryDestination, recovery: Recovery
+) -> None:
+    """A worker whose name promises a session lock lives while the lock is held; once its
+    session ended, its job is recovered at once on PostgreSQL. SQLite has no sessions to
+    ask: its lease is waited for."""
+    elsewhere = f"another-{socket.gethostname()}:1:0a1b2c3d{liveness.SESSION_LOCK_SUFFIX}"
+    job = store.jobs.request_ingestion("demo", "XDM44").job
+    assert store.jobs.claim(elsewhere, timedelta(minutes=5), utcnow()) is not None
+    session_lock = liveness.SessionLock(store, elsewhere) if store.dialect == "postgresql" else None
+    if session_lock is not None:
+        assert session_lock.hold()
+        assert session_lock.check()
+        try:
+            assert recover(recovery) == []
+            assert store.jobs.get_by_id(job.id).lease_owner == elsewhere
+        finally:
+            session_lock.release()
+
+    recovered = recover(recovery)
+    if session_lock is None:
+        assert recovered == []
+        assert store.jobs.get_by_id(job.id).lease_owner == elsewhere
+    else:
+        assert recovered == [Recovered(job.id, JobState.ABORTED)]
+        assert store.jobs.get_by_id(job.id).state == JobState.ABORTED

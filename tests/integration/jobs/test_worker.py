@@ -17,6 +17,7 @@ from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.jobs.new_jobs import NewJobs
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.services.mappings import apply_mapping
@@ -27,6 +28,9 @@ from xdm_connector.store.store import Store
 from xdm_connector.xdm.registry import SchemaRegistry
 
 PROFILES = 300
+WAKE_POLL_SECONDS = 3600.0
+"""An idle worker's poll far longer than a test: only a wake-up ends its wait."""
+WAKE_TIMEOUT_SECONDS = 60.0
 UPLOAD_FAILED = "ACP-880096 Sync Job failed to upload. Please check the error in the Platform UI."
 
 
@@ -327,3 +331,60 @@ def test_recovery_removes_the_work_folders_the_lost_workers_left(
     assert store.jobs.get_by_id(lost.id).state == JobState.ABORTED
     assert store.jobs.get_by_id(busy).state == JobState.CREATED
     assert work_folders(settings) == [f"job-{lost.id}-slice-0-aaaa1111", f"job-{busy}-1"]
+
+
+def test_a_job_committed_in_this_process_wakes_the_waiting_worker(store: Store) -> None:
+    """A job committed in this process ends an idle worker's wait at once."""
+    stopping = threading.Event()
+    wakeups = NewJobs(stopping)
+    waiter = threading.Thread(target=wakeups.wait, args=(WAKE_POLL_SECONDS,))
+    try:
+        waiter.start()
+        store.jobs.request_ingestion("demo", "XDM44")
+        waiter.join(WAKE_TIMEOUT_SECONDS)
+        assert not waiter.is_alive()
+    finally:
+        stopping.set()
+        wakeups.wake()
+        wakeups.close()
+
+
+def test_a_job_rolled_back_with_its_transaction_wakes_no_worker(store: Store) -> None:
+    stopping = threading.Event()
+    wakeups = NewJobs(stopping)
+    try:
+
+        def trigger_then_fail() -> None:
+            with store.atomic():
+                store.jobs.request_ingestion("demo", "XDM44")  # a savepoint of the transaction
+                assert not wakeups.arrived.is_set()  # not committed yet
+                raise RuntimeError("the service's next step failed")
+
+        with pytest.raises(RuntimeError):
+            trigger_then_fail()
+        assert not wakeups.arrived.is_set()
+        assert store.jobs.in_progress("demo", "XDM44") is None
+        store.jobs.request_ingestion("demo", "XDM44")
+        assert wakeups.arrived.is_set()
+    finally:
+        wakeups.close()
+
+
+def test_an_idle_worker_runs_a_triggered_job_without_waiting_for_its_poll(
+    store: Store, settings: Settings
+) -> None:
+    """On SQLite the trigger of the same process wakes the worker; on PostgreSQL, NOTIFY."""
+    settings = settings.model_copy(update={"worker_poll_seconds": WAKE_POLL_SECONDS})
+    exporter = Exporter(store, settings, destination=InMemoryDestination())
+    worker = Worker(store, settings, exporter=exporter)
+    worker.start_in_thread()
+    try:
+        time.sleep(0.5)  # the worker's first turn found nothing: it waits for an hour
+        job_id = store.jobs.request_ingestion("demo", "XDM44").job.id
+        deadline = time.monotonic() + WAKE_TIMEOUT_SECONDS
+        while JobState(store.jobs.get_by_id(job_id).state).in_progress:
+            assert time.monotonic() < deadline, "the worker was not woken"
+            time.sleep(0.05)
+        assert store.jobs.get_by_id(job_id).state == JobState.SUCCESS
+    finally:
+        worker.stop()

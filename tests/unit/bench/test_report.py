@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.api import _parse_wrk
+from bench.latency import percentile
 from bench.report import table
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/health
@@ -63,3 +64,19 @@ def test_the_table_has_a_line_per_reference_and_row() -> None:
     assert "| merge (10 records) | 1.5 s |" in lines[5]
     assert "| 2.00x |" in lines[2]
     assert "unavailable: dlt is not installed" in lines[3]
+
+
+def test_the_latency_row_gives_the_median_and_p95_of_the_triggers() -> None:
+    latency = {
+        "profiles": 2_000_000,
+        "changed": 100,
+        "median_ms": 61.4,
+        "p95_ms": 98.6,
+        "runs_ms": [50.0, 61.4, 99.0],
+    }
+    [*_, row] = table({"comparisons": [], "latency": latency}).splitlines()
+    assert row.startswith("| a 100-record delta of a 2,000,000-record table, trigger to Success")
+    assert "(3 triggers, " in row
+    assert "| median 61 ms, p95 99 ms |" in row
+    assert percentile([50.0, 61.4, 99.0], 50) == 61.4
+    assert percentile([10.0, 20.0], 95) == 19.5

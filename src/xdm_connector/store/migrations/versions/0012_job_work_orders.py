@@ -1,8 +1,4 @@
-"""jobs: the work orders that delete a job's records at the platform, as it creates them
-
-Revision ID: 0012
-Revises: 0011
-"""
+"""jobs: the work orders that delete a job's records at the platform, as it creates them"""
 
 from __future__ import annotations
 
@@ -14,8 +10,6 @@ from sqlalchemy.dialects import postgresql
 
 revision = "0012"
 down_revision = "0011"
-branch_labels = None
-depends_on = None
 
 
 def _json() -> sa.types.TypeEngine[Any]:

@@ -1,9 +1,5 @@
 """delivered_records: what each mapping delivered to the platform, and the changes its jobs
-in progress stage until their success
-
-Revision ID: 0013
-Revises: 0012
-"""
+in progress stage until their success"""
 
 from __future__ import annotations
 
@@ -18,8 +14,8 @@ from xdm_connector.store.migrations.definitions import (
     primary_key,
 )
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 
 
 def _record_columns(*, digest_nullable: bool) -> list[sa.Column[Any]]:
