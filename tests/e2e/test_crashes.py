@@ -299,4 +299,4 @@ def test_a_worker_killed_between_a_merge_and_its_record_leaves_one_row_per_key(
     }
     commits = lake_commits(crash.settings.lake_root, "demo", "profiles")
     assert [commit["xdmc.job"] for commit in commits] == [str(initial), str(merged)]
-    assert commits[-1]["operation"] == "MERGE"
+    assert commits[-1]["xdmc.committedAs"] == "upsert"

@@ -24,14 +24,19 @@ commit's information names the batch, mapping and job (``xdmc.batch``, ``xdmc.ma
 
 **Modes** (``domain/lake_modes.py``), read for each commit from ``modes``: ``append`` adds
 the batch's files as they are (moved into the table's folder, not rewritten); ``upsert``
-merges them on ``_id`` (matched rows updated, new ones inserted), except into an empty table,
-where a plain append is the same and faster.
+merges them on ``_id``: the table's files holding a key of the batch (a record's or a
+delete's) are rewritten without those rows, one row group at a time, and the batch's
+record files added as they are, in one commit (``lake_upserts.py``; a batch whose columns
+are not the table's is merged by delta-rs's ``MERGE`` instead). Into an empty table an
+upsert is a plain append, the same and faster.
 
 **Concurrent commits** of several workers, on several machines, are Delta's optimistic
 concurrency: a commit writes the log's next entry only if no other did (a local file
 created exclusively; on S3 a conditional ``PUT`` with ``If-None-Match``, which S3 and
-S3-compatible servers honour), and delta-rs retries an append over a concurrent one. A
-merge that loses to a concurrent change fails transiently and ``complete`` is tried again.
+S3-compatible servers honour), and delta-rs retries an append over a concurrent one. An
+upsert commits only on the version it read (any commit in between may have added a key it
+adds, or rewritten a file it rewrites): one that loses fails transiently, its rewrites are
+removed, and ``complete`` is tried again on the new version.
 
 ``abort`` drops a batch's staged files; on a committed ``append`` batch it withdraws the
 batch's rows in a new commit (the next run exports its window again): its files, or, when a
@@ -65,6 +70,7 @@ from deltalake.transaction import (
 
 from xdm_connector.destinations.base import BatchState, BatchStatus, batch_id_for, check_name
 from xdm_connector.destinations.lake_storage import LakeStorage, lake_errors
+from xdm_connector.destinations.lake_upserts import REWRITES_FOLDER, batch_keys, without_keys
 from xdm_connector.destinations.lake_withdrawal import WITHDRAWN, LogCommit, withdrawal_plan
 from xdm_connector.domain.lake_modes import DELETED_COLUMN, DELETES_PREFIX, UPSERT_KEY, LakeMode
 from xdm_connector.errors import DestinationError
@@ -73,10 +79,9 @@ APPLICATION = "xdm-connector"
 COMMITTED = "committed"
 """A batch record's state once its commit is in the table (``status`` says ``success``)."""
 MERGE_ROW_GROUP_ROWS = 16_384
-"""Rows per row group of the files a merge rewrites. delta-rs's writer holds a row group
-whole until it is written (by default about a million rows: every profile of a 1 M-row
-table); row groups of about the size the export writes cut a merge's peak memory by a
-third (``bench``'s 1% merge into 1 M rows: the README's performance section)."""
+"""Rows per row group of the files delta-rs's ``MERGE`` rewrites (a batch that changes the
+table's columns). Its writer holds a row group whole until it is written (by default about
+a million rows: every profile of a 1 M-row table)."""
 MERGE_WRITER = WriterProperties(max_row_group_size=MERGE_ROW_GROUP_ROWS)
 LakeModes = Callable[[str, str], LakeMode]
 """The mode of an organization's dataset, read when a batch commits."""
@@ -100,6 +105,17 @@ def transaction_of(org: str, batch_key: str) -> TableTransaction:
         if mapping and job.isdigit():
             return TableTransaction(f"{APPLICATION}/{org}/{mapping}", int(job), mapping)
     return TableTransaction(f"{APPLICATION}/batch/{batch_key}", 0)
+
+
+@dataclass(frozen=True)
+class Merging:
+    """A batch being merged into an upsert table: its record, its landed record and delete
+    files (path in the table, bytes, rows), and its commit's properties."""
+
+    record: dict[str, Any]
+    files: list[tuple[str, int, int]]
+    deletes: list[tuple[str, int, int]]
+    properties: CommitProperties
 
 
 class LakeTables:
@@ -390,7 +406,7 @@ class LakeTables:
         properties.custom_metadata["xdmc.committedAs"] = str(stored_mode)
         if merge:
             assert table is not None
-            self._merge(table, record, files, deletes, properties)
+            self._merge(table, Merging(record, files, deletes, properties))
         else:
             if mode is LakeMode.APPEND and deletes and (table is not None or files):
                 # An append table keeps a row per delete; an empty upsert table has no
@@ -464,10 +480,7 @@ class LakeTables:
     ) -> None:
         """Add the landed files to the table, as they are, in one commit (creating the table)."""
         now = int(time.time() * 1000)
-        actions = [
-            AddAction(path, size, {}, now, True, orjson.dumps({"numRecords": rows}).decode())
-            for path, size, rows in files
-        ]
+        actions = [_add(path, size, rows, now) for path, size, rows in files]
         if table is None:
             if not files:
                 return  # nothing to create a table with: the batch holds no record
@@ -495,26 +508,102 @@ class LakeTables:
         adds: list[AddAction | RemoveAction] = list(actions)
         table.create_write_transaction(adds, "append", table.schema(), commit_properties=properties)
 
-    def _merge(
-        self,
-        table: DeltaTable,
-        record: dict[str, Any],
-        files: list[tuple[str, int, int]],
-        deletes: list[tuple[str, int, int]],
-        properties: CommitProperties,
-    ) -> None:
+    def _merge(self, table: DeltaTable, merging: Merging) -> None:
         """Merge the landed files into the table on ``_id``, in one commit: the latest version
-        of each record, and the rows of the deleted keys removed."""
+        of each record, and the rows of the deleted keys removed. Files that hold the
+        batch's keys are rewritten without them (``lake_upserts.py``) when the batch's
+        columns are the table's; a batch that changes them is left to delta-rs's
+        ``MERGE``, which knows how."""
+        record, files = merging.record, merging.files
+        batch_id, org, dataset = record["id"], record["org"], record["dataset"]
+        for path, _, _ in files:
+            if UPSERT_KEY not in self._file_schema(org, dataset, path).names:
+                raise DestinationError(
+                    f"an upsert table merges on {UPSERT_KEY}, which batch {batch_id} lacks: "
+                    f"map /{UPSERT_KEY} or make the dataset's lake mode append",
+                    batch_id=batch_id,
+                )
+        if self._rewritable(org, dataset, table, files):
+            self._upsert(table, merging)
+        else:
+            self._delta_merge(table, merging)
+
+    def _rewritable(
+        self, org: str, dataset: str, table: DeltaTable, files: list[tuple[str, int, int]]
+    ) -> bool:
+        """Whether the batch's records are added as they landed: the table is a plain one
+        (no partitions, no reader feature such as deletion vectors or column mapping) and
+        the records' columns are the table's, with their types."""
+        if table.metadata().partition_columns or table.protocol().min_reader_version > 1:
+            return False
+        wanted = _shape(table.schema())
+        return all(
+            _shape(Schema.from_arrow(self._file_schema(org, dataset, path))) == wanted
+            for path, _, _ in files
+        )
+
+    def _upsert(self, table: DeltaTable, merging: Merging) -> None:
+        """The merge as files, in one commit made on the version read: the table's files
+        holding the batch's keys removed and added back without them, the batch's record
+        files added as they landed. The commit is refused when any other commit came first
+        (a concurrent batch may add a key this one adds, or rewrite a file this one
+        rewrites): ``complete`` is tried again, on the new version."""
+        record, files, deletes = merging.record, merging.files, merging.deletes
+        batch_id, org, dataset = record["id"], record["org"], record["dataset"]
+        folder = self.table_folder(org, dataset)
+        filesystem = self.storage.filesystem
+        keys = batch_keys(
+            filesystem,
+            (self.storage.path(f"{folder}/{path}") for path, _, _ in [*files, *deletes]),
+        )
+        written: list[str] = []
+        try:
+            with lake_errors(batch_id):
+                rewrites = without_keys(
+                    filesystem,
+                    self.storage.path(folder),
+                    _paths(table),
+                    keys,
+                    into=f"{batch_id}/{REWRITES_FOLDER}",
+                    written=written,
+                )
+            now = int(time.time() * 1000)
+            actions: list[AddAction | RemoveAction] = [
+                RemoveAction(rewrite.removed, True, now) for rewrite in rewrites
+            ]
+            with lake_errors(batch_id):
+                for rewrite in rewrites:
+                    if rewrite.added is not None:
+                        full = self.storage.path(f"{folder}/{rewrite.added}")
+                        size = filesystem.get_file_info(full).size
+                        actions.append(_add(rewrite.added, int(size or 0), rewrite.rows, now))
+            actions += [_add(path, size, rows, now) for path, size, rows in files]
+            strict = CommitProperties(
+                custom_metadata=merging.properties.custom_metadata,
+                app_transactions=merging.properties.app_transactions,
+                max_commit_retries=0,  # on the version read, or not at all
+            )
+            table.create_write_transaction(
+                actions, "append", table.schema(), commit_properties=strict
+            )
+        except BaseException:
+            # The rewrites of a commit that did not happen are nobody's: removed. (A commit
+            # made before an error, in delta-rs's hooks after it, keeps them.)
+            if self._version_after(org, dataset, batch_id) is None:
+                for path in written:
+                    self.storage.delete(f"{folder}/{path}")
+            raise
+        for path, _, _ in deletes:  # read, never referenced
+            self.storage.delete(f"{folder}/{path}")
+
+    def _delta_merge(self, table: DeltaTable, merging: Merging) -> None:
+        """delta-rs's ``MERGE`` of the landed files into the table, for a batch whose
+        columns are not the table's."""
+        record, files, deletes = merging.record, merging.files, merging.deletes
         batch_id, org, dataset = record["id"], record["org"], record["dataset"]
         source = self._landed_dataset(org, dataset, files)
         gone = self._landed_dataset(org, dataset, deletes)
         schema = source.schema if source is not None else pa.schema([])
-        if source is not None and UPSERT_KEY not in schema.names:
-            raise DestinationError(
-                f"an upsert table merges on {UPSERT_KEY}, which batch {batch_id} lacks: map "
-                f"/{UPSERT_KEY} or make the dataset's lake mode append",
-                batch_id=batch_id,
-            )
         if source is None:
             assert gone is not None
             schema = pa.schema([gone.schema.field(UPSERT_KEY)])
@@ -547,7 +636,7 @@ class LakeTables:
             target_alias="t",
             writer_properties=MERGE_WRITER,
             streamed_exec=True,  # the source is read as the merge goes, never collected
-            commit_properties=properties,
+            commit_properties=merging.properties,
         ).when_matched_delete(predicate=f"s.{DELETED_COLUMN}")
         if source is not None:
             live = f"NOT s.{DELETED_COLUMN}"
@@ -657,8 +746,7 @@ class LakeTables:
                 batch_id=batch_id,
             )
         rows = pq.read_metadata(full, filesystem=self.storage.filesystem).num_rows
-        stats = orjson.dumps({"numRecords": rows}).decode()
-        return AddAction(path, int(info.size or 0), {}, now, True, stats)
+        return _add(path, int(info.size or 0), rows, now)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -716,6 +804,28 @@ def _paths(table: DeltaTable) -> list[str]:
     """The paths (relative to the table) of the table's current files."""
     paths = table.get_add_actions().column("path").to_pylist()
     return [str(path) for path in paths]
+
+
+def _add(path: str, size: int, rows: int, now: int) -> AddAction:
+    """The ``add`` of a file of the table, its row count as its statistics."""
+    return AddAction(path, size, {}, now, True, orjson.dumps({"numRecords": rows}).decode())
+
+
+_NULLABILITY = ("nullable", "containsNull", "valueContainsNull", "metadata")
+
+
+def _shape(schema: Schema) -> list[tuple[str, Any]]:
+    """A Delta schema's columns and types, by name, nullability and metadata aside."""
+
+    def bare(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: bare(v) for k, v in value.items() if k not in _NULLABILITY}
+        if isinstance(value, list):
+            return [bare(item) for item in value]
+        return value
+
+    fields = orjson.loads(schema.to_json())["fields"]
+    return sorted((field["name"], bare(field["type"])) for field in fields)
 
 
 def _holds_deletes(path: str) -> bool:

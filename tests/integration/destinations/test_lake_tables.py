@@ -90,10 +90,78 @@ def test_upsert_keeps_one_row_per_key_the_latest(lake_url: str, tmp_path: Path) 
     table = lake_table(lake_url, "acme", "people").sort_by("_id")
     assert table["_id"].to_pylist() == ["1", "2", "3", "4"]
     assert table["job"].to_pylist() == [1, 2, 2, 3]
-    operations = [
-        c["operation"] for c in reversed(DeltaTable(lake.table_uri("acme", "people")).history())
-    ]
-    assert operations == ["CREATE TABLE", "MERGE", "MERGE"]
+    commits = list(reversed(DeltaTable(lake.table_uri("acme", "people")).history()))
+    assert [c["xdmc.committedAs"] for c in commits] == ["append", "upsert", "upsert"]
+    # Files rewritten without the keys replaced, the batches' files added as they are.
+    assert [c["operation"] for c in commits] == ["CREATE TABLE", "WRITE", "WRITE"]
+    paths = DeltaTable(lake.table_uri("acme", "people")).get_add_actions().column("path")
+    assert len([path for path in paths.to_pylist() if "/rewrites/" in str(path)]) == 2
+
+
+def test_an_upsert_removes_a_file_it_replaces_every_row_of(tmp_path: Path) -> None:
+    url = str(tmp_path / "lake")
+    lake = lake_in(url, LakeMode.UPSERT)
+    first = batch(lake, tmp_path, 1, ["1", "2"])
+    lake.complete(first)
+    lake.complete(batch(lake, tmp_path, 2, ["3"]))
+    third = batch(lake, tmp_path, 3, ["2", "1"])
+    lake.complete(third)
+    assert ids(url) == ["1", "2", "3"]
+    paths = DeltaTable(lake.table_uri("acme", "people")).get_add_actions().column("path")
+    assert not any(str(path).startswith(first) for path in paths.to_pylist())
+    assert not lake.storage.files(f"acme/people/{third}/rewrites")  # nothing to add back
+
+
+def test_an_upsert_that_changes_the_columns_merges_them(lake_url: str, tmp_path: Path) -> None:
+    lake = lake_in(lake_url, LakeMode.UPSERT)
+    lake.complete(batch(lake, tmp_path, 1, ["1", "2"]))
+    widened = lake.create_batch(
+        org="acme", dataset="people", batch_key="acme-m1-2", file_format="parquet"
+    )
+    pq.write_table(pa.table({"_id": ["2"], "job": [2], "name": ["two"]}), tmp_path / "w.parquet")
+    lake.put_file(widened, "part-00000.parquet", tmp_path / "w.parquet")
+    before = DeltaTable(lake.table_uri("acme", "people")).to_pyarrow_table()
+    try:
+        lake.complete(widened)
+    except DestinationError:  # delta-rs's merge keeps the table's columns or refuses
+        assert ids(lake_url) == ["1", "2"]
+        assert lake_table(lake_url, "acme", "people").equals(before)
+        return
+    table = lake_table(lake_url, "acme", "people").sort_by("_id")
+    assert table["_id"].to_pylist() == ["1", "2"]
+    assert table["job"].to_pylist() == [1, 2]
+    assert DeltaTable(lake.table_uri("acme", "people")).history(1)[0]["operation"] == "MERGE"
+
+
+def test_an_upsert_commits_only_on_the_version_it_read(lake_url: str, tmp_path: Path) -> None:
+    lake = lake_in(lake_url, LakeMode.UPSERT)
+    lake.complete(batch(lake, tmp_path, 1, ["1", "2"]))
+    slow = batch(lake, tmp_path, 2, ["2", "3"])
+    read = lake.table("acme", "people")
+    other = LakeTables(lake_url, modes=lambda org, dataset: LakeMode.UPSERT)
+    lake.table = lambda org, dataset, version=None: read  # type: ignore[method-assign]
+    # Another worker adds key 3 after the slow one read the table: it must not be doubled.
+    fast = other.create_batch(
+        org="acme", dataset="people", batch_key="acme-m2-1", file_format="parquet"
+    )
+    pq.write_table(pa.table({"_id": ["3"], "job": [9]}), tmp_path / "fast.parquet")
+    other.put_file(fast, "part-00000.parquet", tmp_path / "fast.parquet")
+    other.complete(fast)
+    with pytest.raises(DestinationError, match="lost to a concurrent one") as lost:
+        lake.complete(slow)
+    assert lost.value.transient
+    del lake.table  # the next attempt reads the table anew
+    lake.complete(slow)
+    table = lake_table(lake_url, "acme", "people").sort_by("_id")
+    assert table["_id"].to_pylist() == ["1", "2", "3"]
+    assert table["job"].to_pylist() == [1, 2, 2]
+    folder = f"acme/people/{slow}/rewrites"
+    referenced = {
+        str(path) for path in DeltaTable(lake.table_uri("acme", "people")).get_add_actions()
+        .column("path").to_pylist()
+    }  # fmt: skip
+    leftovers = {lake.storage.relative(info) for info in lake.storage.files(folder)}
+    assert {f"acme/people/{path}" for path in referenced} >= leftovers  # the lost rewrites went
 
 
 def test_an_upsert_batch_without_a_record_key_is_refused(tmp_path: Path) -> None:
