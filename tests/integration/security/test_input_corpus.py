@@ -324,6 +324,7 @@ def _page_probes(client: TestClient, caller: Caller) -> Iterator[Probe]:
         "mapping_id": MAPPING_ID,
         "request_id": str(caller.world.request_id),
         "dataset_id": DATASET_ID,
+        "webhook_id": _webhook(client),
     }
     for route in (route for router in ROUTERS for route in router.routes):
         if not isinstance(route, APIRoute):
