@@ -21,6 +21,7 @@ from typing import Any
 from bench.api import measure_api
 from bench.harness import ROOT, Comparison, Variant, compare, run_probe
 from bench.latency import measure_latency
+from bench.recovery import measure_recovery
 from bench.report import machine, table
 from bench.scaleout import measure_scale_out
 from bench.sources import (
@@ -49,6 +50,7 @@ TARGETS = (
     "api",
     "scale",
     "latency",
+    "recovery",
 )
 
 
@@ -237,6 +239,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["latency"] = measure_latency(
             latency_path, work / "latency", repetitions=options.latency_triggers
         )
+    if "recovery" not in skip:
+        result["recovery"] = measure_recovery(sqlite_path, repetitions=options.repetitions)
     result["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
     result["seconds"] = round(time.time() - started, 1)
     options.out.parent.mkdir(parents=True, exist_ok=True)

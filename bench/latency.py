@@ -46,7 +46,7 @@ def measure_latency(
     delta of a copy (in ``work``) of the source at ``cached_path``."""
     load_before = round(os.getloadavg()[0], 1)
     sqlite_path = copied_source(cached_path, work)
-    server = DeltaServer(sqlite_path)
+    server = DemoServer(sqlite_path)
     try:
         server.start()
         server.trigger_until_success()  # the first export: the whole table
@@ -59,10 +59,8 @@ def measure_latency(
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    with closing(sqlite3.connect(cached_path)) as connection:
-        (profiles,) = connection.execute("SELECT count(*) FROM profile").fetchone()
     return {
-        "profiles": profiles,
+        "profiles": profile_count(cached_path),
         "changed": changed,
         "median_ms": round(statistics.median(milliseconds), 1),
         "p95_ms": round(percentile(milliseconds, 95), 1),
@@ -78,6 +76,13 @@ def copied_source(cached_path: Path, work: Path) -> Path:
     copied = work / cached_path.name
     shutil.copyfile(cached_path, copied)
     return copied
+
+
+def profile_count(sqlite_path: Path) -> int:
+    """The records of the source's ``profile`` table."""
+    with closing(sqlite3.connect(sqlite_path)) as connection:
+        (profiles,) = connection.execute("SELECT count(*) FROM profile").fetchone()
+    return int(profiles)
 
 
 def percentile(values: list[float], percent: float) -> float:
@@ -104,14 +109,14 @@ def change_records(sqlite_path: Path, count: int, repetition: int) -> None:
         )
 
 
-class DeltaServer:
+class DemoServer:
     """``xdm-connector serve`` on a home of its own, the demo reading ``sqlite_path``;
     ``python_path`` runs another copy of the product's code (a comparison)."""
 
     def __init__(self, sqlite_path: Path, *, python_path: str | None = None) -> None:
         self.sqlite_path = sqlite_path
         self.python_path = python_path
-        self.home = Path(tempfile.mkdtemp(prefix="xdmc-bench-latency-"))
+        self.home = Path(tempfile.mkdtemp(prefix="xdmc-bench-demo-"))
         self.base = ""
         self.headers: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
@@ -122,6 +127,11 @@ class DeltaServer:
         (self.home / "demo-source.db").symlink_to(self.sqlite_path.resolve())
         client_id, token = self._prepare()
         self.headers = {"Authorization": f"Bearer {token}", "X-Api-Key": client_id}
+        self.launch()
+
+    def launch(self) -> None:
+        """Start the server on the prepared home (again, after ``kill``); returns once it
+        serves."""
         environment = {
             **os.environ,
             "XDMC_HOME": str(self.home),
@@ -141,24 +151,42 @@ class DeltaServer:
             )  # fmt: skip
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
+        # Read often: the recovery row times a restart up to its first answer.
         while f"listening on {self.base}" not in self._log():
             if time.monotonic() > deadline or self._process.poll() is not None:
                 raise RuntimeError(f"bench: the server did not start:\n{self._log()[-3000:]}")
-            time.sleep(0.1)
+            time.sleep(0.02)
+
+    def trigger(self) -> int:
+        """Trigger the demo mapping; the request's id."""
+        answer = self._client.post(self.base + _PATH, headers=self.headers).json()
+        return int(answer["requestId"])
+
+    def follow(self, request_id: int, until: tuple[str, ...], poll_seconds: float) -> str:
+        """Read the request's status every ``poll_seconds`` while it is ``In Progress``;
+        the status it reached, one of ``until``."""
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while True:
+            url = f"{self.base}{_PATH}?requestId={request_id}"
+            status = self._client.get(url, headers=self.headers).json()
+            if status["status"] in until:
+                return str(status["status"])
+            if status["status"] != "In Progress" or time.monotonic() > deadline:
+                raise RuntimeError(f"bench: the job ended {status}:\n{self._log()[-3000:]}")
+            time.sleep(poll_seconds)
 
     def trigger_until_success(self) -> float:
         """Trigger the demo mapping and follow its status until ``Success``: the seconds."""
         started = time.perf_counter()
-        answer = self._client.post(self.base + _PATH, headers=self.headers).json()
-        status_url = f"{self.base}{_PATH}?requestId={answer['requestId']}"
-        deadline = time.monotonic() + TIMEOUT_SECONDS
-        while True:
-            status = self._client.get(status_url, headers=self.headers).json()
-            if status["status"] == "Success":
-                return time.perf_counter() - started
-            if status["status"] != "In Progress" or time.monotonic() > deadline:
-                raise RuntimeError(f"bench: the delta job ended {status}:\n{self._log()[-3000:]}")
-            time.sleep(STATUS_POLL_SECONDS)
+        self.follow(self.trigger(), ("Success",), STATUS_POLL_SECONDS)
+        return time.perf_counter() - started
+
+    def kill(self) -> None:
+        """SIGKILL the server and every process it started (its process group)."""
+        if self._process is not None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=60)
+            self._process = None
 
     def stop(self) -> None:
         """Stop the server and remove its home."""

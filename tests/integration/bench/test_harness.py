@@ -56,4 +56,9 @@ def test_a_smoke_run_measures_every_row(
     assert (latency["profiles"], latency["changed"]) == (2000, 100)
     assert len(latency["runs_ms"]) == 2
     assert 0 < latency["median_ms"] <= latency["p95_ms"]
+    recovery = result["recovery"]
+    assert recovery["profiles"] == 2000
+    assert len(recovery["runs_seconds"]) == 1
+    assert recovery["endings"][0] in {"Aborted", "Success"}
+    assert 0 < recovery["median_seconds"] == recovery["max_seconds"]
     assert result["machine"]["cores"] >= 1

@@ -80,3 +80,17 @@ def test_the_latency_row_gives_the_median_and_p95_of_the_triggers() -> None:
     assert "| median 61 ms, p95 99 ms |" in row
     assert percentile([50.0, 61.4, 99.0], 50) == 61.4
     assert percentile([10.0, 20.0], 95) == 19.5
+
+
+def test_the_recovery_row_gives_the_median_and_max_of_the_restarts() -> None:
+    recovery = {
+        "profiles": 1_000_000,
+        "median_seconds": 1.84,
+        "max_seconds": 2.46,
+        "runs_seconds": [1.21, 1.84, 2.46],
+        "endings": ["Aborted", "Aborted", "Success"],
+    }
+    [*_, row] = table({"comparisons": [], "recovery": recovery}).splitlines()
+    assert row.startswith("| a SIGKILL of the embedded server during a 1,000,000-record job")
+    assert "(3 kills) | median 1.8 s, max 2.5 s |" in row
+    assert row.endswith("| <= 10 s | |")
