@@ -9,9 +9,8 @@ Its forms register an endpoint (``POST /ui/webhooks``), rotate one's secret
 (``.../{id}/rotate``) and remove one (``.../{id}/delete``), checked as every form of the
 pages (CSRF token, same origin) and done by the API's own routes (``api/webhooks.py``) as
 the viewer's integration: same checks, same errors, same audit entries. The new secret is
-in the answer to the
-register or rotate form only, never in a URL, a cookie or a later answer: the browser
-shows the page answered to the form, not a redirect. Bad input shows the API's error code
+in the answer to the register or rotate form only, never in a URL, a cookie or a later
+answer: the browser shows the page answered to the form, not a redirect. Bad input shows the API's error code
 and message above the form as typed, and changes nothing.
 """
 
