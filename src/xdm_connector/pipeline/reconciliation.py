@@ -39,9 +39,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -54,6 +53,7 @@ from xdm_connector.errors import ExportError, InvalidInput
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.delivered_records import delivered_side
 from xdm_connector.pipeline.digests import record_digests
+from xdm_connector.pipeline.duckdb_connections import bounded_connection
 from xdm_connector.pipeline.extraction import Extracted, RecordFiles
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.plan import DELETED_LABEL, IN_WINDOW_LABEL, KEY_LABEL, ExportPlan
@@ -63,9 +63,15 @@ from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
 
+if TYPE_CHECKING:
+    import duckdb
+
 SWEPT_AT = "sweptAt"
 """The watermark document's field of the last reconciliation's time (ISO 8601, UTC)."""
 KEYS_PER_READ = 500
+"""Keys read again per query (bound parameters: under every source's limit)."""
+LAKE_BATCH_ROWS = 8_192
+"""Rows of the lake table read at a time (all the record's columns, to digest them)."""
 """Keys read again per query (bound parameters: under every source's limit)."""
 DIGEST = "_digest"
 LIVE = "_live"
@@ -273,8 +279,7 @@ class Reconciliation:
             for fragment in dataset.get_fragments():
                 at = committed.get(_relative(fragment.path, self.table), 0)
                 row = 0
-                # The table's schema: older files lack the columns of a delete's row.
-                for batch in fragment.to_batches(schema=dataset.schema, columns=names):
+                for batch in _fragment_batches(fragment, names, dataset.schema):
                     self.run.control.check()
                     if not batch.num_rows:
                         continue
@@ -295,7 +300,8 @@ class Reconciliation:
 
     def _connection(self, delivered_now: list[WrittenFile]) -> duckdb.DuckDBPyConnection:
         """DuckDB with the views of the comparison over the two files."""
-        connection = duckdb.connect()
+        # Bounded: a join larger than its memory spills into the job's work folder.
+        connection = bounded_connection(self.folder / "spill")
         connection.read_parquet(str(self.folder / "source.parquet")).create_view("source_rows")
         lake = connection.read_parquet(str(self.folder / "lake.parquet"))
         if self.mode is LakeMode.APPEND:
@@ -343,6 +349,26 @@ class Reconciliation:
             """
         )
         return connection
+
+
+def _fragment_batches(
+    fragment: Any, names: list[str], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """The ``names`` columns of a table's file, ``LAKE_BATCH_ROWS`` rows at a time; a column
+    the file lacks (an older file: a delete's columns) is null."""
+    with fragment.open() as handle:
+        # One thread, no buffering ahead: Arrow's dataset scan holds several row groups
+        # decoded at once, and a thread pool's memory besides.
+        parquet = pq.ParquetFile(handle, pre_buffer=False)
+        present = [name for name in names if name in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(LAKE_BATCH_ROWS, columns=present, use_threads=False):
+            columns = [
+                batch.column(name)
+                if name in present
+                else pa.nulls(batch.num_rows, schema.field(name).type)
+                for name in names
+            ]
+            yield pa.record_batch(columns, names=names)
 
 
 def _commit_times(table: DeltaTable) -> dict[str, int]:

@@ -1,0 +1,35 @@
+"""DuckDB connections of bounded memory, for the reconciliation's digests and joins.
+
+DuckDB is imported here, when a connection is made: only a reconciliation uses it, and it
+costs a worker's other jobs tens of MiB imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+
+MEMORY_LIMIT = "96MiB"
+"""DuckDB's own memory at most; a join larger than that spills to ``spill_folder``."""
+ALLOCATOR_FLUSH_THRESHOLD = "4MiB"
+"""Memory DuckDB's allocator keeps for reuse before it returns it to the system."""
+
+
+def bounded_connection(spill_folder: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB on one thread, its memory capped, spilling into ``spill_folder``
+    (none: it may not spill), its results in any order unless a query orders them."""
+    import duckdb
+
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "threads": 1,
+        "memory_limit": MEMORY_LIMIT,
+        "allocator_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
+        "preserve_insertion_order": False,
+    }
+    if spill_folder is not None:
+        spill_folder.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(spill_folder)
+    return duckdb.connect(config=config)
