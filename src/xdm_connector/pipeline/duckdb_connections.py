@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import duckdb
 
-MEMORY_LIMIT = "96MiB"
+MEMORY_LIMIT = "32MiB"
 """DuckDB's own memory at most; a join larger than that spills to ``spill_folder``."""
 ALLOCATOR_FLUSH_THRESHOLD = "4MiB"
 """Memory DuckDB's allocator keeps for reuse before it returns it to the system."""

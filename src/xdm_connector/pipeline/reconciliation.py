@@ -329,23 +329,26 @@ class Reconciliation:
         hard = bool(self.rules and self.rules.detect_hard_deletes)
         connection.execute("CREATE TABLE rules AS SELECT ?::BOOLEAN AS hard", [hard])
         # A key the source lacks is deleted only when hard deletes are detected; a
-        # soft-deleted one always.
+        # soft-deleted one always. Joins, not NOT IN: DuckDB spills a join's hash table,
+        # and a NULL in a NOT IN list would hide every difference.
         connection.execute(
             """
+            CREATE VIEW job_keys AS SELECT CAST(_id AS VARCHAR) AS _id FROM job_rows;
+            CREATE VIEW source_keys AS
+              SELECT _id, bool_or(_live) AS live FROM source_rows GROUP BY _id;
             CREATE VIEW missing AS
-              SELECT l._id FROM lake_rows l
-              LEFT JOIN (SELECT DISTINCT _id FROM source_rows) s ON s._id = l._id
-              WHERE l._id NOT IN (SELECT _id FROM source_rows WHERE _live)
-                AND l._id NOT IN (SELECT CAST(_id AS VARCHAR) FROM job_rows)
+              SELECT l._id FROM lake_rows l LEFT JOIN source_keys s ON s._id = l._id
+              WHERE s.live IS NOT TRUE
+                AND NOT EXISTS (SELECT 1 FROM job_keys j WHERE j._id = l._id)
                 AND ((SELECT hard FROM rules) OR s._id IS NOT NULL);
             CREATE VIEW differing AS
               SELECT s._key FROM source_rows s JOIN lake_rows l ON l._id = s._id
               WHERE s._live AND s._digest IS DISTINCT FROM l._digest
-                AND s._id NOT IN (SELECT CAST(_id AS VARCHAR) FROM job_rows);
+                AND NOT EXISTS (SELECT 1 FROM job_keys j WHERE j._id = s._id);
             CREATE VIEW never_delivered AS
               SELECT s._key FROM source_rows s ANTI JOIN lake_rows l ON l._id = s._id
               WHERE s._live
-                AND s._id NOT IN (SELECT CAST(_id AS VARCHAR) FROM job_rows);
+                AND NOT EXISTS (SELECT 1 FROM job_keys j WHERE j._id = s._id);
             """
         )
         return connection
