@@ -19,17 +19,19 @@ ALLOCATOR_FLUSH_THRESHOLD = "4MiB"
 
 
 def bounded_connection(spill_folder: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB on one thread, its memory capped, spilling into ``spill_folder``
-    (none: it may not spill), its results in any order unless a query orders them."""
+    """An in-memory DuckDB on one thread, its results in any order unless a query orders
+    them; with a ``spill_folder``, its memory capped at ``MEMORY_LIMIT`` and a larger join
+    spilled there (without one, the caller bounds what a query holds: the digests' slices,
+    whose JSON a cap could refuse for a wide record)."""
     import duckdb
 
     config: dict[str, str | bool | int | float | list[str]] = {
         "threads": 1,
-        "memory_limit": MEMORY_LIMIT,
         "allocator_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
         "preserve_insertion_order": False,
     }
     if spill_folder is not None:
         spill_folder.mkdir(parents=True, exist_ok=True)
+        config["memory_limit"] = MEMORY_LIMIT
         config["temp_directory"] = str(spill_folder)
     return duckdb.connect(config=config)
