@@ -23,7 +23,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from xdm_connector.api.deps import PrincipalDep, administrator, member
 from xdm_connector.api.request_inputs import store_integer
@@ -47,6 +48,12 @@ __all__ = [
 
 RowT = TypeVar("RowT")
 ItemT = TypeVar("ItemT")
+
+
+class CamelModel(BaseModel):
+    """A model whose fields answer in camelCase (``batch_id`` as ``batchId``)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class Count(BaseModel):

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
 from xdm_connector.api.collections import (
+    CamelModel,
     Collection,
     OrgWriterDep,
     PageDep,
@@ -39,11 +39,7 @@ router = APIRouter(prefix="/{org}/campaign/integration", tags=["security"])
 ITEM = "/{client_id}"
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class IntegrationCreate(_Camel):
+class IntegrationCreate(CamelModel):
     """A new integration: a name to recognise it by and its security groups."""
 
     model_config = ConfigDict(
@@ -55,7 +51,7 @@ class IntegrationCreate(_Camel):
     groups: list[str] = Field(min_length=1)
 
 
-class IntegrationResource(_Camel):
+class IntegrationResource(CamelModel):
     """An integration as listed: never its secret."""
 
     client_id: str
@@ -64,7 +60,7 @@ class IntegrationResource(_Camel):
     created: datetime
 
 
-class IntegrationCredentials(_Camel):
+class IntegrationCredentials(CamelModel):
     """A client id and its secret, answered only when created or rotated."""
 
     client_id: str

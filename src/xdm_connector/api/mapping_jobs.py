@@ -7,17 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from xdm_connector.api.collections import CamelModel
 from xdm_connector.pipeline.source_retries import DETAILS_KEY
 from xdm_connector.store.models import Job, JobSlice
-
-
-class CamelModel(BaseModel):
-    """A model whose fields answer in camelCase (``batch_id`` as ``batchId``)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class JobResource(CamelModel):

@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field
 
 from xdm_connector.api.collections import (
     BASE,
+    CamelModel,
     Collection,
     OrgReaderDep,
     OrgWriterDep,
@@ -33,7 +34,6 @@ from xdm_connector.api.collections import (
 from xdm_connector.api.datasets import RegistryDep
 from xdm_connector.api.deps import PrincipalDep, SettingsDep, StoreDep
 from xdm_connector.api.mapping_jobs import (
-    CamelModel,
     JobDetail,
     JobResource,
     job_detail,

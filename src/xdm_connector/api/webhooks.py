@@ -21,10 +21,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
 from xdm_connector.api.collections import (
+    CamelModel,
     Collection,
     OrgWriterDep,
     PageDep,
@@ -41,11 +41,7 @@ router = APIRouter(prefix="/{org}/campaign/webhooks", tags=["webhooks"])
 ITEM = "/{webhook_id}"
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class WebhookCreate(_Camel):
+class WebhookCreate(CamelModel):
     """A new endpoint: where to send, which events, and optionally one mapping's only."""
 
     model_config = ConfigDict(
@@ -62,7 +58,7 @@ class WebhookCreate(_Camel):
     mapping: str | None = Field(default=None, min_length=1, max_length=128)
 
 
-class WebhookResource(_Camel):
+class WebhookResource(CamelModel):
     """An endpoint as listed: never its secret."""
 
     id: str
@@ -79,7 +75,7 @@ class WebhookWithSecret(WebhookResource):
     secret: str
 
 
-class AttemptResource(_Camel):
+class AttemptResource(CamelModel):
     """One attempt to send a delivery (read from the store's row, whose names it keeps)."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -90,7 +86,7 @@ class AttemptResource(_Camel):
     duration_ms: int
 
 
-class DeliveryResource(_Camel):
+class DeliveryResource(CamelModel):
     """A delivery of one event to the endpoint, and every attempt to send it."""
 
     message_id: str
