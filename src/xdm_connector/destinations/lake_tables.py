@@ -182,20 +182,7 @@ class LakeTables:
         batch_id = batch_id_for(org, dataset, batch_key)
         record = self._record(batch_id)
         if record is None or record["state"] == BatchState.ABORTED:
-            txn = transaction_of(org, batch_key)
-            self._write_record(
-                {
-                    "id": batch_id,
-                    "org": org,
-                    "dataset": dataset,
-                    "batchKey": batch_key,
-                    "appId": txn.app_id,
-                    "txnVersion": txn.version,
-                    "mapping": txn.mapping,
-                    "state": BatchState.LOADING,
-                    "created": _now(),
-                }
-            )
+            self._write_record(_loading_record(batch_id, org, dataset, batch_key))
         return batch_id
 
     def put_file(self, batch_id: str, name: str, path: Path, *, rows: int | None = None) -> None:
@@ -294,22 +281,8 @@ class LakeTables:
         batch_id = batch_id_for(
             check_name(org, "Organization"), check_name(dataset, "Dataset"), batch_key
         )
-        txn = transaction_of(org, batch_key)
         self.storage.delete_folder(self.staging(org, dataset, batch_id))
-        self._write_record(
-            {
-                "id": batch_id,
-                "org": org,
-                "dataset": dataset,
-                "batchKey": batch_key,
-                "appId": txn.app_id,
-                "txnVersion": txn.version,
-                "mapping": txn.mapping,
-                "state": BatchState.LOADING,
-                "created": _now(),
-                "migrated": True,
-            }
-        )
+        self._write_record({**_loading_record(batch_id, org, dataset, batch_key), "migrated": True})
         return batch_id
 
     def retire_folder_record(self, batch_id: str) -> bool:
@@ -835,6 +808,23 @@ def _holds_deletes(path: str) -> bool:
 
 def _holds_rows(table: DeltaTable) -> bool:
     return bool(_paths(table))
+
+
+def _loading_record(batch_id: str, org: str, dataset: str, batch_key: str) -> dict[str, Any]:
+    """The record of a batch just opened: loading, with the Delta transaction (``txn``) its
+    commit will carry."""
+    txn = transaction_of(org, batch_key)
+    return {
+        "id": batch_id,
+        "org": org,
+        "dataset": dataset,
+        "batchKey": batch_key,
+        "appId": txn.app_id,
+        "txnVersion": txn.version,
+        "mapping": txn.mapping,
+        "state": BatchState.LOADING,
+        "created": _now(),
+    }
 
 
 def _now() -> str:
