@@ -22,7 +22,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
+from bench import run_lock
 from bench.harness import ROOT
 from bench.sources import libpq_url
 
@@ -118,7 +118,7 @@ class Served:
 @contextmanager
 def serving(home: Path, environment: dict[str, str], *, processes: int = 1) -> Iterator[Served]:
     """``xdm-connector serve`` with ``environment`` (its log in ``home``), as the product
-    ships it, while the block runs; yields it once every process of it serves."""
+    ships it and as its run lock installs it (``bench/run_lock.py``), while the block runs; yields it once every process of it serves."""
     log = (home / "server.log").open("wb")
     # Bound here and handed over (--fd): no other process can take the port meanwhile.
     listening = socket.create_server(("127.0.0.1", 0))
@@ -126,8 +126,8 @@ def serving(home: Path, environment: dict[str, str], *, processes: int = 1) -> I
     worker = [] if environment.get("XDMC_EMBEDDED_WORKER", "true") == "true" else ["--no-worker"]
     with listening:
         server = subprocess.Popen(
-            [sys.executable, "-m", "xdm_connector", "serve", *worker,
-             "--fd", str(listening.fileno()), "--processes", str(processes)],
+            run_lock.command("xdm_connector", "serve", *worker,
+                             "--fd", str(listening.fileno()), "--processes", str(processes)),
             cwd=ROOT, env=environment, start_new_session=True, stdout=log, stderr=log,
             pass_fds=(listening.fileno(),),
         )  # fmt: skip

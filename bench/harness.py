@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import run_lock
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_TIMEOUT_SECONDS = 3600
 
@@ -82,9 +84,21 @@ class Outcome:
         }
 
 
+PRODUCT_PROBES = frozenset({"export", "merge", "small_commits", "optimize", "reconcile"})
+"""The probes that run the product in their own process. They see only the packages of its run
+lock (``bench/run_lock.py``), as a user's installation would; so does ``api_export``'s server."""
+
+
+def probe_command(probe: str, arguments: dict[str, Any]) -> list[str]:
+    """The command line of one run of ``probe`` with ``arguments``."""
+    if probe in PRODUCT_PROBES:
+        return run_lock.command("bench.probes", probe, json.dumps(arguments))
+    return [sys.executable, "-m", "bench.probes", probe, json.dumps(arguments)]
+
+
 def run_probe(variant: Variant, *, cpus: str | None = None) -> dict[str, float]:
     """Run a variant once in a new process (pinned to ``cpus`` with taskset if given)."""
-    command = [sys.executable, "-m", "bench.probes", variant.probe, json.dumps(variant.arguments)]
+    command = probe_command(variant.probe, variant.arguments)
     if cpus is not None:
         command = ["taskset", "-c", cpus, *command]
     done = subprocess.run(

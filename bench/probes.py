@@ -3,7 +3,8 @@
 Prints one JSON line: ``{"rows": ..., "seconds": ..., "peak_rss_mib": ...}``. The time
 covers the work only (not the interpreter's start nor the imports); the peak resident
 memory is the whole process's (``getrusage``), imports included, as a worker's would be
-(for ``api_export``, the server's, which ran the job).
+(for ``api_export``, the server's, which ran the job). The product's probes, and that
+server, see only the packages of the run lock (``bench/harness.py``, ``bench/run_lock.py``).
 
 Probes:
 
@@ -44,6 +45,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from bench.harness import probe_command
 from bench.sources import PLAIN_READ, SIMPLE_MAPPING, SIMPLE_READ, libpq_url, simple_mapping
 
 FETCH_ROWS = 10_000
@@ -211,8 +213,9 @@ def _prepare(probe: str, **arguments: Any) -> None:
     """Run another probe in a process of its own (its memory is not this probe's)."""
     import subprocess
 
-    command = [sys.executable, "-m", "bench.probes", probe, json.dumps(arguments)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        probe_command(probe, arguments), capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"bench: preparing with {probe} failed:\n{done.stderr[-3000:]}")
 
