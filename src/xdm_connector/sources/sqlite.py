@@ -135,7 +135,10 @@ def _ranges(
     cores = min(READ_THREADS, len(os.sched_getaffinity(0)))
     if table is None or cores < 2:
         return [query]
-    bounds = sa.select(sa.func.min(rowid(table)), sa.func.max(rowid(table))).select_from(table)
+    # One aggregate a subquery: SQLite answers a lone min() or max() of the rowid from the
+    # b-tree's ends, but scans the whole table (or an index) for both in one query.
+    ends = [sa.select(edge(rowid(table))).select_from(table) for edge in (sa.func.min, sa.func.max)]
+    bounds = sa.select(*(end.scalar_subquery() for end in ends))
     try:
         low, high = first_row(bounds) or (None, None)
     except SourceError:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, nullcontext
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ from xdm_connector.errors import InvalidInput, SourceError
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.postgresql import copy_statement
 from xdm_connector.sources.product_data import ProductData
+from xdm_connector.sources.sqlite import read_sqlite
 from xdm_connector.sources.statements import (
     constant_columns,
     dollar_dialect,
     portable_statement,
+    sqlite_dialect,
 )
 
 UTC = dt.UTC
@@ -340,6 +343,32 @@ def test_a_sqlite_scan_reads_every_row_once_in_ranges(sqlite_url: str) -> None:
     assert all(b.schema.types == list(EXPECTED_TYPES.values()) for b in batches)
     assert all(b.num_rows <= 1000 for b in batches)
     assert sum(b.num_rows < 1000 for b in batches) <= 2  # the last of each range
+
+
+def test_a_sqlite_scan_finds_its_rowid_range_without_scanning(sqlite_url: str) -> None:
+    table = fill(sqlite_url, sample_rows(400))
+    path = sqlite_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE INDEX sample_name ON sample (name)")  # one SQLite would scan
+    plans: list[str] = []
+
+    def first_row(query: Any) -> tuple[Any, ...] | None:
+        sql = str(query.compile(dialect=sqlite_dialect(), compile_kwargs={"literal_binds": True}))
+        with closing(sqlite3.connect(path)) as conn:
+            plans.extend(step[3] for step in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            return tuple(conn.execute(sql).fetchone())
+
+    schema = pa.schema([pa.field("id", pa.int64())])
+    query = sa.select(table.c.id)
+    readers = read_sqlite(
+        Path(path), query, schema, 100, scan=True, first_row=first_row, connecting=nullcontext
+    )
+    assert readers is not None
+    assert len(readers) == min(2, len(os.sched_getaffinity(0)))
+    assert plans
+    assert not [step for step in plans if step.startswith("SCAN sample")], plans
+    ids = sorted(row["id"] for reader in readers for batch in reader for row in batch.to_pylist())
+    assert ids == list(range(1, 401))
 
 
 def test_a_sqlite_scan_of_a_view_reads_it_whole(sqlite_url: str) -> None:
