@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pyarrow as pa
@@ -69,6 +69,7 @@ from deltalake.transaction import (
 )
 
 from xdm_connector.destinations.base import BatchState, BatchStatus, batch_id_for, check_name
+from xdm_connector.destinations.lake_statistics import file_statistics
 from xdm_connector.destinations.lake_storage import LakeStorage, lake_errors
 from xdm_connector.destinations.lake_upserts import REWRITES_FOLDER, batch_keys, without_keys
 from xdm_connector.destinations.lake_withdrawal import WITHDRAWN, LogCommit, withdrawal_plan
@@ -107,14 +108,24 @@ def transaction_of(org: str, batch_key: str) -> TableTransaction:
     return TableTransaction(f"{APPLICATION}/batch/{batch_key}", 0)
 
 
+class LandedFile(NamedTuple):
+    """A batch's file in the table's folder: its path in the table, bytes, rows, and Delta
+    statistics (``lake_statistics.py``)."""
+
+    path: str
+    size: int
+    rows: int
+    stats: str
+
+
 @dataclass(frozen=True)
 class Merging:
     """A batch being merged into an upsert table: its record, its landed record and delete
-    files (path in the table, bytes, rows), and its commit's properties."""
+    files, and its commit's properties."""
 
     record: dict[str, Any]
-    files: list[tuple[str, int, int]]
-    deletes: list[tuple[str, int, int]]
+    files: list[LandedFile]
+    deletes: list[LandedFile]
     properties: CommitProperties
 
 
@@ -354,10 +365,10 @@ class LakeTables:
             }
         mode = self.mode(org, dataset)
         placed = self._land(record)
-        files = [found for found in placed if not _holds_deletes(found[0])]
-        deletes = [found for found in placed if _holds_deletes(found[0])]
-        rows = sum(rows for _, _, rows in files)
-        deleted = sum(rows for _, _, rows in deletes)
+        files = [found for found in placed if not _holds_deletes(found.path)]
+        deletes = [found for found in placed if _holds_deletes(found.path)]
+        rows = sum(found.rows for found in files)
+        deleted = sum(found.rows for found in deletes)
         properties = CommitProperties(
             custom_metadata={
                 "xdmc.batch": batch_id,
@@ -395,7 +406,7 @@ class LakeTables:
             "rows": rows,
             "deletes": deleted,
             "mode": str(stored_mode),
-            "files": [path for path, _, _ in files],
+            "files": [found.path for found in files],
             "committed": _now(),
         }
 
@@ -423,10 +434,10 @@ class LakeTables:
         self._write_record(settled)
         return settled
 
-    def _land(self, record: dict[str, Any]) -> list[tuple[str, int, int]]:
+    def _land(self, record: dict[str, Any]) -> list[LandedFile]:
         """Move the batch's staged files into the table's folder (still unreferenced, so
-        invisible); answers every file landed for the batch, as (path in the table, bytes,
-        rows). A commit tried again finds the files an earlier attempt moved."""
+        invisible); answers every file landed for the batch, its statistics read from its
+        footer. A commit tried again finds the files an earlier attempt moved."""
         batch_id, org, dataset = record["id"], record["org"], record["dataset"]
         staging = self.staging(org, dataset, batch_id)
         landed = self.landed(org, dataset, batch_id)
@@ -439,8 +450,15 @@ class LakeTables:
                 if info.base_name.startswith("."):
                     continue
                 path = self.storage.path(f"{landed}/{info.base_name}")
-                rows = pq.read_metadata(path, filesystem=self.storage.filesystem).num_rows
-                files.append((f"{batch_id}/{info.base_name}", int(info.size or 0), int(rows)))
+                footer = pq.read_metadata(path, filesystem=self.storage.filesystem)
+                files.append(
+                    LandedFile(
+                        f"{batch_id}/{info.base_name}",
+                        int(info.size or 0),
+                        int(footer.num_rows),
+                        file_statistics(footer),
+                    )
+                )
         return files
 
     def _append(
@@ -448,17 +466,17 @@ class LakeTables:
         org: str,
         dataset: str,
         table: DeltaTable | None,
-        files: list[tuple[str, int, int]],
+        files: list[LandedFile],
         properties: CommitProperties,
     ) -> None:
         """Add the landed files to the table, as they are, in one commit (creating the table)."""
         now = int(time.time() * 1000)
-        actions = [_add(path, size, rows, now) for path, size, rows in files]
+        actions = [_add(found.path, found.size, found.stats, now) for found in files]
         if table is None:
             if not files:
                 return  # nothing to create a table with: the batch holds no record
-            arrow = self._file_schema(org, dataset, files[0][0])
-            for path, _, _ in files:
+            arrow = self._file_schema(org, dataset, files[0].path)
+            for path in (found.path for found in files):
                 if _holds_deletes(path):  # the columns of a delete's row, after the records'
                     more = self._file_schema(org, dataset, path)
                     arrow = pa.schema([*arrow, *(f for f in more if f.name not in arrow.names)])
@@ -489,7 +507,7 @@ class LakeTables:
         ``MERGE``, which knows how."""
         record, files = merging.record, merging.files
         batch_id, org, dataset = record["id"], record["org"], record["dataset"]
-        for path, _, _ in files:
+        for path in (found.path for found in files):
             if UPSERT_KEY not in self._file_schema(org, dataset, path).names:
                 raise DestinationError(
                     f"an upsert table merges on {UPSERT_KEY}, which batch {batch_id} lacks: "
@@ -502,7 +520,7 @@ class LakeTables:
             self._delta_merge(table, merging)
 
     def _rewritable(
-        self, org: str, dataset: str, table: DeltaTable, files: list[tuple[str, int, int]]
+        self, org: str, dataset: str, table: DeltaTable, files: list[LandedFile]
     ) -> bool:
         """Whether the batch's records are added as they landed: the table is a plain one
         (no partitions, no reader feature such as deletion vectors or column mapping) and
@@ -511,8 +529,8 @@ class LakeTables:
             return False
         wanted = _shape(table.schema())
         return all(
-            _shape(Schema.from_arrow(self._file_schema(org, dataset, path))) == wanted
-            for path, _, _ in files
+            _shape(Schema.from_arrow(self._file_schema(org, dataset, found.path))) == wanted
+            for found in files
         )
 
     def _upsert(self, table: DeltaTable, merging: Merging) -> None:
@@ -527,7 +545,7 @@ class LakeTables:
         filesystem = self.storage.filesystem
         keys = batch_keys(
             filesystem,
-            (self.storage.path(f"{folder}/{path}") for path, _, _ in [*files, *deletes]),
+            (self.storage.path(f"{folder}/{found.path}") for found in [*files, *deletes]),
         )
         written: list[str] = []
         try:
@@ -549,8 +567,8 @@ class LakeTables:
                     if rewrite.added is not None:
                         full = self.storage.path(f"{folder}/{rewrite.added}")
                         size = filesystem.get_file_info(full).size
-                        actions.append(_add(rewrite.added, int(size or 0), rewrite.rows, now))
-            actions += [_add(path, size, rows, now) for path, size, rows in files]
+                        actions.append(_add(rewrite.added, int(size or 0), rewrite.stats, now))
+            actions += [_add(found.path, found.size, found.stats, now) for found in files]
             strict = CommitProperties(
                 custom_metadata=merging.properties.custom_metadata,
                 app_transactions=merging.properties.app_transactions,
@@ -566,8 +584,8 @@ class LakeTables:
                 for path in written:
                     self.storage.delete(f"{folder}/{path}")
             raise
-        for path, _, _ in deletes:  # read, never referenced
-            self.storage.delete(f"{folder}/{path}")
+        for found in deletes:  # read, never referenced
+            self.storage.delete(f"{folder}/{found.path}")
 
     def _delta_merge(self, table: DeltaTable, merging: Merging) -> None:
         """delta-rs's ``MERGE`` of the landed files into the table, for a batch whose
@@ -621,11 +639,11 @@ class LakeTables:
         self.storage.delete_folder(self.landed(org, dataset, batch_id))
 
     def _landed_dataset(
-        self, org: str, dataset: str, files: list[tuple[str, int, int]]
+        self, org: str, dataset: str, files: list[LandedFile]
     ) -> pads.Dataset | None:
         if not files:
             return None
-        paths = [self.storage.path(f"{org}/{dataset}/{path}") for path, _, _ in files]
+        paths = [self.storage.path(f"{org}/{dataset}/{found.path}") for found in files]
         return pads.dataset(paths, format="parquet", filesystem=self.storage.filesystem)
 
     def _with_delete_columns(
@@ -633,8 +651,8 @@ class LakeTables:
         org: str,
         dataset: str,
         table: DeltaTable | None,
-        files: list[tuple[str, int, int]],
-        deletes: list[tuple[str, int, int]],
+        files: list[LandedFile],
+        deletes: list[LandedFile],
     ) -> DeltaTable | None:
         """The append table, its schema holding the columns of a delete's row (added in a
         commit of their own, once: a schema change, no data). Before the table exists, its
@@ -642,7 +660,7 @@ class LakeTables:
         if table is None:
             return None
         names = set(table.schema().to_arrow().names)
-        wanted = self._file_schema(org, dataset, deletes[0][0])
+        wanted = self._file_schema(org, dataset, deletes[0].path)
         missing = [field for field in wanted if field.name not in names]
         if not missing:
             return table
@@ -718,8 +736,8 @@ class LakeTables:
                 "its files, was vacuumed since",
                 batch_id=batch_id,
             )
-        rows = pq.read_metadata(full, filesystem=self.storage.filesystem).num_rows
-        return _add(path, int(info.size or 0), rows, now)
+        footer = pq.read_metadata(full, filesystem=self.storage.filesystem)
+        return _add(path, int(info.size or 0), file_statistics(footer), now)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -779,9 +797,9 @@ def _paths(table: DeltaTable) -> list[str]:
     return [str(path) for path in paths]
 
 
-def _add(path: str, size: int, rows: int, now: int) -> AddAction:
-    """The ``add`` of a file of the table, its row count as its statistics."""
-    return AddAction(path, size, {}, now, True, orjson.dumps({"numRecords": rows}).decode())
+def _add(path: str, size: int, stats: str, now: int) -> AddAction:
+    """The ``add`` of a file of the table, with its statistics (``file_statistics``)."""
+    return AddAction(path, size, {}, now, True, stats)
 
 
 _NULLABILITY = ("nullable", "containsNull", "valueContainsNull", "metadata")

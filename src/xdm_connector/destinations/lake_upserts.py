@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from xdm_connector.destinations.lake_statistics import file_statistics
 from xdm_connector.destinations.lake_storage import fsync
 from xdm_connector.domain.lake_modes import UPSERT_KEY
 
@@ -47,6 +48,8 @@ class Rewrite:
     added: str | None
     """The path in the table of the rewrite; None when the batch replaces all its rows."""
     rows: int
+    stats: str
+    """The rewrite's Delta statistics, from the footer its writer produced."""
 
 
 def batch_keys(filesystem: pafs.FileSystem, paths: Iterable[str]) -> pa.ChunkedArray:
@@ -92,12 +95,13 @@ def without_keys(
                 if kept.num_rows:
                     writer.write_table(kept)
                     rows += kept.num_rows
+        stats = file_statistics(writer.writer.metadata)  # the footer just written
         if rows == 0:  # the batch replaces every row of the file: nothing to add back
             filesystem.delete_file(f"{table}/{name}")
             written.remove(name)
         elif isinstance(filesystem, pafs.LocalFileSystem):
             fsync(Path(f"{table}/{name}"))  # on disk before a commit refers to it
-        rewrites.append(Rewrite(path, name if rows else None, rows))
+        rewrites.append(Rewrite(path, name if rows else None, rows, stats))
     return rewrites
 
 

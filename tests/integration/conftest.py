@@ -1,4 +1,5 @@
-"""The lake on a local folder and on a real S3-compatible server (moto's)."""
+"""Fixtures of the integration tests: the lake on a local folder and on a real S3-compatible
+server (moto's)."""
 
 from __future__ import annotations
 
