@@ -280,7 +280,10 @@ def test_cleaning_the_batches_a_dead_worker_left_in_the_lake(
 
     young = demo.cli("lake", "clean", "--older-than", "3600", "--json")
     assert young.stdout == "[]\n"
-    assert young.stderr == "0 loading batches aborted\n1 work folder of ended jobs removed\n"
+    assert young.stderr == (
+        "0 loading batches aborted\n0 stray rewrite files removed\n"
+        "1 work folder of ended jobs removed\n"
+    )
     assert not orphan.exists()
     other_org = demo.cli("lake", "clean", "--older-than", "0", "--org", "acme")
     assert read_table(other_org.stdout).rows == []
@@ -291,7 +294,10 @@ def test_cleaning_the_batches_a_dead_worker_left_in_the_lake(
     assert table.headers == ["ID", "ORG", "DATASET", "BATCH KEY", "LAST ACTIVITY"]
     [line] = table.rows
     assert line[:4] == [lost, "demo", "profiles", "lost"]
-    assert cleaned.stderr == "1 loading batch aborted\n0 work folders of ended jobs removed\n"
+    assert cleaned.stderr == (
+        "1 loading batch aborted\n0 stray rewrite files removed\n"
+        "0 work folders of ended jobs removed\n"
+    )
     assert not staged.exists()
     assert lake.status(lost).state == "aborted"
 

@@ -230,20 +230,27 @@ def lake_clean(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Abort the batches a dead worker left loading, dropping their staging files, and
-    remove the work folders that jobs no longer in progress left on this machine.
+    """Abort the batches a dead worker left loading, dropping their staging files, remove
+    the files an upsert killed while rewriting left that no table version references, and
+    the work folders that jobs no longer in progress left on this machine.
 
     Prints the batches aborted (id, organization, dataset, batch key, last activity), and
-    on standard error their count and the work folders' count; a batch that a job in
-    progress may still write, or its work folder, is never touched.
+    on standard error their count, the stray rewrites' count and the work folders' count; a
+    batch that a job in progress may still write, or its work folder, is never touched.
     """
     from xdm_connector.pipeline.workfolders import WorkFolders
-    from xdm_connector.services.lake_cleaning import clean_lake, clean_work_folders
+    from xdm_connector.services.lake_cleaning import (
+        clean_lake,
+        clean_stray_rewrites,
+        clean_work_folders,
+    )
 
     with opened_store() as (settings, store):
         lake = run_command(lambda: lake_of(settings, store, org))
         age = dt.timedelta(seconds=older_than)
         aborted = run_command(lambda: clean_lake(lake, store, older_than=age, org=org))
+        # After the aborts: a batch found committed meanwhile is settled, its strays found.
+        strays = run_command(lambda: clean_stray_rewrites(lake, store, org=org))
         folders = WorkFolders(settings.home)
         removed = run_command(lambda: clean_work_folders(folders, store, org=org))
     rows = [
@@ -253,5 +260,7 @@ def lake_clean(
     print_rows(ABORTED_BATCH_COLUMNS, rows, as_json=as_json)
     plural = "" if len(aborted) == 1 else "es"
     typer.echo(f"{len(aborted)} loading batch{plural} aborted", err=True)
+    plural = "" if len(strays) == 1 else "s"
+    typer.echo(f"{len(strays)} stray rewrite file{plural} removed", err=True)
     plural = "" if len(removed) == 1 else "s"
     typer.echo(f"{len(removed)} work folder{plural} of ended jobs removed", err=True)

@@ -21,7 +21,9 @@ compacted, those a merge rewrote, a withdrawn batch's) once removed longer ago t
 It never deletes a file that no commit mentions, so never a batch's files that wait for
 their commit (staged under ``<lake>/_staging/``, outside every table, or already landed in
 the table's folder), nor one that the current version, or any version younger than the
-retention, references. A retention below the table's own
+retention, references. Nor the rewrites an upsert killed before its commit left, which no
+commit names either: ``lake clean`` removes those (``services/lake_cleaning.py``). A
+retention below the table's own
 (``delta.deletedFileRetentionDuration``, 7 days by default) would break time travel to the
 versions in between and readers still on them: it is refused (``XDMC-LAKE-RETENTION``)
 unless ``force`` is given (``lake vacuum --force``).

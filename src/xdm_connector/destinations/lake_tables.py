@@ -343,6 +343,38 @@ class LakeTables:
                 activity = max(activity, info.mtime.astimezone(dt.UTC))
         return activity
 
+    def stray_rewrites(self, record: dict[str, Any]) -> list[str]:
+        """The files of a settled upsert batch's ``rewrites/`` folder that its commit does
+        not add, nor the table's current version: those of an attempt killed before its
+        commit (the attempt tried again wrote its own). Paths below the lake's root. None
+        for a loading batch (an attempt may be writing them), nor when the log entry of
+        the batch's commit is gone (what it added can no longer be told)."""
+        if record["state"] == BatchState.LOADING or record.get("mode") != LakeMode.UPSERT:
+            return []
+        org, dataset, batch_id = record["org"], record["dataset"], record["id"]
+        folder = f"{batch_id}/{REWRITES_FOLDER}"
+        found = [
+            f"{folder}/{info.base_name}"
+            for info in self.storage.files(f"{self.table_folder(org, dataset)}/{folder}")
+        ]
+        if not found:
+            return []
+        table = self.table(org, dataset)
+        referenced = set(_paths(table)) if table is not None else set()
+        version = record.get("version")
+        if version is None and table is not None:
+            version = (_commit_of(table, batch_id) or {}).get("version")
+        if version is not None:
+            try:
+                referenced |= self._log_commit(org, dataset, int(version)).added
+            except DestinationError:
+                return []
+        elif record["state"] == COMMITTED:
+            return []  # committed, yet its commit cannot be found: nothing is told
+        return [
+            f"{self.table_folder(org, dataset)}/{path}" for path in found if path not in referenced
+        ]
+
     # -- the commit ----------------------------------------------------------------------------
 
     def _commit(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,18 @@ recording the batch). A job that left those states never comes back to them, so 
 found unprotected stays unused: no lock with the workers is needed. The age counts from
 the batch's last activity: its creation, or the last file put in its staging folder.
 
+``clean_stray_rewrites`` removes the files an upsert killed while it rewrote the table's
+files left in its batch's ``rewrites/`` folder (``lake_upserts.py``): when the job is
+recovered, its batch's commit is tried again and adds rewrites of its own, and the killed
+attempt's stay, referenced by no version of the table. ``lake vacuum`` never sees them: it
+deletes only the files the log's ``remove`` actions name (a full vacuum, which lists the
+folder, would also take the files of batches waiting for their commit). A file is removed
+only when its batch is settled (committed or aborted), no job in progress holds the batch
+(as above), and neither the batch's commit nor the table's current version adds it::
+
+    removed = clean_stray_rewrites(lake, store, org="acme")
+    # ["acme/profiles/3f2a.../rewrites/part-00000-9b1c...-c000.zstd.parquet"]
+
 ``clean_work_folders`` removes the work folders (``pipeline/workfolders.py``) that jobs
 no longer in progress left on this machine, whatever their age, and those of jobs the
 store does not know; never one of a job in progress::
@@ -65,7 +77,11 @@ class JobsInProgress:
 
     def hold(self, batch: LoadingBatch) -> bool:
         """Whether a job in progress may still write ``batch``."""
-        return batch.id in self.batch_ids or batch.batch_key in self.batch_keys
+        return self.holds(batch.id, batch.batch_key)
+
+    def holds(self, batch_id: str, key: str) -> bool:
+        """Whether a job in progress may still write the batch of this id and key."""
+        return batch_id in self.batch_ids or key in self.batch_keys
 
 
 def loading_batches(lake: LakeTables, *, org: str | None = None) -> list[LoadingBatch]:
@@ -123,6 +139,32 @@ def clean_lake(
         lake.abort(batch.id)
         aborted.append(batch)
     return aborted
+
+
+def clean_stray_rewrites(lake: LakeTables, store: Store, *, org: str | None = None) -> list[str]:
+    """Remove the rewrites that upsert attempts killed before their commit left in settled
+    batches (of ``org`` only, when given) no job in progress holds; answers the files
+    removed, as paths below the lake's root."""
+    if org is not None:
+        check_name(org, "Organization")
+    # The files first, then the jobs, as for the work folders: a batch found held is kept,
+    # and one found free is never written again.
+    strays = [
+        (record, path)
+        for record in lake.batches()
+        if org is None or record["org"] == org
+        for path in lake.stray_rewrites(record)
+    ]
+    if not strays:
+        return []
+    held = jobs_in_progress(store)
+    removed = []
+    for record, path in strays:
+        if held.holds(record["id"], str(record.get("batchKey") or "")):
+            continue
+        lake.storage.delete(path)
+        removed.append(path)
+    return removed
 
 
 def clean_work_folders(folders: WorkFolders, store: Store, *, org: str | None = None) -> list[Path]:

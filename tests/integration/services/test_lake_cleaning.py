@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
-from tests.lake import committed_batches
+from tests.integration.services import lake_rewriter
+from tests.lake import committed_batches, lake_table
 from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.base import BatchState
+from xdm_connector.destinations.lake_maintenance import vacuum_table
 from xdm_connector.destinations.lake_tables import LakeTables
+from xdm_connector.destinations.lake_upserts import REWRITES_FOLDER
 from xdm_connector.domain.batches import batch_key
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.domain.lake_modes import LakeMode
 from xdm_connector.errors import InvalidInput
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.services.lake_cleaning import (
     clean_lake,
+    clean_stray_rewrites,
     clean_work_folders,
     loading_batches,
 )
@@ -161,6 +171,97 @@ def test_an_empty_lake_and_a_bad_organization(store: Store, lake: LakeTables) ->
     assert clean_lake(lake, store, older_than=dt.timedelta(0)) == []
     with pytest.raises(InvalidInput):
         clean_lake(lake, store, older_than=dt.timedelta(0), org="../etc")
+
+
+def upsert_batch(lake: LakeTables, key: str, tmp_path: Path, ids: range, email: str) -> str:
+    """A loading batch of the demo's profiles holding the records ``ids``."""
+    batch_id = lake.create_batch(
+        org="demo", dataset="profiles", batch_key=key, file_format="parquet"
+    )
+    source = tmp_path / f"{batch_id}.parquet"
+    keys = [str(n) for n in ids]
+    pq.write_table(pa.table({"_id": keys, "email": [f"{email}{n}" for n in keys]}), source)
+    lake.put_file(batch_id, "part-00000.parquet", source)
+    return batch_id
+
+
+def rewrites(lake: LakeTables, batch_id: str) -> set[str]:
+    """The files in the batch's rewrites folder, as paths in the table."""
+    folder = f"{batch_id}/{REWRITES_FOLDER}"
+    return {f"{folder}/{info.base_name}" for info in lake.storage.files(f"demo/profiles/{folder}")}
+
+
+def killed_while_rewriting(lake_url: str, batch_id: str, tmp_path: Path) -> None:
+    """Complete the batch in a process of its own, killed (SIGKILL) once its rewrites are
+    written, before its commit."""
+    paused = tmp_path / f"{batch_id}.paused"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", lake_rewriter.__name__, lake_url, batch_id, str(paused)],
+        env=dict(os.environ),
+    )
+    deadline = time.monotonic() + 60
+    while not paused.exists():
+        assert worker.poll() is None, "the rewriting worker ended before its rewrites"
+        assert time.monotonic() < deadline, "the rewriting worker never paused"
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+
+
+def test_rewrites_of_an_upsert_killed_before_its_commit_are_removed(
+    store: Store, lake_url: str, tmp_path: Path
+) -> None:
+    lake = LakeTables(lake_url, modes=lambda org, dataset: LakeMode.UPSERT)
+    lake.complete(upsert_batch(lake, "first", tmp_path, range(100), "old"))
+    job = claimed(store, "XDM44")
+    merging = upsert_batch(lake, batch_key(job), tmp_path, range(3), "new")
+    killed_while_rewriting(lake_url, merging, tmp_path)
+    strays = rewrites(lake, merging)
+    assert len(strays) == 1  # the killed attempt's rewrite of the table's one file
+
+    # The job's recovery completes the batch: its commit adds a rewrite of its own.
+    lake.complete(merging)
+    assert lake.status(merging).state == BatchState.SUCCESS
+    referenced = {str(path) for path in DeltaTable(f"{lake_url}/demo/profiles").file_uris()}
+    written = rewrites(lake, merging)
+    assert len(written) == 2
+    assert {path for path in written if f"{lake_url}/demo/profiles/{path}" in referenced} == (
+        written - strays
+    )
+    # A vacuum deletes only what the log says was removed: not the strays.
+    vacuum_table(lake, "demo", "profiles", retain_hours=0, force=True)
+    assert rewrites(lake, merging) == written
+    # The job is still in progress: its batch is not touched.
+    assert clean_stray_rewrites(lake, store) == []
+
+    store.jobs.fail(job.id, "a-worker", JobOutcome(reason="XDMC-500 lost"))
+    assert clean_stray_rewrites(lake, store, org="other") == []
+    assert clean_stray_rewrites(lake, store, org="demo") == [
+        f"demo/profiles/{path}" for path in strays
+    ]
+    assert rewrites(lake, merging) == written - strays
+    assert clean_stray_rewrites(lake, store) == []
+    table = lake_table(lake_url, "demo", "profiles")
+    assert sorted(table["_id"].to_pylist(), key=int) == [str(n) for n in range(100)]
+    emails = dict(zip(table["_id"].to_pylist(), table["email"].to_pylist(), strict=True))
+    assert [emails[str(n)] for n in (0, 1, 2, 3)] == ["new0", "new1", "new2", "old3"]
+
+
+def test_rewrites_of_an_upsert_killed_then_aborted_go_with_the_batch(
+    store: Store, lake_url: str, tmp_path: Path
+) -> None:
+    lake = LakeTables(lake_url, modes=lambda org, dataset: LakeMode.UPSERT)
+    lake.complete(upsert_batch(lake, "first", tmp_path, range(10), "old"))
+    merging = upsert_batch(lake, "merging", tmp_path, range(3), "new")
+    killed_while_rewriting(lake_url, merging, tmp_path)
+    assert len(rewrites(lake, merging)) == 1
+
+    later = dt.datetime.now(dt.UTC) + 2 * HOUR
+    assert [batch.id for batch in clean_lake(lake, store, older_than=HOUR, now=later)] == [merging]
+    assert rewrites(lake, merging) == set()
+    assert clean_stray_rewrites(lake, store) == []
+    table = lake_table(lake_url, "demo", "profiles")
+    assert sorted(table["email"].to_pylist()) == sorted(f"old{n}" for n in range(10))
 
 
 def leftover(home: Path, name: str) -> Path:
