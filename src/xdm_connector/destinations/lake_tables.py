@@ -28,7 +28,9 @@ merges them on ``_id``: the table's files holding a key of the batch (a record's
 delete's) are rewritten without those rows, one row group at a time, and the batch's
 record files added as they are, in one commit (``lake_upserts.py``; a batch whose columns
 are not the table's is merged by delta-rs's ``MERGE`` instead). Into an empty table an
-upsert is a plain append, the same and faster.
+upsert is a plain append, the same and faster. Every file a commit adds carries its Delta
+statistics, read from its Parquet footer (``lake_statistics.py``), so readers skip files by
+``_id`` or by a column's range.
 
 **Concurrent commits** of several workers, on several machines, are Delta's optimistic
 concurrency: a commit writes the log's next entry only if no other did (a local file

@@ -36,7 +36,9 @@ from xdm_connector.domain.lake_modes import UPSERT_KEY
 REWRITES_FOLDER = "rewrites"
 """Where in a batch's folder of the table (``<batch_id>/``) its rewrites are written: beside
 its record files, yet not among them; dropped with the folder when the batch is aborted
-uncommitted (a worker killed while rewriting)."""
+uncommitted (a worker killed while rewriting). When such a batch is committed after all (its
+job recovered), the killed attempt's rewrites stay, named by no commit: ``lake clean``
+removes them (``LakeTables.stray_rewrites``)."""
 
 
 @dataclass(frozen=True)
