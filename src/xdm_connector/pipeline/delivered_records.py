@@ -7,7 +7,10 @@ digest (``record_digests``, as the reconciliation computes it) and its primary i
 Before the batch completes, the job's delivery stages these entries and its deletes in the
 store (``stage``), where the job's ``Success`` applies them; a slice stages its own, added
 to its job's. The work orders then read the staged deletes' identities back
-(``DeliveredRecords.staged_identities``), so a sliced job sends every slice's deletes once::
+(``DeliveredRecords.staged_identities``), so a sliced job sends every slice's deletes once.
+Once the batch succeeded, the records the platform refused in it are taken back
+(``withdraw_refused``): never recorded as delivered, they are exported again by the next
+reconciliation::
 
     entries = DeliveredEntries(folder, shaper.output_schema)
     entries.write(records)
@@ -19,21 +22,25 @@ a page at a time (``StoredDelivered``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xdm_connector.destinations.base import IdentityDeletes
 from xdm_connector.domain.lake_modes import UPSERT_KEY
+from xdm_connector.errors import DestinationError
 from xdm_connector.pipeline.deletes import IDENTITY_COLUMN, NAMESPACE_COLUMN, primary_identities
 from xdm_connector.pipeline.digests import record_digests
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.setup import JobRun
 from xdm_connector.store.delivered_records import StagedRow
 from xdm_connector.store.store import Store
+
+log = logging.getLogger(__name__)
 
 DIGEST_COLUMN = "_digest"
 ENTRIES_SCHEMA = pa.schema(
@@ -119,6 +126,41 @@ def _staged_rows(entries: list[WrittenFile], deletes: list[WrittenFile]) -> Iter
                 ids, namespaces, batch.column(IDENTITY_COLUMN).to_pylist(), strict=True
             ):
                 yield record_id, None, namespace, identity, True
+
+
+@runtime_checkable
+class RefusedKeys(Protocol):
+    """A destination that tells the key of each record it refused in a batch."""
+
+    def refused_keys(self, batch_id: str) -> list[str | None]:
+        """The ``_id`` of each record the batch refused (``None``: a refused row without
+        one), one entry per refused record; empty when the destination cannot tell."""
+        ...
+
+
+def withdraw_refused(
+    store: Store, job_id: int, destination: object, batch_id: str, refused: int
+) -> None:
+    """Take back from what the job staged the records its destination refused in the
+    batch (``refused`` of them), once the batch succeeded: they were not delivered, so the
+    next reconciliation exports them again, and one refused again is counted again.
+
+    The refused keys come from the destination's error diagnostics; when it cannot tell
+    them all (no diagnostics, a failure to read them), every record the job sent is taken
+    back, so that none is recorded as delivered that may not be."""
+    if refused <= 0:
+        return
+    keys: list[str | None] = []
+    if isinstance(destination, RefusedKeys):
+        try:
+            keys = destination.refused_keys(batch_id)
+        except DestinationError as exc:
+            log.warning("the refused records of batch %s could not be read: %s", batch_id, exc)
+    records = store.delivered_records
+    if len(keys) < refused:
+        records.withdraw(job_id)
+    else:
+        records.withdraw(job_id, {key for key in keys if key is not None})
 
 
 class StoredDelivered:

@@ -47,7 +47,7 @@ from xdm_connector.faults import pause_at
 from xdm_connector.logs import bind_log_context
 from xdm_connector.pipeline.counts import MAX_REJECTED_SAMPLES, RecordCounts
 from xdm_connector.pipeline.deletes import deletes_name
-from xdm_connector.pipeline.delivered_records import stage
+from xdm_connector.pipeline.delivered_records import stage, withdraw_refused
 from xdm_connector.pipeline.files import WrittenFile
 from xdm_connector.pipeline.setup import JobRun
 from xdm_connector.pipeline.work_orders import WorkOrders
@@ -171,7 +171,8 @@ class Delivery:
         and follow it until the destination accepts it; a sliced job's batch (``batch_id``)
         already holds its files, and is aborted when nothing was written into it. At the
         platform, the records sent (``entries``) and deleted are staged first; a sliced
-        job's slices staged theirs."""
+        job's slices staged theirs; those the platform refused are taken back once it
+        succeeded."""
         job, control, destination = self.job, self.control, self.destination
         details = counts.details()
         if self.work_orders is not None:
@@ -220,6 +221,8 @@ class Delivery:
         else:
             ingested = min(status.records, counts.ingested)
             refused = counts.ingested - ingested
+        if self.work_orders is not None and status.state is BatchState.SUCCESS:
+            withdraw_refused(self.store, job.id, destination, batch_id, refused)
         details["rejectedSamples"] = counts.with_refused(self._refused(batch_id, refused))
         if status.errors:
             details["destinationErrors"] = status.errors

@@ -66,6 +66,23 @@ class DeliveredRecords:
         if chunk:
             self._insert(job_id, chunk)
 
+    def withdraw(self, job_id: int, record_ids: Iterable[str] | None = None) -> None:
+        """Take back the records the job staged as sent among ``record_ids`` (``None``:
+        every one): the destination refused them, so their delivered entries stay as they
+        were and the next reconciliation exports them again. Staged deletes stay."""
+        sent = (StagedRecord.job_id == job_id) & StagedRecord.deleted.is_(False)
+        if record_ids is None:
+            with self._store.write() as session:
+                session.execute(sa.delete(StagedRecord).where(sent))
+            return
+        ids = list(record_ids)
+        for start in range(0, len(ids), ROWS_PER_STATEMENT):
+            chunk = ids[start : start + ROWS_PER_STATEMENT]
+            with self._store.write() as session:
+                session.execute(
+                    sa.delete(StagedRecord).where(sent, StagedRecord.record_id.in_(chunk))
+                )
+
     def discard(self, job_id: int) -> None:
         """Drop what the job staged."""
         with self._store.write() as session:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ from xdm_connector.xdm.registry import SchemaRegistry
 
 PROFILES = 400
 SWEEP = {"softDeleteWhen": "@deleted = 1", "detectHardDeletes": True, "sweepIntervalMinutes": 0}
+REFUSED = 40  # every tenth of the profiles
 
 
 @pytest.fixture
@@ -40,9 +42,10 @@ def store(settings: Settings) -> Iterator[Store]:
         yield opened
 
 
-def swept(store: Store, platform: LocalPlatform) -> None:
-    """XDM44 to the local platform, reconciled at every job."""
-    set_destination(store, "demo", platform.destination())
+def swept(store: Store, platform: LocalPlatform, **destination: Any) -> None:
+    """XDM44 to the local platform (its ``destination`` overrides), reconciled at every
+    job."""
+    set_destination(store, "demo", platform.destination(**destination))
     document = demo_mapping().document() | {"deletes": SWEEP}
     apply_mapping(store, "demo", MappingDefinition.from_document(document))
     assert publish_mapping(store, SchemaRegistry.packaged(), "demo", "XDM44", start=False).published
@@ -180,3 +183,36 @@ def test_a_sliced_jobs_deletes_reach_the_platform_once(
     assert not gone & emails(local_platform)
     assert len(emails(local_platform)) == PROFILES - 100
     assert delivered_ids(store) == sorted(str(n) for n in range(101, PROFILES + 1))
+
+
+def test_records_the_platform_refuses_are_not_delivered_and_are_sent_again(
+    store: Store, settings: Settings, local_platform: LocalPlatform
+) -> None:
+    with sqlite3.connect(settings.demo_source_path) as connection:
+        connection.execute("ALTER TABLE profile ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
+    swept(store, local_platform, partialIngestionPercentage=100)
+    local_platform.fault(kind="tamper", field="/person/gender", value="robot", every=10)
+    first = run_job(store, settings)
+    assert first.state == JobState.SUCCESS, first.details
+    assert (first.records_ingested, first.records_refused) == (PROFILES - REFUSED, REFUSED)
+    accepted = sorted(platform_records(local_platform))
+    assert len(accepted) == PROFILES - REFUSED
+    assert delivered_ids(store) == accepted  # the refused records are not delivered
+
+    local_platform.fault(kind="tamper", field="/person/gender", value="robot", every=1)
+    second = run_job(store, settings)  # sent again, and refused again
+    assert second.state == JobState.SUCCESS, second.details
+    assert second.details is not None
+    assert second.details["reconciliation"]["neverDelivered"] == REFUSED
+    assert (second.records_ingested, second.records_refused) == (0, REFUSED)
+    assert delivered_ids(store) == accepted
+
+    third = run_job(store, settings)  # sent again, and taken
+    assert third.state == JobState.SUCCESS, third.details
+    assert (third.records_ingested, third.records_refused) == (REFUSED, 0)
+    assert sorted(platform_records(local_platform), key=int) == [
+        str(n) for n in range(1, PROFILES + 1)
+    ]
+    assert delivered_ids(store) == sorted(str(n) for n in range(1, PROFILES + 1))
+    fourth = run_job(store, settings)  # converged
+    assert (fourth.records_ingested, fourth.records_refused) == (0, 0)

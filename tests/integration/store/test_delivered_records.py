@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.integration.store.conftest import make_world
-from xdm_connector.errors import LeaseLost
+from xdm_connector.errors import DestinationError, LeaseLost
+from xdm_connector.pipeline.delivered_records import withdraw_refused
 from xdm_connector.store import delivered_records
 from xdm_connector.store.jobs import JobOutcome
 from xdm_connector.store.models import Job
@@ -76,3 +77,55 @@ def test_pages_follow_the_key_order(store: Store, monkeypatch: pytest.MonkeyPatc
     assert [len(page) for page in pages] == [3, 3, 3, 1]
     assert _ids(store) == keys
     assert store.delivered_records.count("acme", "XDM1") == 10
+
+
+class _Diagnosed:
+    """A destination whose diagnostics name the refused records (``None``: a corrupt row)."""
+
+    def __init__(self, keys: list[str | None] | None) -> None:
+        self.keys = keys
+
+    def refused_keys(self, batch_id: str) -> list[str | None]:
+        if self.keys is None:
+            raise DestinationError(f"the diagnostics of batch {batch_id} are unreadable")
+        return self.keys
+
+
+def _staged(store: Store, job: Job) -> list[str]:
+    store.jobs.succeed(job, "worker-1", JobOutcome(), None)
+    return _ids(store)
+
+
+def test_refused_records_are_taken_back_from_what_a_job_staged(store: Store) -> None:
+    make_world(store)
+    first = _claimed(store)
+    store.delivered_records.stage(first.id, _sent("a", "b"))
+    assert _staged(store, first) == ["a", "b"]
+
+    job = _claimed(store)
+    deleted: delivered_records.StagedRow = ("a", None, "Email", "a@example.com", True)
+    store.delivered_records.stage(job.id, [*_sent("b", "c", "d", digest="d2"), deleted])
+    withdraw_refused(store, job.id, _Diagnosed(["b", "c", None]), "B1", 3)
+    assert list(store.delivered_records.staged_identities(job.id)) == [("Email", "a@example.com")]
+    assert _staged(store, job) == ["b", "d"]
+    pages = list(store.delivered_records.pages("acme", "XDM1"))
+    assert [row[:2] for page in pages for row in page] == [("b", "d1"), ("d", "d2")]
+
+
+@pytest.mark.parametrize("destination", [_Diagnosed(["c"]), _Diagnosed(None), object()])
+def test_refusals_that_cannot_all_be_named_take_back_every_record_sent(
+    store: Store, destination: object
+) -> None:
+    make_world(store)
+    job = _claimed(store)
+    store.delivered_records.stage(job.id, _sent("b", "c", "d"))
+    withdraw_refused(store, job.id, destination, "B1", 2)  # two refused, fewer named
+    assert _staged(store, job) == []
+
+
+def test_no_refusal_takes_nothing_back(store: Store) -> None:
+    make_world(store)
+    job = _claimed(store)
+    store.delivered_records.stage(job.id, _sent("b", "c"))
+    withdraw_refused(store, job.id, _Diagnosed(None), "B1", 0)
+    assert _staged(store, job) == ["b", "c"]

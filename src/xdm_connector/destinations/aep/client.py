@@ -7,13 +7,15 @@ drops the token, so that the next attempt asks IMS for a new one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from xdm_connector.destinations.aep.answers import PlatformError, raise_for_answer, transport_error
 from xdm_connector.destinations.aep.ims import ImsTokens
 from xdm_connector.retry import RetryPolicy
+
+T = TypeVar("T")
 
 
 class PlatformApi:
@@ -72,13 +74,20 @@ class PlatformApi:
         return self.policy.call(attempt, what=f"{method} {path}")
 
     def lines(
-        self, path: str, *, limit: int, batch_id: str = "", params: dict[str, str] | None = None
-    ) -> list[bytes]:
-        """The first ``limit`` non-blank lines of a JSON Lines answer to ``GET path``, read
-        as they come (a file of refused records may be large), retried as ``call``."""
+        self,
+        path: str,
+        keep: Callable[[bytes], T],
+        *,
+        limit: int | None = None,
+        batch_id: str = "",
+        params: dict[str, str] | None = None,
+    ) -> list[T]:
+        """What ``keep`` makes of each of the first ``limit`` (``None``: every) non-blank
+        line of a JSON Lines answer to ``GET path``, read as they come, so that only what
+        is kept of each line is held; retried as ``call`` (an attempt starts over)."""
 
-        def attempt() -> list[bytes]:
-            kept: list[bytes] = []
+        def attempt() -> list[T]:
+            kept: list[T] = []
             try:
                 with self.client.stream(
                     "GET", self.base_url + path, params=params, headers=self._sent(None)
@@ -88,8 +97,8 @@ class PlatformApi:
                         self._check(response, batch_id)
                     for line in response.iter_lines():
                         if line.strip():
-                            kept.append(line.encode())
-                        if len(kept) >= limit:
+                            kept.append(keep(line.encode()))
+                        if limit is not None and len(kept) >= limit:
                             break
             except httpx.HTTPError as exc:
                 raise _with_batch(transport_error("the platform", exc), batch_id) from exc

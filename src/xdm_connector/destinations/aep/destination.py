@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -44,6 +44,8 @@ from xdm_connector.destinations.base import (
 from xdm_connector.destinations.config import PlatformConfig
 from xdm_connector.domain.file_formats import check_file_format
 from xdm_connector.retry import RetryPolicy
+
+T = TypeVar("T")
 
 IMPORT = "/data/foundation/import"
 CATALOG = "/data/foundation/catalog"
@@ -228,36 +230,22 @@ class PlatformDestination:
         """The batch's refused records from its error diagnostics: the row error files the
         platform lists at ``meta?path=row_errors``, read in order, one ``RefusedRecord`` per
         error of a row, up to ``limit``; none when the platform kept no diagnostics."""
-        check_name(batch_id, "Batch id")
-        meta = f"{EXPORT}/batches/{batch_id}/meta"
-        try:
-            listing = self.api.call("GET", meta, batch_id=batch_id, params={"path": ROW_ERRORS})
-            document = listing.json()
-        except PlatformError as exc:
-            if exc.status_code == 404:
-                return []
-            raise
-        except ValueError:
-            return []
-        entries = document.get("data") if isinstance(document, dict) else None
-        names = [
-            entry["name"]
-            for entry in (entries if isinstance(entries, list) else [])
-            if isinstance(entry, dict) and isinstance(entry.get("name"), str)
-        ]
         found: list[RefusedRecord] = []
-        for name in names:
+        for name in self._row_error_files(batch_id):
             if len(found) >= limit:
                 break
-            lines = self.api.lines(
-                meta,
-                limit=limit - len(found),
-                batch_id=batch_id,
-                params={"path": f"{ROW_ERRORS}/{name}"},
-            )
-            for line in lines:
-                found.extend(row_refusals(line))
+            for refusals in self._row_errors(batch_id, name, row_refusals, limit - len(found)):
+                found.extend(refusals)
         return found[:limit]
+
+    def refused_keys(self, batch_id: str) -> list[str | None]:
+        """The ``_id`` of every record the batch refused, one entry per row of its row error
+        files (``None`` for a row without one, a corrupt row); empty when the platform kept
+        no diagnostics. Only the keys are kept of the rows, read as they come."""
+        keys: list[str | None] = []
+        for name in self._row_error_files(batch_id):
+            keys.extend(self._row_errors(batch_id, name, refused_id))
+        return keys
 
     def order_deletes(
         self, *, dataset: str, namespace: str, ids: Sequence[str], name: str
@@ -278,6 +266,40 @@ class PlatformDestination:
         return self.hygiene.status(work_order_id)
 
     # -- inside --------------------------------------------------------------------------------
+
+    def _row_error_files(self, batch_id: str) -> list[str]:
+        """The names of the batch's row error files (``meta?path=row_errors``); none when
+        the platform kept no diagnostics."""
+        check_name(batch_id, "Batch id")
+        meta = f"{EXPORT}/batches/{batch_id}/meta"
+        try:
+            listing = self.api.call("GET", meta, batch_id=batch_id, params={"path": ROW_ERRORS})
+            document = listing.json()
+        except PlatformError as exc:
+            if exc.status_code == 404:
+                return []
+            raise
+        except ValueError:
+            return []
+        entries = document.get("data") if isinstance(document, dict) else None
+        return [
+            entry["name"]
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+        ]
+
+    def _row_errors(
+        self, batch_id: str, name: str, keep: Callable[[bytes], T], limit: int | None = None
+    ) -> list[T]:
+        """What ``keep`` makes of each of the first ``limit`` (``None``: every) rows of the
+        batch's row error file ``name``."""
+        return self.api.lines(
+            f"{EXPORT}/batches/{batch_id}/meta",
+            keep,
+            limit=limit,
+            batch_id=batch_id,
+            params={"path": f"{ROW_ERRORS}/{name}"},
+        )
 
     def _signal(self, batch_id: str, action: str) -> None:
         check_name(batch_id, "Batch id")
@@ -406,6 +428,19 @@ def row_refusals(line: bytes) -> list[RefusedRecord]:
             )
         )
     return refusals
+
+
+def refused_id(line: bytes) -> str | None:
+    """The ``_id`` of the record of one line of a row error file, as a string; ``None`` for
+    a line without one (a corrupt row, or not JSON)."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    key = row.get("_id") if isinstance(row, dict) else None
+    if isinstance(key, str | int) and not isinstance(key, bool):
+        return str(key)
+    return None
 
 
 def _record_key(row: dict[str, Any]) -> Any:
