@@ -5,10 +5,16 @@
   "action": "delete-identity", "datasetId", "namespacesIdentities": [{"namespace":
   {"code": "Email"}, "IDs": [...]}]}``, at most 100,000 identities), answered ``received``;
 - ``GET /data/core/hygiene/workorder/{workorderId}``: the work order as it stands;
-- ``GET /data/core/hygiene/workorder?search=&status=&limit=``: the sandbox's work orders,
-  newest first, ``{"results": [...], "total": n}`` (``search`` matches the display name).
+- ``GET /data/core/hygiene/workorder``: the sandbox's work orders, with the documented
+  query parameters: ``search`` (part of the author, display name, description or dataset
+  name, case ignored, or the exact work order id), ``type`` (``identity-delete``),
+  ``status`` (a comma-separated list), ``author``, ``displayName``, ``description`` (each
+  matched whole, case ignored), ``workorderId``, ``orderBy`` (a field, ``-`` first for
+  descending; newest first by default), ``page`` (from 0) and ``limit`` (1 to 100, 25 by
+  default); answered ``{"results": [...], "total": n, "count": k, "_links": {"next":
+  {"href", "templated"}, "page": {"href", "templated"}}}`` (``next`` while more follow).
 
-A work order moves ``received`` → ``processing`` → ``completed`` in a background thread
+A work order moves ``received`` → ``submitted`` → ``completed`` in a background thread
 (``WorkOrderProcessor``), which removes from the dataset's lake the records that hold one of
 its identities in their ``identityMap`` (namespace codes compared without case). A work
 order of an unknown dataset is a 404, a body that is not one a 400, as the platform answers.
@@ -45,6 +51,10 @@ router = APIRouter(prefix="/data/core/hygiene", tags=["data hygiene"])
 MAX_IDENTITIES = 100_000
 DELETE_IDENTITY = "delete-identity"
 ANSWERED_ACTION = "identity-delete"
+SUBMITTED = "submitted"
+"""The documented status of a work order being processed."""
+DEFAULT_LIST_LIMIT = 25
+MAX_LIST_LIMIT = 100
 """The action as the platform writes it in its answers."""
 _HIDDEN = ("identities", "imsOrg", "sandbox")
 """What the service keeps of a work order but does not answer."""
@@ -86,7 +96,7 @@ class WorkOrderProcessor:
     def resume(self) -> None:
         """Process again the work orders a stopped service left unfinished."""
         for order in work_orders(self.storage):
-            if order["status"] in ("received", "processing"):
+            if order["status"] in ("received", SUBMITTED):
                 self.submit(order["workorderId"])
 
     def close(self) -> None:
@@ -101,8 +111,8 @@ class WorkOrderProcessor:
             self._end(work_order_id, "failed", "The service failed on this work order.")
 
     def process(self, work_order_id: str) -> None:
-        """Move the work order to ``processing``, delete its records, end it."""
-        order = self._move(work_order_id, "processing")
+        """Move the work order to ``submitted``, delete its records, end it."""
+        order = self._move(work_order_id, SUBMITTED)
         fault = self.faults.take("workorder") if self.faults is not None else None
         if fault is not None:
             self._end(work_order_id, "failed", str(fault.value or "injected failure"))
@@ -236,17 +246,61 @@ def list_work_orders(
     caller: CallerDep,
     request: Request,
     search: str | None = None,
+    type: str | None = None,
     status: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    author: str | None = None,
+    displayName: str | None = None,
+    description: str | None = None,
+    workorderId: str | None = None,
+    orderBy: str = "-createdAt",
+    page: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT,
 ) -> JSONResponse:
-    """The sandbox's work orders, newest first."""
+    """The sandbox's work orders that match every filter given, sorted by ``orderBy``
+    (newest first by default), a page of ``limit`` at a time (see the module)."""
     storage: PlatformStorage = request.app.state.storage
+    statuses = set(status.split(",")) if status else None
+    exact = {"action": type, "workorderId": workorderId}
+    alike = {"createdBy": author, "displayName": displayName, "description": description}
     found = [
         order
         for order in work_orders(storage)
         if (order["imsOrg"], order["sandbox"]) == (caller.org, caller.sandbox)
-        and (search is None or search in order["displayName"])
-        and status in (None, order["status"])
+        and (search is None or _searched(order, search))
+        and (statuses is None or order["status"] in statuses)
+        and all(wanted in (None, order.get(key)) for key, wanted in exact.items())
+        and all(
+            wanted is None or str(order.get(key, "")).lower() == wanted.lower()
+            for key, wanted in alike.items()
+        )
     ]
-    found.sort(key=lambda order: (order["createdAt"], order["workorderId"]), reverse=True)
-    return JSONResponse({"results": [_answer(o) for o in found[:limit]], "total": len(found)})
+    field = orderBy.lstrip("+-") or "createdAt"
+    found.sort(
+        key=lambda order: (str(order.get(field, "")), order["workorderId"]),
+        reverse=orderBy.startswith("-"),
+    )
+    shown = found[page * limit : (page + 1) * limit]
+    base = str(request.url.replace(query=""))
+    links: dict[str, Any] = {
+        "page": {"href": f"{base}?limit={{limit}}&page={{page}}", "templated": True}
+    }
+    if (page + 1) * limit < len(found):
+        links["next"] = {"href": f"{base}?page={page + 1}&limit={limit}", "templated": False}
+    return JSONResponse(
+        {
+            "results": [_answer(order) for order in shown],
+            "total": len(found),
+            "count": len(shown),
+            "_links": links,
+        }
+    )
+
+
+def _searched(order: dict[str, Any], search: str) -> bool:
+    """Whether ``search`` is part of the work order's author, display name, description or
+    dataset name (case ignored), or its exact id."""
+    wanted = search.lower()
+    fields = ("createdBy", "displayName", "description", "datasetName")
+    return order["workorderId"] == search or any(
+        wanted in str(order.get(name, "")).lower() for name in fields
+    )

@@ -123,3 +123,54 @@ def test_the_service_answers_the_platforms_errors(local_platform: LocalPlatform)
     empty = {**body, "datasetId": "profiles", "namespacesIdentities": []}
     assert local_platform.call("POST", WORK_ORDERS, json=empty).status_code == 400
     assert local_platform.call("GET", f"{WORK_ORDERS}/DI-unknown").status_code == 404
+
+
+def test_the_work_order_list_takes_the_documented_parameters(
+    local_platform: LocalPlatform,
+) -> None:
+    ids = []
+    for n, name in enumerate(["Cleanup March", "cleanup april", "Loyalty purge"]):
+        body = {
+            "displayName": name,
+            "description": f"request {n}",
+            "action": "delete-identity",
+            "datasetId": "profiles",
+            "namespacesIdentities": [{"namespace": {"code": "Email"}, "IDs": [f"{n}@x.com"]}],
+        }
+        created = local_platform.call("POST", WORK_ORDERS, json=body)
+        assert created.status_code == 200, created.text
+        ids.append(created.json()["workorderId"])
+
+    def listed(**params: Any) -> dict[str, Any]:
+        answer = local_platform.call("GET", WORK_ORDERS, params=params)
+        assert answer.status_code == 200, answer.text
+        document: dict[str, Any] = answer.json()
+        return document
+
+    def names(document: dict[str, Any]) -> list[str]:
+        return [order["displayName"] for order in document["results"]]
+
+    found = listed(search="CLEANUP", orderBy="+displayName")
+    assert names(found) == ["Cleanup March", "cleanup april"]
+    assert (found["total"], found["count"]) == (2, 2)
+    assert "next" not in found["_links"]
+    assert found["_links"]["page"]["templated"] is True
+    assert names(listed(search="request 2")) == ["Loyalty purge"]  # the description
+    assert names(listed(search=ids[1])) == ["cleanup april"]  # the exact id
+    assert names(listed(displayName="loyalty PURGE")) == ["Loyalty purge"]
+    assert listed(type="identity-delete")["total"] == 3
+    assert listed(type="other")["total"] == 0
+    assert listed(workorderId=ids[0])["results"][0]["workorderId"] == ids[0]
+
+    first = listed(limit=2, orderBy="+displayName")  # a page of two, from page 0
+    assert (names(first), first["total"], first["count"]) == (
+        ["Cleanup March", "Loyalty purge"],
+        3,
+        2,
+    )
+    assert "page=1" in first["_links"]["next"]["href"]
+    last = listed(limit=2, page=1, orderBy="+displayName")
+    assert (names(last), last["count"]) == (["cleanup april"], 1)
+    assert "next" not in last["_links"]
+    assert listed(status="completed,failed,received,submitted")["total"] == 3
+    assert local_platform.call("GET", WORK_ORDERS, params={"limit": 101}).status_code in (400, 422)

@@ -383,7 +383,24 @@ def test_work_orders_are_found_by_their_display_name(
     ]
     platform.script[HYGIENE] = [httpx.Response(200, json={"results": listed, "total": 2})]
     assert [order.id for order in destination.deletes_named("deletes 3")] == ["DI-3"]
-    assert platform.calls()[-1] == f"GET {HYGIENE}?search=deletes+3"
+    assert platform.calls()[-1] == f"GET {HYGIENE}?search=deletes+3&limit=100&page=0"
+
+
+def test_the_work_order_list_is_read_page_after_page_until_its_total(
+    destination: PlatformDestination, platform: ScriptedPlatform
+) -> None:
+    first = [a_work_order(f"DI-{n}", "failed", displayName="deletes 3") for n in range(100)]
+    last = [a_work_order("DI-100", "completed", displayName="deletes 3")]
+    platform.script[HYGIENE] = [
+        httpx.Response(200, json={"results": first, "total": 101, "count": 100}),
+        httpx.Response(200, json={"results": last, "total": 101, "count": 1}),
+    ]
+    found = destination.deletes_named("deletes 3")
+    assert [order.id for order in found][-2:] == ["DI-99", "DI-100"]
+    assert [call.rsplit("&", 1)[1] for call in platform.calls() if HYGIENE in call] == [
+        "page=0",
+        "page=1",
+    ]
 
 
 def test_a_refused_work_order_is_a_terminal_error_with_the_platforms_words(

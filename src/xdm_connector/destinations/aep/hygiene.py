@@ -8,14 +8,16 @@ A record delete work order removes, from one dataset, the records whose primary 
         dataset_id="5da9...", namespace="Email", ids=["a@example.com"], name="xdm-connector ..."
     )                                   # POST /data/core/hygiene/workorder
     hygiene.status(order.id)            # GET  /data/core/hygiene/workorder/{workorderId}
-    hygiene.named("xdm-connector ...")  # GET  /data/core/hygiene/workorder?search=...
+    hygiene.named("xdm-connector ...")  # GET  /data/core/hygiene/workorder?search=...&page=0
 
 The body is the documented one: ``{"displayName", "description", "action":
 "delete-identity", "datasetId", "namespacesIdentities": [{"namespace": {"code": ...},
 "IDs": [...]}]}``; the answer's ``workorderId`` and ``status`` (``received``, then
 ``in-progress``/``processing``, ``completed`` or ``failed``) are read. One work order takes
 at most ``MAX_IDENTITIES_PER_WORK_ORDER`` identities (100,000): its caller splits more
-(``pipeline/work_orders.py``).
+(``pipeline/work_orders.py``). The list call takes the documented query parameters
+(``search``, ``status``, ``type``, ``page`` from 0, ``limit`` up to 100, ...) and answers
+``{"results": [...], "total", "count", "_links": {"next", "page"}}``.
 Calls go through ``PlatformApi`` (headers, token, retries by the policy, ``PlatformError``).
 """
 
@@ -33,6 +35,10 @@ WORK_ORDERS = "/data/core/hygiene/workorder"
 DELETE_IDENTITY = "delete-identity"
 MAX_IDENTITIES_PER_WORK_ORDER = 100_000
 """The documented limit of identities in one work order created through the API."""
+LIST_LIMIT = 100
+"""Work orders per page of the list call: its documented maximum (default 25)."""
+MAX_LIST_PAGES = 100
+"""The pages of one list call read at most: the work orders of one name are few."""
 COMPLETED = "completed"
 FAILED = "failed"
 _MAX_REASON = 2000
@@ -85,15 +91,27 @@ class HygieneApi:
         return parse_work_order(_object(self.api.call("GET", path).json()))
 
     def named(self, name: str) -> list[WorkOrder]:
-        """The work orders whose ``displayName`` is ``name`` (the list call, searched)."""
-        document = _object(self.api.call("GET", WORK_ORDERS, params={"search": name}).json())
-        listed = document.get("results")
-        orders = [
-            parse_work_order(entry)
-            for entry in (listed if isinstance(listed, list) else [])
-            if isinstance(entry, dict)
-        ]
-        return [order for order in orders if order.display_name == name]
+        """The work orders whose ``displayName`` is ``name``: the list call searched by it
+        (``search`` matches part of a display name, description, author or dataset name,
+        so the answers are filtered again), read a page of ``LIST_LIMIT`` at a time (``page``
+        from 0) until its ``total`` is read, at most ``MAX_LIST_PAGES`` pages."""
+        found: list[WorkOrder] = []
+        read = 0
+        for page in range(MAX_LIST_PAGES):
+            params = {"search": name, "limit": str(LIST_LIMIT), "page": str(page)}
+            document = _object(self.api.call("GET", WORK_ORDERS, params=params).json())
+            listed = document.get("results")
+            orders = [
+                parse_work_order(entry)
+                for entry in (listed if isinstance(listed, list) else [])
+                if isinstance(entry, dict)
+            ]
+            found.extend(order for order in orders if order.display_name == name)
+            read += len(orders)
+            total = document.get("total")
+            if not orders or not isinstance(total, int) or read >= total:
+                break
+        return found
 
 
 def parse_work_order(document: dict[str, Any]) -> WorkOrder:
