@@ -31,7 +31,9 @@ from xdm_connector.store.models import DeliveredRecord, Job, StagedRecord
 from xdm_connector.store.transactions import Transactions
 
 ROWS_PER_STATEMENT = 2_000
-"""Rows inserted per statement, and read per page."""
+"""Rows deleted or read per statement (a page)."""
+ROWS_PER_STAGING = 100_000
+"""Rows staged per transaction on SQLite."""
 
 _DELIVERED_COLUMNS = (
     DeliveredRecord.record_id,
@@ -54,17 +56,25 @@ class DeliveredRecords:
     def stage(self, job_id: int, rows: Iterable[StagedRow], *, replace: bool = True) -> None:
         """Stage ``rows`` for the job, after dropping what it staged before (``replace``:
         the job's own delivery; a slice of the job adds to its job's). A record staged
-        twice keeps its last change."""
+        twice keeps its last change.
+
+        PostgreSQL takes every row in one transaction, through ``COPY`` into a temporary
+        table, then one ``INSERT ... ON CONFLICT``; SQLite, ``ROWS_PER_STAGING`` rows per
+        transaction (each one short: SQLite has a single writer), by ``executemany``."""
         if replace:
             self.discard(job_id)
-        chunk: list[StagedRow] = []
+        if self._store.dialect == "postgresql":
+            with self._store.write() as session:
+                _copy_staged(session, job_id, rows)
+            return
+        chunk: list[tuple[Any, ...]] = []
         for row in rows:
-            chunk.append(row)
-            if len(chunk) >= ROWS_PER_STATEMENT:
-                self._insert(job_id, chunk)
+            chunk.append((job_id, *row))
+            if len(chunk) >= ROWS_PER_STAGING:
+                self._insert_many(chunk)
                 chunk = []
         if chunk:
-            self._insert(job_id, chunk)
+            self._insert_many(chunk)
 
     def withdraw(self, job_id: int, record_ids: Iterable[str] | None = None) -> None:
         """Take back the records the job staged as sent among ``record_ids`` (``None``:
@@ -155,27 +165,45 @@ class DeliveredRecords:
             )
         return int(counted or 0)
 
-    def _insert(self, job_id: int, rows: list[StagedRow]) -> None:
-        values = [
-            {
-                "job_id": job_id,
-                "record_id": record_id,
-                "digest": digest,
-                "namespace": namespace,
-                "identity": identity,
-                "deleted": deleted,
-            }
-            for record_id, digest, namespace, identity, deleted in rows
-        ]
+    def _insert_many(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert staged rows ``(job_id, record_id, digest, namespace, identity,
+        deleted)`` in one transaction, in order: a record's later row replaces its earlier."""
         with self._store.write() as session:
-            insert = _insert_of(session, StagedRecord)
-            changed = ("digest", "namespace", "identity", "deleted")
-            session.execute(
-                insert.values(values).on_conflict_do_update(
-                    index_elements=[StagedRecord.job_id, StagedRecord.record_id],
-                    set_={name: insert.excluded[name] for name in changed},
-                )
+            session.connection().exec_driver_sql(
+                _UPSERT_STAGED.format(source="VALUES (?, ?, ?, ?, ?, ?)"), rows
             )
+
+
+_STAGED_COLUMNS = "job_id, record_id, digest, namespace, identity, deleted"
+_UPSERT_STAGED = (
+    f"INSERT INTO staged_records ({_STAGED_COLUMNS}) {{source}} "
+    "ON CONFLICT (job_id, record_id) DO UPDATE SET digest = excluded.digest, "
+    "namespace = excluded.namespace, identity = excluded.identity, deleted = excluded.deleted"
+)
+"""The upsert of staged rows, from ``source`` (the rows' values, or a query)."""
+
+
+def _copy_staged(session: Session, job_id: int, rows: Iterable[StagedRow]) -> None:
+    """Stage ``rows`` for the job on PostgreSQL, in the session's transaction: ``COPY``
+    into a temporary table, numbered in order, then one upsert of each record's last."""
+    connection = session.connection()
+    connection.exec_driver_sql(
+        "CREATE TEMPORARY TABLE incoming_staged (seq bigint, record_id text, digest text, "
+        "namespace text, identity text, deleted boolean) ON COMMIT DROP"
+    )
+    raw = connection.connection.driver_connection
+    columns = "seq, record_id, digest, namespace, identity, deleted"
+    with (
+        raw.cursor() as cursor,  # type: ignore[union-attr]
+        cursor.copy(f"COPY incoming_staged ({columns}) FROM STDIN") as copy,
+    ):
+        for seq, row in enumerate(rows):
+            copy.write_row((seq, *row))
+    last = (
+        "SELECT DISTINCT ON (record_id) %(job_id)s, record_id, digest, namespace, identity, "
+        "deleted FROM incoming_staged ORDER BY record_id, seq DESC"
+    )
+    connection.exec_driver_sql(_UPSERT_STAGED.format(source=last), {"job_id": job_id})
 
 
 def apply(session: Session, job: Job) -> None:

@@ -129,3 +129,19 @@ def test_no_refusal_takes_nothing_back(store: Store) -> None:
     store.delivered_records.stage(job.id, _sent("b", "c"))
     withdraw_refused(store, job.id, _Diagnosed(None), "B1", 0)
     assert _staged(store, job) == ["b", "c"]
+
+
+def test_a_record_staged_twice_keeps_its_last_change(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivered_records, "ROWS_PER_STAGING", 2)  # over several transactions
+    make_world(store)
+    job = _claimed(store)
+    deleted: delivered_records.StagedRow = ("a", None, "Email", "a@example.com", True)
+    rows = [*_sent("a", "b"), *_sent("c", "b", digest="d2"), deleted, *_sent("d")]
+    store.delivered_records.stage(job.id, rows)
+    store.delivered_records.stage(job.id, _sent("c", digest="d3"), replace=False)  # a slice's
+    assert list(store.delivered_records.staged_identities(job.id)) == [("Email", "a@example.com")]
+    store.jobs.succeed(job, "worker-1", JobOutcome(), None)
+    pages = list(store.delivered_records.pages("acme", "XDM1"))
+    assert [row[:2] for page in pages for row in page] == [("b", "d2"), ("c", "d3"), ("d", "d1")]
