@@ -145,9 +145,10 @@ def withdraw_refused(
     batch (``refused`` of them), once the batch succeeded: they were not delivered, so the
     next reconciliation exports them again, and one refused again is counted again.
 
-    The refused keys come from the destination's error diagnostics; when it cannot tell
-    them all (no diagnostics, a failure to read them), every record the job sent is taken
-    back, so that none is recorded as delivered that may not be."""
+    The refused keys come from the destination's error diagnostics; when it cannot name
+    them all (no diagnostics, a failure to read them, a refused row without its ``_id``),
+    every record the job sent is taken back, so that none is recorded as delivered that
+    may not be."""
     if refused <= 0:
         return
     keys: list[str | None] = []
@@ -156,11 +157,10 @@ def withdraw_refused(
             keys = destination.refused_keys(batch_id)
         except DestinationError as exc:
             log.warning("the refused records of batch %s could not be read: %s", batch_id, exc)
-    records = store.delivered_records
-    if len(keys) < refused:
-        records.withdraw(job_id)
-    else:
-        records.withdraw(job_id, {key for key in keys if key is not None})
+    named = [key for key in keys if key is not None]
+    # A refused row without its key (a corrupt row, or a platform that leaves it out) may
+    # be any record of the batch.
+    store.delivered_records.withdraw(job_id, set(named) if len(named) >= refused else None)
 
 
 class StoredDelivered:

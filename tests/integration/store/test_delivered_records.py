@@ -105,14 +105,16 @@ def test_refused_records_are_taken_back_from_what_a_job_staged(store: Store) -> 
     job = _claimed(store)
     deleted: delivered_records.StagedRow = ("a", None, "Email", "a@example.com", True)
     store.delivered_records.stage(job.id, [*_sent("b", "c", "d", digest="d2"), deleted])
-    withdraw_refused(store, job.id, _Diagnosed(["b", "c", None]), "B1", 3)
+    withdraw_refused(store, job.id, _Diagnosed(["b", "c"]), "B1", 2)
     assert list(store.delivered_records.staged_identities(job.id)) == [("Email", "a@example.com")]
     assert _staged(store, job) == ["b", "d"]
     pages = list(store.delivered_records.pages("acme", "XDM1"))
     assert [row[:2] for page in pages for row in page] == [("b", "d1"), ("d", "d2")]
 
 
-@pytest.mark.parametrize("destination", [_Diagnosed(["c"]), _Diagnosed(None), object()])
+@pytest.mark.parametrize(
+    "destination", [_Diagnosed(["c"]), _Diagnosed(["c", None]), _Diagnosed(None), object()]
+)
 def test_refusals_that_cannot_all_be_named_take_back_every_record_sent(
     store: Store, destination: object
 ) -> None:
