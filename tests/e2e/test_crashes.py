@@ -26,7 +26,7 @@ from tests.lake import lake_commits, lake_table
 from xdm_connector.demo.setup import prepare_demo
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.settings import Settings
-from xdm_connector.store.models import Job, utcnow
+from xdm_connector.store.models import Job, JobSlice, utcnow
 from xdm_connector.store.store import Store
 
 PROFILES = 300
@@ -224,17 +224,22 @@ def test_a_worker_whose_postgresql_session_ended_is_recovered_before_its_lease_e
     assert sorted(map(int, crash.lake_ids())) == list(range(1, PROFILES + 1))
 
 
-def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None:
-    sliced = {"XDMC_SLICE_ROWS": "50"}  # 300 profiles: six slices
+def _kill_in_a_slice(crash: Crash, *, lease: str, reap: bool) -> tuple[int, str, JobSlice]:
+    """A sliced job whose coordinator pauses once it has written its first slice, and a
+    second worker killed in the next slice before sending anything; the coordinator is
+    then let go. ``reap``: the killed process is waited for (else it stays a zombie, its
+    pid still answering). Answers the job's id, the killed worker's pid as its name holds
+    it, and its slice as it held it."""
+    sliced = {"XDMC_SLICE_ROWS": "50", "XDMC_LEASE_SECONDS": lease}  # 300 profiles: six slices
     # The coordinator stops once it has written its first slice, before sending it.
-    coordinator = crash.worker(XDMC_FAULT_PAUSE_AT="written", **sliced)
+    crash.worker(XDMC_FAULT_PAUSE_AT="written", **sliced)
     deadline = time.monotonic() + TIMEOUT_SECONDS
     while "started" not in crash.logs():
         assert time.monotonic() < deadline, "the coordinator did not start"
         time.sleep(0.05)
     # A worker about to start is there to take slices: the coordinator cuts the job. It is
     # heard from until the test's time-out, so that however long the coordinator takes to
-    # claim the job, it is still there (a lease here is 1.5 s).
+    # claim the job, it is still there.
     heard_until = utcnow() + timedelta(seconds=TIMEOUT_SECONDS)
     crash.store.workers.announce("a-worker-about-to-start", heard_until)
     first = crash.trigger()
@@ -243,24 +248,53 @@ def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None
     # Another worker takes the next slice, and dies in it.
     doomed = crash.worker(XDMC_FAULT_PAUSE_AT="extract", **sliced)
     crash.wait_for(crash.home / "faults" / "extract.paused")
-    doomed.send_signal(signal.SIGKILL)
-    doomed.wait(timeout=30)
+    os.kill(doomed.pid, signal.SIGKILL)
+    if reap:
+        doomed.wait(timeout=30)
     assert any("-slice-" in name for name in crash.work_folders(first))
+    tag = f":{doomed.pid}:"
+    (lost,) = [p for p in crash.store.slices.of_job(first) if tag in (p.lease_owner or "")]
     (crash.home / "faults" / "written.resume").touch()
+    return first, tag, lost
 
-    # The coordinator writes the other slices, then finds the lost one and aborts the job.
+
+def test_a_worker_killed_in_a_slice_of_another_workers_job(crash: Crash) -> None:
+    first, doomed, _ = _kill_in_a_slice(crash, lease=LEASE_SECONDS, reap=True)
+
+    # The coordinator writes the other slices, then runs the lost one again: it had sent
+    # nothing into the batch.
     ended = crash.wait_until_ended(first)
-    assert ended.state == JobState.ABORTED, crash.logs()
+    assert ended.state == JobState.SUCCESS, crash.logs()
+    assert ended.records_ingested == PROFILES
     assert crash.work_folders(first) == [], crash.logs()
-    assert crash.store.mappings.get("demo", "XDM44").watermark is None
-    assert crash.lake_ids() == []
-    assert coordinator.poll() is None
-
-    again = crash.wait_until_ended(crash.trigger())
-    assert again.state == JobState.SUCCESS, again.reason
-    assert again.records_ingested == PROFILES
+    assert "it runs again" in crash.logs()
+    writers = {(piece.result or {})["worker"] for piece in crash.store.slices.of_job(first)}
+    assert not any(doomed in writer for writer in writers)
     ids = crash.lake_ids()
     assert sorted(map(int, ids)) == list(range(1, PROFILES + 1))
+
+
+def test_a_slice_of_a_worker_whose_postgresql_session_ended_runs_again_before_its_lease_ends(
+    postgres_crash: Crash,
+) -> None:
+    """As above with two-minute leases, the killed worker left a zombie: only its session
+    lock says that it is gone, and its slice runs again long before its lease ends."""
+    crash = postgres_crash
+    first, doomed, lost = _kill_in_a_slice(crash, lease="120", reap=False)
+    assert lost.lease_expires_at is not None
+
+    ended = crash.wait_until_ended(first)
+    assert ended.state == JobState.SUCCESS, crash.logs()
+    assert utcnow() < lost.lease_expires_at  # the killed worker's lease still ran
+    assert ended.records_ingested == PROFILES
+    zombie = crash.processes[1]
+    os.kill(zombie.pid, 0)  # not reaped yet: its pid alone would say it may live
+    zombie.wait(timeout=30)
+    again = crash.store.slices.of_job(first)[lost.number]
+    assert doomed not in str((again.result or {})["worker"])
+    assert "it runs again" in crash.logs()
+    assert crash.work_folders(first) == [], crash.logs()
+    assert sorted(map(int, crash.lake_ids())) == list(range(1, PROFILES + 1))
 
 
 def test_a_worker_killed_between_a_merge_and_its_record_leaves_one_row_per_key(

@@ -50,7 +50,9 @@ class JobSliceView(CamelModel):
     """One primary-key range of a sliced job, and the worker that wrote it."""
 
     number: int
-    state: str = Field(description="pending, running, written or failed.")
+    state: str = Field(
+        description="pending, running, sending (its files go into the batch), written or failed."
+    )
     key_after: Any = Field(description="The range's lower key, exclusive (null: the first).")
     key_until: Any = Field(description="The range's upper key, inclusive (null: the last).")
     records_read: int

@@ -40,6 +40,7 @@ from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.errors import LeaseLost, XdmcError
 from xdm_connector.jobs import liveness
+from xdm_connector.pipeline.slicing import recover_lost_slices
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.settings import Settings
 from xdm_connector.store.jobs import JobOutcome
@@ -73,21 +74,28 @@ class Recovery:
 
     def recover_expired(self, owner: str, lease: timedelta, now: datetime) -> list[Recovered]:
         """Recover, as ``owner``, every job whose lease expired before ``now``, and every job
-        whose worker is certainly gone although its lease still runs (``jobs/liveness.py``)."""
+        whose worker is certainly gone although its lease still runs (``jobs/liveness.py``);
+        first, the slices of jobs in progress whose worker was lost, likewise
+        (``pipeline/slicing.py``): pending again for any worker to claim, or failed."""
         store = self.store
+        judged: dict[str, bool] = {}  # one question per worker, however many jobs it holds
+
+        def certainly_gone(worker: str) -> bool:
+            if worker not in judged:
+                judged[worker] = liveness.certainly_gone(worker, store)
+            return judged[worker]
+
+        # Slices first: those of a job whose worker is gone fail, and the job, recovered
+        # below, is aborted with no slice left running.
+        recover_lost_slices(store, owner, certainly_gone)
         lost: list[Job] = []
         for expired in store.jobs.expired(now):
             job = store.jobs.take_expired(expired.id, owner, lease, now)
             if job is not None:
                 lost.append(job)
-        judged: dict[str, bool] = {}  # one question per worker, however many jobs it holds
         for held in store.jobs.leased(now):
             gone = held.lease_owner
-            if gone is None or gone == owner:
-                continue
-            if gone not in judged:
-                judged[gone] = liveness.certainly_gone(gone, store)
-            if not judged[gone]:
+            if gone is None or gone == owner or not certainly_gone(gone):
                 continue
             job = store.jobs.take_from(held.id, gone, owner, lease, now)
             if job is not None:

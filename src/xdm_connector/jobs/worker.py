@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES, JobState, JobTrigger
 from xdm_connector.errors import (
@@ -120,6 +121,7 @@ class Worker:
             self.owner += liveness.SESSION_LOCK_SUFFIX
             self._session_lock = liveness.SessionLock(store, self.owner)
         liveness.register(self.owner)
+        self.exporter.slices.workers_gone = partial(liveness.certainly_gone, store=store)
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._clock = clock
         self._stopping = threading.Event()

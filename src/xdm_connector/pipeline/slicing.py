@@ -11,10 +11,13 @@ its counts. When every slice is written, the coordinator adds up the counts and 
 look-back's versions, then completes the batch as for any job; the watermark still moves
 only with the job's ``Success``.
 
-A slice that fails fails the job with the slice's error. A slice whose worker is gone
-(its lease expired) aborts the job, as a job whose own worker is gone is aborted: its batch
-is aborted and the next run exports the window again, since the files a lost slice may
-have put cannot be told from the ones it would put again.
+A slice that fails fails the job with the slice's error. A slice whose worker is lost (its
+lease expired, or its worker certainly gone: ``workers_gone``, the evidence of
+``jobs/liveness.py``) is recovered by any worker's reaper or by the coordinator while it
+waits (``store/slices.py``): one that had put nothing into the batch is claimed again and
+run anew; one that was sending its files aborts the job, as a job whose own worker is gone
+is aborted (its batch is aborted and the next run exports the window again), since the
+files it may have put cannot be told from the ones it would put again.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -38,6 +42,7 @@ from xdm_connector.domain.windows import (
 from xdm_connector.errors import (
     DestinationError,
     ExportError,
+    LeaseLost,
     SourceError,
     XdmcError,
 )
@@ -53,12 +58,15 @@ from xdm_connector.pipeline.setup import JobContext, JobSetup
 from xdm_connector.pipeline.source_retries import DETAILS_KEY, SourceRetries
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.store.models import Job, JobSlice, Mapping, utcnow
-from xdm_connector.store.slices import SliceOutcome
+from xdm_connector.store.slices import LOST_KIND, SliceOutcome
+from xdm_connector.store.store import Store
 
 log = logging.getLogger(__name__)
 
 WAIT_SECONDS = 0.1
 """How often a coordinator with no slice left to take looks at the others' progress."""
+LOST_CHECK_SECONDS = 1.0
+"""How often a waiting coordinator looks for slices whose worker was lost."""
 INTERNAL_ERROR = "XDMC-500 A slice of the export failed on an internal error; see the worker's log."
 
 
@@ -123,6 +131,9 @@ class SliceRunner:
 
     def __init__(self, setup: JobSetup) -> None:
         self.setup = setup
+        self.workers_gone: Callable[[str], bool] = lambda _owner: False
+        """Whether the worker of that name is certainly gone before its lease runs out;
+        never, unless the worker running this says (``jobs/worker.py``): leases alone."""
 
     def run(self, piece: JobSlice, control: JobControl) -> SliceOutcome:
         """Read, shape, check and write the slice's rows and put its files into the batch;
@@ -164,6 +175,10 @@ class SliceRunner:
 
                 what = f"slice {piece.number} of job {job.id}"
                 lookback, extracted = setup.read(run, extract_keys, retries=retries, what=what)
+                try:
+                    setup.store.slices.sending(piece, control.owner)
+                except LeaseLost as exc:  # recovered meanwhile: another worker runs it
+                    raise JobAborted(job.batch_id) from exc
                 delivery = Delivery(setup.store, setup.settings, run)
                 prefix = f"slice-{piece.number:05d}-"
                 delivery.put(job.batch_id, extracted.files, prefix=prefix)
@@ -211,6 +226,7 @@ class SliceRunner:
         )
         log.info("job %s is cut into %d slices", job.id, len(ranges))
         lease = timedelta(seconds=self.setup.settings.lease_seconds)
+        looked_at = -float("inf")
         while True:
             control.check()
             piece = store.slices.claim(control.owner, lease, utcnow(), job_id=job.id)
@@ -219,17 +235,14 @@ class SliceRunner:
                 outcome = self.run(piece, control)
                 store.slices.finish(piece, control.owner, outcome)
                 continue
-            progress = store.slices.progress(job.id, utcnow())
+            if time.monotonic() - looked_at >= LOST_CHECK_SECONDS:
+                looked_at = time.monotonic()
+                if self.recover_lost(control.owner, job.id):
+                    continue  # a lost slice is pending again: claim it
+            progress = store.slices.progress(job.id)
             if progress.failed:
                 _gather_retries(store.slices.of_job(job.id), control.source_retries)
                 raise error_from(progress.failed[0].result, control.batch_id)
-            if progress.lost:
-                log.warning(
-                    "job %s: the worker of slice %s is gone; the job is aborted",
-                    job.id,
-                    progress.lost[0].number,
-                )
-                raise JobAborted(control.batch_id)
             if progress.done:
                 break
             control.abort.wait(WAIT_SECONDS)
@@ -251,10 +264,27 @@ class SliceRunner:
             lookback.merge_recent(result.get("lookback") or {})
         return counts
 
+    def recover_lost(self, owner: str, job_id: int) -> bool:
+        """Recover, as ``owner``, the slices of the job whose worker was lost; answers
+        whether any is pending again."""
+        return recover_lost_slices(self.setup.store, owner, self.workers_gone, job_id=job_id)
+
+    def _job_holder_gone(self, piece: JobSlice, owner: str) -> bool:
+        """Whether the worker holding the slice's job (another than ``owner``) is certainly
+        gone: the job is lost, and so is the slice's work."""
+        holder = self.setup.store.jobs.get_by_id(piece.job_id).lease_owner
+        if holder is None or holder == owner or not self.workers_gone(holder):
+            return False
+        log.warning(
+            "job %s: its worker %s is gone; slice %s stops", piece.job_id, holder, piece.number
+        )
+        return True
+
     @contextmanager
     def _kept_alive(self, piece: JobSlice, control: JobControl) -> Iterator[None]:
         """Heartbeat the slice's lease while it runs; stop it (``control.abort``) once the
-        worker no longer holds it or its job ended."""
+        worker no longer holds it, its job ended, or the job's worker is certainly gone (so
+        that this worker's next turn recovers the job, not after the slice)."""
         slices = self.setup.store.slices
         lease_seconds = self.setup.settings.lease_seconds
         lease = timedelta(seconds=lease_seconds)
@@ -265,7 +295,10 @@ class SliceRunner:
             kwargs={
                 "lease_seconds": lease_seconds,
                 "extend": lambda: slices.heartbeat(piece, control.owner, lease),
-                "holds": lambda: slices.holds(piece, control.owner),
+                "holds": lambda: (
+                    slices.holds(piece, control.owner)
+                    and not self._job_holder_gone(piece, control.owner)
+                ),
                 "what": f"slice {piece.number} of job {piece.job_id}",
             },
             name=f"xdmc-slice-{piece.job_id}-{piece.number}",
@@ -277,6 +310,25 @@ class SliceRunner:
         finally:
             done.set()
             thread.join()
+
+
+def recover_lost_slices(
+    store: Store, owner: str, gone: Callable[[str], bool], *, job_id: int | None = None
+) -> bool:
+    """Recover, as ``owner``, the slices (of ``job_id`` only, when given) whose lease
+    expired or whose worker is ``gone`` (``store/slices.py``), and say so in the log;
+    answers whether any is pending again."""
+    lost = store.slices.recover_lost(owner, utcnow(), gone, job_id=job_id)
+    for piece in lost:
+        ending = "it runs again" if piece.released else "its job is aborted"
+        log.warning(
+            "slice %s of job %s: its worker %s is gone; %s",
+            piece.number,
+            piece.job_id,
+            piece.owner,
+            ending,
+        )
+    return any(piece.released for piece in lost)
 
 
 def error_document(exc: ExportError | None, retries: SourceRetries | None = None) -> dict[str, Any]:
@@ -305,7 +357,11 @@ def error_from(result: dict[str, Any] | None, batch_id: str) -> XdmcError:
     """The error a failed slice ends its job with."""
     error = (result or {}).get("error") or error_document(None)
     message, transient = str(error.get("message", "")), bool(error.get("transient"))
-    match error.get("kind"):
+    kind = error.get("kind")
+    if kind == LOST_KIND:
+        log.warning("%s; the job is aborted", message)
+        return JobAborted(batch_id)
+    match kind:
         case "aborted":
             return JobAborted(batch_id)
         case "source":

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from xdm_connector.errors import XdmcError
 from xdm_connector.store.models import Job, utcnow
-from xdm_connector.store.slices import SliceState
+from xdm_connector.store.slices import HELD_STATES
 from xdm_connector.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class WorkFolders:
             running = {
                 piece.number
                 for piece in store.slices.of_job(job_id)
-                if piece.state == SliceState.RUNNING
+                if piece.state in HELD_STATES
                 and piece.lease_expires_at is not None
                 and piece.lease_expires_at >= at
             }

@@ -3,18 +3,24 @@
 The worker holding a job (its coordinator) cuts the job's window into key ranges and
 records them here, with the job's batch already created. Every worker, the coordinator
 included, claims a ``pending`` slice of a job in progress with its own lease
-(``FOR UPDATE SKIP LOCKED``: no two workers take one slice), writes its rows into the batch,
-and marks it ``written`` with its counts. The coordinator completes the batch when every
-slice is written; a ``failed`` slice, or one whose lease expired, ends the job.
+(``FOR UPDATE SKIP LOCKED``: no two workers take one slice), writes its files, says it is
+``sending`` before it puts the first into the batch, and marks it ``written`` with its
+counts. The coordinator completes the batch when every slice is written; a ``failed`` slice
+ends the job.
 
-Every change of a slice is guarded by ``(job, number, lease_owner, state running)``, and a
-slice is only claimed while its job is in progress, so a worker that lost its slice, or
-whose job ended, can change nothing.
+A slice is lost when its lease expired or its worker is certainly gone (``recover_lost``,
+judged by ``jobs/liveness.py``): a ``running`` one put nothing into the batch and becomes
+``pending`` again, for any worker to claim; a ``sending`` one may have put files that
+cannot be told from the ones a new run would put, so it fails and its job is aborted.
+
+Every change of a slice is guarded by ``(job, number, lease_owner, state running or
+sending)``, and a slice is only claimed while its job is in progress, so a worker that lost
+its slice, or whose job ended, can change nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,8 +42,17 @@ class SliceState(StrEnum):
 
     PENDING = "pending"
     RUNNING = "running"
+    SENDING = "sending"
+    """Held, its files going into the batch: lost now, it cannot be run again."""
     WRITTEN = "written"
     FAILED = "failed"
+
+
+HELD_STATES = (SliceState.RUNNING, SliceState.SENDING)
+"""The states of a slice a worker holds under its lease."""
+
+LOST_KIND = "lost"
+"""The error kind of a slice failed because its worker was lost (``recover_lost``)."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +72,22 @@ class SliceProgress:
     total: int
     written: int
     failed: list[JobSlice]
-    lost: list[JobSlice]
-    """Running slices whose lease expired: their worker is gone."""
 
     @property
     def done(self) -> bool:
         """Whether every slice is written."""
         return self.written == self.total
+
+
+@dataclass(frozen=True)
+class LostSlice:
+    """A slice whose worker was lost, and what became of it: ``pending`` again
+    (``released``), or ``failed`` (it was sending, or its job's worker is gone too)."""
+
+    job_id: int
+    number: int
+    owner: str
+    released: bool
 
 
 class SliceQueue:
@@ -147,6 +171,12 @@ class SliceQueue:
             )
         return found is not None
 
+    def sending(self, piece: JobSlice, owner: str) -> None:
+        """Say that the slice's files go into the batch now; from here on, a loss of its
+        worker fails the job (``recover_lost``). ``LeaseLost`` when the worker no longer
+        holds it: it must put nothing."""
+        self._update_held(piece, owner, state=SliceState.SENDING)
+
     def finish(self, piece: JobSlice, owner: str, outcome: SliceOutcome) -> None:
         """Mark the slice ``written`` with its counts and the worker that wrote it."""
         self._update_held(
@@ -174,7 +204,7 @@ class SliceQueue:
             ended_at=utcnow(),
         )
 
-    def progress(self, job_id: int, now: datetime) -> SliceProgress:
+    def progress(self, job_id: int) -> SliceProgress:
         """How far the job's slices are."""
         with self._store.read() as session:
             pieces = list(
@@ -186,14 +216,96 @@ class SliceQueue:
             total=len(pieces),
             written=sum(1 for piece in pieces if piece.state == SliceState.WRITTEN),
             failed=[piece for piece in pieces if piece.state == SliceState.FAILED],
-            lost=[
-                piece
-                for piece in pieces
-                if piece.state == SliceState.RUNNING
-                and piece.lease_expires_at is not None
-                and piece.lease_expires_at < now
-            ],
         )
+
+    def recover_lost(
+        self,
+        owner: str,
+        now: datetime,
+        gone: Callable[[str], bool],
+        *,
+        job_id: int | None = None,
+    ) -> list[LostSlice]:
+        """Recover, as ``owner``, the held slices of jobs in progress (of ``job_id`` only,
+        when given) whose lease expired before ``now`` or whose worker is ``gone``: a
+        ``running`` one becomes ``pending`` again, a ``sending`` one ``failed``, as does
+        any whose job's own worker is ``gone`` (that job is recovered, hence aborted).
+        Each change is guarded by the lost worker's name: no two workers recover one slice.
+
+        ``gone`` is asked once per worker (not ``owner``), outside any transaction."""
+        with self._store.read() as session:
+            query = (
+                sa.select(JobSlice, Job.lease_owner)
+                .join(Job, Job.id == JobSlice.job_id)
+                .where(
+                    JobSlice.state.in_(HELD_STATES),
+                    JobSlice.lease_owner.is_not(None),
+                    Job.state.in_(IN_PROGRESS),
+                )
+                .order_by(JobSlice.job_id, JobSlice.number)
+            )
+            if job_id is not None:
+                query = query.where(JobSlice.job_id == job_id)
+            held = [(row[0], row[1]) for row in session.execute(query)]
+        if not held:
+            return []
+        judged: dict[str, bool] = {owner: False}
+
+        def certainly_gone(worker: str | None) -> bool:
+            if worker is None:
+                return False
+            if worker not in judged:
+                judged[worker] = gone(worker)
+            return judged[worker]
+
+        lost: list[LostSlice] = []
+        for piece, coordinator in held:
+            worker = piece.lease_owner
+            if worker is None:  # released meanwhile
+                continue
+            expired = piece.lease_expires_at is not None and piece.lease_expires_at < now
+            if not expired and not certainly_gone(worker):
+                continue
+            release = piece.state == SliceState.RUNNING and not certainly_gone(coordinator)
+            if self._recover(piece, worker, release=release):
+                lost.append(LostSlice(piece.job_id, piece.number, worker, release))
+        return lost
+
+    def _recover(self, piece: JobSlice, worker: str, *, release: bool) -> bool:
+        """Release the lost ``worker``'s slice (``pending``), or fail it; answers whether it
+        was still the worker's, in the same state."""
+        if release:
+            values: dict[str, Any] = {"state": SliceState.PENDING, "started_at": None}
+        else:
+            error = {
+                "kind": LOST_KIND,
+                "code": LeaseLost.code,
+                "message": f"slice {piece.number} of job {piece.job_id}: its worker {worker} "
+                + (
+                    "was lost while it sent its files"
+                    if piece.state == SliceState.SENDING
+                    else "was lost with the job's own"
+                ),
+            }
+            values = {"state": SliceState.FAILED, "result": {"error": error}, "ended_at": utcnow()}
+        with self._store.write() as session:
+            updated = cast(
+                "sa.CursorResult[Any]",
+                session.execute(
+                    sa.update(JobSlice)
+                    .where(
+                        JobSlice.job_id == piece.job_id,
+                        JobSlice.number == piece.number,
+                        JobSlice.lease_owner == worker,
+                        JobSlice.state == piece.state,
+                    )
+                    .values(lease_owner=None, lease_expires_at=None, **values)
+                ),
+            ).rowcount
+            if updated and release and session.get_bind().dialect.name == "postgresql":
+                # Wake the idle workers: the slice is theirs to claim again.
+                session.execute(sa.select(sa.func.pg_notify(JOBS_CHANNEL, "")))
+        return bool(updated)
 
     def of_job(self, job_id: int) -> list[JobSlice]:
         """The job's slices, in key order."""
@@ -210,7 +322,7 @@ class SliceQueue:
             JobSlice.job_id == piece.job_id,
             JobSlice.number == piece.number,
             JobSlice.lease_owner == owner,
-            JobSlice.state == SliceState.RUNNING,
+            JobSlice.state.in_(HELD_STATES),
         )
 
     def _update_held(self, piece: JobSlice, owner: str, **values: Any) -> None:

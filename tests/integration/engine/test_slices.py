@@ -4,6 +4,9 @@ written."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,7 +43,7 @@ from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
 from xdm_connector.sources.database import SourceDatabase
 from xdm_connector.sources.product_data import ProductData
-from xdm_connector.store.models import Job, utcnow
+from xdm_connector.store.models import Job, JobSlice, utcnow
 from xdm_connector.store.slices import SliceState
 from xdm_connector.xdm.dataset_spec import dataset_schema
 from xdm_connector.xdm.registry import SchemaRegistry
@@ -292,26 +295,89 @@ def test_a_slice_that_fails_elsewhere_fails_the_job_and_aborts_its_batch(engine:
     assert engine.store.mappings.get("demo", "XDM44").watermark is None
 
 
-def test_a_slice_whose_worker_is_gone_aborts_the_job(engine: Engine) -> None:
-    destination, coordinator, doomed = _memory_workers(engine)
-    doomed.announce()
+def _lose_a_slice(
+    engine: Engine, lose: Callable[[InMemoryDestination], None]
+) -> tuple[InMemoryDestination, Worker, Job]:
+    """A request whose coordinator waits on its first file while ``lose`` makes another
+    worker take a slice and be lost in it; answers the destination, the coordinator and
+    the ended job."""
+    destination, coordinator, _ = _memory_workers(engine)
+    _peer(engine)
     destination.hang("put_file", timeout=WAIT_SECONDS)
     request_id = engine.trigger()
     running = threading.Thread(target=coordinator.run_once)
     running.start()
     try:
         _wait_for(lambda: _put_files(destination) == 1, "the coordinator sends its first file")
-        # A worker takes a slice, then dies: it never heartbeats, its lease runs out.
-        lost = engine.store.slices.claim(doomed.owner, timedelta(milliseconds=100), utcnow())
-        assert lost is not None
+        lose(destination)
     finally:
         destination.release()
         running.join(timeout=WAIT_SECONDS)
+    return destination, coordinator, engine.store.jobs.get("demo", "XDM44", request_id)
 
-    job = engine.store.jobs.get("demo", "XDM44", request_id)
+
+def _claim_as(engine: Engine, owner: str, lease: timedelta) -> JobSlice:
+    piece = engine.store.slices.claim(owner, lease, utcnow())
+    assert piece is not None
+    return piece
+
+
+def test_a_slice_lost_before_it_sent_anything_runs_again(engine: Engine) -> None:
+    """A worker takes a slice, then dies before sending: it never heartbeats, its lease
+    runs out, the coordinator runs the slice itself, and the job succeeds."""
+    lost: list[JobSlice] = []
+    destination, coordinator, job = _lose_a_slice(
+        engine,
+        lambda _: lost.append(_claim_as(engine, "elsewhere:1:gone", timedelta(milliseconds=100))),
+    )
+
+    assert job.state == JobState.SUCCESS, job.reason
+    assert job.records_ingested == PROFILES
+    assert [batch.state for batch in destination.batches.values()] == [BatchState.SUCCESS]
+    pieces = engine.store.slices.of_job(job.id)
+    assert {piece.state for piece in pieces} == {SliceState.WRITTEN}
+    again = pieces[lost[0].number]
+    assert (again.result or {})["worker"] == coordinator.owner
+    assert sum(piece.records_ingested for piece in pieces) == PROFILES
+
+
+def test_a_slice_whose_worker_is_certainly_gone_runs_again_before_its_lease_ends(
+    engine: Engine,
+) -> None:
+    """A slice held for an hour by a worker of this host whose process has ended: the
+    coordinator does not wait for the lease (``jobs/liveness.py``)."""
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = f"{socket.gethostname()}:{int(ended.stdout)}:deadbeef"
+    lost: list[JobSlice] = []
+    _, _, job = _lose_a_slice(
+        engine, lambda _: lost.append(_claim_as(engine, dead, timedelta(hours=1)))
+    )
+
+    assert job.state == JobState.SUCCESS, job.reason
+    assert job.records_ingested == PROFILES
+    again = engine.store.slices.of_job(job.id)[lost[0].number]
+    assert again.state == SliceState.WRITTEN
+    assert (again.result or {})["worker"] != dead
+
+
+def test_a_slice_lost_while_it_sent_its_files_aborts_the_job(engine: Engine) -> None:
+    def lose_while_sending(_: InMemoryDestination) -> None:
+        doomed = "elsewhere:1:gone"
+        piece = _claim_as(engine, doomed, timedelta(milliseconds=300))
+        engine.store.slices.sending(piece, doomed)  # then it dies: its lease runs out
+
+    destination, _, job = _lose_a_slice(engine, lose_while_sending)
+
     assert job.state == JobState.ABORTED
     assert [batch.state for batch in destination.batches.values()] == [BatchState.ABORTED]
     assert engine.store.mappings.get("demo", "XDM44").watermark is None
+    failed = [p for p in engine.store.slices.of_job(job.id) if p.state == SliceState.FAILED]
+    assert [(p.result or {})["error"]["kind"] for p in failed] == ["lost"]
     # The mapping runs again, on the lake, and exports every record once.
     _peer(engine)
     again = engine.run()

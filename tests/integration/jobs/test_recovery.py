@@ -17,10 +17,12 @@ from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.errors import LeaseLost
 from xdm_connector.jobs import liveness
 from xdm_connector.jobs.recovery import Recovered, Recovery
 from xdm_connector.settings import Settings
-from xdm_connector.store.models import Job, utcnow
+from xdm_connector.store.models import Job, JobSlice, utcnow
+from xdm_connector.store.slices import SliceOutcome, SliceState
 from xdm_connector.store.store import Store
 
 LOST = "a-lost-worker"
@@ -179,3 +181,83 @@ def test_a_worker_of_another_host_is_judged_by_its_postgresql_session_lock(
     else:
         assert recovered == [Recovered(job.id, JobState.ABORTED)]
         assert store.jobs.get_by_id(job.id).state == JobState.ABORTED
+
+
+def _ended_worker() -> str:
+    """The name of a worker of this host whose process has ended."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return f"{socket.gethostname()}:{ended.pid}:0a1b2c3d"
+
+
+def _sliced_job(store: Store, coordinator: str) -> Job:
+    """A job ``coordinator`` holds for five minutes, cut into two slices."""
+    job = store.jobs.request_ingestion("demo", "XDM44").job
+    assert store.jobs.claim(coordinator, timedelta(minutes=5), utcnow()) is not None
+    store.slices.create(job.id, coordinator, [(None, None), (None, None)], mapping_digest="d")
+    return job
+
+
+def _slice_of_a_gone_worker(store: Store) -> tuple[str, Job, JobSlice]:
+    """A sliced job held by a worker that may live, and its slice that a worker of this
+    host whose process has ended holds for five minutes; answers the job's worker too."""
+    coordinator = f"another-{socket.gethostname()}:1:0a1b2c3d"
+    job = _sliced_job(store, coordinator)
+    piece = store.slices.claim(_ended_worker(), timedelta(minutes=5), utcnow())
+    assert piece is not None
+    return coordinator, job, piece
+
+
+def test_a_slice_whose_worker_is_certainly_gone_is_pending_again_before_its_lease_ends(
+    store: Store, recovery: Recovery
+) -> None:
+    coordinator, job, piece = _slice_of_a_gone_worker(store)
+
+    assert recover(recovery) == []  # the job's own worker may live: it keeps the job
+    pieces = store.slices.of_job(job.id)
+    assert [(p.state, p.lease_owner) for p in pieces] == [(SliceState.PENDING, None)] * 2
+    assert store.jobs.get_by_id(job.id).lease_owner == coordinator
+    again = store.slices.claim(REAPER, timedelta(minutes=1), utcnow())
+    assert again is not None
+    assert again.number == piece.number
+
+
+def test_a_slice_whose_worker_is_gone_while_it_sends_fails_as_lost(
+    store: Store, recovery: Recovery
+) -> None:
+    _, job, piece = _slice_of_a_gone_worker(store)
+    gone = str(piece.lease_owner)
+    store.slices.sending(piece, gone)
+
+    recover(recovery)
+    lost = store.slices.of_job(job.id)[piece.number]
+    assert (lost.state, lost.lease_owner) == (SliceState.FAILED, None)
+    assert (lost.result or {})["error"]["kind"] == "lost"
+    assert [p.number for p in store.slices.progress(job.id).failed] == [piece.number]
+    with pytest.raises(LeaseLost):
+        store.slices.finish(piece, gone, SliceOutcome(1, 1, 0, {}))
+
+
+def test_the_slices_of_a_gone_coordinator_fail_and_its_job_is_aborted(
+    store: Store, settings: Settings, recovery: Recovery
+) -> None:
+    gone = _ended_worker()
+    job = _sliced_job(store, gone)
+    piece = store.slices.claim(gone, timedelta(minutes=5), utcnow())
+    assert piece is not None
+    folder = settings.home / "work" / f"job-{job.id}-slice-{piece.number}-0a1b2c3d"
+    folder.mkdir(parents=True)
+
+    assert recover(recovery) == [Recovered(job.id, JobState.ABORTED)]
+    states = [p.state for p in store.slices.of_job(job.id)]
+    assert states == [SliceState.FAILED, SliceState.PENDING]
+    assert not folder.exists()
+
+
+def test_a_slice_whose_worker_may_live_keeps_its_lease(store: Store, recovery: Recovery) -> None:
+    elsewhere = f"another-{socket.gethostname()}:1:0a1b2c3d"
+    job = _sliced_job(store, elsewhere)
+    assert store.slices.claim(elsewhere, timedelta(minutes=5), utcnow()) is not None
+
+    assert recover(recovery) == []
+    assert [p.lease_owner for p in store.slices.of_job(job.id)] == [elsewhere, None]
