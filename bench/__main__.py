@@ -34,6 +34,7 @@ from bench.sources import (
     postgres_source,
     sqlite_source,
 )
+from bench.worker_recovery import measure_worker_recovery
 
 TARGETS = (
     "sqlite",
@@ -51,6 +52,7 @@ TARGETS = (
     "scale",
     "latency",
     "recovery",
+    "worker-recovery",
 )
 
 
@@ -241,6 +243,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     if "recovery" not in skip:
         result["recovery"] = measure_recovery(sqlite_path, repetitions=options.repetitions)
+    if "worker-recovery" not in skip:
+        result["worker_recovery"] = measure_worker_recovery(
+            server_url, sqlite_path, work, profiles=sizes[0], repetitions=options.repetitions
+        )
     result["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
     result["seconds"] = round(time.time() - started, 1)
     options.out.parent.mkdir(parents=True, exist_ok=True)

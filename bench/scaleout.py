@@ -82,11 +82,11 @@ def _run(
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    store_url = _store_url(server_url, folder)
+    store_url = new_store_url(server_url, folder)
     store = Store(store_url)
     try:
-        _prepare(store, sqlite_path)
-        processes = _start_workers(folder, store_url, workers, slice_rows)
+        prepare_demo(store, sqlite_path)
+        processes = start_workers(folder, store_url, workers, slice_rows)
         try:
             started = time.perf_counter()
             request = store.jobs.request_ingestion("demo", "XDM44").job.id
@@ -97,7 +97,7 @@ def _run(
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
         finally:
-            _stop(processes)
+            stop_workers(processes)
         job = store.jobs.get_by_id(request)
         if job.state != JobState.SUCCESS:
             logs = "\n".join(path.read_text()[-2000:] for path in folder.glob("worker-*.log"))
@@ -109,20 +109,21 @@ def _run(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _store_url(server_url: str, folder: Path) -> str:
-    """A new PostgreSQL store, or a SQLite one in ``folder`` when no server answers."""
+def new_store_url(server_url: str, folder: Path, database: str = STORE_DATABASE) -> str:
+    """A new PostgreSQL store (the database ``database``), or a SQLite one in ``folder``
+    when no server answers."""
     try:
         with psycopg.connect(libpq_url(server_url), autocommit=True, connect_timeout=5) as admin:
-            name = sql.Identifier(STORE_DATABASE)
+            name = sql.Identifier(database)
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
             admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
     except psycopg.OperationalError:
         return f"sqlite:///{folder / 'store.db'}"
     server = sa.make_url(server_url)
-    return server.set(database=STORE_DATABASE).render_as_string(hide_password=False)
+    return server.set(database=database).render_as_string(hide_password=False)
 
 
-def _prepare(store: Store, sqlite_path: Path) -> None:
+def prepare_demo(store: Store, sqlite_path: Path) -> None:
     """The demo organization on ``sqlite_path``, its dataset and published mapping."""
     from xdm_connector.demo.setup import DEMO_DATASET, DEMO_MAPPING, DEMO_SCHEMA, demo_mapping
     from xdm_connector.services.datasets import create_dataset
@@ -147,10 +148,11 @@ def _prepare(store: Store, sqlite_path: Path) -> None:
         raise SystemExit("bench: the demo mapping does not publish")
 
 
-def _start_workers(
-    folder: Path, store_url: str, count: int, slice_rows: int
+def start_workers(
+    folder: Path, store_url: str, count: int, slice_rows: int, **settings: str
 ) -> list[subprocess.Popen[bytes]]:
-    """``count`` workers, worker N pinned to core N, idle once this answers."""
+    """``count`` workers, worker N pinned to core N, idle once this answers; ``settings``
+    are more of their ``XDMC_`` variables."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("XDMC_")}
     environment.update(
         XDMC_HOME=str(folder),
@@ -159,6 +161,7 @@ def _start_workers(
         XDMC_WORKER_POLL_SECONDS="0.1",
         XDMC_LOG_FORMAT="text",
         XDMC_LOG_LEVEL="INFO",
+        **settings,
     )
     processes = []
     logs = [folder / f"worker-{number}.log" for number in range(count)]
@@ -171,13 +174,14 @@ def _start_workers(
     deadline = time.monotonic() + 120
     while not all("started" in path.read_text(errors="replace") for path in logs):
         if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-            _stop(processes)
+            stop_workers(processes)
             raise SystemExit("bench: the scale-out workers did not start")
         time.sleep(0.05)
     return processes
 
 
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the workers that still run (``SIGTERM``, then ``SIGKILL`` after a minute)."""
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -82,15 +82,32 @@ def test_the_latency_row_gives_the_median_and_p95_of_the_triggers() -> None:
     assert percentile([10.0, 20.0], 95) == 19.5
 
 
+THREE_KILLS = {
+    "profiles": 1_000_000,
+    "median_seconds": 1.84,
+    "max_seconds": 2.46,
+    "runs_seconds": [1.21, 1.84, 2.46],
+}
+
+
 def test_the_recovery_row_gives_the_median_and_max_of_the_restarts() -> None:
-    recovery = {
-        "profiles": 1_000_000,
-        "median_seconds": 1.84,
-        "max_seconds": 2.46,
-        "runs_seconds": [1.21, 1.84, 2.46],
-        "endings": ["Aborted", "Aborted", "Success"],
-    }
+    recovery = {**THREE_KILLS, "endings": ["Aborted", "Aborted", "Success"]}
     [*_, row] = table({"comparisons": [], "recovery": recovery}).splitlines()
     assert row.startswith("| a SIGKILL of the embedded server during a 1,000,000-record job")
     assert "(3 kills) | median 1.8 s, max 2.5 s |" in row
     assert row.endswith("| <= 10 s | |")
+
+
+def test_the_worker_recovery_row_gives_the_median_and_max_of_the_kills() -> None:
+    recovery = {**THREE_KILLS, "workers": 2, "lease_seconds": 120, "endings": ["Aborted"] * 3}
+    [*_, row] = table({"comparisons": [], "worker_recovery": recovery}).splitlines()
+    assert row.startswith("| a SIGKILL of the worker holding a sliced 1,000,000-record job")
+    assert "(2 workers, PostgreSQL, 120 s leases)" in row
+    assert "(3 kills) | median 1.8 s, max 2.5 s |" in row
+    assert row.endswith("| <= 10 s | |")
+
+
+def test_the_worker_recovery_row_says_when_it_could_not_run() -> None:
+    result = {"comparisons": [], "worker_recovery": {"unavailable": "no PostgreSQL server answers"}}
+    [*_, row] = table(result).splitlines()
+    assert row == "| worker recovery | unavailable: no PostgreSQL server answers | | | | | |"
