@@ -133,10 +133,12 @@ class ExportPlan:
         return query
 
     def all_rows_query(self, window: Window | None = None) -> sa.Select[Any]:
-        """Every row of the targeting dimension, in key order: what a reconciliation reads;
-        with ``window``, whether each is in it (``IN_WINDOW_LABEL``)."""
+        """Every row of the targeting dimension, in no order (a reconciliation joins its
+        sides by ``_id``; without an ``ORDER BY`` a MySQL source is read by pages of its
+        key, ``sources/mysql.py``); with ``window``, whether each is in it
+        (``IN_WINDOW_LABEL``)."""
         columns = {self.labels[path]: compiled for path, compiled in self.targets.items()}
-        query = self._rows(columns).order_by(self.key)
+        query = self._rows(columns)
         if window is not None:
             inside = sa.type_coerce(self._in_window(window), sa.Boolean())
             query = query.add_columns(inside.label(IN_WINDOW_LABEL))
