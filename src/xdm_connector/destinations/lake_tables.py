@@ -75,7 +75,13 @@ from xdm_connector.destinations.lake_statistics import file_statistics
 from xdm_connector.destinations.lake_storage import LakeStorage, lake_errors
 from xdm_connector.destinations.lake_upserts import REWRITES_FOLDER, batch_keys, without_keys
 from xdm_connector.destinations.lake_withdrawal import WITHDRAWN, LogCommit, withdrawal_plan
-from xdm_connector.domain.lake_modes import DELETED_COLUMN, DELETES_PREFIX, UPSERT_KEY, LakeMode
+from xdm_connector.domain.lake_modes import (
+    DELETED_COLUMN,
+    DELETES_PREFIX,
+    OWN_COLUMN_PREFIX,
+    UPSERT_KEY,
+    LakeMode,
+)
 from xdm_connector.errors import DestinationError
 
 APPLICATION = "xdm-connector"
@@ -429,8 +435,9 @@ class LakeTables:
             if mode is LakeMode.APPEND and deletes and (table is not None or files):
                 # An append table keeps a row per delete; an empty upsert table has no
                 # row to delete.
-                table = self._with_delete_columns(org, dataset, table, files, deletes)
                 files = files + deletes
+            if mode is LakeMode.APPEND:
+                table = self._with_own_columns(org, dataset, table, files)
             self._append(org, dataset, table, files, properties)
         version = self._version_after(org, dataset, batch_id)
         return {
@@ -680,22 +687,24 @@ class LakeTables:
         paths = [self.storage.path(f"{org}/{dataset}/{found.path}") for found in files]
         return pads.dataset(paths, format="parquet", filesystem=self.storage.filesystem)
 
-    def _with_delete_columns(
-        self,
-        org: str,
-        dataset: str,
-        table: DeltaTable | None,
-        files: list[LandedFile],
-        deletes: list[LandedFile],
+    def _with_own_columns(
+        self, org: str, dataset: str, table: DeltaTable | None, files: list[LandedFile]
     ) -> DeltaTable | None:
-        """The append table, its schema holding the columns of a delete's row (added in a
-        commit of their own, once: a schema change, no data). Before the table exists, its
-        first commit creates it with them (``_append`` reads the first file's schema)."""
-        if table is None:
-            return None
+        """The append table, its schema holding the product's columns of the batch's files
+        (a delete's row's, the order of versions: ``OWN_COLUMN_PREFIX``), added in a commit
+        of their own, once: a schema change, no data. Before the table exists, its first
+        commit creates it with them (``_append`` reads the first files' schemas)."""
+        if table is None or not files:
+            return table
         names = set(table.schema().to_arrow().names)
-        wanted = self._file_schema(org, dataset, deletes[0].path)
-        missing = [field for field in wanted if field.name not in names]
+        # The first file of records and the first of deletes: each kind's files share columns.
+        firsts = {_holds_deletes(found.path): found.path for found in reversed(files)}
+        missing: list[pa.Field] = []
+        for path in firsts.values():
+            for field in self._file_schema(org, dataset, path):
+                if field.name.startswith(OWN_COLUMN_PREFIX) and field.name not in names:
+                    missing.append(field)
+                    names.add(field.name)
         if not missing:
             return table
         fields = Schema.from_arrow(pa.schema(missing)).fields

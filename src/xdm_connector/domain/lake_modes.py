@@ -30,6 +30,19 @@ DELETED_COLUMN = "_xdmc_deleted"
 null on records."""
 DELETED_AT_COLUMN = "_xdmc_deleted_at"
 """When the delete was found (UTC), on a delete's row."""
+SEQUENCE_COLUMN = "_xdmc_sequence"
+"""An ``append`` table's order of versions, on every row a job writes into one (records and
+deletes): the job's id times 2^32 plus the row's place among the job's rows. Per ``_id``
+the row of the greatest value is the latest. The jobs of a mapping commit in the order of
+their ids (a job's Delta ``txn`` is its mapping's with the job's id as version, and a job
+whose id the table's ``txn`` has reached never commits), so the value grows with every
+commit of a key; it is written into the rows before the commit, so compactions and any
+rewrite of the files keep it, where a file's commit time or a row's place in it change."""
+SEQUENCE_SHIFT = 32
+"""The bits of a row's place within its job's ``SEQUENCE_COLUMN`` value."""
+OWN_COLUMN_PREFIX = "_xdmc_"
+"""The columns the product adds to an ``append`` table's records (``SEQUENCE_COLUMN``) and
+deletes (``DELETED_COLUMN``, ``DELETED_AT_COLUMN``)."""
 DELETES_PREFIX = "deletes-"
 """The name of a batch's files of deletes (``deletes-00000.parquet``): keys, not records."""
 

@@ -4,7 +4,8 @@ A soft-deleted record (the mapping's ``softDeleteWhen`` is true) and a record go
 source (found by a reconciliation, ``pipeline/reconciliation.py``) are not exported as
 records: each is a delete, written into Parquet files of its own beside the job's records
 (``deletes-00000.parquet``, columns ``_id``, ``_xdmc_deleted`` = true and
-``_xdmc_deleted_at``), and put into the same batch, so that they travel the same staged,
+``_xdmc_deleted_at``; into an ``append`` table ``_xdmc_sequence`` too, the order of the
+key's versions, ``pipeline/row_sequence.py``), and put into the same batch, so that they travel the same staged,
 exactly-once path and land in the same commit (``destinations/lake_tables.py``)::
 
     writer = DeleteWriter(run.workdir)
@@ -32,9 +33,11 @@ from xdm_connector.domain.lake_modes import (
     DELETED_AT_COLUMN,
     DELETED_COLUMN,
     DELETES_PREFIX,
+    SEQUENCE_COLUMN,
     UPSERT_KEY,
 )
 from xdm_connector.pipeline.files import WrittenFile
+from xdm_connector.pipeline.row_sequence import RowSequence
 
 ROWS_PER_FILE = 1_000_000
 NAMESPACE_COLUMN = "_xdmc_namespace"
@@ -44,14 +47,19 @@ IDENTITY_COLUMN = "_xdmc_identity"
 IDENTITY_MAP = "identityMap"
 
 
-def deletes_schema(key_type: pa.DataType, *, with_identities: bool = False) -> pa.Schema:
+def deletes_schema(
+    key_type: pa.DataType, *, with_identities: bool = False, with_sequence: bool = False
+) -> pa.Schema:
     """The schema of a file of deletes whose record keys are of ``key_type``, with the
-    records' primary identities when ``with_identities``."""
+    records' primary identities when ``with_identities``, and the rows' order of versions
+    when ``with_sequence`` (an append table's)."""
     fields = [
         pa.field(UPSERT_KEY, key_type),
         pa.field(DELETED_COLUMN, pa.bool_()),
         pa.field(DELETED_AT_COLUMN, pa.timestamp("us", tz="UTC")),
     ]
+    if with_sequence:
+        fields.append(pa.field(SEQUENCE_COLUMN, pa.int64()))
     if with_identities:
         fields += [pa.field(NAMESPACE_COLUMN, pa.string()), pa.field(IDENTITY_COLUMN, pa.string())]
     return pa.schema(fields)
@@ -104,11 +112,15 @@ def deletes_name(written: WrittenFile, prefix: str = "") -> str:
 
 class DeleteWriter:
     """Writes record keys to delete into rolled Parquet files in ``folder``; with their
-    records' primary identities when ``with_identities`` (a platform's deletes)."""
+    records' primary identities when ``with_identities`` (a platform's deletes), and each
+    row's value of ``sequence`` when given (an append table's)."""
 
-    def __init__(self, folder: Path, *, with_identities: bool = False) -> None:
+    def __init__(
+        self, folder: Path, *, with_identities: bool = False, sequence: RowSequence | None = None
+    ) -> None:
         self.folder = Path(folder)
         self.with_identities = with_identities
+        self.sequence = sequence
         self.count = 0
         self._found = dt.datetime.now(dt.UTC)
         self._written: list[WrittenFile] = []
@@ -141,7 +153,9 @@ class DeleteWriter:
         if identities is None and self.with_identities:
             nulls = pa.nulls(len(ids), pa.string())
             identities = (nulls, nulls)
-        schema = deletes_schema(ids.type, with_identities=identities is not None)
+        schema = deletes_schema(
+            ids.type, with_identities=identities is not None, with_sequence=bool(self.sequence)
+        )
         if self._writer is not None and not self._writer.schema.equals(schema):
             self._finish()
         if self._writer is None:
@@ -155,6 +169,8 @@ class DeleteWriter:
             pa.array([True] * rows, pa.bool_()),
             pa.array([self._found] * rows, pa.timestamp("us", tz="UTC")),
         ]
+        if self.sequence is not None:
+            columns.append(self.sequence.take(rows))
         table = pa.table([*columns, *(identities or ())], schema=schema)
         self._writer.write_table(table)
         self._rows += rows

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xdm_connector.destinations.base import IdentityDeletes
+from xdm_connector.domain.lake_modes import SEQUENCE_COLUMN, LakeMode
 from xdm_connector.domain.windows import KeyRange, Window
 from xdm_connector.faults import pause_at
 from xdm_connector.pipeline.counts import RecordCounts
@@ -30,6 +31,7 @@ from xdm_connector.pipeline.delivered_records import DeliveredEntries
 from xdm_connector.pipeline.files import BatchFileWriter, WrittenFile
 from xdm_connector.pipeline.lookback import LookBack
 from xdm_connector.pipeline.plan import AUDIT_LABEL, DELETED_LABEL, KEY_LABEL, ExportPlan
+from xdm_connector.pipeline.row_sequence import RowSequence
 from xdm_connector.pipeline.setup import JobRun
 from xdm_connector.pipeline.shaping import RecordShaper
 from xdm_connector.pipeline.validate import RecordChecks
@@ -88,7 +90,8 @@ def extract(
 class RecordFiles:
     """Rows of a plan's query shaped, checked and written into files under ``folder`` (the
     run's folder by default): the accepted records, and the keys of the soft-deleted ones
-    (``pipeline/deletes.py``); counts and samples the refused ones."""
+    (``pipeline/deletes.py``); counts and samples the refused ones. Into an ``append``
+    table of the lake every row also gets its order of versions (``SEQUENCE_COLUMN``)."""
 
     def __init__(
         self, settings: Settings, run: JobRun, plan: ExportPlan, folder: Path | None = None
@@ -98,16 +101,22 @@ class RecordFiles:
         self.shaper = RecordShaper(plan.schema.root, plan.labels, plan.constant_paths)
         self.checks = RecordChecks(plan.schema, self.shaper.output_schema)
         self.counts = RecordCounts()
+        self.sequence = row_sequence(run)
+        schema = self.shaper.output_schema
+        if self.sequence is not None:
+            schema = schema.append(pa.field(SEQUENCE_COLUMN, pa.int64()))
         self.writer = BatchFileWriter(
             folder,
             file_format=run.opened.file_format,
-            schema=self.shaper.output_schema,
+            schema=schema,
             max_file_bytes=settings.max_file_bytes,
             compression=settings.parquet_compression,
         )
         # A destination without files of deletes (the platform) deletes by identity.
         self.deletes = DeleteWriter(
-            folder / "deletes", with_identities=not run.opened.takes_deletes
+            folder / "deletes",
+            with_identities=not run.opened.takes_deletes,
+            sequence=self.sequence,
         )
         # The platform keeps no table to compare with: the product keeps what it sent.
         self.entries = (
@@ -134,7 +143,11 @@ class RecordFiles:
         counts.ingested += records.num_rows
         counts.rejected += batch.num_rows - records.num_rows
         if records.num_rows:
-            self.writer.write(records)
+            if self.sequence is None:
+                self.writer.write(records)
+            else:
+                sequence = self.sequence.take(records.num_rows)
+                self.writer.write(records.append_column(SEQUENCE_COLUMN, sequence))
             if self.entries is not None:
                 self.entries.write(records)
 
@@ -146,6 +159,15 @@ class RecordFiles:
             delete_files = self.deletes.close()
             entries = self.entries.close() if self.entries is not None else []
         return Extracted(self.counts, files, delete_files, entries)
+
+
+def row_sequence(run: JobRun) -> RowSequence | None:
+    """The order of versions of the rows ``run`` writes, when its dataset is an ``append``
+    table of the lake (None: an ``upsert`` table or the platform keep one row per key)."""
+    tables = run.opened.tables
+    if tables is None or tables.mode(run.job.org_id, run.context.dataset_id) != LakeMode.APPEND:
+        return None
+    return RowSequence(run.job.id)
 
 
 def _split_deletes(

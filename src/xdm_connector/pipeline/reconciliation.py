@@ -4,7 +4,7 @@ key by key, and repaired in the job's commit.
 Both sides are reduced to ``(_id, digest)`` by one function, ``record_digests`` (DuckDB's
 ``md5`` of the record's columns as JSON, over the record shaped as the mapping makes it and
 cast to the dataset's record schema), so that a record equal on both sides has one digest.
-The source is read in key order in Arrow batches, shaped and checked as an export does, and
+The source is read in Arrow batches, in no order (the join needs none), shaped and checked as an export does, and
 its keys and digests written to ``source.parquet`` in the job's work folder; the lake table's
 (its Arrow dataset, read in batches) to ``lake.parquet``. DuckDB then joins the two files;
 no side is ever held whole in Python objects::
@@ -23,9 +23,11 @@ travel in the job's batch, so the lake applies them in the job's one commit
 (``pipeline/export.py``).
 
 An ``upsert`` table's rows are its current state. An ``append`` table keeps every version:
-its current state is, per ``_id``, the row of the latest commit (its file's commit time,
-then its place in the file), unless that row is a delete's (``_xdmc_deleted``); the lake
-side is reduced to that before the join. At the platform, which keeps no table to read
+its current state is, per ``_id``, the row of the greatest ``_xdmc_sequence`` (the order of
+versions its rows carry, ``pipeline/row_sequence.py``; rows of a table written before it,
+which lack it, come before, ordered by their file's commit time, then their place in the
+file), unless that row is a delete's (``_xdmc_deleted``); the lake side is reduced to that
+before the join. At the platform, which keeps no table to read
 back, ``lake.parquet`` is written from the records the product delivered there (a
 ``DeliveredSide``, ``pipeline/delivered_records.py``), and a gone key is deleted by the
 identity it was delivered with.
@@ -46,7 +48,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
-from xdm_connector.domain.lake_modes import DELETED_COLUMN, UPSERT_KEY, LakeMode
+from xdm_connector.domain.lake_modes import (
+    DELETED_COLUMN,
+    SEQUENCE_COLUMN,
+    UPSERT_KEY,
+    LakeMode,
+)
 from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.domain.windows import Window
 from xdm_connector.errors import ExportError, InvalidInput
@@ -72,8 +79,8 @@ KEYS_PER_READ = 500
 """Keys read again per query (bound parameters: under every source's limit)."""
 LAKE_BATCH_ROWS = 8_192
 """Rows of the lake table read at a time (all the record's columns, to digest them)."""
-"""Keys read again per query (bound parameters: under every source's limit)."""
 DIGEST = "_digest"
+SEQUENCE = "_sequence"
 LIVE = "_live"
 COMMITTED_AT = "_committed_at"
 ROW = "_row"
@@ -249,12 +256,14 @@ class Reconciliation:
 
     def _write_lake(self) -> None:
         """``lake.parquet``: each lake row's ``_id`` and digest; in an ``append`` table also
-        its commit time, its place in its file, and whether it is a delete's. The delivered
-        side's, when it is not a table, is one current row per key."""
+        its order of versions (``_xdmc_sequence``, null on rows written before it), its
+        file's commit time, its place in its file, and whether it is a delete's. The
+        delivered side's, when it is not a table, is one current row per key."""
         schema = pa.schema(
             [
                 (UPSERT_KEY, pa.string()),
                 (DIGEST, pa.string()),
+                (SEQUENCE, pa.int64()),
                 (COMMITTED_AT, pa.int64()),
                 (ROW, pa.int64()),
                 (DELETED_COLUMN, pa.bool_()),
@@ -264,18 +273,20 @@ class Reconciliation:
             if self.delivered is not None:
                 for part in self.delivered.batches():
                     self.run.control.check()
-                    # One current row per key: no commit time or place to order by.
+                    # One current row per key: no order of versions to keep.
                     rows = part.num_rows
-                    unordered = pa.repeat(0, rows).cast(pa.int64())
-                    columns = [*part.columns, unordered, unordered, pa.repeat(False, rows)]
-                    writer.write_table(pa.table(columns, schema=schema))
+                    unordered = pa.nulls(rows, pa.int64())
+                    columns = [*part.columns, unordered, unordered, unordered]
+                    writer.write_table(pa.table([*columns, pa.repeat(False, rows)], schema=schema))
                 return
             if self.table is None:
                 return
             committed = _commit_times(self.table)
             dataset = self.table.to_pyarrow_dataset()
-            marked = DELETED_COLUMN in dataset.schema.names
-            names = [*self.schema.names, *([DELETED_COLUMN] if marked else [])]
+            own = [
+                name for name in (SEQUENCE_COLUMN, DELETED_COLUMN) if name in dataset.schema.names
+            ]
+            names = [*self.schema.names, *own]
             for fragment in dataset.get_fragments():
                 at = committed.get(_relative(fragment.path, self.table), 0)
                 row = 0
@@ -283,20 +294,17 @@ class Reconciliation:
                     self.run.control.check()
                     if not batch.num_rows:
                         continue
-                    deleted = (
-                        pc.fill_null(batch.column(DELETED_COLUMN), False)
-                        if marked
-                        else pa.repeat(False, batch.num_rows)
-                    )
+                    rows = batch.num_rows
                     part = [
                         batch.column(UPSERT_KEY).cast(pa.string()),
                         record_digests(batch, self.schema),
-                        pa.repeat(at, batch.num_rows).cast(pa.int64()),
-                        pa.array(range(row, row + batch.num_rows), pa.int64()),
-                        deleted,
+                        _column_or_nulls(batch, SEQUENCE_COLUMN, pa.int64()),
+                        pa.repeat(at, rows).cast(pa.int64()),
+                        pa.array(range(row, row + rows), pa.int64()),
+                        pc.fill_null(_column_or_nulls(batch, DELETED_COLUMN, pa.bool_()), False),
                     ]
                     writer.write_table(pa.table(part, schema=schema))
-                    row += batch.num_rows
+                    row += rows
 
     def _connection(self, delivered_now: list[WrittenFile]) -> duckdb.DuckDBPyConnection:
         """DuckDB with the views of the comparison over the two files."""
@@ -305,13 +313,16 @@ class Reconciliation:
         connection.read_parquet(str(self.folder / "source.parquet")).create_view("source_rows")
         lake = connection.read_parquet(str(self.folder / "lake.parquet"))
         if self.mode is LakeMode.APPEND:
-            # The current state: each key's latest row, unless a delete's.
+            # The current state: each key's latest row, unless a delete's. Rows without an
+            # order of versions were written before it: older than any with one.
             lake.create_view("lake_versions")
             connection.execute(
                 """
                 CREATE VIEW lake_rows AS SELECT _id, _digest FROM (
                   SELECT _id, _digest, _xdmc_deleted, row_number() OVER (
-                    PARTITION BY _id ORDER BY _committed_at DESC, _row DESC) AS latest
+                    PARTITION BY _id
+                    ORDER BY _sequence DESC NULLS LAST, _committed_at DESC, _row DESC
+                  ) AS latest
                   FROM lake_versions)
                 WHERE latest = 1 AND NOT _xdmc_deleted
                 """
@@ -372,6 +383,11 @@ def _fragment_batches(
                 for name in names
             ]
             yield pa.record_batch(columns, names=names)
+
+
+def _column_or_nulls(batch: pa.RecordBatch, name: str, kind: pa.DataType) -> pa.Array:
+    """``batch``'s column ``name``, or nulls when the table has no such column."""
+    return batch.column(name) if name in batch.schema.names else pa.nulls(batch.num_rows, kind)
 
 
 def _commit_times(table: DeltaTable) -> dict[str, int]:

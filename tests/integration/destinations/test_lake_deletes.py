@@ -11,25 +11,38 @@ from deltalake import DeltaTable
 
 from tests.lake import lake_table
 from xdm_connector.destinations.lake_tables import LakeTables
-from xdm_connector.domain.lake_modes import LakeMode
+from xdm_connector.domain.lake_modes import SEQUENCE_COLUMN, LakeMode
 from xdm_connector.pipeline.deletes import DeleteWriter, deletes_name
+from xdm_connector.pipeline.row_sequence import RowSequence
 
 
 def lake_in(url: str, mode: LakeMode) -> LakeTables:
     return LakeTables(url, modes=lambda org, dataset: mode)
 
 
-def batch(lake: LakeTables, tmp_path: Path, job: int, keys: list[str], deleted: list[str]) -> str:
+def batch(
+    lake: LakeTables,
+    tmp_path: Path,
+    job: int,
+    keys: list[str],
+    deleted: list[str],
+    *,
+    ordered: bool = False,
+) -> str:
     """A loading batch of job ``job`` of mapping m1: records of ``keys``, deletes of
-    ``deleted``."""
+    ``deleted``; with their order of versions when ``ordered`` (an append table's)."""
     batch_id = lake.create_batch(
         org="acme", dataset="people", batch_key=f"acme-m1-{job}", file_format="parquet"
     )
+    sequence = RowSequence(job) if ordered else None
     if keys:
         path = tmp_path / f"{job}.parquet"
-        pq.write_table(pa.table({"_id": keys, "job": [job] * len(keys)}), path)
+        records = pa.table({"_id": keys, "job": [job] * len(keys)})
+        if sequence is not None:
+            records = records.append_column(SEQUENCE_COLUMN, sequence.take(len(keys)))
+        pq.write_table(records, path)
         lake.put_file(batch_id, "part-00000.parquet", path)
-    writer = DeleteWriter(tmp_path / f"deletes-{job}")
+    writer = DeleteWriter(tmp_path / f"deletes-{job}", sequence=sequence)
     writer.write(pa.array(deleted, pa.string()))
     for written in writer.close():
         lake.put_file(batch_id, deletes_name(written), written.path)
@@ -96,3 +109,24 @@ def test_a_first_append_commit_with_deletes_creates_the_delete_columns(
     table = lake_table(lake_url, "acme", "people")
     assert sorted(table.column_names) == ["_id", "_xdmc_deleted", "_xdmc_deleted_at", "job"]
     assert table.num_rows == 2
+
+
+def test_an_append_table_gains_the_order_of_versions_of_the_first_batch_that_has_it(
+    lake_url: str, tmp_path: Path
+) -> None:
+    lake = lake_in(lake_url, LakeMode.APPEND)
+    lake.complete(batch(lake, tmp_path, 1, ["a", "b"], []))  # written before the column
+    lake.complete(batch(lake, tmp_path, 2, ["a"], ["b"], ordered=True))
+    lake.complete(batch(lake, tmp_path, 3, ["b"], [], ordered=True))
+    table = lake_table(lake_url, "acme", "people")
+    found = sorted(
+        zip(table["_id"].to_pylist(), table[SEQUENCE_COLUMN].to_pylist(), strict=True),
+        key=lambda row: (row[0], row[1] or 0),
+    )
+    # Records and deletes of a job share its sequence; older rows have none.
+    first, second = 2 << 32, 3 << 32
+    assert found == [("a", None), ("a", first), ("b", None), ("b", first + 1), ("b", second)]
+    deleted = dict(
+        zip(table[SEQUENCE_COLUMN].to_pylist(), table["_xdmc_deleted"].to_pylist(), strict=True)
+    )
+    assert deleted[first + 1] is True
