@@ -34,4 +34,8 @@ def bounded_connection(spill_folder: Path | None = None) -> duckdb.DuckDBPyConne
         spill_folder.mkdir(parents=True, exist_ok=True)
         config["memory_limit"] = MEMORY_LIMIT
         config["temp_directory"] = str(spill_folder)
-    return duckdb.connect(config=config)
+    connection = duckdb.connect(config=config)
+    # A join of millions of keys runs for seconds: DuckDB would draw its progress on the
+    # process's standard output (a worker's log, the command's JSON report).
+    connection.execute("SET enable_progress_bar = false")
+    return connection
