@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "memory" not in skip:
         result["memory"] = _memory(result["comparisons"], sizes, options.data, work)
     result["lake"] = _lake_upkeep(sqlite_path, skip, work)
+    if "reconcile" not in skip:
+        result["lake"] += _reconciliations(sizes, options.data, work)
     if "api" not in skip:
         result["api"] = measure_api(
             server_url,
@@ -286,26 +288,34 @@ def _memory(
 
 
 def _lake_upkeep(sqlite_path: Path, skip: set[str], work: Path) -> list[dict[str, Any]]:
-    """A 1% change merged into the upsert table of the source, the compaction of 96 small
-    commits of it, and a reconciliation of the source against the table: time and peak
-    memory, once each."""
-    rows = []
+    """A 1% change merged into the upsert table of the source, and the compaction of 96
+    small commits of it: time and peak memory, once each."""
     probes = [
         ("merge", "1% of the records merged into an upsert table", "<= 300 MiB"),
         ("optimize", "optimize of 96 small commits", "reported"),
-        ("reconcile", "reconciliation of the source against as many records", "<= 300 MiB"),
     ]
-    for key, title, goal in probes:
-        if key in skip:
-            continue
-        arguments = {"source_path": str(sqlite_path), "home": str(work / key)}
-        measured = run_probe(Variant(title, key, arguments))
-        print(
-            f"  {key}: {measured['seconds']:.1f} s, {measured['peak_rss_mib']:.0f} MiB",
-            flush=True,
-        )
-        rows.append({"key": key, "title": title, "goal": goal, **measured})
-    return rows
+    return [
+        _upkeep(key, title, goal, sqlite_path, work)
+        for key, title, goal in probes
+        if key not in skip
+    ]
+
+
+def _reconciliations(sizes: list[int], data: Path, work: Path) -> list[dict[str, Any]]:
+    """A reconciliation of the source against as many records, once per size: its time,
+    CPU and peak memory, flat from one size to the next."""
+    title = "reconciliation of the source against as many records"
+    return [
+        _upkeep("reconcile", title, "<= 300 MiB, flat", sqlite_source(data, size), work)
+        for size in sizes
+    ]
+
+
+def _upkeep(key: str, title: str, goal: str, sqlite_path: Path, work: Path) -> dict[str, Any]:
+    arguments = {"source_path": str(sqlite_path), "home": str(work / key)}
+    measured = run_probe(Variant(title, key, arguments))
+    print(f"  {key}: {measured['seconds']:.1f} s, {measured['peak_rss_mib']:.0f} MiB", flush=True)
+    return {"key": key, "title": title, "goal": goal, **measured}
 
 
 if __name__ == "__main__":

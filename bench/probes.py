@@ -309,29 +309,33 @@ def optimize(source_path: str, home: str, commits: int = 96) -> Measured:
     return rows, elapsed
 
 
-def reconcile(source_path: str, home: str) -> Measured:
+def reconcile(source_path: str, home: str, prepared: bool = False, keep: bool = False) -> Measured:
     """The comparison of a reconciliation: the source's rows against as many records that a
-    first job delivered into the upsert table; its source rows and seconds."""
+    first job delivered into the upsert table; its source rows and seconds (CPU seconds
+    besides). ``prepared``: ``home`` already holds that installation (left by a run with
+    ``keep``), which a 10 M-record first export takes minutes to make."""
     from xdm_connector.demo.setup import DEMO_MAPPING
     from xdm_connector.pipeline.reconciliation import compare_mapping
     from xdm_connector.settings import Settings
     from xdm_connector.store.store import Store
 
     folder = Path(home)
-    shutil.rmtree(folder, ignore_errors=True)
-    _prepare("export", source_url=f"sqlite:///{source_path}", home=str(folder),
-             file_format="parquet", keep=True)  # fmt: skip
+    if not prepared:
+        shutil.rmtree(folder, ignore_errors=True)
+        _prepare("export", source_url=f"sqlite:///{source_path}", home=str(folder),
+                 file_format="parquet", keep=True)  # fmt: skip
     settings = Settings(home=folder, database_url=None, embedded_worker=False)
     store = Store(settings.store_url)
-    started = time.perf_counter()
+    timer = _Timer()
     found = compare_mapping(store, settings, ORG, DEMO_MAPPING)
-    elapsed = time.perf_counter() - started
+    elapsed = timer.stop()
     store.close()
     if any(found.document().values()):
         raise SystemExit(f"bench: the reconciliation found differences: {found.document()}")
     with closing(sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)) as conn:
         (rows,) = conn.execute("select count(*) from profile").fetchone()
-    shutil.rmtree(folder, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
     return int(rows), elapsed
 
 

@@ -44,6 +44,7 @@ def test_a_smoke_run_measures_every_row(
     assert (merged["key"], merged["rows"]) == ("merge", 20)  # 1% of 2,000
     assert (optimized["key"], optimized["rows"]) == ("optimize", 2000)
     assert (reconciled["key"], reconciled["rows"]) == ("reconcile", 2000)
+    assert reconciled["cpu_seconds"] > 0
     assert all(row["seconds"] > 0 and row["peak_rss_mib"] > 0 for row in result["lake"])
     [memory] = result["memory"]
     assert memory["profiles"] == 2000
