@@ -9,6 +9,7 @@ It behaves like the lake (same ids, idempotent ``complete``, a clean restart aft
     destination.hang("status", timeout=5.0)                # blocks until release() or 5 s
     destination.end_failed([{"code": "INGEST-1212-400", "description": "3 bad records"}])
     destination.processing_for(polls=2)                    # status says PROCESSING twice
+    destination.refuse(["id-7", None])                     # a succeeding batch refuses two
 
 ``calls`` lists every call as ``(method, argument)``; ``batches`` holds each batch with its
 files' bytes.
@@ -33,7 +34,7 @@ from xdm_connector.destinations.base import (
 from xdm_connector.domain.file_formats import check_file_format
 from xdm_connector.errors import DestinationError, InvalidInput
 
-METHODS = frozenset({"create_batch", "put_file", "complete", "abort", "status"})
+METHODS = frozenset({"create_batch", "put_file", "complete", "abort", "status", "refused_keys"})
 
 
 @dataclass
@@ -80,6 +81,7 @@ class InMemoryDestination:
         self._released = threading.Event()
         self._failed_errors: list[dict[str, Any]] | None = None
         self._processing_polls = 0
+        self._refused: list[str | None] = []
 
     # -- switches ------------------------------------------------------------------------------
 
@@ -89,6 +91,12 @@ class InMemoryDestination:
         """The ``call``-th call of ``method`` (counting from 1, all calls so far included)
         raises ``DestinationError``."""
         self._add_failure(method, {call}, transient, message or f"{method} failed (switch)")
+
+    def refuse(self, record_ids: list[str | None]) -> None:
+        """A batch that succeeds refuses these records, as the platform's partial ingestion
+        does: its status counts them, ``refused_keys`` names them (``None``: a refused row
+        without its ``_id``)."""
+        self._refused = list(record_ids)
 
     def fail_transiently(self, method: str, times: int, *, message: str = "") -> None:
         """The next ``times`` calls of ``method`` raise a transient ``DestinationError``."""
@@ -176,8 +184,18 @@ class InMemoryDestination:
                 if batch.polls_left <= 0:
                     batch.state = batch.final_state
                 return BatchStatus(BatchState.PROCESSING)
-            records = batch.records if batch.state is BatchState.SUCCESS else None
-            return BatchStatus(batch.state, records=records, errors=list(batch.errors))
+            if batch.state is not BatchState.SUCCESS:
+                return BatchStatus(batch.state, errors=list(batch.errors))
+            refused = len(self._refused)
+            return BatchStatus(
+                batch.state, records=batch.records - refused, errors=list(batch.errors),
+                refused=refused,
+            )  # fmt: skip
+
+    def refused_keys(self, batch_id: str) -> list[str | None]:
+        """The ``_id`` of each record a succeeded batch refused (``refuse``)."""
+        self._enter("refused_keys", batch_id)
+        return list(self._refused)
 
     # -- inside --------------------------------------------------------------------------------
 

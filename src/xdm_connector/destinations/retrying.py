@@ -12,6 +12,7 @@ replaced by its name, ``complete`` and ``abort`` are no-ops the second time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from xdm_connector.destinations.base import BatchStatus, Destination
@@ -46,3 +47,11 @@ class RetryingDestination:
 
     def status(self, batch_id: str) -> BatchStatus:
         return self.policy.call(lambda: self.inner.status(batch_id), what=f"status {batch_id}")
+
+    def refused_keys(self, batch_id: str) -> list[str | None]:
+        """The ``_id`` of each record ``inner`` refused in the batch, when it can tell (the
+        platform's error diagnostics); none when it cannot."""
+        named: Callable[[str], list[str | None]] | None = getattr(self.inner, "refused_keys", None)
+        if named is None:
+            return []
+        return self.policy.call(lambda: named(batch_id), what=f"refused records of {batch_id}")

@@ -12,7 +12,8 @@ the job's batch at the destination               the job
 ===============================================  =========================================
 ``SUCCESS`` (complete, the store not told yet)   ``Success`` with the watermark the job
                                                  kept (``jobs.watermark``): not exported
-                                                 twice
+                                                 twice; the records the platform refused
+                                                 taken back from what it delivered
 still processing, after the upload               kept in progress, asked again next lease
 none, loading, failed, aborted, unknown          its batch aborted, then ``Aborted``; the
                                                  watermark untouched, the next run exports
@@ -40,6 +41,7 @@ from xdm_connector.destinations.factory import OrgDestinations
 from xdm_connector.domain.job_states import JobState, JobTrigger
 from xdm_connector.errors import LeaseLost, XdmcError
 from xdm_connector.jobs import liveness
+from xdm_connector.pipeline.delivered_records import withdraw_refused
 from xdm_connector.pipeline.slicing import recover_lost_slices
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.settings import Settings
@@ -120,6 +122,7 @@ class Recovery:
             outcome = JobOutcome(
                 records_read=records,
                 records_ingested=records,
+                records_refused=status.refused,
                 batch_id=job.batch_id,
                 details={
                     **(job.details or {}),
@@ -127,6 +130,8 @@ class Recovery:
                     **({"recordsDeleted": deleted} if deleted else {}),
                 },
             )
+            if status.refused:
+                self._withdraw_refused(job, status.refused)
             self.work.remove_ended(store, job.id)
             store.jobs.succeed(job, owner, outcome, job.watermark)
             log.warning("job %s recovered: its batch %s had succeeded", job.id, job.batch_id)
@@ -150,6 +155,19 @@ class Recovery:
         store.jobs.abort_held(job.id, owner, JobOutcome(batch_id=job.batch_id), retry_at=retry_at)
         log.warning("job %s aborted: its worker was lost", job.id)
         return Recovered(job.id, JobState.ABORTED)
+
+    def _withdraw_refused(self, job: Job, refused: int) -> None:
+        """Take back what the platform refused in the job's batch, as its delivery would
+        have once the batch succeeded (its worker may have died first): never recorded as
+        delivered, those records are exported again by the next reconciliation."""
+        assert job.batch_id is not None
+        try:
+            with self.destinations.open(job.org_id) as chosen:
+                withdraw_refused(self.store, job.id, chosen.destination, job.batch_id, refused)
+        except XdmcError as exc:
+            log.warning("job %s: its refused records are unknown, all are taken back: %s",
+                        job.id, exc)  # fmt: skip
+            withdraw_refused(self.store, job.id, None, job.batch_id, refused)
 
     def _status(self, job: Job) -> BatchStatus | None:
         """The state of the job's batch (``UNKNOWN`` without one); None if it cannot be asked."""

@@ -261,3 +261,26 @@ def test_a_slice_whose_worker_may_live_keeps_its_lease(store: Store, recovery: R
 
     assert recover(recovery) == []
     assert [p.lease_owner for p in store.slices.of_job(job.id)] == [elsewhere, None]
+
+
+@pytest.mark.parametrize(
+    ("refused", "delivered"), [(["b"], ["a", "c"]), (["b", None], [])], ids=["named", "unnamed"]
+)
+def test_a_job_whose_batch_succeeded_takes_back_what_the_platform_refused(
+    store: Store,
+    destination: InMemoryDestination,
+    recovery: Recovery,
+    refused: list[str | None],
+    delivered: list[str],
+) -> None:
+    destination.refuse(refused)
+    job = lost_job(store, destination, complete=True)
+    sent = [(key, f"digest-{key}", None, None, False) for key in ("a", "b", "c")]
+    store.delivered_records.stage(job.id, sent)
+
+    assert recover(recovery) == [Recovered(job.id, JobState.SUCCESS)]
+
+    ended = store.jobs.get_by_id(job.id)
+    assert ended.records_refused == len(refused)
+    pages = store.delivered_records.pages("demo", "XDM44")
+    assert [row[0] for page in pages for row in page] == delivered
