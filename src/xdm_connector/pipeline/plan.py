@@ -236,6 +236,24 @@ class ExportPlan:
         return sa.or_(later, recent)
 
 
+SQLITE_SCHEMA_QUERY = sa.text(
+    "SELECT group_concat(entry, char(30)) FROM ("
+    " SELECT type || char(31) || name || char(31) || tbl_name || char(31) || coalesce(sql, '')"
+    " AS entry FROM sqlite_master ORDER BY type, name)"
+)
+"""The whole schema of a SQLite database as one text: every table, view, index and
+trigger with the statement that made it."""
+
+
+def source_schema(source: SourceDatabase) -> str | None:
+    """The source's whole schema as a text that changes whenever anything reflection
+    reads changes (SQLite's ``sqlite_master``), or None where the source has no such
+    cheap answer (a server's catalog)."""
+    if source.backend != "sqlite":
+        return None
+    return str(source.scalar(SQLITE_SCHEMA_QUERY) or "")
+
+
 def describe_targeting_dimension(source: SourceDatabase, definition: MappingDefinition) -> Resource:
     """The mapping's targeting dimension in the source, with its links."""
     with source.translated_errors():

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+import sqlalchemy as sa
 
 from xdm_connector.destinations.base import Destination
 from xdm_connector.destinations.factory import OpenedDestination, OrgDestinations
@@ -36,7 +37,12 @@ from xdm_connector.domain.mapping_definition import MappingDefinition
 from xdm_connector.errors import ExportError, InvalidInput
 from xdm_connector.pipeline.control import JobControl
 from xdm_connector.pipeline.lookback import LookBack
-from xdm_connector.pipeline.plan import ExportPlan, describe_targeting_dimension, plan_export
+from xdm_connector.pipeline.plan import (
+    ExportPlan,
+    describe_targeting_dimension,
+    plan_export,
+    source_schema,
+)
 from xdm_connector.pipeline.source_retries import SourceRetries, read_with_retries
 from xdm_connector.pipeline.workfolders import WorkFolders
 from xdm_connector.settings import Settings
@@ -50,6 +56,8 @@ from xdm_connector.xdm.schema import XedSchema
 T = TypeVar("T")
 SCHEMAS_KEPT = 64
 """Composed dataset schemas a set-up keeps (all are dropped when more are needed)."""
+PLANS_KEPT = 64
+"""Export plans a set-up keeps (all are dropped when more are needed)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,9 @@ class JobContext:
     source_url: str
     dataset_id: str
     schema: XedSchema
+    plan_key: bytes
+    """What its plan is made of besides the source: the published mapping and the
+    dataset's schema description (two contexts with the same key plan alike)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,10 @@ class JobSetup:
         # Composing a schema costs more than a small delta's whole read: composed once per
         # stored description (the registry is fixed; a schema is read-only).
         self._schemas: dict[bytes, XedSchema] = {}
+        # Reflecting the source and compiling the mapping cost more than a small delta's
+        # read: a plan is kept per source and ``plan_key`` with the source's schema it was
+        # made against, and made again once that schema reads otherwise.
+        self._plans: dict[tuple[sa.URL, bytes], tuple[str, ExportPlan]] = {}
 
     def context(self, job: Job) -> JobContext:
         """What ``job`` exports: its mapping as published, its source and its dataset."""
@@ -109,11 +124,19 @@ class JobSetup:
         definition = MappingDefinition.from_document(mapping.published_definition)
         organization = self.store.tenants.get_organization(job.org_id)
         dataset = self.store.tenants.get_dataset(job.org_id, definition.dataset)
-        schema = self._schema(dataset.schema_spec)
-        return JobContext(mapping, definition, organization.source_url, dataset.id, schema)
+        described = orjson.dumps(dataset.schema_spec, option=orjson.OPT_SORT_KEYS)
+        schema = self._schema(described, dataset.schema_spec)
+        published = orjson.dumps(mapping.published_definition, option=orjson.OPT_SORT_KEYS)
+        return JobContext(
+            mapping,
+            definition,
+            organization.source_url,
+            dataset.id,
+            schema,
+            plan_key=published + b"\n" + described,
+        )
 
-    def _schema(self, spec: dict[str, Any]) -> XedSchema:
-        described = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+    def _schema(self, described: bytes, spec: dict[str, Any]) -> XedSchema:
         schema = self._schemas.get(described)
         if schema is None:
             if len(self._schemas) >= SCHEMAS_KEPT:
@@ -123,12 +146,29 @@ class JobSetup:
 
     def plan(self, source: SourceDatabase, context: JobContext) -> ExportPlan:
         """The job's mapping compiled against its source (``ACP-880185`` if it no longer
-        fits: a table, view or column gone)."""
+        fits: a table, view or column gone).
+
+        The plan made for an earlier run of the same mapping and dataset on the same source
+        serves again while the source's whole schema (``source_schema``) reads as it did
+        before that plan was made; a source without such a schema is planned every time.
+        """
+        # Read before reflecting: a change in between makes the next run plan again.
+        schema_now = source_schema(source)
+        key = (source.url, context.plan_key)
+        kept = self._plans.get(key) if schema_now is not None else None
+        if kept is not None and kept[0] == schema_now:
+            return kept[1]
         try:
             resource = describe_targeting_dimension(source, context.definition)
-            return plan_export(context.definition, context.schema, resource)
+            plan = plan_export(context.definition, context.schema, resource)
         except InvalidInput as exc:
+            self._plans.pop(key, None)
             raise ExportError(exc.message, code="ACP-880185") from exc
+        if schema_now is not None:
+            if len(self._plans) >= PLANS_KEPT and key not in self._plans:
+                self._plans.clear()
+            self._plans[key] = (schema_now, plan)
+        return plan
 
     @contextmanager
     def running(
