@@ -1,9 +1,10 @@
 """The worker: claims export jobs from the store and runs them, one at a time.
 
-Each loop turn reaps expired leases (``jobs/recovery.py``), creates the jobs of due
-schedules, runs the lake's upkeep when its slot is due (``jobs/maintenance.py``), then
-claims one slice of a running job (``pipeline/slicing.py``) or, when there is none, one job,
-which the export's stages run (``pipeline/export.py``). While a job runs, a heartbeat thread
+A loop turn reaps expired leases (``jobs/recovery.py``), creates the jobs of due
+schedules and runs the lake's upkeep when its slot is due (``jobs/maintenance.py``), once
+every ``XDMC_WORKER_POLL_SECONDS`` at most (a turn woken by a new job sooner goes straight
+to its claim), then claims one slice of a running job (``pipeline/slicing.py``) or, when
+there is none, one job, which the export's stages run (``pipeline/export.py``). While a job runs, a heartbeat thread
 extends its lease and checks every second that the worker still holds the job; when it no
 longer does (the job was cancelled, aborted or reaped), the pipeline is told to stop at its
 next batch boundary, and the batch it made is aborted through the organization's
@@ -132,6 +133,7 @@ class Worker:
         self._claiming = threading.Lock()
         self._thread: threading.Thread | None = None
         self._announced_at = -float("inf")
+        self._housekept_at = -float("inf")
 
     def announce(self) -> None:
         """Say in the store that this worker runs (the coordinators of large jobs count the
@@ -139,17 +141,20 @@ class Worker:
         self.store.workers.announce(self.owner, self._clock())
         self._announced_at = time.monotonic()
 
-    def run_once(self) -> bool:
+    def run_once(self, *, housekeeping: bool = True) -> bool:
         """One turn of the loop; answers whether a job or a slice was run (never once
-        stopping)."""
+        stopping). ``housekeeping``: recover expired leases, create the jobs of due
+        schedules and run the lake's due upkeep before claiming."""
         if self._session_lock is not None and not self._session_lock.hold():
             return False  # a job taken without the lock would look lost to other workers
         if time.monotonic() - self._announced_at >= self.settings.lease_seconds / 3:
             self.announce()
         now = self._clock()
-        self.recovery.recover_expired(self.owner, self.lease, now)
-        self.store.jobs.schedule_due(now)
-        self.maintenance.run_due(self.owner, now)
+        if housekeeping:
+            self._housekept_at = time.monotonic()
+            self.recovery.recover_expired(self.owner, self.lease, now)
+            self.store.jobs.schedule_due(now)
+            self.maintenance.run_due(self.owner, now)
         claimed = self._claim(now)
         if claimed is None:
             return False
@@ -192,8 +197,12 @@ class Worker:
         log.info("worker %s started", self.owner)
         try:
             while not self._stopping.is_set():
+                # A turn woken by a new job within the poll interval of the last
+                # housekeeping claims at once: the housekeeping still runs once an interval.
+                since = time.monotonic() - self._housekept_at
+                housekeeping = since >= self.settings.worker_poll_seconds
                 try:
-                    worked = self.run_once()
+                    worked = self.run_once(housekeeping=housekeeping)
                 except XdmcError as exc:
                     log.error("worker turn failed: %s", exc)
                     worked = False

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
 from xdm_connector.jobs.new_jobs import NewJobs
+from xdm_connector.jobs.recovery import Recovered
 from xdm_connector.jobs.worker import Worker
 from xdm_connector.pipeline.export import Exporter
 from xdm_connector.services.mappings import apply_mapping
@@ -373,10 +375,12 @@ def test_a_job_rolled_back_with_its_transaction_wakes_no_worker(store: Store) ->
 def test_an_idle_worker_runs_a_triggered_job_without_waiting_for_its_poll(
     store: Store, settings: Settings
 ) -> None:
-    """On SQLite the trigger of the same process wakes the worker; on PostgreSQL, NOTIFY."""
+    """On SQLite the trigger of the same process wakes the worker; on PostgreSQL, NOTIFY.
+    The woken turn goes straight to its claim: the first turn's housekeeping is recent."""
     settings = settings.model_copy(update={"worker_poll_seconds": WAKE_POLL_SECONDS})
     exporter = Exporter(store, settings, destination=InMemoryDestination())
     worker = Worker(store, settings, exporter=exporter)
+    turns = housekeeping_turns(worker)
     worker.start_in_thread()
     try:
         time.sleep(0.5)  # the worker's first turn found nothing: it waits for an hour
@@ -386,5 +390,36 @@ def test_an_idle_worker_runs_a_triggered_job_without_waiting_for_its_poll(
             assert time.monotonic() < deadline, "the worker was not woken"
             time.sleep(0.05)
         assert store.jobs.get_by_id(job_id).state == JobState.SUCCESS
+        assert len(turns) == 1  # neither the woken turn nor the one after the job housekept
     finally:
         worker.stop()
+
+
+def housekeeping_turns(worker: Worker) -> list[float]:
+    """When the worker's turns recover expired leases, one entry a turn (from now on)."""
+    turns: list[float] = []
+    recover = worker.recovery.recover_expired
+
+    def counted(owner: str, lease: timedelta, now: datetime) -> list[Recovered]:
+        turns.append(time.monotonic())
+        return recover(owner, lease, now)
+
+    worker.recovery.recover_expired = counted  # type: ignore[method-assign]
+    return turns
+
+
+def test_an_idle_worker_keeps_its_housekeeping_every_poll_interval(
+    store: Store, settings: Settings
+) -> None:
+    settings = settings.model_copy(update={"worker_poll_seconds": 0.1})
+    worker = Worker(
+        store, settings, exporter=Exporter(store, settings, destination=InMemoryDestination())
+    )
+    turns = housekeeping_turns(worker)
+    worker.start_in_thread()
+    try:
+        time.sleep(1.0)
+    finally:
+        worker.stop()
+    assert len(turns) >= 3, turns
+    assert all(later - earlier >= 0.1 for earlier, later in itertools.pairwise(turns))
