@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from psycopg import sql
 
 from bench import run_lock
-from bench.harness import ROOT
+from bench.harness import ROOT, process_cpu_seconds
 from bench.sources import libpq_url
 
 STORE_DATABASE = "xdmc_bench_store"
@@ -111,8 +111,7 @@ class Served:
 
     def cpu_seconds(self) -> float:
         """The CPU time the server's process has used so far (every thread of it)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
 
 @contextmanager

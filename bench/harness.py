@@ -9,6 +9,7 @@ rate (rows or records per second), the peak resident memory and every run.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -148,3 +149,9 @@ def compare(comparison: Comparison, repetitions: int) -> dict[str, Any]:
         "subject": subject.document(),
         "references": references,
     }
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """The CPU time the process ``pid`` has used so far (every thread of it; Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
