@@ -114,14 +114,7 @@ def enqueue(
 ) -> str | None:
     """Write ``event`` for every endpoint of ``org_id`` that asked for it, in the
     transaction of ``session``; answers its message id, None when no endpoint wants it."""
-    rows = session.execute(
-        sa.select(Webhook.id, Webhook.events, Webhook.mapping_id).where(Webhook.org_id == org_id)
-    ).all()
-    chosen = [
-        webhook_id
-        for webhook_id, events, only in rows
-        if event.value in events and (only is None or only == mapping_id)
-    ]
+    chosen = _subscribers(session, org_id, event, mapping_id)
     if not chosen:
         return None
     when = at or utcnow()
@@ -147,6 +140,20 @@ def enqueue(
     return message_id
 
 
+def _subscribers(
+    session: Session, org_id: str, event: WebhookEvent, mapping_id: str | None
+) -> list[str]:
+    """The endpoints of ``org_id`` that asked for ``event`` (of ``mapping_id``)."""
+    rows = session.execute(
+        sa.select(Webhook.id, Webhook.events, Webhook.mapping_id).where(Webhook.org_id == org_id)
+    ).all()
+    return [
+        webhook_id
+        for webhook_id, events, only in rows
+        if event.value in events and (only is None or only == mapping_id)
+    ]
+
+
 def job_event_data(job: Job) -> dict[str, Any]:
     """A ``job.*`` event's data: the ingestion API's status body of the job's request, then
     its organization, mapping, trigger, counts and times."""
@@ -166,6 +173,12 @@ def job_event_data(job: Job) -> dict[str, Any]:
 
 def enqueue_job_event(session: Session, job_id: int, event: WebhookEvent) -> str | None:
     """``enqueue`` the ``job.*`` event of job ``job_id`` as this transaction leaves it."""
+    # The job itself (its watermark and details are JSON that grows with the look-back) is
+    # read only when an endpoint wants the event: a job starts and ends in the same
+    # transactions as its events.
+    owner = session.execute(sa.select(Job.org_id, Job.mapping_id).where(Job.id == job_id)).first()
+    if owner is None or not _subscribers(session, owner.org_id, event, owner.mapping_id):
+        return None
     job = session.scalar(
         sa.select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
     )
