@@ -117,7 +117,8 @@ class Served:
 @contextmanager
 def serving(home: Path, environment: dict[str, str], *, processes: int = 1) -> Iterator[Served]:
     """``xdm-connector serve`` with ``environment`` (its log in ``home``), as the product
-    ships it and as its run lock installs it (``bench/run_lock.py``), while the block runs; yields it once every process of it serves."""
+    ships it and as its run lock installs it (``bench/run_lock.py``), while the block runs;
+    yields it once every process of it serves."""
     log = (home / "server.log").open("wb")
     # Bound here and handed over (--fd): no other process can take the port meanwhile.
     listening = socket.create_server(("127.0.0.1", 0))
