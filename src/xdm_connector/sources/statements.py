@@ -13,7 +13,9 @@ A query's columns have SQLAlchemy types; each reader reads them as the Arrow typ
   inference, marked by ``FIRST_ROW_FLAG``.
 - **PostgreSQL through ADBC** (``portable_statement``): numerics as doubles, non-text
   types (uuid, json...) as text.
-- Every reader: ``compile_for_adbc`` renders the SQL and its parameters as one Arrow row.
+- Every reader: ``compile_for_adbc`` renders the SQL and its parameters as one Arrow row;
+  the SQL of a statement built as an earlier one (a delta's read of a kept plan, other
+  window bounds) is kept, its bound values read from the new statement.
 
 ``scan_hint`` asks SQLite to read a query's first table by a table scan (``NOT INDEXED``):
 for a query that reads most of its rows, which SQLite cannot know without statistics;
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import pyarrow as pa
@@ -31,6 +35,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.sql.cache_key import CacheKey
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import TypeCoerce
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -64,15 +70,41 @@ def distinct_columns(query: AnySelect) -> tuple[AnySelect, dict[str, str]]:
     column into several XDM fields: the database sends it once)."""
     kept: list[sa.ColumnElement[Any]] = []
     copies: dict[str, str] = {}
-    for column in query.selected_columns:
-        same = next((k for k in kept if unlabeled(k).compare(unlabeled(column))), None)
-        if same is not None and type(same.type) is type(column.type):
-            copies[str(column.key)] = str(same.key)
-        else:
-            kept.append(column)
+    identities = [_identity(column) for column in query.selected_columns]
+    if any(identity is None for identity in identities):
+        for column in query.selected_columns:
+            same = next((k for k in kept if unlabeled(k).compare(unlabeled(column))), None)
+            if same is not None and type(same.type) is type(column.type):
+                copies[str(column.key)] = str(same.key)
+            else:
+                kept.append(column)
+    else:
+        # Grouped by structure (the plan's expressions keep theirs), not compared in pairs.
+        by_shape: dict[Any, list[tuple[tuple[Any, ...], sa.ColumnElement[Any]]]] = {}
+        for column, identity in zip(query.selected_columns, identities, strict=True):
+            assert identity is not None
+            shape, values = identity
+            alike = by_shape.setdefault(shape, [])
+            same = next((k for bound, k in alike if bound == values), None)
+            if same is not None:
+                copies[str(column.key)] = str(same.key)
+            else:
+                kept.append(column)
+                alike.append((values, column))
     if not copies:
         return query, {}
     return query.with_only_columns(*kept, maintain_column_froms=True), copies
+
+
+def _identity(column: sa.ColumnElement[Any]) -> tuple[Any, tuple[Any, ...]] | None:
+    """What makes two selected expressions read the same values: their structure and type
+    (SQLAlchemy's cache key, which leaves bound values out) and their bound values; None
+    for an expression SQLAlchemy cannot key."""
+    cache_key = unlabeled(column)._generate_cache_key()
+    if cache_key is None:
+        return None
+    values = tuple(bind.effective_value for bind in cache_key.bindparams)
+    return (cache_key.key, type(column.type)), values
 
 
 def constant_columns(query: AnySelect) -> tuple[AnySelect, dict[str, Constant]]:
@@ -226,12 +258,93 @@ def dollar_dialect() -> PGDialect:
     return PGDialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
 
+COMPILATIONS_KEPT = 64
+"""How many compiled statements a process keeps, of statements built alike (a delta's read
+of a kept plan: ``pipeline/setup.py``), whatever their bound values."""
+_compilations: dict[tuple[Any, ...], _Compilation] = {}
+
+
+@dataclass(frozen=True)
+class _Compilation:
+    """A statement's SQL, and where each of its positional parameters comes from: its index
+    among the statement's bound parameters (in SQLAlchemy's cache key, the same for every
+    statement built alike) and the type's conversion to the driver's value."""
+
+    sql: str
+    positions: tuple[int, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
 def compile_for_adbc(
     statement: AnySelect, dialect: sa.Dialect
 ) -> tuple[str, pa.RecordBatch | None] | None:
     """The SQL text and its positional parameters as a one-row batch; ``None`` when a
-    parameter is of a kind ADBC cannot bind (a NULL, a Decimal...)."""
-    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    parameter is of a kind ADBC cannot bind (a NULL, a Decimal...).
+
+    A statement built as an earlier one (the same structure and types, other bound values)
+    takes its compilation: only the values are bound anew, never written into the SQL."""
+    cache_key = statement._generate_cache_key()
+    kept_as = _compilation_key(cache_key, dialect)
+    if cache_key is None or kept_as is None:
+        return _parameters_of(_compiled(statement, dialect), dialect)
+    compilation = _compilations.get(kept_as)
+    if compilation is None:
+        compiled = _compiled(statement, dialect)
+        found = _compilation(compiled, dialect, cache_key.bindparams)
+        if found is None:
+            return _parameters_of(compiled, dialect)
+        # Readers in threads share the dict: a clear between a get and a set costs a compile.
+        if len(_compilations) >= COMPILATIONS_KEPT:
+            _compilations.clear()
+        compilation = _compilations[kept_as] = found
+    values = []
+    for position, process in zip(compilation.positions, compilation.processors, strict=True):
+        value = cache_key.bindparams[position].effective_value
+        values.append(process(value) if process is not None and value is not None else value)
+    return _adbc_parameters(compilation.sql, values)
+
+
+def _compiled(statement: AnySelect, dialect: sa.Dialect) -> sa.Compiled:
+    return statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+
+
+def _compilation_key(cache_key: CacheKey | None, dialect: sa.Dialect) -> tuple[Any, ...] | None:
+    """What a statement's compilation is kept by (None: it is compiled each time): its
+    structure, and the values of the parameters written into the SQL; a statement with an
+    expanding parameter (``IN`` a list, as many placeholders as values) is not kept."""
+    if cache_key is None or any(bind.expanding for bind in cache_key.bindparams):
+        return None
+    written = tuple(bind.effective_value for bind in cache_key.bindparams if bind.literal_execute)
+    try:
+        hash(written)
+    except TypeError:
+        return None
+    return (dialect, cache_key.key, written)
+
+
+def _compilation(
+    compiled: sa.Compiled, dialect: sa.Dialect, binds: Sequence[sa.BindParameter[Any]]
+) -> _Compilation | None:
+    """``compiled`` with each parameter found among ``binds`` (None: one is not there)."""
+    index = {id(bind): position for position, bind in reversed(list(enumerate(binds)))}
+    positions: list[int] = []
+    processors: list[Callable[[Any], Any] | None] = []
+    assert isinstance(compiled, SQLCompiler)
+    for name in compiled.positiontup or ():
+        bind = compiled.binds.get(name)
+        position = None if bind is None else index.get(id(bind))
+        if bind is None or position is None:
+            return None
+        positions.append(position)
+        processors.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
+    return _Compilation(str(compiled), tuple(positions), tuple(processors))
+
+
+def _parameters_of(
+    compiled: sa.Compiled, dialect: sa.Dialect
+) -> tuple[str, pa.RecordBatch | None] | None:
+    """The SQL text of ``compiled`` and its parameters' values."""
+    assert isinstance(compiled, SQLCompiler)
     given = compiled.construct_params()
     values: list[object] = []
     for name in compiled.positiontup or ():
@@ -243,14 +356,19 @@ def compile_for_adbc(
         if bind is not None and value is not None:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             value = process(value) if process is not None else value
-        if value is None or not isinstance(value, _ADBC_PARAMETER_TYPES):
-            return None
         values.append(value)
+    return _adbc_parameters(str(compiled), values)
+
+
+def _adbc_parameters(sql: str, values: list[object]) -> tuple[str, pa.RecordBatch | None] | None:
+    """``sql`` and ``values`` as a one-row batch (None: a value ADBC cannot bind)."""
+    if any(value is None or not isinstance(value, _ADBC_PARAMETER_TYPES) for value in values):
+        return None
     if not values:
-        return str(compiled), None
+        return sql, None
     try:
         arrays = [pa.array([value]) for value in values]
     except (pa.ArrowException, OverflowError):
         return None
     names = [f"p{index}" for index in range(len(values))]
-    return str(compiled), pa.RecordBatch.from_arrays(arrays, names=names)
+    return sql, pa.RecordBatch.from_arrays(arrays, names=names)
