@@ -63,6 +63,9 @@ class LookBack:
     dropped: int = 0
     """Versions forgotten past ``max_keys``: the look-back narrowed (``narrowed_to``)."""
     _seen_keys: pa.Array | None = None
+    _encoded: dict[Any, list[Any]] = field(default_factory=dict)
+    """The watermark's own ``[key, audit]`` pair of each version of ``seen``: written again
+    as read by ``document``, not encoded anew."""
     _new: dict[Any, Any] = field(default_factory=dict)
     _cutoff: Any = None
     _floor: Any = None
@@ -86,9 +89,15 @@ class LookBack:
         except TypeError:
             return lookback
         lookback.since = previous if narrower else Since(wanted)
-        lookback.seen = {
-            decode_value(key): decode_value(audit) for key, audit in state.get("seen", [])
-        }
+        # Versions of one change share their audit value: each text is decoded once.
+        audits: dict[tuple[str, Any], Any] = {}
+        for pair in state.get("seen", []):
+            key, audit = decode_value(pair[0]), pair[1]
+            marked = (audit["type"], audit["value"])
+            if marked not in audits:
+                audits[marked] = decode_value(audit)
+            lookback.seen[key] = audits[marked]
+            lookback._encoded[key] = pair
         return lookback
 
     def plan_cutoff(self, until: Bound) -> None:
@@ -185,11 +194,14 @@ class LookBack:
             kept = {key: audit for key, audit in kept.items() if audit > self._floor}
         kept = self._bounded(kept)
         since = Since(cutoff) if self._floor is None else Since(self._floor, exclusive=True)
-        return {
-            "since": encode_value(since.audit),
-            "exclusive": since.exclusive,
-            "seen": [[encode_value(key), encode_value(audit)] for key, audit in kept.items()],
-        }
+        # A version remembered as it was read keeps its pair; only this job's are encoded.
+        seen = [
+            self._encoded[key]
+            if key in self._encoded and key not in self._new
+            else [encode_value(key), encode_value(audit)]
+            for key, audit in kept.items()
+        ]
+        return {"since": encode_value(since.audit), "exclusive": since.exclusive, "seen": seen}
 
     @property
     def narrowed_to(self) -> Any:
