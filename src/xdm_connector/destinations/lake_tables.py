@@ -428,8 +428,11 @@ class LakeTables:
         stored_mode = LakeMode.UPSERT if merge else LakeMode.APPEND
         assert properties.custom_metadata is not None
         properties.custom_metadata["xdmc.committedAs"] = str(stored_mode)
+        # The version the commit is made on (None: the commit creates the table).
+        read: int | None = None
         if merge:
             assert table is not None
+            read = table.version()
             self._merge(table, Merging(record, files, deletes, properties))
         else:
             if mode is LakeMode.APPEND and deletes and (table is not None or files):
@@ -438,8 +441,9 @@ class LakeTables:
                 files = files + deletes
             if mode is LakeMode.APPEND:
                 table = self._with_own_columns(org, dataset, table, files)
+            read = None if table is None else table.version()
             self._append(org, dataset, table, files, properties)
-        version = self._version_after(org, dataset, batch_id)
+        version = self._version_committed(org, dataset, batch_id, read)
         return {
             **record,
             "state": COMMITTED,
@@ -715,6 +719,22 @@ class LakeTables:
         full = self.storage.path(f"{org}/{dataset}/{path}")
         return pq.read_schema(full, filesystem=self.storage.filesystem)
 
+    def _version_committed(
+        self, org: str, dataset: str, batch_id: str, read: int | None
+    ) -> int | None:
+        """The table version of the batch's commit, just made on the table as of version
+        ``read``: found in the log's entries after ``read`` (the next one, unless other
+        commits came first), not in the table's whole log opened again; the table is opened
+        when the commit created it."""
+        if read is not None:
+            version = read + 1
+            while (text := self._log_entry(org, dataset, version)) is not None:
+                info = LogCommit.parse(version, text).info
+                if info.get("xdmc.batch") == batch_id and info.get(WITHDRAWN) is None:
+                    return version
+                version += 1
+        return self._version_after(org, dataset, batch_id)
+
     def _version_after(self, org: str, dataset: str, batch_id: str) -> int | None:
         """The table version of the batch's commit (None: the batch held no record)."""
         table = self.table(org, dataset)
@@ -757,11 +777,15 @@ class LakeTables:
                 ),
             )
 
-    def _log_commit(self, org: str, dataset: str, version: int) -> LogCommit:
-        """The table's log entry of ``version``."""
-        text = self.storage.read_bytes(
+    def _log_entry(self, org: str, dataset: str, version: int) -> bytes | None:
+        """The text of the table's log entry of ``version`` (None: there is none)."""
+        return self.storage.read_bytes(
             f"{self.table_folder(org, dataset)}/_delta_log/{version:020d}.json"
         )
+
+    def _log_commit(self, org: str, dataset: str, version: int) -> LogCommit:
+        """The table's log entry of ``version``."""
+        text = self._log_entry(org, dataset, version)
         if text is None:
             raise DestinationError(
                 f"the log of {org}/{dataset} has no version {version} any more: "
