@@ -7,7 +7,10 @@ cast to the dataset's record schema), so that a record equal on both sides has o
 The source is read in Arrow batches, in no order (the join needs none), shaped and checked as an export does, and
 its keys and digests written to ``source.parquet`` in the job's work folder; the lake table's
 (its Arrow dataset, read in batches) to ``lake.parquet``. DuckDB then joins the two files;
-no side is ever held whole in Python objects::
+no side is ever held whole in Python objects. A side of more than ``KEYS_PER_BUCKET`` rows
+is first split by a hash of ``_id`` into buckets of about that many keys (every version of
+a key in one bucket, on both sides), and the buckets are compared one after the other: a
+join's memory is a bucket's, whatever the table's size::
 
     missing          lake keys without a live source record: deletes (soft-deleted ones
                      always, gone ones when ``detectHardDeletes``)
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,12 +83,20 @@ KEYS_PER_READ = 500
 """Keys read again per query (bound parameters: under every source's limit)."""
 LAKE_BATCH_ROWS = 8_192
 """Rows of the lake table read at a time (all the record's columns, to digest them)."""
+KEYS_PER_BUCKET = 250_000
+"""Rows of a side compared at a time: DuckDB's join and grouping of a bucket this size fit
+its memory cap (``duckdb_connections.MEMORY_LIMIT``); 10 M keys at once do not."""
+SPLIT_BATCH_ROWS = 65_536
+"""Rows of a side's file read at a time while it is split into buckets."""
 DIGEST = "_digest"
 SEQUENCE = "_sequence"
 LIVE = "_live"
 COMMITTED_AT = "_committed_at"
 ROW = "_row"
 IN_JOB = "_in_job"
+BUCKET = "_bucket"
+SIDES = ("source", "lake")
+"""The two sides' files, ``<side>.parquet``, and their buckets', ``<side>-buckets/<n>.parquet``."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,26 @@ def sweep_due(
     return elapsed >= dt.timedelta(minutes=rules.sweep_interval_minutes)
 
 
+@dataclass(frozen=True)
+class Bucket:
+    """One bucket of the comparison: the rows whose ``_id`` hashes to ``number`` modulo
+    ``count``, in each side's file (with one bucket, the sides' whole files)."""
+
+    number: int
+    count: int
+    source: Path
+    lake: Path
+
+    def holds(self, column: str) -> str:
+        """A DuckDB condition: ``column`` (text) belongs to this bucket."""
+        return "TRUE" if self.count == 1 else f"{bucket_of(column, self.count)} = {self.number}"
+
+
+def bucket_of(column: str, count: int) -> str:
+    """A DuckDB expression: the bucket, of ``count``, of ``column`` (text)."""
+    return f"hash({column}) % {count}"
+
+
 class DeliveredSide(Protocol):
     """The delivered side when no table can be read back (the platform): the records the
     product delivered, kept by it (``pipeline/delivered_records.py``)."""
@@ -134,7 +166,8 @@ class DeliveredSide(Protocol):
 
 class Reconciliation:
     """One reconciliation of a run's lake ``table`` with its ``source``, in ``folder``;
-    the rows of ``window`` are the job's own (a sliced job's)."""
+    the rows of ``window`` are the job's own (a sliced job's); the sides are compared
+    ``keys_per_bucket`` keys at a time (``KEYS_PER_BUCKET`` unless given)."""
 
     def __init__(
         self,
@@ -147,6 +180,7 @@ class Reconciliation:
         window: Window | None = None,
         mode: LakeMode = LakeMode.UPSERT,
         delivered: DeliveredSide | None = None,
+        keys_per_bucket: int | None = None,
     ) -> None:
         self.settings = settings
         self.window = window
@@ -157,6 +191,8 @@ class Reconciliation:
         self.table = table
         self.folder = folder
         self.delivered = delivered
+        self.keys_per_bucket = keys_per_bucket or KEYS_PER_BUCKET
+        self._buckets: list[Bucket] | None = None
         self.rules = plan.definition.deletes
         self._id_path = _id_path(plan)
         self._records = RecordFiles(settings, run, plan, folder / "compare")
@@ -168,27 +204,32 @@ class Reconciliation:
         ``delivered_now`` (the job's own files) are left to the job."""
         self._write_source()
         self._write_lake()
-        with self._connection(delivered_now or []) as connection:
-            return Differences(
-                missing=_count(connection, "missing"),
-                differing=_count(connection, "differing"),
-                never_delivered=_count(connection, "never_delivered"),
-            )
+        self._buckets = None
+        found = Differences()
+        for bucket in self._split():
+            with self._connection(delivered_now or [], bucket) as connection:
+                found = Differences(
+                    missing=found.missing + _count(connection, "missing"),
+                    differing=found.differing + _count(connection, "differing"),
+                    never_delivered=found.never_delivered + _count(connection, "never_delivered"),
+                )
+        return found
 
     def repair(self, delivered_now: list[WrittenFile] | None = None) -> Extracted:
         """The records to export again and the keys to delete, written into files (under
         ``folder/repair``) for the job's batch, after ``compare``."""
         files = RecordFiles(self.settings, self.run, self.plan, self.folder / "repair")
+        again = "SELECT _key FROM differing UNION ALL SELECT _key FROM never_delivered"
         try:
-            with self._connection(delivered_now or []) as connection:
-                again = "SELECT _key FROM differing UNION ALL SELECT _key FROM never_delivered"
-                for keys in _chunks(connection, again):
-                    self.run.control.check()
-                    for batch in self._read(self.plan.rows_by_key_query(keys)):
-                        files.add(batch)
-                for ids in _chunks(connection, "SELECT _id FROM missing"):
-                    self.run.control.check()
-                    self._delete(files, ids)
+            for bucket in self._split():
+                with self._connection(delivered_now or [], bucket) as connection:
+                    for keys in _chunks(connection, again):
+                        self.run.control.check()
+                        for batch in self._read(self.plan.rows_by_key_query(keys)):
+                            files.add(batch)
+                    for ids in _chunks(connection, "SELECT _id FROM missing"):
+                        self.run.control.check()
+                        self._delete(files, ids)
         finally:
             extracted = files.close()
         return extracted
@@ -306,12 +347,68 @@ class Reconciliation:
                     writer.write_table(pa.table(part, schema=schema))
                     row += rows
 
-    def _connection(self, delivered_now: list[WrittenFile]) -> duckdb.DuckDBPyConnection:
-        """DuckDB with the views of the comparison over the two files."""
+    def _split(self) -> list[Bucket]:
+        """The buckets of the comparison, after both sides are written: one when neither
+        side has more than ``keys_per_bucket`` rows, else each side's rows split into
+        as many files (once; ``compare`` and ``repair`` read the same)."""
+        if self._buckets is not None:
+            return self._buckets
+        files = {side: self.folder / f"{side}.parquet" for side in SIDES}
+        rows = max(_rows(path) for path in files.values())
+        count = max(1, math.ceil(rows / self.keys_per_bucket))
+        if count == 1:
+            self._buckets = [Bucket(0, 1, files["source"], files["lake"])]
+            return self._buckets
+        parts = {side: self.folder / f"{side}-buckets" for side in SIDES}
+        with bounded_connection(self.folder / "spill") as connection:
+            for side, path in files.items():
+                if path.exists():
+                    self._split_side(connection, path, parts[side], count)
+                    path.unlink()  # its buckets hold its rows: the work folder's disk, once
+        self._buckets = [
+            Bucket(n, count, parts["source"] / f"{n}.parquet", parts["lake"] / f"{n}.parquet")
+            for n in range(count)
+        ]
+        return self._buckets
+
+    def _split_side(
+        self, connection: duckdb.DuckDBPyConnection, path: Path, folder: Path, count: int
+    ) -> None:
+        """``path``'s rows into ``folder/<n>.parquet`` (every file written, empty or not),
+        ``n`` the bucket of their ``_id``."""
+        # Read back through DuckDB for its hash, the one the buckets' queries use (the
+        # job's own keys are filtered by it); DuckDB's partitioned COPY is not used: it
+        # holds each partition's rows in memory and exceeds the cap at 10 M keys.
+        hashed = bucket_of(UPSERT_KEY, count)
+        relation = connection.read_parquet(str(path)).select(f"*, {hashed} AS {BUCKET}")
+        reader = relation.to_arrow_reader(SPLIT_BATCH_ROWS)
+        schema = reader.schema.remove(reader.schema.get_field_index(BUCKET))
+        folder.mkdir(parents=True, exist_ok=True)
+        writers = [pq.ParquetWriter(folder / f"{n}.parquet", schema) for n in range(count)]
+        try:
+            for batch in reader:
+                self.run.control.check()
+                order = pc.sort_indices(batch.column(BUCKET))
+                buckets = batch.column(BUCKET).take(order)
+                rows = pa.Table.from_batches([batch.drop_columns([BUCKET])]).take(order)
+                start = 0
+                # In the order of first appearance: the sorted buckets' order.
+                for entry in pc.value_counts(buckets).to_pylist():
+                    size = int(entry["counts"])
+                    writers[int(entry["values"])].write_table(rows.slice(start, size))
+                    start += size
+        finally:
+            for writer in writers:
+                writer.close()
+
+    def _connection(
+        self, delivered_now: list[WrittenFile], bucket: Bucket
+    ) -> duckdb.DuckDBPyConnection:
+        """DuckDB with the views of the comparison over one bucket of the two files."""
         # Bounded: a join larger than its memory spills into the job's work folder.
         connection = bounded_connection(self.folder / "spill")
-        connection.read_parquet(str(self.folder / "source.parquet")).create_view("source_rows")
-        lake = connection.read_parquet(str(self.folder / "lake.parquet"))
+        connection.read_parquet(str(bucket.source)).create_view("source_rows")
+        lake = connection.read_parquet(str(bucket.lake))
         if self.mode is LakeMode.APPEND:
             # The current state: each key's latest row, unless a delete's. Rows without an
             # order of versions were written before it: older than any with one.
@@ -333,7 +430,11 @@ class Reconciliation:
         connection.execute("CREATE VIEW window_rows AS SELECT _id FROM source_rows WHERE _in_job")
         if delivered_now:
             paths = [str(written.path) for written in delivered_now]
-            files = connection.read_parquet(paths).select(f"CAST({UPSERT_KEY} AS VARCHAR) AS _id")
+            files = (
+                connection.read_parquet(paths)
+                .select(f"CAST({UPSERT_KEY} AS VARCHAR) AS _id")
+                .filter(bucket.holds("_id"))
+            )
             files.union(connection.sql("SELECT _id FROM window_rows")).create_view("job_rows")
         else:
             connection.execute("CREATE VIEW job_rows AS SELECT _id FROM window_rows")
@@ -412,6 +513,11 @@ def _id_path(plan: ExportPlan) -> str:
         f"a reconciliation compares records by {UPSERT_KEY}: map /{UPSERT_KEY}",
         code="ACP-880185",
     )
+
+
+def _rows(path: Path) -> int:
+    """Rows of a side's file (none when the side wrote no file)."""
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
 
 def _count(connection: duckdb.DuckDBPyConnection, view: str) -> int:
