@@ -88,6 +88,10 @@ KEYS_PER_BUCKET = 250_000
 its memory cap (``duckdb_connections.MEMORY_LIMIT``); 10 M keys at once do not."""
 SPLIT_BATCH_ROWS = 65_536
 """Rows of a side's file read at a time while it is split into buckets."""
+SPLIT_BATCHES_PER_FILE = 16
+"""Batches split into one file of each bucket before the next files: a Parquet writer keeps
+each of its row groups' metadata (a few KiB) until it is closed, and a batch adds one row
+group to every bucket."""
 DIGEST = "_digest"
 SEQUENCE = "_sequence"
 LIVE = "_live"
@@ -96,7 +100,7 @@ ROW = "_row"
 IN_JOB = "_in_job"
 BUCKET = "_bucket"
 SIDES = ("source", "lake")
-"""The two sides' files, ``<side>.parquet``, and their buckets', ``<side>-buckets/<n>.parquet``."""
+"""The two sides' files, ``<side>.parquet``, and their buckets', ``<side>-buckets/<n>/``."""
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,13 @@ def sweep_due(
 @dataclass(frozen=True)
 class Bucket:
     """One bucket of the comparison: the rows whose ``_id`` hashes to ``number`` modulo
-    ``count``, in each side's file (with one bucket, the sides' whole files)."""
+    ``count``, in each side's files (a file or a pattern DuckDB reads; with one bucket, the
+    sides' whole files)."""
 
     number: int
     count: int
-    source: Path
-    lake: Path
+    source: str
+    lake: str
 
     def holds(self, column: str) -> str:
         """A DuckDB condition: ``column`` (text) belongs to this bucket."""
@@ -357,7 +362,7 @@ class Reconciliation:
         rows = max(_rows(path) for path in files.values())
         count = max(1, math.ceil(rows / self.keys_per_bucket))
         if count == 1:
-            self._buckets = [Bucket(0, 1, files["source"], files["lake"])]
+            self._buckets = [Bucket(0, 1, str(files["source"]), str(files["lake"]))]
             return self._buckets
         parts = {side: self.folder / f"{side}-buckets" for side in SIDES}
         with bounded_connection(self.folder / "spill") as connection:
@@ -366,7 +371,7 @@ class Reconciliation:
                     self._split_side(connection, path, parts[side], count)
                     path.unlink()  # its buckets hold its rows: the work folder's disk, once
         self._buckets = [
-            Bucket(n, count, parts["source"] / f"{n}.parquet", parts["lake"] / f"{n}.parquet")
+            Bucket(n, count, str(parts["source"] / f"{n}/*"), str(parts["lake"] / f"{n}/*"))
             for n in range(count)
         ]
         return self._buckets
@@ -374,7 +379,7 @@ class Reconciliation:
     def _split_side(
         self, connection: duckdb.DuckDBPyConnection, path: Path, folder: Path, count: int
     ) -> None:
-        """``path``'s rows into ``folder/<n>.parquet`` (every file written, empty or not),
+        """``path``'s rows into files under ``folder/<n>/`` (at least one, empty or not),
         ``n`` the bucket of their ``_id``."""
         # Read back through DuckDB for its hash, the one the buckets' queries use (the
         # job's own keys are filtered by it); DuckDB's partitioned COPY is not used: it
@@ -383,11 +388,23 @@ class Reconciliation:
         relation = connection.read_parquet(str(path)).select(f"*, {hashed} AS {BUCKET}")
         reader = relation.to_arrow_reader(SPLIT_BATCH_ROWS)
         schema = reader.schema.remove(reader.schema.get_field_index(BUCKET))
-        folder.mkdir(parents=True, exist_ok=True)
-        writers = [pq.ParquetWriter(folder / f"{n}.parquet", schema) for n in range(count)]
+        for number in range(count):
+            (folder / str(number)).mkdir(parents=True, exist_ok=True)
+
+        def files(first: int) -> list[pq.ParquetWriter]:
+            """A file for each bucket, from the side's ``first`` batch on."""
+            return [
+                pq.ParquetWriter(folder / str(number) / f"{first}.parquet", schema)
+                for number in range(count)
+            ]
+
+        writers = files(0)
         try:
-            for batch in reader:
+            for index, batch in enumerate(reader):
                 self.run.control.check()
+                if index and index % SPLIT_BATCHES_PER_FILE == 0:
+                    _close(writers)
+                    writers = files(index)
                 order = pc.sort_indices(batch.column(BUCKET))
                 buckets = batch.column(BUCKET).take(order)
                 rows = pa.Table.from_batches([batch.drop_columns([BUCKET])]).take(order)
@@ -398,8 +415,7 @@ class Reconciliation:
                     writers[int(entry["values"])].write_table(rows.slice(start, size))
                     start += size
         finally:
-            for writer in writers:
-                writer.close()
+            _close(writers)
 
     def _connection(
         self, delivered_now: list[WrittenFile], bucket: Bucket
@@ -513,6 +529,11 @@ def _id_path(plan: ExportPlan) -> str:
         f"a reconciliation compares records by {UPSERT_KEY}: map /{UPSERT_KEY}",
         code="ACP-880185",
     )
+
+
+def _close(writers: list[pq.ParquetWriter]) -> None:
+    for writer in writers:
+        writer.close()
 
 
 def _rows(path: Path) -> int:

@@ -81,6 +81,14 @@ def dry_runs(
     return split
 
 
+def exported(engine: Engine, dataset: str) -> None:
+    """The demo's profiles and their copies exported into ``dataset`` by a mapping that
+    sweeps at every job."""
+    add_profiles(engine)
+    publish_with_sweep(engine, dataset=dataset)
+    assert engine.run().state == "Success"
+
+
 def swept_in_buckets(engine: Engine, run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     """After ``drift``: the dry runs in one bucket and in several agree, and a job sweeping
     in several deletes and repairs what they found, its own record left to it."""
@@ -99,9 +107,7 @@ def swept_in_buckets(engine: Engine, run_cli: CliRunner, monkeypatch: pytest.Mon
 def test_an_upsert_table_compared_in_buckets_converges_as_in_one(
     engine: Engine, run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add_profiles(engine)
-    publish_with_sweep(engine)
-    assert engine.run().state == "Success"
+    exported(engine, "profiles")
     swept_in_buckets(engine, run_cli, monkeypatch)
     total = PROFILES + ADDED
     assert sorted(map(int, engine.lake_ids())) == list(range(201, total + NEW + 1))
@@ -115,9 +121,7 @@ def test_an_append_table_compared_in_buckets_converges_as_in_one(
     engine: Engine, run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     create_history(engine)
-    add_profiles(engine)
-    publish_with_sweep(engine, dataset="history")
-    assert engine.run().state == "Success"
+    exported(engine, "history")
     # A second version of some records: each key's latest row is compared, in its bucket.
     engine.source(
         "UPDATE profile SET firstName = 'Second', "
