@@ -30,7 +30,10 @@ record files added as they are, in one commit (``lake_upserts.py``; a batch whos
 are not the table's is merged by delta-rs's ``MERGE`` instead). Into an empty table an
 upsert is a plain append, the same and faster. Every file a commit adds carries its Delta
 statistics, read from its Parquet footer (``lake_statistics.py``), so readers skip files by
-``_id`` or by a column's range.
+``_id`` or by a column's range. A table the lake creates writes a checkpoint of its log
+every ten commits (``delta.checkpointInterval``, Delta's usual interval; delta-rs alone
+waits for a hundred): opening the table, which each commit does, reads the last checkpoint
+and at most nine log entries, not every commit since the table began.
 
 **Concurrent commits** of several workers, on several machines, are Delta's optimistic
 concurrency: a commit writes the log's next entry only if no other did (a local file
@@ -92,6 +95,8 @@ MERGE_ROW_GROUP_ROWS = 16_384
 table's columns). Its writer holds a row group whole until it is written (by default about
 a million rows: every profile of a 1 M-row table)."""
 MERGE_WRITER = WriterProperties(max_row_group_size=MERGE_ROW_GROUP_ROWS)
+TABLE_CONFIGURATION = {"delta.checkpointInterval": "10"}
+"""The properties of a table the lake creates: a checkpoint of its log every ten commits."""
 LakeModes = Callable[[str, str], LakeMode]
 """The mode of an organization's dataset, read when a batch commits."""
 
@@ -533,6 +538,7 @@ class LakeTables:
                     schema,
                     actions,
                     mode="error",
+                    configuration=TABLE_CONFIGURATION,
                     commit_properties=properties,
                 )
             except DeltaError as exc:

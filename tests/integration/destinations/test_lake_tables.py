@@ -59,6 +59,23 @@ def test_a_batch_of_several_files_is_one_commit_visible_only_once_complete(
     assert len(table.get_add_actions().column("path")) == 3
 
 
+def test_a_table_the_lake_creates_checkpoints_its_log_every_ten_commits(
+    tmp_path: Path,
+) -> None:
+    lake = lake_in(str(tmp_path / "lake"))
+    for job in range(1, 12):
+        lake.complete(batch(lake, tmp_path, job, [f"{job}-a", f"{job}-b"]))
+
+    table = DeltaTable(lake.table_uri("acme", "people"))
+    assert table.metadata().configuration["delta.checkpointInterval"] == "10"
+    log = Path(lake.table_uri("acme", "people")) / "_delta_log"
+    assert sorted(path.name for path in log.glob("*.checkpoint.parquet")) == [
+        "00000000000000000009.checkpoint.parquet"
+    ]
+    assert table.version() == 10
+    assert len(ids(str(tmp_path / "lake"))) == 22
+
+
 def test_a_repeated_or_recovered_commit_never_doubles_the_records(
     lake_url: str, tmp_path: Path
 ) -> None:
