@@ -12,7 +12,8 @@ transaction, a clock behind, a replica catching up), would fall behind the curso
 window also re-reads the recent past: every row whose audit value is at least ``since``
 (the watermark's audit value minus ``XDMC_LOOKBACK_SECONDS``), even if it is before
 ``after``. The watermark document keeps, beside the bound, the rows already processed
-inside that span (``pipeline/lookback.py``: ``{"since": ..., "seen": [[key, audit]...]}``);
+inside that span (``pipeline/lookback.py``: ``{"since": ..., "changes": [{"audit": ...,
+"keys": [...]}...]}``);
 a re-read row whose key and audit value are there is skipped, any other (late, or changed
 since) is exported. Only versions are compared, so the lake gets each version of a row
 once. The kept rows are bounded (``XDMC_LOOKBACK_MAX_KEYS``): past the bound, the oldest
@@ -23,6 +24,7 @@ that are dates or date-times; other audit values (a version number) use the stri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -92,15 +94,23 @@ def encode_value(value: Any) -> dict[str, Any]:
     raise InvalidInput(f"an audit or key value of type {type(value).__name__} cannot be a bound")
 
 
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "decimal": Decimal,
+}
+
+
 def decode_value(document: dict[str, Any]) -> Any:
     """The value ``encode_value`` wrote."""
     kind, value = document["type"], document["value"]
-    decoders: dict[str, Any] = {
-        "datetime": datetime.fromisoformat,
-        "date": date.fromisoformat,
-        "decimal": Decimal,
-    }
-    return decoders[kind](value) if kind in decoders else value
+    return _DECODERS[kind](value) if kind in _DECODERS else value
+
+
+def decode_values(kind: str, values: list[Any]) -> list[Any]:
+    """Values of one ``type`` as ``encode_value`` wrote them, without their ``type``."""
+    decoder = _DECODERS.get(kind)
+    return values if decoder is None else [decoder(value) for value in values]
 
 
 def window_document(window: Window) -> dict[str, Any]:

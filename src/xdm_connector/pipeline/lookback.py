@@ -6,10 +6,14 @@ beside the bound::
     {"audit": {...}, "key": {...},
      "lookback": {"since": {"type": "datetime", "value": "2026-11-01T09:25:00"},
                   "exclusive": false,
-                  "seen": [[{"type": "int", "value": 42}, {"type": "datetime", ...}], ...]}}
+                  "changes": [{"audit": {"type": "datetime", "value": "2026-11-01T09:29:58"},
+                               "type": "int", "keys": [42, 57, 311]}, ...]}}
 
-``seen`` holds the versions (key, audit value) processed with an audit value from
-``since`` on: the next job skips a re-read row whose version is there. ``LookBack`` reads
+``changes`` holds the versions (key, audit value) processed with an audit value from
+``since`` on, grouped by audit value (the rows of one change share it; their keys are
+written as ``encode_value`` writes a value of ``type``): the next job skips a re-read row
+whose version is there. A watermark written before the grouping holds ``seen``, a list of
+``[key, audit]`` pairs, and is read as well. ``LookBack`` reads
 that state at a job's start, decides each row, gathers the versions the job processes,
 and writes the next state::
 
@@ -39,7 +43,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xdm_connector.domain.windows import Bound, Since, decode_bound, decode_value, encode_value
+from xdm_connector.domain.windows import (
+    Bound,
+    Since,
+    decode_bound,
+    decode_value,
+    decode_values,
+    encode_value,
+)
 
 DEFAULT_MAX_KEYS = 10_000
 
@@ -63,9 +74,8 @@ class LookBack:
     dropped: int = 0
     """Versions forgotten past ``max_keys``: the look-back narrowed (``narrowed_to``)."""
     _seen_keys: pa.Array | None = None
-    _encoded: dict[Any, list[Any]] = field(default_factory=dict)
-    """The watermark's own ``[key, audit]`` pair of each version of ``seen``: written again
-    as read by ``document``, not encoded anew."""
+    _seen_audits: pa.Array | None = None
+    """The audit values of ``seen``, in its order (as ``_seen_keys``), as Arrow."""
     _new: dict[Any, Any] = field(default_factory=dict)
     _cutoff: Any = None
     _floor: Any = None
@@ -89,15 +99,10 @@ class LookBack:
         except TypeError:
             return lookback
         lookback.since = previous if narrower else Since(wanted)
-        # Versions of one change share their audit value: each text is decoded once.
-        audits: dict[tuple[str, Any], Any] = {}
-        for pair in state.get("seen", []):
-            key, audit = decode_value(pair[0]), pair[1]
-            marked = (audit["type"], audit["value"])
-            if marked not in audits:
-                audits[marked] = decode_value(audit)
-            lookback.seen[key] = audits[marked]
-            lookback._encoded[key] = pair
+        if "changes" in state:
+            lookback.seen = _versions_of(state["changes"])
+        else:
+            lookback.seen = _versions_of_pairs(state.get("seen", []))
         return lookback
 
     def plan_cutoff(self, until: Bound) -> None:
@@ -115,24 +120,32 @@ class LookBack:
                 # Keys of another type (the key column changed): nothing was seen as it is.
                 self.seen = {}
                 return None
-        candidates = pc.indices_nonzero(pc.is_in(keys, value_set=self._seen_keys))
-        if not len(candidates):
+            try:
+                self._seen_audits = pa.array(list(self.seen.values()), type=audits.type)
+            except (pa.ArrowException, TypeError, ValueError):
+                self._seen_audits = None  # compared one by one in Python below
+        # Where each row's key stands among the versions seen (null: a key not seen).
+        positions = pc.index_in(keys, value_set=self._seen_keys)
+        if positions.null_count == len(positions):
             return None
-        found = [
-            row
-            for row, key, audit in zip(
-                candidates.to_pylist(),
-                keys.take(candidates).to_pylist(),
-                audits.take(candidates).to_pylist(),
-                strict=True,
+        if self._seen_audits is not None:
+            same = pc.fill_null(pc.equal(audits, self._seen_audits.take(positions)), False)
+        else:
+            seen_audits = list(self.seen.values())
+            same = pa.array(
+                [
+                    position is not None and seen_audits[position] == audit
+                    for position, audit in zip(
+                        positions.to_pylist(), audits.to_pylist(), strict=True
+                    )
+                ],
+                pa.bool_(),
             )
-            if self.seen.get(key) == audit
-        ]
+        found = pc.sum(same).as_py() or 0
         if not found:
             return None
-        self.skipped += len(found)
-        rows = pa.array(range(len(keys)), pa.int64())
-        return pc.is_in(rows, value_set=pa.array(found, pa.int64()))
+        self.skipped += found
+        return same
 
     def processed(self, keys: pa.Array, audits: pa.Array) -> None:
         """Remember the versions of rows this job processed that the next look-back covers."""
@@ -194,14 +207,11 @@ class LookBack:
             kept = {key: audit for key, audit in kept.items() if audit > self._floor}
         kept = self._bounded(kept)
         since = Since(cutoff) if self._floor is None else Since(self._floor, exclusive=True)
-        # A version remembered as it was read keeps its pair; only this job's are encoded.
-        seen = [
-            self._encoded[key]
-            if key in self._encoded and key not in self._new
-            else [encode_value(key), encode_value(audit)]
-            for key, audit in kept.items()
-        ]
-        return {"since": encode_value(since.audit), "exclusive": since.exclusive, "seen": seen}
+        return {
+            "since": encode_value(since.audit),
+            "exclusive": since.exclusive,
+            "changes": _changes_of(kept),
+        }
 
     @property
     def narrowed_to(self) -> Any:
@@ -238,6 +248,50 @@ class LookBack:
         kept = {key: audit for key, audit in versions.items() if audit > floor}
         self.dropped += len(versions) - len(kept)
         return kept
+
+
+def _changes_of(versions: dict[Any, Any]) -> list[dict[str, Any]]:
+    """``versions`` (key: audit value) grouped by audit value and key type, for the
+    watermark: each audit value is encoded once, each key as a bare value of its type."""
+    groups: dict[tuple[type, Any, type], list[Any]] = {}
+    for key, audit in versions.items():
+        # The audit's type is part of the group: 1 and True are equal, yet not one value.
+        groups.setdefault((type(audit), audit, type(key)), []).append(key)
+    changes = []
+    for (_, audit, key_type), keys in groups.items():
+        if key_type in _BARE_TYPES:
+            kind, values = key_type.__name__, keys
+        else:
+            encoded = [encode_value(key) for key in keys]
+            kind, values = encoded[0]["type"], [value["value"] for value in encoded]
+        changes.append({"audit": encode_value(audit), "type": kind, "keys": values})
+    return changes
+
+
+_BARE_TYPES = (bool, int, float, str)
+"""Key types whose values ``encode_value`` writes as they are."""
+
+
+def _versions_of(changes: list[dict[str, Any]]) -> dict[Any, Any]:
+    """The versions (key: audit value) that ``_changes_of`` wrote."""
+    versions: dict[Any, Any] = {}
+    for change in changes:
+        audit = decode_value(change["audit"])
+        versions.update(dict.fromkeys(decode_values(change["type"], change["keys"]), audit))
+    return versions
+
+
+def _versions_of_pairs(pairs: list[list[Any]]) -> dict[Any, Any]:
+    """The versions of a watermark written before ``changes``: ``[key, audit]`` pairs."""
+    # Versions of one change share their audit value: each text is decoded once.
+    audits: dict[tuple[str, Any], Any] = {}
+    versions: dict[Any, Any] = {}
+    for key, audit in pairs:
+        marked = (audit["type"], audit["value"])
+        if marked not in audits:
+            audits[marked] = decode_value(audit)
+        versions[decode_value(key)] = audits[marked]
+    return versions
 
 
 def _at_least(audit: Any, cutoff: Any) -> bool:

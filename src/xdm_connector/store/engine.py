@@ -5,6 +5,12 @@ that the store emits ``BEGIN`` itself, and ``BEGIN IMMEDIATE`` for writes: a wri
 transaction takes the database's write lock at its start, so two writers never both read
 an old state and then collide at commit.
 
+JSON columns (a mapping's watermark, a job's details) are written by orjson, some twenty
+times faster than the standard library on documents that grow with the look-back; a
+document orjson refuses (an integer past 64 bits) falls back to the standard library. They
+are read by the standard library, which keeps such an integer whole where orjson would
+make it a float.
+
 PostgreSQL is a round trip away: a read runs its statements in autocommit (no ``BEGIN``
 and ``COMMIT`` around them), and a pooled connection is pinged before use only when it
 has been idle for ``PING_AFTER_IDLE_SECONDS``, not at every checkout.
@@ -12,9 +18,11 @@ has been idle for ``PING_AFTER_IDLE_SECONDS``, not at every checkout.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -36,6 +44,14 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+def json_text(document: Any) -> str:
+    """The text a JSON column stores for ``document``."""
+    try:
+        return orjson.dumps(document).decode()
+    except TypeError:  # an integer past 64 bits, a key that is not a string
+        return json.dumps(document)
+
+
 def create_store_engine(url: str | URL, *, pool_size: int = DEFAULT_POOL_SIZE) -> sa.Engine:
     """An engine for the metadata store at ``url``.
 
@@ -45,12 +61,18 @@ def create_store_engine(url: str | URL, *, pool_size: int = DEFAULT_POOL_SIZE) -
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
+        engine = sa.create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            json_serializer=json_text,
+        )
         _ping_idle_connections(engine)
         return engine
     engine = sa.create_engine(
         parsed,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        json_serializer=json_text,
     )
 
     @event.listens_for(engine, "connect")

@@ -28,7 +28,7 @@ from xdm_connector.domain.mapping_status import (
 from xdm_connector.errors import LeaseLost, NotFound, StoreError
 from xdm_connector.store import delivered_records
 from xdm_connector.store.models import Job, Mapping, Organization, utcnow
-from xdm_connector.store.transactions import Transactions, required_row
+from xdm_connector.store.transactions import Transactions
 from xdm_connector.store.webhooks import WebhookEvent, enqueue_job_event
 
 if TYPE_CHECKING:
@@ -108,12 +108,15 @@ class JobQueue:
         for _ in range(REQUEST_ATTEMPTS):
             try:
                 with self._store.write() as session:
-                    mapping = required_row(
-                        session, Mapping, (org_id, mapping_id), f"unknown mapping {mapping_id}"
-                    )
-                    check_triggerable(
-                        mapping_id, mapping.publication_status, mapping.execution_status
-                    )
+                    # The statuses alone: the mapping's watermark and definitions are large.
+                    statuses = session.execute(
+                        sa.select(Mapping.publication_status, Mapping.execution_status).where(
+                            Mapping.org_id == org_id, Mapping.id == mapping_id
+                        )
+                    ).first()
+                    if statuses is None:
+                        raise NotFound(f"unknown mapping {mapping_id}")
+                    check_triggerable(mapping_id, *statuses)
                     job = self._new_job(session, org_id, mapping_id, trigger)
                     session.add(job)
                     session.flush()
