@@ -384,6 +384,9 @@ def _caller(client: TestClient, world: World) -> Caller:
 def test_no_input_reaches_a_5xx(client: TestClient, world: World) -> None:
     caller = _caller(client, world)
     raw = TestClient(client.app, base_url="http://testserver", raise_server_exceptions=False)
+    # The calls run on the event loop of the app's lifespan, as a server's do: without a
+    # portal of its own, each of the thousands of calls would start a loop and a thread.
+    raw.portal = client.portal
     pages = sorted(_page_probes(client, caller), key=_signing_out_last)
     probes = [*_api_probes(client, caller), *pages]
     failures = []
