@@ -11,6 +11,11 @@ table, or a JSON array with ``--json``). This module wires them into one ``app``
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+
 import typer
 
 from xdm_connector.cli.common import configure_logging, opened_store, run_command, safe_url
@@ -35,8 +40,37 @@ db_app = typer.Typer(no_args_is_help=True, help="The metadata store.")
 
 
 def main() -> None:
-    """Entry point of the ``xdm-connector`` command."""
-    app()
+    """Entry point of the ``xdm-connector`` command.
+
+    Once the command has ended, the process leaves without finalizing the interpreter: the
+    native libraries a command uses (delta-rs, DuckDB, Arrow) may still hold threads then,
+    and their destructors at exit have aborted a command whose work was done ("terminate
+    called without an active exception"), turning its success into a crash.
+    """
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    leave(code)
+
+
+def leave(code: object) -> None:
+    """End the process with ``code`` as ``SystemExit`` would (None: 0; a text: printed,
+    then 1), after flushing the logs and the standard streams, without running finalizers."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe, or a closed stream: nothing more can be written to it.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
 
 
 @db_app.command("upgrade")
