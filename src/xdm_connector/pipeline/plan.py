@@ -244,14 +244,46 @@ SQLITE_SCHEMA_QUERY = sa.text(
 """The whole schema of a SQLite database as one text: every table, view, index and
 trigger with the statement that made it."""
 
+# The user's schemas are all but information_schema and pg_* (pg_catalog, pg_toast...);
+# the relations, tables (r, p), views (v, m) and foreign tables (f).
+POSTGRESQL_SCHEMA_QUERY = sa.text(
+    "SELECT md5(current_schema() || ' ' || coalesce(string_agg(entry, E'\\n' ORDER BY entry), ''))"
+    " FROM ("
+    " SELECT concat_ws(' ', 'r', c.oid, n.nspname, c.relname, c.relkind) AS entry"
+    " FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+    " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+    " AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'"
+    " UNION ALL"
+    " SELECT concat_ws(' ', 'a', c.oid, a.attnum, a.attname,"
+    " format_type(a.atttypid, a.atttypmod), a.attnotnull)"
+    " FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid"
+    " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+    " WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+    " AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'"
+    " UNION ALL"
+    " SELECT concat_ws(' ', 'k', k.conrelid, k.conname, k.contype, k.conkey::text,"
+    " k.confrelid, k.confkey::text)"
+    " FROM pg_constraint AS k JOIN pg_namespace AS n ON n.oid = k.connamespace"
+    " WHERE k.contype IN ('p', 'f', 'u')"
+    " AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'"
+    " UNION ALL"
+    " SELECT concat_ws(' ', 'e', e.enumtypid, e.enumsortorder, e.enumlabel) FROM pg_enum AS e"
+    ") AS entries"
+)
+"""A digest of what reflection reads in a PostgreSQL database, in one query of its
+catalog: the default schema, and in every schema of the user's, each table and view, its
+columns with their types, its keys and foreign keys, and the labels of each enumeration."""
+
 
 def source_schema(source: SourceDatabase) -> str | None:
     """The source's whole schema as a text that changes whenever anything reflection
-    reads changes (SQLite's ``sqlite_master``), or None where the source has no such
-    cheap answer (a server's catalog)."""
-    if source.backend != "sqlite":
-        return None
-    return str(source.scalar(SQLITE_SCHEMA_QUERY) or "")
+    reads changes (SQLite's ``sqlite_master``, a digest of PostgreSQL's catalog), or None
+    where the source has no such cheap answer (MySQL's ``information_schema`` is slow)."""
+    if source.backend == "sqlite":
+        return str(source.scalar(SQLITE_SCHEMA_QUERY) or "")
+    if source.backend == "postgresql":
+        return str(source.scalar(POSTGRESQL_SCHEMA_QUERY) or "")
+    return None
 
 
 def describe_targeting_dimension(source: SourceDatabase, definition: MappingDefinition) -> Resource:
