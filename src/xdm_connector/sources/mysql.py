@@ -10,10 +10,10 @@ so that a ``TIMESTAMP`` column is read, and compared with the window's bounds, i
 **The fast reader** is ConnectorX (Rust): it decodes MySQL's binary protocol straight into
 Arrow, well over twice the rows a second of the fastest Python driver. It runs a statement
 whole and holds its rows until they are read, so the statement is cut into **pages** of the
-first table's primary key: the key that ends a page is read first (``ORDER BY key LIMIT 1
-OFFSET n``, through the same joins and filters), then the page's rows (``key > after AND
-key <= until``); a page holds at most ``PAGE_BATCHES`` batches of the first table's rows,
-and the next page is read while the caller works on this one. The pages are separate
+first table's primary key: each page is the statement's rows after the last key of the
+page before, in key order (``key > after ORDER BY key LIMIT n``), at most
+``PAGE_BATCHES`` batches of them, and the next page is read while the caller works on
+this one. The pages are separate
 statements: a row changed between two of them is read as it is when its page is read,
 which the cursor's look-back covers as it covers a row changed during any read.
 
