@@ -68,7 +68,6 @@ from xdm_connector.sources.mysql import (
     driver_url,
     mysql_engine,
     read_mysql,
-    sessions_start_in_utc,
 )
 from xdm_connector.sources.postgresql import read_postgresql
 from xdm_connector.sources.product_data import ProductData, sqlite_file
@@ -146,7 +145,6 @@ class SourceDatabase:
             raise SourceError(f"{SOURCE_FAILED_MESSAGE} {exc.code} {exc.message}") from exc
         self.url = driver_url(resolve_source_url(url))
         self.use_adbc = use_adbc
-        self._fast_mysql: bool | None = None
         self._secrets = source_secrets(self.url)
         remember_secrets(self._secrets)
         self._engine: sa.Engine | None = None
@@ -287,18 +285,9 @@ class SourceDatabase:
     ) -> Generator[pa.RecordBatch, None, None]:
         """MySQL and MariaDB: ConnectorX by pages when it can read (``sources/mysql.py``),
         else PyMySQL with a server-side cursor."""
-        uri = connectorx_uri(self.url) if self.use_adbc and self._sessions_in_utc() else None
+        uri = connectorx_uri(self.url) if self.use_adbc else None
         log.debug("reading %s through %s", self.display_url, "ConnectorX" if uri else "SQLAlchemy")
         return read_mysql(uri, query, schema, batch_rows, connect=self._connection)
-
-    def _sessions_in_utc(self) -> bool:
-        """Whether the server's new sessions are in UTC (asked once)."""
-        if self._fast_mysql is None:
-            zones = self.first_row(sa.text("SELECT @@global.time_zone, @@system_time_zone"))
-            self._fast_mysql = zones is not None and sessions_start_in_utc(
-                str(zones[0]), str(zones[1])
-            )
-        return self._fast_mysql
 
     def _libpq_uri(self) -> str:
         """The URL as libpq reads it, every part percent-encoded (libpq reads ``+`` as

@@ -23,9 +23,9 @@ none of them as text a value chose: a string is its UTF-8 bytes in hexadecimal
 ``isoformat`` (digits and separators); a value of another kind, or a query the pages
 cannot cut (no single-column key, a ``LIMIT``, a ``GROUP BY``...) reads through
 SQLAlchemy and PyMySQL instead, with a server-side cursor (``stream_results``), in
-bounded memory too. ConnectorX's own connection cannot be set to UTC: it reads only when
-the server's sessions start in UTC (its default ``time_zone`` is UTC, or ``SYSTEM`` on a
-server in UTC), and PyMySQL reads otherwise.
+bounded memory too. ConnectorX opens a connection per page, and sets it to UTC before the
+page's statement (its ``pre_execution_query``), whatever zone the server's sessions start
+in.
 
 **Zero dates**: MySQL may store ``0000-00-00``, or a date with a zero month or day, in a
 ``DATE`` or ``DATETIME`` column; no date type of Python or Arrow holds one. The statement
@@ -70,7 +70,6 @@ DRIVER = "pymysql"
 PAGE_BATCHES = 4
 """A page of the fast reader holds at most this many batches of the first table's rows."""
 UTC_SESSION = "SET time_zone = '+00:00'"
-_UTC_NAMES = frozenset({"+00:00", "UTC", "GMT", "ETC/UTC", "ETC/GMT", "UNIVERSAL", "ZULU"})
 _PAGE_KEY = f"{RESERVED_PREFIX}page_key"
 Batches = Generator[pa.RecordBatch, None, None]
 Connect = Callable[[], AbstractContextManager[sa.Connection]]
@@ -106,15 +105,6 @@ def connectorx_uri(url: sa.URL) -> str:
     """The URL as ConnectorX reads it (``mysql://``, no driver), every part encoded."""
     plain = url.set(drivername="mysql", query={})
     return plain.render_as_string(hide_password=False)
-
-
-def sessions_start_in_utc(time_zone: str, system_time_zone: str) -> bool:
-    """Whether a new session of a server with these settings (``@@global.time_zone``,
-    ``@@system_time_zone``) reads ``TIMESTAMP`` values in UTC."""
-    zone = time_zone.strip().upper()
-    if zone == "SYSTEM":
-        zone = system_time_zone.strip().upper()
-    return zone in _UTC_NAMES or zone in ("+0:00", "-00:00", "Z")
 
 
 # -- statements --------------------------------------------------------------------------------
@@ -337,7 +327,13 @@ def _pages_batches(
     import connectorx
 
     try:
-        reader = connectorx.read_sql(uri, sql, return_type="arrow_stream", batch_size=batch_rows)
+        reader = connectorx.read_sql(
+            uri,
+            sql,
+            return_type="arrow_stream",
+            batch_size=batch_rows,
+            pre_execution_query=[UTC_SESSION],
+        )
         for batch in reader:
             if batch.num_rows:
                 read = conform(batch, schema)

@@ -196,6 +196,17 @@ def test_timestamps_are_read_in_utc_and_datetimes_as_written(mysql_url: str, fas
     assert after == []
 
 
+def test_every_reader_runs_its_statements_in_utc(mysql_url: str, fast: bool) -> None:
+    # This server's sessions start in its system zone (SYSTEM): the readers set their own.
+    execute(mysql_url, "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    table = reflect(mysql_url, "t")
+    zone = sa.literal_column("@@session.time_zone", sa.String()).label("zone")
+
+    [batch] = read(mysql_url, sa.select(table.c.id, zone), fast=fast)
+
+    assert batch.column("zone").to_pylist() == ["+00:00"]
+
+
 def test_tinyint_1_is_a_boolean(mysql_url: str, fast: bool) -> None:
     execute(
         mysql_url,
