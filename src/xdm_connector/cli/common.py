@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
 
-from xdm_connector import logs
 from xdm_connector.cli.tables import Column, print_rows
 from xdm_connector.errors import XdmcError
-from xdm_connector.settings import Settings
-from xdm_connector.sources.product_data import ProductData
-from xdm_connector.store.store import Store
+
+if TYPE_CHECKING:
+    from xdm_connector.settings import Settings
+    from xdm_connector.store.store import Store
 
 OrgOption = Annotated[str, typer.Option("--org", help="The organization.")]
 FdOption = Annotated[
@@ -41,12 +41,19 @@ T = TypeVar("T")
 
 def configure_logging(settings: Settings) -> None:
     """Logs to standard error, one line per event (JSON unless ``XDMC_LOG_FORMAT=text``)."""
+    from xdm_connector import logs
+
     logs.configure_logging(settings.log_level, settings.log_format)
 
 
 @contextmanager
 def opened_store() -> Iterator[tuple[Settings, Store]]:
     """The settings and a migrated store, closed after the command; errors exit 1."""
+    # Imported by the commands that open the store, not by every command (``--help``).
+    from xdm_connector.settings import Settings
+    from xdm_connector.sources.product_data import ProductData
+    from xdm_connector.store.store import Store
+
     settings = Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.store_url, product_data=ProductData.of(settings))

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from xdm_connector.cli.common import echo_json, run_command
-from xdm_connector.client import ClientError, IngestionFailed, IngestionStatus, XdmClient
+
+if TYPE_CHECKING:
+    from xdm_connector.client import IngestionStatus, XdmClient
 
 ingest_app = typer.Typer(
     no_args_is_help=True, help="Ingestion requests of a remote server, through its API."
@@ -60,6 +62,9 @@ DEFAULT_SECRET_VARIABLE = "XDMC_CLIENT_SECRET"  # noqa: S105 - the variable's na
 
 def _client(url: str, org: str, client_id: str | None, secret_variable: str) -> XdmClient:
     """A client of ``org`` at ``url``; a usage error when the credentials are missing."""
+    # The client (and httpx) only for the commands that call a server.
+    from xdm_connector.client import XdmClient
+
     if not client_id:
         raise typer.BadParameter("give --client-id or set XDMC_CLIENT_ID", param_hint="--client-id")
     secret = os.environ.get(secret_variable)
@@ -83,6 +88,8 @@ def ingest_trigger(
 ) -> None:
     """Trigger an immediate ingestion of a published, stopped mapping; prints the answer
     (with --wait, the request's last status: exit 1 when it failed or was aborted)."""
+    from xdm_connector.client import ClientError, IngestionFailed
+
     with _client(url, org, client_id, client_secret_env) as client:
         submitted = run_command(lambda: client.trigger(mapping))
         if not wait:
@@ -121,7 +128,13 @@ def _request_command(
     ingest_app.command(name)(command)
 
 
-_request_command("status", "Print a request's status.", XdmClient.status)
 _request_command(
-    "cancel", "Cancel a request in progress (it ends Aborted); prints its status.", XdmClient.cancel
+    "status",
+    "Print a request's status.",
+    lambda client, mapping, request_id: client.status(mapping, request_id),
+)
+_request_command(
+    "cancel",
+    "Cancel a request in progress (it ends Aborted); prints its status.",
+    lambda client, mapping, request_id: client.cancel(mapping, request_id),
 )

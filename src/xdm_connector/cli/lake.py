@@ -11,12 +11,12 @@ import typer
 
 from xdm_connector.cli.common import OrgOption, opened_store, run_command
 from xdm_connector.cli.tables import Column, JsonOption, print_rows
-from xdm_connector.settings import Settings
-from xdm_connector.store.store import Store
 
 if TYPE_CHECKING:
     from xdm_connector.destinations.lake_maintenance import TableUpkeep
     from xdm_connector.destinations.lake_tables import LakeTables
+    from xdm_connector.settings import Settings
+    from xdm_connector.store.store import Store
 
 lake_app = typer.Typer(no_args_is_help=True, help="The lake: a Delta table per dataset.")
 

@@ -15,16 +15,17 @@ explicit ``--any-org`` (development) lets them call for any. Every command works
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from xdm_connector.cli.common import FdOption, check_fd_alone, configure_logging
-from xdm_connector.destinations.base import check_name
 from xdm_connector.errors import XdmcError
-from xdm_connector.local_platform.storage import PlatformStorage
-from xdm_connector.settings import Settings
+
+if TYPE_CHECKING:
+    from xdm_connector.local_platform.storage import PlatformStorage
+    from xdm_connector.settings import Settings
 
 platform_app = typer.Typer(
     no_args_is_help=True, help="The local platform service: Experience Platform's APIs, locally."
@@ -43,9 +44,18 @@ HomeOption = Annotated[
 
 
 def _settings(home: Path | None, **overrides: Any) -> Settings:
+    from xdm_connector.settings import Settings
+
     if home is not None:
         overrides["platform_home"] = home
     return Settings(**overrides)
+
+
+def _storage(home: Path | None) -> PlatformStorage:
+    # Imported when used: the platform's storage imports the metadata store and Arrow.
+    from xdm_connector.local_platform.storage import PlatformStorage
+
+    return PlatformStorage(_settings(home).platform_root)
 
 
 def _echo_json(document: Any) -> None:
@@ -108,6 +118,8 @@ def serve(
 def _clients_org(ims_org: str | None, any_org: bool) -> str | None:
     """The organization ``serve`` binds clients to: ``--ims-org``, or none with ``--any-org``;
     one of the two, said aloud."""
+    from xdm_connector.destinations.base import check_name
+
     if (ims_org is None) == (not any_org):
         raise typer.BadParameter(
             "give --ims-org ORG (the clients created without an organization call for it "
@@ -137,7 +149,7 @@ def clients_create(
     home: HomeOption = None,
 ) -> None:
     """Register an API client; prints its id and secret (the secret is shown only once)."""
-    storage = PlatformStorage(_settings(home).platform_root)
+    storage = _storage(home)
     try:
         client_id, secret = storage.create_client(name, ims_org)
     except XdmcError as exc:
@@ -162,7 +174,7 @@ def datasets_create(
     from xdm_connector.xdm.registry import SchemaRegistry
 
     refs = [part.strip() for value in schema for part in value.split(",") if part.strip()]
-    storage = PlatformStorage(_settings(home).platform_root)
+    storage = _storage(home)
     try:
         dataset = create_dataset_of(
             storage, SchemaRegistry.packaged(), ims_org, sandbox.lower(), dataset_id, refs

@@ -7,7 +7,7 @@ listens once it does, and on SIGTERM or Ctrl-C which job they let finish (for at
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,7 +18,9 @@ from xdm_connector.cli.common import (
     opened_store,
     run_command,
 )
-from xdm_connector.settings import Settings
+
+if TYPE_CHECKING:
+    from xdm_connector.settings import Settings
 
 WORKER_NAME = "xdm-connector worker"
 """How ``xdm-connector worker`` names itself in the lines it prints."""
@@ -42,6 +44,7 @@ def serve(
     """Serve the API (and, by default, run an embedded worker)."""
     from xdm_connector.app import SERVER_NAME, serving_app
     from xdm_connector.serving import inherited_socket, run_server
+    from xdm_connector.settings import Settings
 
     check_fd_alone(fd, host, port)
     overrides: dict[str, Any] = {"embedded_worker": worker}
