@@ -10,16 +10,18 @@ store's engine. Every change of a job still goes through ``JobQueue``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from anyio import to_thread
 from sqlalchemy import event
 
-from xdm_connector.store.async_reads import AsyncReads, PostgresQuery
 from xdm_connector.store.jobs import in_progress_job_of_mapping
 from xdm_connector.store.models import Job, Mapping
 from xdm_connector.store.transactions import Transactions
+
+if TYPE_CHECKING:
+    from xdm_connector.store.async_reads import AsyncReads, PostgresQuery
 
 ASYNC_CONNECTIONS = 4
 """PostgreSQL connections of a process for the reads run in its event loop: a read takes
@@ -67,13 +69,18 @@ class IngestionRequests:
     def __init__(self, store: Transactions) -> None:
         self._store = store
         self._async: AsyncReads | None = None
+        self._status_query: PostgresQuery | None = None
+        self._trigger_query: PostgresQuery | None = None
         if store.dialect == "postgresql":
+            # psycopg's asynchronous connections, imported for a PostgreSQL store only.
+            from xdm_connector.store.async_reads import AsyncReads, PostgresQuery
+
             reads = self._async = AsyncReads(store.engine.url, ASYNC_CONNECTIONS)
             # The event loop's connections close with the store's pool (``Store.close``).
             event.listen(store.engine, "engine_disposed", lambda _engine: reads.close())
-        dialect = store.engine.dialect
-        self._status_query = PostgresQuery.of(_STATUS, dialect) if self._async else None
-        self._trigger_query = PostgresQuery.of(_TRIGGER, dialect) if self._async else None
+            dialect = store.engine.dialect
+            self._status_query = PostgresQuery.of(_STATUS, dialect)
+            self._trigger_query = PostgresQuery.of(_TRIGGER, dialect)
 
     def status_of(self, org_id: str, mapping_id: str, request_id: int) -> RequestStatus | None:
         """The status of request ``request_id`` of that mapping of ``org_id``, or None."""
