@@ -11,17 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from xdm_connector.destinations.config import (
-    LakeConfig,
-    PlatformConfig,
-    delivery_place,
-    destination_document,
-    parse_destination,
-)
 from xdm_connector.domain.job_states import IN_PROGRESS_STATES
 from xdm_connector.errors import Conflict, InvalidInput, NotFound
 from xdm_connector.security.credentials import OPERATOR
@@ -32,6 +25,9 @@ from xdm_connector.store.audit import AuditAction
 from xdm_connector.store.groups import GroupRoles
 from xdm_connector.store.models import Job, Mapping, Organization
 from xdm_connector.store.store import Store
+
+if TYPE_CHECKING:
+    from xdm_connector.destinations.config import LakeConfig, PlatformConfig
 
 __all__ = [
     "ORG_ID",
@@ -104,6 +100,14 @@ def set_destination(
     end by advancing the watermark of the old place over the reset. The audit entry
     (``destination.change``) names the destination's type and the mappings reset.
     """
+    # Imported when used: checking a destination imports Arrow (the lake's storage), which
+    # the rest of this module (organizations, groups) needs none of.
+    from xdm_connector.destinations.config import (
+        delivery_place,
+        destination_document,
+        parse_destination,
+    )
+
     config = parse_destination(document)
     with store.atomic() as session:
         organization = session.get(Organization, org_id)
@@ -148,6 +152,8 @@ def set_destination(
 
 def _stored_destination(document: Any) -> LakeConfig | PlatformConfig | None:
     """The stored destination, or ``None`` when it no longer reads as a valid one."""
+    from xdm_connector.destinations.config import parse_destination
+
     try:
         return parse_destination(document)
     except InvalidInput:
