@@ -1,0 +1,52 @@
+"""A command imports the libraries it uses and no others: the metadata store's (SQLAlchemy,
+Alembic, the settings) only for the commands that open it, and the client's (httpx),
+Arrow's (with NumPy) and psycopg's only for the commands that need them. ``--help`` imports
+none. Each check runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+STORE_LIBRARIES = ["alembic", "pydantic_settings", "sqlalchemy"]
+OTHER_LIBRARIES = ["httpx", "numpy", "psycopg", "pyarrow"]
+
+
+def _libraries_imported_by(*statements: str, home: Path) -> list[str]:
+    """The libraries above that a fresh interpreter has imported once it ran ``statements``
+    (with ``XDMC_HOME`` at ``home``, and no other setting)."""
+    libraries = STORE_LIBRARIES + OTHER_LIBRARIES
+    script = "\n".join(
+        [*statements, "import sys", f"print(*(n for n in {libraries!r} if n in sys.modules))"]
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("XDMC_")}
+    ran = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**env, "XDMC_HOME": str(home)},
+        check=True,
+    )
+    return ran.stdout.splitlines()[-1].split()
+
+
+def test_every_command_built_as_for_help_imports_none_of_the_libraries(tmp_path: Path) -> None:
+    # get_command reads every command's options and help from its signature, as --help does.
+    imported = _libraries_imported_by(
+        "from typer.main import get_command",
+        "from xdm_connector.cli import app",
+        "get_command(app)",
+        home=tmp_path,
+    )
+    assert imported == []
+
+
+def test_a_command_on_a_sqlite_store_imports_the_store_libraries_alone(tmp_path: Path) -> None:
+    imported = _libraries_imported_by(
+        "from xdm_connector.cli import app",
+        "app(['orgs', 'list'], standalone_mode=False)",
+        home=tmp_path,
+    )
+    assert imported == STORE_LIBRARIES
