@@ -5,11 +5,12 @@ source, its dataset and the dataset's schema), then opens its organization's des
 for a work folder of its own (``running`` answers the ``JobRun``, and removes the folder
 once the run ends), then reads the source through ``read``: the source opened, the
 mapping planned against it (or the plan of an earlier run taken again, while a SQLite or
-PostgreSQL source's schema is the same: ``plan``), the look-back started from the mapping's
-watermark, and the run's own reading done there. A read that fails transiently is tried
-again from the start by the one retry policy, the files of the failed attempt discarded
-first (``pipeline/source_retries.py``). The whole job (``pipeline/export.py``)
-and each of its slices (``pipeline/slicing.py``) are set up here, alike::
+PostgreSQL source's schema is the same: ``plan``), the look-back started from the
+mapping's watermark, and the run's own reading done there. A read that fails
+transiently is tried again from the start by the one retry policy, the files of the
+failed attempt discarded first (``pipeline/source_retries.py``). The whole job
+(``pipeline/export.py``) and each of its slices (``pipeline/slicing.py``) are set up
+here, alike::
 
     setup = JobSetup(store, settings)
     context = setup.context(job)

@@ -13,9 +13,9 @@ whole and holds its rows until they are read, so the statement is cut into **pag
 first table's primary key: each page is the statement's rows after the last key of the
 page before, in key order (``key > after ORDER BY key LIMIT n``), at most
 ``PAGE_BATCHES`` batches of them, and the next page is read while the caller works on
-this one. The pages are separate
-statements: a row changed between two of them is read as it is when its page is read,
-which the cursor's look-back covers as it covers a row changed during any read.
+this one. The pages are separate statements: a row changed between two of them is read as
+it is when its page is read, which the cursor's look-back covers as it covers a row
+changed during any read.
 
 ConnectorX binds no parameter: the statement's values are written into it as literals,
 none of them as text a value chose: a string is its UTF-8 bytes in hexadecimal
