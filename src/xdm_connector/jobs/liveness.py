@@ -169,8 +169,16 @@ class SessionLock:
             return self._hold()
 
     def release(self) -> None:
-        """Let the lock go: the session ends."""
+        """Let the lock go, then end its session."""
         with self._guard:
+            connection = self._connection
+            if connection is not None and not connection.closed:
+                # Unlocked first: the server ends a session a moment after its client
+                # closes it, and a worker asking meanwhile would find the lock held.
+                try:
+                    connection.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+                except psycopg.Error as exc:  # the session is gone, and its lock with it
+                    log.warning("worker %s lost its session lock (%s)", self.owner, exc)
             self._release()
 
     def _release(self) -> None:
