@@ -3,7 +3,8 @@
 On each metadata store: the demo's SQLite source locked by another process (past the
 busy timeout, then committing once the worker says it reads again; or committing a few
 times a second while requests follow one another), a PostgreSQL source whose connection
-is ended by ``pg_terminate_backend`` in the middle of the read, and sources that fail
+is ended by ``pg_terminate_backend`` in the middle of the read or cut without a word as the
+read's statement starts, and sources that fail
 for what is asked of them. The job's details, through the API and the job's page, say
 how often the source was read again and why.
 """
@@ -30,6 +31,7 @@ from tests.integration.engine.conftest import (
     OnRetry,
 )
 from tests.integration.sources.sqlite_writer import BusyWriter, LockingWriter
+from tests.integration.sources.tcp_proxy import CuttingProxy
 from tests.integration.store.test_requests import terminate_backends
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
@@ -303,5 +305,42 @@ def test_a_postgresql_connection_terminated_mid_read_is_read_again_from_the_star
         ), message
         assert ":***@" in message
         assert SECRET not in json.dumps(job.details)
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_cut_as_the_read_starts_is_read_again(
+    store_settings: Settings, source_url: str
+) -> None:
+    """A connection that drops while the read's statement runs gives libpq an error without
+    a SQLSTATE, which some releases of the ADBC driver answered by ending the process."""
+    store = Store(store_settings.store_url)
+    server = sa.make_url(source_url)
+    try:
+        with CuttingProxy(server.host or "127.0.0.1", server.port or 5432, b"COPY (") as proxy:
+            through_proxy = server.set(host="127.0.0.1", port=proxy.port)
+            _organization(store, through_proxy.render_as_string(hide_password=False))
+            destination = InMemoryDestination()
+            exporter = Exporter(store, store_settings, destination=destination)
+            worker = Worker(store, store_settings, exporter=exporter)
+            request_id = store.jobs.request_ingestion("acme", "PROFILES").job.request_id
+
+            assert worker.run_once()
+
+            assert proxy.cuts == 1
+        job = store.jobs.get("acme", "PROFILES", request_id)
+        assert job.state == JobState.SUCCESS, job.reason
+        assert (job.records_read, job.records_ingested) == (SOURCE_ROWS, SOURCE_ROWS)
+        ids: list[str] = []
+        for content in destination.batches[job.batch_id].files.values():
+            ids.extend(pq.read_table(pa.BufferReader(content), columns=["_id"])["_id"].to_pylist())
+        assert sorted(ids, key=int) == [str(key) for key in range(1, SOURCE_ROWS + 1)]
+        assert job.details is not None
+        retries = job.details["sourceRetries"]
+        assert retries["count"] == 1
+        message = retries["lastError"]["message"]
+        assert message.startswith(SOURCE_FAILED)
+        assert "server closed the connection unexpectedly" in message, message
     finally:
         store.close()
