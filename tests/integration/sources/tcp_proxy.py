@@ -45,7 +45,7 @@ class CuttingProxy:
         with self._lock:
             self._closed = True
             sockets = list(self._sockets)
-        self._listener.close()
+        _shut(self._listener)  # shut, not only closed: a thread blocked in accept() wakes
         for each in sockets:
             _shut(each)
         for thread in self._threads:
