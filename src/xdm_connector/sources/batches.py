@@ -12,6 +12,7 @@ SQLAlchemy statement with a server-side cursor, for the readers without an Arrow
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -141,6 +142,12 @@ def _joined(parts: list[pa.RecordBatch]) -> pa.RecordBatch:
     if len(parts) == 1:
         return parts[0]
     return pa.Table.from_batches(parts).combine_chunks().to_batches()[0]
+
+
+def read_threads() -> int:
+    """How many ranges of its first table a first export reads side by side: one per core
+    this process may run on, two at most."""
+    return min(2, len(os.sched_getaffinity(0)))
 
 
 def prefetched(*sources: Generator[T, None, None], depth: int = 1) -> Generator[T, None, None]:

@@ -237,7 +237,7 @@ class SourceDatabase:
         with self.translated_errors():
             readers = self._read_adbc(query, schema, batch_rows, scan=scan)
             if readers is None and self.backend in ("mysql", "mariadb"):
-                readers = [self._read_mysql(query, schema, batch_rows)]
+                readers = self._read_mysql(query, schema, batch_rows, scan=scan)
             if readers is None:
                 log.debug("reading %s through SQLAlchemy", self.display_url)
                 reader = self._read_sqlalchemy(query, schema, batch_rows)
@@ -281,13 +281,17 @@ class SourceDatabase:
         return None
 
     def _read_mysql(
-        self, query: AnySelect, schema: pa.Schema, batch_rows: int
-    ) -> Generator[pa.RecordBatch, None, None]:
+        self, query: AnySelect, schema: pa.Schema, batch_rows: int, *, scan: bool
+    ) -> list[Generator[pa.RecordBatch, None, None]]:
         """MySQL and MariaDB: ConnectorX by pages when it can read (``sources/mysql.py``),
-        else PyMySQL with a server-side cursor."""
+        in ranges of the key side by side for a ``scan``; else PyMySQL with a server-side
+        cursor."""
         uri = connectorx_uri(self.url) if self.use_adbc else None
         log.debug("reading %s through %s", self.display_url, "ConnectorX" if uri else "SQLAlchemy")
-        return read_mysql(uri, query, schema, batch_rows, connect=self._connection)
+        return read_mysql(
+            uri, query, schema, batch_rows, connect=self._connection, scan=scan,
+            first_row=self.first_row,
+        )  # fmt: skip
 
     def _libpq_uri(self) -> str:
         """The URL as libpq reads it, every part percent-encoded (libpq reads ``+`` as

@@ -15,7 +15,11 @@ page before, in key order (``key > after ORDER BY key LIMIT n``), at most
 ``PAGE_BATCHES`` batches of them, and the next page is read while the caller works on
 this one. The pages are separate statements: a row changed between two of them is read as
 it is when its page is read, which the cursor's look-back covers as it covers a row
-changed during any read.
+changed during any read. A first export (``scan``, rows in any order) of an integer key
+reads the key's range in ``read_threads()`` parts side by side, each in its pages, so that
+the server computes each part's rows on a core of its own; the first part has no lower
+bound and the last no upper one, so a key written beyond the range once it was measured is
+read too.
 
 ConnectorX binds no parameter: the statement's values are written into it as literals,
 none of them as text a value chose: a string is its UTF-8 bytes in hexadecimal
@@ -56,7 +60,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
 from sqlalchemy.sql.functions import FunctionElement
 
-from xdm_connector.sources.batches import conform, rechunked, streamed_batches
+from xdm_connector.errors import SourceError
+from xdm_connector.sources.batches import conform, read_threads, rechunked, streamed_batches
 from xdm_connector.sources.statements import (
     RESERVED_PREFIX,
     UNREADABLE_PREFIX,
@@ -73,6 +78,7 @@ UTC_SESSION = "SET time_zone = '+00:00'"
 _PAGE_KEY = f"{RESERVED_PREFIX}page_key"
 Batches = Generator[pa.RecordBatch, None, None]
 Connect = Callable[[], AbstractContextManager[sa.Connection]]
+FirstRow = Callable[[AnySelect], tuple[Any, ...] | None]
 
 
 def driver_url(url: sa.URL) -> sa.URL:
@@ -282,25 +288,62 @@ def read_mysql(
     batch_rows: int,
     *,
     connect: Connect,
-) -> Batches:
-    """The batches of ``query``: ConnectorX page by page when ``uri`` (its URL) is given
-    and the query can be cut, else PyMySQL (``connect``) with a server-side cursor."""
+    scan: bool = False,
+    first_row: FirstRow | None = None,
+) -> list[Batches]:
+    """One generator of the batches of ``query`` per range read: ConnectorX page by page
+    when ``uri`` (its URL) is given and the query can be cut, else PyMySQL (``connect``)
+    with a server-side cursor. ``scan`` (a first export, rows in any order) with
+    ``first_row`` (which runs a small query): an integer key's range is read in parts
+    side by side, so that the server computes each part's rows on a core of its own."""
     statement = mysql_statement(query, schema)
     read_schema = _schema_read(statement, schema)
     key = _page_key(query)
-    if uri is not None and key is not None and literal_sql(statement) is not None:
-        return _paged(uri, statement, key, read_schema, batch_rows)
-    return streamed_batches(connect, statement, read_schema, batch_rows)
+    if uri is None or key is None or literal_sql(statement) is None:
+        return [streamed_batches(connect, statement, read_schema, batch_rows)]
+    edges = _key_edges(key, first_row) if scan and first_row is not None else []
+    bounds = list(zip([None, *edges], [*edges, None], strict=True))
+    return [
+        _paged(uri, statement, key, read_schema, batch_rows, after=low, through=high)
+        for low, high in bounds
+    ]
+
+
+def _key_edges(key: sa.ColumnElement[Any], first_row: FirstRow) -> list[int]:
+    """The keys that cut an integer key's range into ``read_threads()`` parts of about as
+    many keys: a part holds the keys above the edge before it, up to its own edge. None
+    for a key of another kind, or a range too small to cut."""
+    parts = read_threads()
+    if parts < 2 or not isinstance(key.type, sa.Integer):
+        return []
+    # MySQL answers min() and max() of a primary key from the ends of its index.
+    try:
+        low, high = first_row(sa.select(sa.func.min(key), sa.func.max(key))) or (None, None)
+    except SourceError:
+        return []
+    if not isinstance(low, int) or not isinstance(high, int) or high - low < parts:
+        return []
+    step = (high - low) // parts + 1
+    return [low + step * index - 1 for index in range(1, parts)]
 
 
 def _paged(
-    uri: str, statement: AnySelect, key: sa.ColumnElement[Any], schema: pa.Schema, batch_rows: int
+    uri: str,
+    statement: AnySelect,
+    key: sa.ColumnElement[Any],
+    schema: pa.Schema,
+    batch_rows: int,
+    *,
+    after: Any = None,
+    through: Any = None,
 ) -> Batches:
     """Pages of ``PAGE_BATCHES * batch_rows`` rows in key order, each after the last key of
-    the one before (``key > after ORDER BY key LIMIT n``)."""
+    the one before (``key > after ORDER BY key LIMIT n``); the keys above ``after`` and up
+    to ``through`` when they are given."""
     page_rows = batch_rows * PAGE_BATCHES
     statement = statement.add_columns(key.label(_PAGE_KEY))
-    after: Any = None
+    if through is not None:
+        statement = statement.where(key <= through)
     while True:
         page = statement if after is None else statement.where(key > after)
         sql = literal_sql(page.order_by(key).limit(page_rows))

@@ -23,7 +23,6 @@ pooled: one left open while ADBC's library closes the same file would lose its l
 from __future__ import annotations
 
 import itertools
-import os
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Generator
@@ -38,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from xdm_connector.errors import SOURCE_FAILED_MESSAGE, SourceError
-from xdm_connector.sources.batches import conform, rechunked
+from xdm_connector.sources.batches import conform, read_threads, rechunked
 from xdm_connector.sources.statements import (
     FIRST_ROW_FLAG,
     AnySelect,
@@ -51,7 +50,6 @@ from xdm_connector.sources.statements import (
     sqlite_typed_statement,
 )
 
-READ_THREADS = 2
 BUSY_TIMEOUT_MS = 5_000
 """How long a read waits for another connection's lock before SQLite answers busy."""
 _BATCH_ROWS = adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value
@@ -132,7 +130,7 @@ def _ranges(
     """The query split into ranges of its first table's rowid, one per core (two at most).
     A view or a table without rowid is read whole."""
     table = first_table(query)
-    cores = min(READ_THREADS, len(os.sched_getaffinity(0)))
+    cores = read_threads()
     if table is None or cores < 2:
         return [query]
     # One aggregate a subquery: SQLite answers a lone min() or max() of the rowid from the

@@ -5,7 +5,9 @@ case-insensitive keys."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
+import os
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from xdm_connector.errors import SourceError, SourceRefused
 from xdm_connector.pipeline.shaping import UNREADABLE_REASON, RecordShaper
 from xdm_connector.sources.database import SourceDatabase
+from xdm_connector.sources.mysql import connectorx_uri, read_mysql
 from xdm_connector.sources.product_data import ProductData
 from xdm_connector.sources.schema import describe_resource
 from xdm_connector.sources.statements import UNREADABLE_PREFIX
@@ -94,6 +97,86 @@ def test_pages_of_the_key_read_every_row_once_in_bounded_batches(
     ids = [row["id"] for batch in batches for row in batch.to_pylist()]
     assert sorted(ids) == [seq * 3 for seq in range(1, 2501) if seq != 7]
     assert len(set(ids)) == len(ids)
+
+
+def read_ranges(
+    url: str, query: sa.Select[Any], batch_rows: int, *, after_bounds: str | None = None
+) -> list[list[dict[str, Any]]]:
+    """The rows of each range a first export's scan reads side by side, range by range;
+    ``after_bounds`` runs once the key's bounds are known, before any range is read."""
+    engine = sa.create_engine(url)
+
+    def first_row(bounds: Any) -> tuple[Any, ...] | None:
+        with engine.connect() as conn:
+            row = conn.execute(bounds).first()
+        if after_bounds is not None:
+            execute(url, after_bounds)
+        return None if row is None else tuple(row)
+
+    schema = pa.schema([pa.field(column.name, pa.int64()) for column in query.selected_columns])
+    try:
+        readers = read_mysql(
+            connectorx_uri(sa.make_url(url)), query, schema, batch_rows,
+            connect=engine.connect, scan=True, first_row=first_row,
+        )  # fmt: skip
+        return [[row for batch in reader for row in batch.to_pylist()] for reader in readers]
+    finally:
+        engine.dispose()
+
+
+def test_a_scan_reads_an_integer_key_in_ranges_side_by_side_every_row_once(
+    mysql_url: str,
+) -> None:
+    execute(
+        mysql_url,
+        "CREATE TABLE person (id BIGINT PRIMARY KEY, n INT)",
+        "INSERT INTO person SELECT seq * 3, seq FROM seq_1_to_2500",
+    )
+    person = reflect(mysql_url, "person")
+    query = sa.select(person.c.id, person.c.n).where(person.c.n != 7)
+    with SourceDatabase(mysql_url, ELSEWHERE) as source:
+        batches = list(source.read_batches(query, batch_rows=100, scan=True))
+    ids = [row["id"] for batch in batches for row in batch.to_pylist()]
+    assert sorted(ids) == [seq * 3 for seq in range(1, 2501) if seq != 7]
+    assert max(batch.num_rows for batch in batches) == 100
+
+    ranges = read_ranges(mysql_url, query, 100)
+    assert len(ranges) == min(2, len(os.sched_getaffinity(0)))
+    keys = [[row["id"] for row in part] for part in ranges]
+    # Each range in key order, each above the one before: no key read twice.
+    assert all(part == sorted(part) for part in keys)
+    assert all(a[-1] < b[0] for a, b in itertools.pairwise(keys))
+    assert sorted(key for part in keys for key in part) == sorted(ids)
+
+
+def test_a_scan_reads_the_keys_written_beyond_its_bounds(mysql_url: str) -> None:
+    execute(
+        mysql_url,
+        "CREATE TABLE person (id BIGINT PRIMARY KEY, n INT)",
+        "INSERT INTO person SELECT seq, seq FROM seq_100_to_900",
+    )
+    person = reflect(mysql_url, "person")
+    ranges = read_ranges(
+        mysql_url,
+        sa.select(person.c.id, person.c.n),
+        50,
+        after_bounds="INSERT INTO person VALUES (-5, 0), (7, 0), (5000, 0)",
+    )
+    ids = sorted(row["id"] for part in ranges for row in part)
+    assert ids == [-5, 7, *range(100, 901), 5000]
+
+
+def test_a_scan_of_a_text_key_or_an_empty_table_reads_one_range(mysql_url: str) -> None:
+    execute(
+        mysql_url,
+        "CREATE TABLE tag (code VARCHAR(10) PRIMARY KEY, n INT)",
+        "INSERT INTO tag SELECT CONCAT('t', seq), seq FROM seq_1_to_300",
+        "CREATE TABLE nothing (id INT PRIMARY KEY, n INT)",
+    )
+    tag, nothing = reflect(mysql_url, "tag"), reflect(mysql_url, "nothing")
+    [part] = read_ranges(mysql_url, sa.select(tag.c.n), 40)
+    assert sorted(row["n"] for row in part) == list(range(1, 301))
+    assert read_ranges(mysql_url, sa.select(nothing.c.id, nothing.c.n), 40) == [[]]
 
 
 def test_string_keys_in_a_case_insensitive_collation_are_paged_whole(mysql_url: str) -> None:
