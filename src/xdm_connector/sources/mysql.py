@@ -311,8 +311,9 @@ def read_mysql(
 
 def _key_edges(key: sa.ColumnElement[Any], first_row: FirstRow) -> list[int]:
     """The keys that cut an integer key's range into ``read_threads()`` parts of about as
-    many keys: a part holds the keys above the edge before it, up to its own edge. None
-    for a key of another kind, or a range too small to cut."""
+    many keys: a part holds the keys above the edge before it, up to its own edge. No edge
+    for a key of another kind, a range too small to cut, or bounds the source would not
+    give."""
     parts = read_threads()
     if parts < 2 or not isinstance(key.type, sa.Integer):
         return []
