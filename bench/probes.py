@@ -76,9 +76,12 @@ class _Timer:
         return time.perf_counter() - self.started
 
 
-def _install(source_url: str, folder: Path, definition: Any) -> tuple[Any, Any]:
+def _install(
+    source_url: str, folder: Path, definition: Any, lake_mode: Any = None
+) -> tuple[Any, Any]:
     """A new installation in ``folder``: the organization of ``source_url``, the demo's
-    dataset in the lake, and the mapping ``definition`` published; its settings and store."""
+    dataset in the lake (in its class's mode unless ``lake_mode``), and the mapping
+    ``definition`` published; its settings and store."""
     from xdm_connector.demo.setup import DEMO_DATASET, DEMO_SCHEMA
     from xdm_connector.services.datasets import create_dataset
     from xdm_connector.services.mappings import apply_mapping
@@ -96,8 +99,9 @@ def _install(source_url: str, folder: Path, definition: Any) -> tuple[Any, Any]:
     registry = SchemaRegistry.packaged()
     create_organization(store, ORG, source_url)
     create_dataset(
-        store, registry, ORG, DEMO_DATASET, class_ref=DEMO_SCHEMA[0], field_groups=DEMO_SCHEMA[1:]
-    )
+        store, registry, ORG, DEMO_DATASET, class_ref=DEMO_SCHEMA[0], field_groups=DEMO_SCHEMA[1:],
+        lake_mode=lake_mode,
+    )  # fmt: skip
     set_destination(store, ORG, {"type": "lake"})
     apply_mapping(store, ORG, definition)
     published = publish_mapping(store, registry, ORG, definition.id, start=False)
@@ -139,6 +143,7 @@ def api_export(source_url: str, home: str, poll_seconds: float = 0.01) -> Measur
     import httpx
 
     from bench.api import serving
+    from xdm_connector.domain.lake_modes import LakeMode
     from xdm_connector.domain.mapping_definition import MappingDefinition
     from xdm_connector.security.credentials import ROLE_SQL, issue_token
     from xdm_connector.services.integrations import create_integration
@@ -146,7 +151,8 @@ def api_export(source_url: str, home: str, poll_seconds: float = 0.01) -> Measur
 
     folder = Path(home)
     definition = MappingDefinition.from_document(simple_mapping())
-    _, store = _install(source_url, folder, definition)
+    # An append table: the simple mapping maps no /_id, which an upsert table merges on.
+    _, store = _install(source_url, folder, definition, LakeMode.APPEND)
     grant_role(store, ORG, "Administrators", ROLE_SQL)
     credentials = create_integration(store, ORG, groups=["Administrators"], name="bench")
     token = issue_token(store, credentials.client_id, credentials.client_secret, 3600)
