@@ -412,6 +412,9 @@ class LakeTables:
         placed = self._land(record)
         files = [found for found in placed if not _holds_deletes(found.path)]
         deletes = [found for found in placed if _holds_deletes(found.path)]
+        if mode is LakeMode.UPSERT:
+            # The first batch too: a table made without the key could merge no later one.
+            self._check_upsert_key(record, files)
         rows = sum(found.rows for found in files)
         deleted = sum(found.rows for found in deletes)
         properties = CommitProperties(
@@ -557,6 +560,14 @@ class LakeTables:
         columns are the table's; a batch that changes them is left to delta-rs's
         ``MERGE``, which knows how."""
         record, files = merging.record, merging.files
+        org, dataset = record["org"], record["dataset"]
+        if self._rewritable(org, dataset, table, files):
+            self._upsert(table, merging)
+        else:
+            self._delta_merge(table, merging)
+
+    def _check_upsert_key(self, record: dict[str, Any], files: list[LandedFile]) -> None:
+        """Refuse a batch for an upsert table whose records lack the key it merges on."""
         batch_id, org, dataset = record["id"], record["org"], record["dataset"]
         for path in (found.path for found in files):
             if UPSERT_KEY not in self._file_schema(org, dataset, path).names:
@@ -565,10 +576,6 @@ class LakeTables:
                     f"map /{UPSERT_KEY} or make the dataset's lake mode append",
                     batch_id=batch_id,
                 )
-        if self._rewritable(org, dataset, table, files):
-            self._upsert(table, merging)
-        else:
-            self._delta_merge(table, merging)
 
     def _rewritable(
         self, org: str, dataset: str, table: DeltaTable, files: list[LandedFile]

@@ -194,6 +194,34 @@ def test_an_upsert_batch_without_a_record_key_is_refused(tmp_path: Path) -> None
     assert ids(str(tmp_path / "lake")) == ["1"]
 
 
+def keyless_batch(lake: LakeTables, tmp_path: Path) -> str:
+    batch_id = lake.create_batch(
+        org="acme", dataset="people", batch_key="acme-m1-1", file_format="parquet"
+    )
+    pq.write_table(pa.table({"name": ["x", "y"]}), tmp_path / "keyless.parquet")
+    lake.put_file(batch_id, "part-00000.parquet", tmp_path / "keyless.parquet")
+    return batch_id
+
+
+def test_the_first_batch_of_an_upsert_table_without_a_record_key_is_refused_too(
+    tmp_path: Path,
+) -> None:
+    """The table it would create could merge no later batch: refused before it exists."""
+    lake = lake_in(str(tmp_path / "lake"), LakeMode.UPSERT)
+    keyless = keyless_batch(lake, tmp_path)
+    with pytest.raises(DestinationError, match="map /_id or make the dataset's lake mode append"):
+        lake.complete(keyless)
+    lake.abort(keyless)
+    assert lake.table("acme", "people") is None
+    assert lake.status(keyless).state is BatchState.ABORTED
+    assert not list((tmp_path / "lake" / "acme" / "people").rglob("*.parquet"))
+
+    appended = lake_in(str(tmp_path / "other"), LakeMode.APPEND)
+    taken = keyless_batch(appended, tmp_path)
+    appended.complete(taken)
+    assert appended.status(taken).records == 2
+
+
 def test_abort_drops_a_loading_batch_and_withdraws_a_committed_append(
     lake_url: str, tmp_path: Path
 ) -> None:
