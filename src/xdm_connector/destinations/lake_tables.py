@@ -855,7 +855,7 @@ def unsliced(batch: pa.RecordBatch) -> pa.RecordBatch:
     Parquet reader hands out such slices when it cuts a row group into batches."""
     if all(column.offset == 0 for column in batch.columns):
         return batch
-    return batch.take(pa.array(range(batch.num_rows), pa.int64()))  # a gather: new buffers
+    return batch.take(pa.arange(0, batch.num_rows))  # a gather: new buffers
 
 
 def _commit_of(table: DeltaTable, batch_id: str) -> dict[str, Any] | None:

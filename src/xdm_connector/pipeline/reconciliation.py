@@ -346,7 +346,7 @@ class Reconciliation:
                         record_digests(batch, self.schema),
                         _column_or_nulls(batch, SEQUENCE_COLUMN, pa.int64()),
                         pa.repeat(at, rows).cast(pa.int64()),
-                        pa.array(range(row, row + rows), pa.int64()),
+                        pa.arange(row, row + rows),
                         pc.fill_null(_column_or_nulls(batch, DELETED_COLUMN, pa.bool_()), False),
                     ]
                     writer.write_table(pa.table(part, schema=schema))

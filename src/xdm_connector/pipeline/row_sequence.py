@@ -30,4 +30,4 @@ class RowSequence:
         if start + rows > self._end:
             raise ExportError(f"a job writes at most {ROWS_PER_JOB:,} rows into an append table")
         self._next = start + rows
-        return pa.array(range(start, start + rows), pa.int64())
+        return pa.arange(start, start + rows)

@@ -43,7 +43,7 @@ def oversized_rows(records: pa.RecordBatch, limit: int) -> pa.BooleanArray | Non
     over = candidates.filter(pc.greater(lengths, limit))
     if not len(over):
         return None
-    numbers = pa.array(range(records.num_rows), pa.uint64())
+    numbers = pa.arange(0, records.num_rows).cast(pa.uint64())
     return pc.is_in(numbers, value_set=over)
 
 

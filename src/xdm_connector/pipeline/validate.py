@@ -122,7 +122,7 @@ class RecordChecks:
     def _row_numbers(self, rows: int) -> pa.Array:
         """``0 .. rows - 1`` as int64, kept from one batch to the next."""
         if len(self._numbers) < rows:
-            self._numbers = pa.array(range(rows), pa.int64())
+            self._numbers = pa.arange(0, rows)
         return self._numbers.slice(0, rows)
 
     # -- which branches to walk ------------------------------------------------------------
