@@ -90,6 +90,12 @@ def _parser() -> Lark:
     return Lark(GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=True)
 
 
+def prepare_parser() -> None:
+    """Build the parser now rather than at the first ``parse`` (tens of milliseconds of
+    grammar analysis): a worker does so as it starts, before its first job waits for it."""
+    _parser()
+
+
 @functools.lru_cache(maxsize=PARSED_KEPT)
 def parse(text: str) -> Node:
     """Parse ``text`` into a syntax tree, or raise ``ExpressionError`` at the faulty place.

@@ -40,6 +40,7 @@ from xdm_connector.errors import (
     SourceError,
     XdmcError,
 )
+from xdm_connector.expressions.grammar import prepare_parser
 from xdm_connector.jobs import liveness
 from xdm_connector.jobs.maintenance import ScheduledMaintenance
 from xdm_connector.jobs.new_jobs import NewJobs
@@ -194,6 +195,7 @@ class Worker:
         self._wakeups = wakeups
         presence = threading.Thread(target=self._present, name="xdmc-presence", daemon=True)
         presence.start()
+        prepare_parser()
         log.info("worker %s started", self.owner)
         try:
             while not self._stopping.is_set():

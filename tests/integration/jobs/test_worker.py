@@ -18,6 +18,7 @@ from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.destinations.base import BatchState
 from xdm_connector.destinations.memory import InMemoryDestination
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.jobs import worker as worker_module
 from xdm_connector.jobs.new_jobs import NewJobs
 from xdm_connector.jobs.recovery import Recovered
 from xdm_connector.jobs.worker import Worker
@@ -406,6 +407,33 @@ def housekeeping_turns(worker: Worker) -> list[float]:
 
     worker.recovery.recover_expired = counted  # type: ignore[method-assign]
     return turns
+
+
+def test_a_worker_builds_the_expression_parser_before_its_first_turn(
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser's grammar analysis is paid as the worker starts, not by its first job."""
+    worker = Worker(
+        store, settings, exporter=Exporter(store, settings, destination=InMemoryDestination())
+    )
+    events: list[str] = []
+    monkeypatch.setattr(worker_module, "prepare_parser", lambda: events.append("parser"))
+    recover = worker.recovery.recover_expired
+
+    def turn(owner: str, lease: timedelta, now: datetime) -> list[Recovered]:
+        events.append("turn")
+        return recover(owner, lease, now)
+
+    worker.recovery.recover_expired = turn  # type: ignore[method-assign]
+    worker.start_in_thread()
+    try:
+        deadline = time.monotonic() + WAKE_TIMEOUT_SECONDS
+        while "turn" not in events:
+            assert time.monotonic() < deadline, "the worker took no turn"
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+    assert events[:2] == ["parser", "turn"]
 
 
 def test_an_idle_worker_keeps_its_housekeeping_every_poll_interval(
