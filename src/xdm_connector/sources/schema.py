@@ -157,12 +157,21 @@ class _Reflector:
 
     def _table(self, name: str, schema: str | None) -> sa.Table:
         if (schema, name) not in self._tables:
-            table = sa.Table(name, self._metadata, schema=schema)
-            self._inspector.reflect_table(table, None, resolve_fks=False)
-            for column in table.columns:
-                if _is_mysql_boolean(column.type):
-                    column.type = sa.Boolean()
-            self._tables[(schema, name)] = table
+            # The columns and the primary key only: a read needs no more, and
+            # ``reflect_table`` also queries indexes, constraints, comments and options
+            # (on PostgreSQL, 60 ms a first time for two tables, against 25).
+            primary = self._inspector.get_pk_constraint(name, schema=schema)
+            key = set(primary.get("constrained_columns") or ())
+            columns = [
+                sa.Column(
+                    column["name"],
+                    sa.Boolean() if _is_mysql_boolean(column["type"]) else column["type"],
+                    nullable=column["nullable"],
+                    primary_key=column["name"] in key,
+                )
+                for column in self._inspector.get_columns(name, schema=schema)
+            ]
+            self._tables[(schema, name)] = sa.Table(name, self._metadata, *columns, schema=schema)
         return self._tables[(schema, name)]
 
     def _links(self, name: str, schema: str | None, depth: int) -> tuple[Link, ...]:
