@@ -200,6 +200,7 @@ class JobSetup:
 
         def attempt() -> T:
             with SourceDatabase(context.source_url, self.store.product_data) as source:
+                source.connect_ahead()  # the read's connection opens while the job plans
                 plan = self.plan(source, context)
                 lookback = LookBack.start(
                     context.mapping.watermark,

@@ -22,7 +22,8 @@ Three readers, chosen per call:
   rows of its first table, a first export), a table scan in two rowid ranges read side by
   side, rather than an index SQLite's planner picks without statistics.
 - **PostgreSQL, ADBC** (``sources/postgresql.py``): ``COPY`` streaming, the parameters
-  handed over as transaction settings; a server-side cursor when they cannot be.
+  handed over as transaction settings; a server-side cursor when they cannot be. Its
+  connection may be opened ahead (``connect_ahead``) while the caller plans the read.
 - **Anything else** (other dialects, SQLite in memory, a parameter ADBC cannot bind):
   SQLAlchemy with ``stream_results`` and ``partitions(batch_rows)``.
 
@@ -69,7 +70,7 @@ from xdm_connector.sources.mysql import (
     mysql_engine,
     read_mysql,
 )
-from xdm_connector.sources.postgresql import read_postgresql
+from xdm_connector.sources.postgresql import EarlyConnection, read_postgresql
 from xdm_connector.sources.product_data import ProductData, sqlite_file
 from xdm_connector.sources.sqlite import read_only_engine, read_sqlite
 from xdm_connector.sources.statements import (
@@ -149,6 +150,7 @@ class SourceDatabase:
         remember_secrets(self._secrets)
         self._engine: sa.Engine | None = None
         self._sqlite_path = sqlite_file(self.url) if self.backend == "sqlite" else None
+        self._early: EarlyConnection | None = None
 
     def __repr__(self) -> str:
         return f"SourceDatabase({self.display_url!r})"
@@ -179,8 +181,19 @@ class SourceDatabase:
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True)
         return self._engine
 
+    def connect_ahead(self) -> None:
+        """Start opening the connection of the next ADBC read of a PostgreSQL source, in a
+        thread of its own, while the caller prepares the read (``sources/postgresql.py``);
+        no effect on another source."""
+        if self.use_adbc and self.backend == "postgresql" and self._early is None:
+            self._early = EarlyConnection(self._libpq_uri())
+
     def dispose(self) -> None:
-        """Close the engine's pooled connections; the next use creates a new engine."""
+        """Close the engine's pooled connections, and a connection opened ahead that no
+        read took; the next use creates a new engine."""
+        if self._early is not None:
+            self._early.close()
+            self._early = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -277,6 +290,7 @@ class SourceDatabase:
                 schema,
                 batch_rows,
                 connecting=self._connecting,
+                early=self._early,
             )
         return None
 

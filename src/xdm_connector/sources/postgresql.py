@@ -26,6 +26,10 @@ Batches come by size from the driver and are cut to ``batch_rows`` rows.
 A parameter of a kind this cannot carry (a list for ``IN``, a type other than text,
 numbers, booleans, dates and date-times) reads through a server-side cursor instead,
 ``DECLARE ... CURSOR`` with bound parameters then ``FETCH FORWARD n`` per batch.
+
+ADBC's driver loads the server's types as it connects (about 50 ms): an
+``EarlyConnection`` opens the connection of a read in a thread of its own while the caller
+plans the read, and the read takes it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+import threading
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, closing, contextmanager
 from typing import Any
 
@@ -61,6 +67,48 @@ _CONSTANT_TEXT = re.compile(r"[0-9A-Za-z:.+\-]*")
 Batches = Generator[pa.RecordBatch, None, None]
 
 
+class EarlyConnection:
+    """An ADBC connection to ``uri`` opening in a thread of its own from now on; the first
+    read that connects to the same URI takes it (``take``), ``close()`` closes it if none
+    did."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._lock = threading.Lock()  # the read's thread takes it, the caller's closes it
+        self._opening: Future[adbc_driver_postgresql.dbapi.Connection] | None = Future()
+        opener = threading.Thread(
+            target=self._open, args=(self._opening,), name="xdmc-source-connect", daemon=True
+        )
+        opener.start()
+
+    def _open(self, opening: Future[adbc_driver_postgresql.dbapi.Connection]) -> None:
+        try:
+            opening.set_result(adbc_driver_postgresql.dbapi.connect(self.uri))
+        except BaseException as exc:  # raised again by ``take``, in the read's thread
+            opening.set_exception(exc)
+
+    def take(self, uri: str) -> adbc_driver_postgresql.dbapi.Connection | None:
+        """The connection once open (its error raised, as the read's own connection would
+        raise it), or ``None`` when it was taken or ``uri`` is another one."""
+        with self._lock:
+            if uri != self.uri or self._opening is None:
+                return None
+            opening, self._opening = self._opening, None
+        return opening.result()
+
+    def close(self) -> None:
+        """Close the connection once open, unless a read took it; does not wait for it."""
+        with self._lock:
+            opening, self._opening = self._opening, None
+        if opening is not None:
+            opening.add_done_callback(_close_opened)
+
+
+def _close_opened(opening: Future[adbc_driver_postgresql.dbapi.Connection]) -> None:
+    if opening.exception() is None:
+        opening.result().close()
+
+
 def read_postgresql(
     uri: str,
     query: AnySelect,
@@ -68,19 +116,22 @@ def read_postgresql(
     batch_rows: int,
     *,
     connecting: Callable[[], AbstractContextManager[None]],
+    early: EarlyConnection | None = None,
 ) -> list[Batches] | None:
     """The batches of ``query`` from the database at ``uri`` (a libpq URI); ``None`` when a
-    parameter cannot be bound by ADBC. ``connecting`` wraps the connection."""
+    parameter cannot be bound by ADBC. ``connecting`` wraps the connection; the read takes
+    ``early``'s connection when it is one to ``uri`` not taken yet."""
     statement = portable_statement(query, schema, numerics_as_doubles=True)
     settled = copy_statement(statement)
+    opening = _Opening(uri, connecting, early)
     if settled is not None:
         compiled = compile_for_adbc(settled[0], dollar_dialect())
         if compiled is not None and compiled[1] is None:
-            return [_copied(uri, compiled[0], settled[1], schema, batch_rows, connecting)]
+            return [_copied(opening, compiled[0], settled[1], schema, batch_rows)]
     compiled = compile_for_adbc(statement, dollar_dialect())
     if compiled is None:
         return None
-    return [_fetched(uri, compiled[0], compiled[1], schema, batch_rows, connecting)]
+    return [_fetched(opening, compiled[0], compiled[1], schema, batch_rows)]
 
 
 def copy_statement(statement: AnySelect) -> tuple[AnySelect, list[str]] | None:
@@ -161,9 +212,31 @@ def _begin_read(cursor: adbc_driver_postgresql.dbapi.Cursor) -> None:
     cursor.execute("SET LOCAL jit = off")
 
 
+class _Opening:
+    """How a read opens its connection: ``early``'s when it has one to ``uri``, else a new
+    one; either within ``connecting``."""
+
+    def __init__(
+        self,
+        uri: str,
+        connecting: Callable[[], AbstractContextManager[None]],
+        early: EarlyConnection | None,
+    ) -> None:
+        self.uri = uri
+        self.connecting = connecting
+        self.early = early
+
+    def __call__(self) -> adbc_driver_postgresql.dbapi.Connection:
+        with self.connecting():
+            taken = None if self.early is None else self.early.take(self.uri)
+            if taken is not None:
+                return taken
+            return adbc_driver_postgresql.dbapi.connect(self.uri)
+
+
 @contextmanager
 def _read_transaction(
-    uri: str, connecting: Callable[[], AbstractContextManager[None]]
+    opening: _Opening,
 ) -> Iterator[
     tuple[
         adbc_driver_postgresql.dbapi.Connection,
@@ -171,24 +244,18 @@ def _read_transaction(
         adbc_driver_postgresql.dbapi.Cursor,
     ]
 ]:
-    """A new connection (opened within ``connecting``) in a read-only transaction, with
-    two cursors: the first prepares the read, the second reads."""
-    with connecting():
-        conn = adbc_driver_postgresql.dbapi.connect(uri)
+    """A connection (``opening``'s) in a read-only transaction, with two cursors: the
+    first prepares the read, the second reads."""
+    conn = opening()
     with closing(conn), closing(conn.cursor()) as prepare, closing(conn.cursor()) as read:
         _begin_read(prepare)
         yield conn, prepare, read
 
 
 def _copied(
-    uri: str,
-    sql: str,
-    settings: list[str],
-    schema: pa.Schema,
-    batch_rows: int,
-    connecting: Callable[[], AbstractContextManager[None]],
+    opening: _Opening, sql: str, settings: list[str], schema: pa.Schema, batch_rows: int
 ) -> Batches:
-    with _read_transaction(uri, connecting) as (conn, setup, copy):
+    with _read_transaction(opening) as (conn, setup, copy):
         if settings:
             calls = ", ".join(
                 f"set_config('{_SETTING.format(index)}', ${index + 1}, true)"
@@ -207,14 +274,13 @@ def _copied(
 
 
 def _fetched(
-    uri: str,
+    opening: _Opening,
     sql: str,
     parameters: pa.RecordBatch | None,
     schema: pa.Schema,
     batch_rows: int,
-    connecting: Callable[[], AbstractContextManager[None]],
 ) -> Batches:
-    with _read_transaction(uri, connecting) as (conn, declare, fetch):
+    with _read_transaction(opening) as (conn, declare, fetch):
         declare.execute(f"DECLARE xdmc_read NO SCROLL CURSOR FOR {sql}", parameters)
         fetch.adbc_statement.set_options(**{_USE_COPY: "false"})
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, nullcontext
@@ -458,6 +459,64 @@ def test_an_unreachable_server_is_a_transient_source_error_without_password(use_
     assert error.transient
     assert "s3cr3t-pw" not in str(error)
     assert "reader:***@127.0.0.1:9" in str(error)
+
+
+def test_a_postgresql_read_takes_the_connection_opened_ahead(postgres_url: str) -> None:
+    """``connect_ahead`` opens the read's connection while the caller plans: the read is
+    served by a backend started before it, and a second read opens its own."""
+    activity = sa.table("pg_stat_activity", sa.column("pid"), sa.column("backend_start"))
+    started = (
+        sa.select(activity.c.backend_start.label("started"))
+        .where(activity.c.pid == sa.func.pg_backend_pid())
+        .subquery()
+    )
+    backend = sa.select(sa.cast(started.c.started, sa.DateTime(timezone=True)).label("started"))
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with SourceDatabase(postgres_url, ELSEWHERE) as source:
+        source.connect_ahead()
+        time.sleep(1)  # the connection opened ahead (about 50 ms)
+        with engine.connect() as conn:
+            before = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        [first] = list(source.read_batches(backend, batch_rows=10))
+        [second] = list(source.read_batches(backend, batch_rows=10))
+    assert first.column("started")[0].as_py() < before
+    assert second.column("started")[0].as_py() > before
+
+
+def test_a_connection_opened_ahead_and_not_read_is_closed(postgres_url: str) -> None:
+    name = f"xdmc_ahead_{uuid.uuid4().hex[:8]}"
+    url = sa.make_url(postgres_url).update_query_dict({"application_name": name})
+    with SourceDatabase(url, ELSEWHERE) as source:
+        source.connect_ahead()
+        _backends(postgres_url, name, count=1)  # open, and never read
+    assert _backends(postgres_url, name, count=0) == []
+
+
+def test_a_connection_that_failed_ahead_fails_the_read_as_its_own_would() -> None:
+    url = "postgresql+psycopg://reader:s3cr3t-pw@127.0.0.1:9/nowhere"
+    query = sa.select(sa.literal(1).label("one"))
+    with SourceDatabase(url, ELSEWHERE) as source:
+        source.connect_ahead()
+        with pytest.raises(SourceError) as caught:
+            list(source.read_batches(query, batch_rows=10))
+    assert caught.value.code == "ACP-880056"
+    assert caught.value.transient
+    assert "s3cr3t-pw" not in str(caught.value)
+
+
+def _backends(postgres_url: str, application: str, *, count: int) -> list[int]:
+    """The pids of the backends of ``application`` once there are ``count`` of them."""
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    pids = sa.select(sa.column("pid", sa.Integer)).select_from(sa.table("pg_stat_activity"))
+    pids = pids.where(sa.column("application_name") == application)
+    deadline = time.monotonic() + 10
+    while True:
+        with engine.connect() as conn:
+            found = list(conn.execute(pids).scalars())
+        if len(found) == count:
+            return found
+        assert time.monotonic() < deadline, f"{len(found)} backends of {application}"
+        time.sleep(0.05)
 
 
 def test_a_wrong_password_is_not_echoed(postgres_server_url: str) -> None:
