@@ -122,13 +122,14 @@ def transaction_of(org: str, batch_key: str) -> TableTransaction:
 
 
 class LandedFile(NamedTuple):
-    """A batch's file in the table's folder: its path in the table, bytes, rows, and Delta
-    statistics (``lake_statistics.py``)."""
+    """A batch's file in the table's folder: its path in the table, bytes, rows, Delta
+    statistics (``lake_statistics.py``) and Arrow schema, all from its footer."""
 
     path: str
     size: int
     rows: int
     stats: str
+    schema: pa.Schema
 
 
 @dataclass(frozen=True)
@@ -510,6 +511,7 @@ class LakeTables:
                         int(info.size or 0),
                         int(footer.num_rows),
                         file_statistics(footer),
+                        footer.schema.to_arrow_schema(),
                     )
                 )
         return files
@@ -528,10 +530,10 @@ class LakeTables:
         if table is None:
             if not files:
                 return  # nothing to create a table with: the batch holds no record
-            arrow = self._file_schema(org, dataset, files[0].path)
-            for path in (found.path for found in files):
-                if _holds_deletes(path):  # the columns of a delete's row, after the records'
-                    more = self._file_schema(org, dataset, path)
+            arrow = files[0].schema
+            for found in files:
+                if _holds_deletes(found.path):  # a delete's row's columns, after the records'
+                    more = found.schema
                     arrow = pa.schema([*arrow, *(f for f in more if f.name not in arrow.names)])
                     break
             schema = Schema.from_arrow(arrow)
@@ -559,37 +561,30 @@ class LakeTables:
         batch's keys are rewritten without them (``lake_upserts.py``) when the batch's
         columns are the table's; a batch that changes them is left to delta-rs's
         ``MERGE``, which knows how."""
-        record, files = merging.record, merging.files
-        org, dataset = record["org"], record["dataset"]
-        if self._rewritable(org, dataset, table, files):
+        if self._rewritable(table, merging.files):
             self._upsert(table, merging)
         else:
             self._delta_merge(table, merging)
 
     def _check_upsert_key(self, record: dict[str, Any], files: list[LandedFile]) -> None:
         """Refuse a batch for an upsert table whose records lack the key it merges on."""
-        batch_id, org, dataset = record["id"], record["org"], record["dataset"]
-        for path in (found.path for found in files):
-            if UPSERT_KEY not in self._file_schema(org, dataset, path).names:
+        batch_id = record["id"]
+        for found in files:
+            if UPSERT_KEY not in found.schema.names:
                 raise DestinationError(
                     f"an upsert table merges on {UPSERT_KEY}, which batch {batch_id} lacks: "
                     f"map /{UPSERT_KEY} or make the dataset's lake mode append",
                     batch_id=batch_id,
                 )
 
-    def _rewritable(
-        self, org: str, dataset: str, table: DeltaTable, files: list[LandedFile]
-    ) -> bool:
+    def _rewritable(self, table: DeltaTable, files: list[LandedFile]) -> bool:
         """Whether the batch's records are added as they landed: the table is a plain one
         (no partitions, no reader feature such as deletion vectors or column mapping) and
         the records' columns are the table's, with their types."""
         if table.metadata().partition_columns or table.protocol().min_reader_version > 1:
             return False
         wanted = _shape(table.schema())
-        return all(
-            _shape(Schema.from_arrow(self._file_schema(org, dataset, found.path))) == wanted
-            for found in files
-        )
+        return all(_shape(Schema.from_arrow(found.schema)) == wanted for found in files)
 
     def _upsert(self, table: DeltaTable, merging: Merging) -> None:
         """The merge as files, in one commit made on the version read: the table's files
@@ -715,10 +710,10 @@ class LakeTables:
             return table
         names = set(table.schema().to_arrow().names)
         # The first file of records and the first of deletes: each kind's files share columns.
-        firsts = {_holds_deletes(found.path): found.path for found in reversed(files)}
+        firsts = {_holds_deletes(found.path): found.schema for found in reversed(files)}
         missing: list[pa.Field] = []
-        for path in firsts.values():
-            for field in self._file_schema(org, dataset, path):
+        for schema in firsts.values():
+            for field in schema:
                 if field.name.startswith(OWN_COLUMN_PREFIX) and field.name not in names:
                     missing.append(field)
                     names.add(field.name)
@@ -727,10 +722,6 @@ class LakeTables:
         fields = Schema.from_arrow(pa.schema(missing)).fields
         table.alter.add_columns(list(fields))
         return self.table(org, dataset)
-
-    def _file_schema(self, org: str, dataset: str, path: str) -> pa.Schema:
-        full = self.storage.path(f"{org}/{dataset}/{path}")
-        return pq.read_schema(full, filesystem=self.storage.filesystem)
 
     def _version_committed(
         self, org: str, dataset: str, batch_id: str, read: int | None
