@@ -20,16 +20,20 @@ of a request that has ended (``Success``, ``Failed``, ``Aborted``). A comment li
 
 Authentication and answers before the stream are the status call's (``api/ingestion.py``):
 401 without a valid token, 404 with the contract's body for an unknown mapping or request
-(another organization's too), 400 without a ``requestId``. The request is read every half
-second from the event loop (``store/requests.py``: on PostgreSQL an asynchronous read, on
-SQLite a read in a worker thread), which costs the store what a client polling the status
-route twice a second would.
+(another organization's too), 400 without a ``requestId``. The request is read again as
+soon as this process commits a change to a job (``store/job_changes.py``: the embedded
+worker's changes are told at once), else every half second (a worker of its own), from the
+event loop (``store/requests.py``: on PostgreSQL an asynchronous read, on SQLite a read in
+a worker thread); a quiet request costs the store what a client polling the status route
+twice a second would.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -43,6 +47,7 @@ from xdm_connector.api.responses import ContractJSONResponse
 from xdm_connector.domain.request_status import status_body
 from xdm_connector.errors import InvalidInput
 from xdm_connector.inputs import parse_integer
+from xdm_connector.store.job_changes import following
 from xdm_connector.store.store import Store
 
 router = APIRouter(tags=["ingestion"])
@@ -100,20 +105,35 @@ async def _events(
     body = first
     yield _event(number, body)
     quiet_since = time.monotonic()
-    while body["status"] == "In Progress":
-        await anyio.sleep(POLL_SECONDS)
-        found = await store.requests.astatus_of(org, mapping_id, request_id)
-        if found is None:  # the mapping and its requests were deleted meanwhile
-            return
-        current = status_body(found)
-        if current != body:
-            number += 1
-            body = current
-            yield _event(number, body)
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= KEEP_ALIVE_SECONDS:
-            yield b": still in progress\n\n"
-            quiet_since = time.monotonic()
+    changed = asyncio.Event()
+    with following(_waking(asyncio.get_running_loop(), changed)):
+        while body["status"] == "In Progress":
+            with anyio.move_on_after(POLL_SECONDS):
+                await changed.wait()
+            # Cleared before the read: a change committed after it wakes the next wait.
+            changed.clear()
+            found = await store.requests.astatus_of(org, mapping_id, request_id)
+            if found is None:  # the mapping and its requests were deleted meanwhile
+                return
+            current = status_body(found)
+            if current != body:
+                number += 1
+                body = current
+                yield _event(number, body)
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= KEEP_ALIVE_SECONDS:
+                yield b": still in progress\n\n"
+                quiet_since = time.monotonic()
+
+
+def _waking(loop: asyncio.AbstractEventLoop, changed: asyncio.Event) -> Callable[[], None]:
+    """Set ``changed`` in ``loop``, from whichever thread committed a job's change."""
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed as the stream ended
+            loop.call_soon_threadsafe(changed.set)
+
+    return wake
 
 
 def _event(number: int, body: dict[str, Any]) -> bytes:

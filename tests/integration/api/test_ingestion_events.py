@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.security.conftest import bearer, make_org
+from xdm_connector.api import ingestion_events
 from xdm_connector.domain.request_status import status_body
 from xdm_connector.services.integrations import create_integration
 from xdm_connector.store.jobs import JobOutcome
@@ -36,24 +38,7 @@ def _headers(client: TestClient, store: Store, tmp_path: Path) -> dict[str, str]
 def test_a_request_is_followed_to_its_end(client: TestClient, store: Store, tmp_path: Path) -> None:
     headers = _headers(client, store, tmp_path)
     request_id = store.jobs.request_ingestion("acme", "XDM44").job.request_id
-    lease = timedelta(seconds=60)
-    events: list[dict[str, Any]] = []
-    with client.stream("GET", EVENTS, params={"requestId": request_id}, headers=headers) as stream:
-        assert stream.status_code == 200
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        buffer = ""
-        for text in stream.iter_text():
-            buffer += text
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                events.append(_parse(block))
-                # The job moves on only once its previous status has been told.
-                if len(events) == 1:
-                    job = store.jobs.claim("worker", lease, utcnow())
-                    assert job is not None
-                    store.jobs.mark_uploaded(job.id, "worker", "batch-1")
-                elif len(events) == 2:
-                    store.jobs.succeed(job, "worker", JobOutcome(2, 2, batch_id="batch-1"), None)
+    events = _follow(client, store, headers, request_id)
     ended = store.jobs.get("acme", "XDM44", request_id)
     assert [event["id"] for event in events] == [1, 2, 3]
     assert {event["event"] for event in events} == {"status"}
@@ -80,6 +65,45 @@ def test_a_request_is_followed_to_its_end(client: TestClient, store: Store, tmp_
         EVENTS.removesuffix("/events"), params={"requestId": request_id}, headers=headers
     )
     assert status.json() == events[-1]["data"]
+
+
+@pytest.mark.timeout(60)
+def test_a_change_committed_by_this_process_is_told_without_waiting_for_a_read(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded worker's changes wake the stream: it does not wait for its next read
+    of the store (an hour here)."""
+    monkeypatch.setattr(ingestion_events, "POLL_SECONDS", 3600.0)
+    headers = _headers(client, store, tmp_path)
+    request_id = store.jobs.request_ingestion("acme", "XDM44").job.request_id
+    events = _follow(client, store, headers, request_id)
+    assert [event["data"]["status"] for event in events] == ["In Progress"] * 2 + ["Success"]
+
+
+def _follow(
+    client: TestClient, store: Store, headers: dict[str, str], request_id: int
+) -> list[dict[str, Any]]:
+    """The request's events, its job claimed, uploaded and ended by this process as each
+    event comes."""
+    lease = timedelta(seconds=60)
+    events: list[dict[str, Any]] = []
+    with client.stream("GET", EVENTS, params={"requestId": request_id}, headers=headers) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        buffer = ""
+        for text in stream.iter_text():
+            buffer += text
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                events.append(_parse(block))
+                # The job moves on only once its previous status has been told.
+                if len(events) == 1:
+                    job = store.jobs.claim("worker", lease, utcnow())
+                    assert job is not None
+                    store.jobs.mark_uploaded(job.id, "worker", "batch-1")
+                elif len(events) == 2:
+                    store.jobs.succeed(job, "worker", JobOutcome(2, 2, batch_id="batch-1"), None)
+    return events
 
 
 def test_an_ended_request_answers_one_event(
