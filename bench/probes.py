@@ -27,7 +27,8 @@ Probes:
 - ``dlt``: dlt's ``sql_table`` with the pyarrow (or ConnectorX) backend into filesystem
   Parquet, the ``profile`` table or some of its columns (extract, normalize and load);
 - ``api_export``: the simple mapping (8 direct fields) run as a user runs it: a server with
-  its embedded worker, one ``POST`` trigger, its status polled until ``Success``;
+  its embedded worker, one ``POST`` trigger, the request followed through its event
+  stream until ``Success``;
 - ``adbc_sqlite_read``: ADBC's SQLite driver reading the same columns into Arrow, one thread;
 - ``connectorx_read``: ConnectorX reading the same columns from PostgreSQL into Arrow.
 """
@@ -134,10 +135,10 @@ def export(
     return records, elapsed
 
 
-def api_export(source_url: str, home: str, poll_seconds: float = 0.01) -> Measured:
+def api_export(source_url: str, home: str) -> Measured:
     """The product as a user runs it: ``xdm-connector serve`` (embedded store and worker),
-    the simple mapping triggered with ``POST`` and its status polled with ``GET`` until
-    ``Success``; the time from the trigger to the first ``Success`` answer."""
+    the simple mapping triggered with ``POST`` and the request followed through its event
+    stream until it ends; the time from the trigger to the event that says ``Success``."""
     import os
 
     import httpx
@@ -168,9 +169,7 @@ def api_export(source_url: str, home: str, poll_seconds: float = 0.01) -> Measur
         if "requestId" not in answer:
             raise SystemExit(f"bench: the trigger answered {answer}")
         request_id = answer["requestId"]
-        while (status := client.get(path, params={"requestId": request_id}, headers=headers)
-               .json())["status"] == "In Progress":  # fmt: skip
-            time.sleep(poll_seconds)
+        status = _followed(client, f"{path}/events", request_id, headers)
         elapsed = time.perf_counter() - started
         DETAILS["cpu_seconds"] = round(server.cpu_seconds() - cpu_started, 3)
     if status["status"] != "Success":
@@ -181,6 +180,20 @@ def api_export(source_url: str, home: str, poll_seconds: float = 0.01) -> Measur
     _record_job_times(folder, request_id)
     shutil.rmtree(folder, ignore_errors=True)
     return int(status["numRecords"]), elapsed
+
+
+def _followed(client: Any, path: str, request_id: int, headers: dict[str, str]) -> Any:
+    """The status body of the request's first event that does not say ``In Progress``, read
+    from its event stream (``GET .../ingest/events``)."""
+    import json
+
+    with client.stream("GET", path, params={"requestId": request_id}, headers=headers) as events:
+        for line in events.iter_lines():
+            if line.startswith("data: "):
+                status = json.loads(line.removeprefix("data: "))
+                if status["status"] != "In Progress":
+                    return status
+    raise SystemExit(f"bench: the event stream of request {request_id} ended without its end")
 
 
 def _record_job_times(folder: Path, request_id: int) -> None:
