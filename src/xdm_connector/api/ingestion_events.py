@@ -47,7 +47,7 @@ from xdm_connector.api.responses import ContractJSONResponse
 from xdm_connector.domain.request_status import status_body
 from xdm_connector.errors import InvalidInput
 from xdm_connector.inputs import parse_integer
-from xdm_connector.store.job_changes import following
+from xdm_connector.store.job_changes import JobChange, following
 from xdm_connector.store.store import Store
 
 router = APIRouter(tags=["ingestion"])
@@ -103,10 +103,12 @@ async def _events(
     """The stream's lines: the first status, then each changed one, until it has ended."""
     number = 1
     body = first
-    yield _event(number, body)
-    quiet_since = time.monotonic()
     changed = asyncio.Event()
-    with following(_waking(asyncio.get_running_loop(), changed)):
+    with following(_waking(asyncio.get_running_loop(), changed), JobChange.WRITTEN):
+        # A change committed since ``first`` was read woke nothing: read again once.
+        changed.set()
+        yield _event(number, body)
+        quiet_since = time.monotonic()
         while body["status"] == "In Progress":
             with anyio.move_on_after(POLL_SECONDS):
                 await changed.wait()
