@@ -122,8 +122,8 @@ def transaction_of(org: str, batch_key: str) -> TableTransaction:
 
 
 class LandedFile(NamedTuple):
-    """A batch's file in the table's folder: its path in the table, bytes, rows, Delta
-    statistics (``lake_statistics.py``) and Arrow schema, all from its footer."""
+    """A batch's file in the table's folder: its path in the table and bytes; its rows,
+    Delta statistics (``lake_statistics.py``) and Arrow schema, from its footer."""
 
     path: str
     size: int
