@@ -28,6 +28,7 @@ MAX_KEYS = 25
 # A writer's body (``writers.CONNECTION`` before it): many rows with one audit value, late commits 5 to 120 s old, inserts, deletes.
 WRITER = """
 for write in range(writes):
+    pace(write)
     now = datetime.now(UTC).replace(tzinfo=None)
     kind_of_write = chooser.choice(["bulk", "late", "late", "now", "insert", "delete"])
     name = f"w{write}"

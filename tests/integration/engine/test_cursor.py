@@ -26,6 +26,7 @@ def _stamp(moment: datetime) -> str:
 # A writer's body (``writers.CONNECTION`` before it): ties at the high-water mark, late commits 1 to 60 s old, inserts.
 WRITER = """
 for write in range(writes):
+    pace(write)
     now = datetime.now(UTC).replace(tzinfo=None)
     kind_of_write = chooser.choice(["now", "now", "tie", "late", "insert", "late-insert"])
     if kind_of_write == "tie":  # the newest row's audit value: a tie at the high-water mark

@@ -4,7 +4,9 @@ file locks. On MariaDB they write through PyMySQL, autocommitted.
 
 A writer is ``CONNECTION`` then its own body: ``kind, where, profiles, writes`` from its
 arguments, ``chooser`` (seeded), ``next_id`` (the next free key), ``stamp`` (an audit value
-as the source stores it) and ``execute`` (``?`` marks).
+as the source stores it), ``execute`` (``?`` marks) and ``pace``, which its loop calls
+before each write: the writes come in ``ROUNDS`` rounds, each begun once an export has
+started, so that at least ``ROUNDS`` exports run while it writes however slow they are.
 """
 
 from __future__ import annotations
@@ -42,7 +44,14 @@ def execute(statement, parameters=()):
     cursor = source.cursor()
     cursor.execute(statement.replace("?", mark), parameters)
     return cursor
+
+
+def pace(write):
+    if write % max(1, writes // ROUNDS) == 0:
+        sys.stdin.readline()  # an export has started: write the next round during it
 """
+ROUNDS = 4
+"""Rounds of a writer's writes, each begun during an export of its own."""
 
 
 def exports_during(engine: Engine, body: str, *, writes: int, seed: int) -> list[Job]:
@@ -53,12 +62,20 @@ def exports_during(engine: Engine, body: str, *, writes: int, seed: int) -> list
         where = str(engine.settings.demo_source_path)
         with sqlite3.connect(where) as source:
             source.execute("pragma journal_mode=wal")
-    script = CONNECTION + body
+    script = f"ROUNDS = {ROUNDS}\n" + CONNECTION + body
     arguments = [engine.source_kind, where, str(PROFILES), str(writes), str(seed)]
-    writer = subprocess.Popen([sys.executable, "-c", script, *arguments], stderr=subprocess.PIPE)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, *arguments], stdin=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert writer.stdin is not None
     jobs = []
     try:
         while writer.poll() is None:
+            try:  # the writer may begin a round: this export runs while it writes
+                writer.stdin.write(b"\n")
+                writer.stdin.flush()
+            except BrokenPipeError:
+                break  # it has just ended
             jobs.append(engine.run())
     finally:
         _, errors = writer.communicate(timeout=60)
