@@ -57,11 +57,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema, Transaction, WriterProperties
@@ -86,6 +85,9 @@ from xdm_connector.domain.lake_modes import (
     LakeMode,
 )
 from xdm_connector.errors import DestinationError
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 APPLICATION = "xdm-connector"
 COMMITTED = "committed"
@@ -696,6 +698,9 @@ class LakeTables:
     ) -> pads.Dataset | None:
         if not files:
             return None
+        # Imported by the first merge: Arrow's datasets import pandas when it is installed.
+        import pyarrow.dataset as pads
+
         paths = [self.storage.path(f"{org}/{dataset}/{found.path}") for found in files]
         return pads.dataset(paths, format="parquet", filesystem=self.storage.filesystem)
 

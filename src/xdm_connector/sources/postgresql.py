@@ -41,10 +41,9 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, closing, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import adbc_driver_postgresql
-import adbc_driver_postgresql.dbapi
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.sql import visitors
@@ -57,6 +56,9 @@ from xdm_connector.sources.statements import (
     portable_statement,
 )
 
+if TYPE_CHECKING:
+    import adbc_driver_postgresql.dbapi
+
 _USE_COPY = adbc_driver_postgresql.StatementOptions.USE_COPY.value
 _BATCH_BYTES = adbc_driver_postgresql.StatementOptions.BATCH_SIZE_HINT_BYTES.value
 _SETTING = "xdmc.p{}"
@@ -65,6 +67,15 @@ WORK_MEM_KB = 64 * 1024
 _CONSTANT_TEXT = re.compile(r"[0-9A-Za-z:.+\-]*")
 """What the text of a typed constant may hold (digits, signs, ``inf``, ISO dates)."""
 Batches = Generator[pa.RecordBatch, None, None]
+
+
+def connect(uri: str) -> adbc_driver_postgresql.dbapi.Connection:
+    """A new ADBC connection to ``uri``. ADBC's DB-API module is imported by the first: it
+    imports pandas and polars when they are installed, which a process that never reads
+    (a command, a server without a worker) need not load."""
+    import adbc_driver_postgresql.dbapi
+
+    return adbc_driver_postgresql.dbapi.connect(uri)
 
 
 class EarlyConnection:
@@ -83,7 +94,7 @@ class EarlyConnection:
 
     def _open(self, opening: Future[adbc_driver_postgresql.dbapi.Connection]) -> None:
         try:
-            opening.set_result(adbc_driver_postgresql.dbapi.connect(self.uri))
+            opening.set_result(connect(self.uri))
         except BaseException as exc:  # raised again by ``take``, in the read's thread
             opening.set_exception(exc)
 
@@ -231,7 +242,7 @@ class _Opening:
             taken = None if self.early is None else self.early.take(self.uri)
             if taken is not None:
                 return taken
-            return adbc_driver_postgresql.dbapi.connect(self.uri)
+            return connect(self.uri)
 
 
 @contextmanager

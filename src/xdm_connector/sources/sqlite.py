@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import adbc_driver_sqlite
-import adbc_driver_sqlite.dbapi
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
@@ -94,6 +93,10 @@ def read_sqlite(
     uri = read_only_uri(path)
 
     def run(statement: str, parameters: pa.RecordBatch | None) -> Batches:
+        # ADBC's DB-API module imports pandas and polars when they are installed: loaded
+        # by the first read, not by every process that imports the sources.
+        import adbc_driver_sqlite.dbapi
+
         with connecting():
             conn = adbc_driver_sqlite.dbapi.connect(uri)
         with closing(conn), closing(conn.cursor()) as cursor:
