@@ -51,7 +51,7 @@ class Crash:
         variables.update(
             XDMC_HOME=str(self.home),
             XDMC_LEASE_SECONDS=LEASE_SECONDS,
-            XDMC_WORKER_POLL_SECONDS="0.1",
+            XDMC_WORKER_POLL_SECONDS="0.25",
             XDMC_EXTRACT_BATCH_ROWS="100",
             XDMC_LOG_FORMAT="text",
         )
