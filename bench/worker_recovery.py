@@ -9,6 +9,11 @@ and the job cut into ``SLICES`` slices. It triggers the demo mapping, waits unti
 workers hold a slice each, kills the worker holding the job with SIGKILL, and times from
 the kill to the job's end (``Aborted``, or ``Success``), read from the store every
 ``POLL_SECONDS``. The median and the maximum are kept, with each request's end.
+
+A small job on a busy machine may end before the second worker claims a slice: with
+``hold_slices`` (for the tests), every worker waits in its first slice after its first
+record batch (the ``extract`` fault stage, ``faults.py``) until the kill, so that both hold
+one whatever the load; the survivor then goes on.
 """
 
 from __future__ import annotations
@@ -35,15 +40,22 @@ TIMEOUT_SECONDS = 600.0
 
 
 def measure_worker_recovery(
-    server_url: str, sqlite_path: Path, work: Path, *, profiles: int, repetitions: int
+    server_url: str,
+    sqlite_path: Path,
+    work: Path,
+    *,
+    profiles: int,
+    repetitions: int,
+    hold_slices: bool = False,
 ) -> dict[str, Any]:
     """Median and maximum seconds from the SIGKILL of the worker holding a sliced job of
-    ``profiles`` records to the end of its request, ``WORKERS`` workers on PostgreSQL."""
+    ``profiles`` records to the end of its request, ``WORKERS`` workers on PostgreSQL;
+    ``hold_slices`` keeps each worker in its first slice until the kill."""
     load_before = round(os.getloadavg()[0], 1)
     seconds: list[float] = []
     endings: list[str] = []
     for repetition in range(repetitions):
-        measured = _round(server_url, sqlite_path, work / "worker-recovery", profiles)
+        measured = _round(server_url, sqlite_path, work / "worker-recovery", profiles, hold_slices)
         if "unavailable" in measured:
             return measured
         seconds.append(round(measured["seconds"], 2))
@@ -64,7 +76,9 @@ def measure_worker_recovery(
     }
 
 
-def _round(server_url: str, sqlite_path: Path, folder: Path, profiles: int) -> dict[str, Any]:
+def _round(
+    server_url: str, sqlite_path: Path, folder: Path, profiles: int, hold_slices: bool
+) -> dict[str, Any]:
     from xdm_connector.domain.job_states import JobState
     from xdm_connector.store.store import Store
 
@@ -83,6 +97,7 @@ def _round(server_url: str, sqlite_path: Path, folder: Path, profiles: int) -> d
             WORKERS,
             -(-profiles // SLICES),
             XDMC_LEASE_SECONDS=str(LEASE_SECONDS),
+            **({"XDMC_FAULT_PAUSE_AT": "extract"} if hold_slices else {}),
         )
         try:
             request = store.jobs.request_ingestion("demo", "XDM44").job.id
@@ -90,6 +105,9 @@ def _round(server_url: str, sqlite_path: Path, folder: Path, profiles: int) -> d
             (doomed,) = [p for p in processes if f":{p.pid}:" in holder]
             os.kill(doomed.pid, signal.SIGKILL)
             killed = time.perf_counter()
+            if hold_slices:
+                (folder / "faults").mkdir(exist_ok=True)
+                (folder / "faults" / "extract.resume").touch()
             deadline = time.monotonic() + TIMEOUT_SECONDS
             while JobState(state := store.jobs.get_by_id(request).state).in_progress:
                 if time.monotonic() > deadline:

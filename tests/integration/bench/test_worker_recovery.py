@@ -1,6 +1,6 @@
-"""The worker recovery row on a job large enough for both workers to hold a slice at once
-(the smoke run's 2,000 records end before that): one kill, no timing asserted but that the
-lease was not what ended the request."""
+"""The worker recovery row, each worker held in its first slice until the kill so that both
+hold one at once on a busy machine too (the smoke run's 2,000 records end before that): one
+kill, no timing asserted but that the lease was not what ended the request."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bench.worker_recovery import LEASE_SECONDS, measure_worker_recovery
 
 from xdm_connector.demo.source import create_demo_source
 
-PROFILES = 200_000
+PROFILES = 20_000
 
 
 def test_the_worker_holding_a_sliced_job_is_killed_and_its_request_ends(
@@ -20,7 +20,12 @@ def test_the_worker_holding_a_sliced_job_is_killed_and_its_request_ends(
     create_demo_source(source, profiles=PROFILES)
 
     measured = measure_worker_recovery(
-        postgres_server_url, source, tmp_path / "work", profiles=PROFILES, repetitions=1
+        postgres_server_url,
+        source,
+        tmp_path / "work",
+        profiles=PROFILES,
+        repetitions=1,
+        hold_slices=True,
     )
 
     assert (measured["profiles"], measured["workers"]) == (PROFILES, 2)
