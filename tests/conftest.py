@@ -2,7 +2,11 @@
 
 PostgreSQL tests use the server named by ``XDMC_TEST_POSTGRES_URL``, MariaDB (MySQL) tests
 the one named by ``XDMC_TEST_MYSQL_URL``; each test gets a database of its own, created for
-the test and dropped after it (both servers create one in milliseconds). ``make test`` runs pytest through
+the test and dropped after it (both servers create one in milliseconds; a PostgreSQL drop
+waits for a checkpoint, so it runs in the background, and the session ends once every
+drop has). A test that needs a metadata store on PostgreSQL asks for
+``postgres_store_url``: a copy of a database the session migrated once, as the store's
+``upgrade`` leaves it. ``make test`` runs pytest through
 ``tests/servers.py``, which provisions a private server when that one does not answer. An
 unreachable server fails the test with a message saying how to get one; it never turns
 into a silent skip.
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -61,33 +66,101 @@ def postgres_server_url() -> str:
     return url
 
 
+class DatabaseDrops:
+    """The PostgreSQL databases of the tests, dropped one after the other in a thread of
+    their own: a drop waits for the server's checkpoint, which need not hold up the next
+    test."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="database-drops")
+        self._drops: list[Future[None]] = []
+
+    def drop(self, server_url: str, name: str) -> None:
+        self._drops.append(self._thread.submit(_drop_database, server_url, name))
+
+    def finish(self) -> None:
+        """Wait for every drop; raises the first that failed."""
+        self._thread.shutdown(wait=True)
+        for dropped in self._drops:
+            dropped.result()
+
+
+def _drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(_libpq_conninfo(server_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def database_drops() -> Iterator[DatabaseDrops]:
+    """The session's database drops; it ends once every one has succeeded."""
+    drops = DatabaseDrops()
+    yield drops
+    drops.finish()
+
+
 @contextmanager
-def _new_database(server_url: str) -> Iterator[str]:
+def _new_database(
+    server_url: str, drops: DatabaseDrops, template: str | None = None
+) -> Iterator[str]:
+    """A new database (a copy of ``template``, else empty), dropped after: its URL."""
     name = f"xdmc_test_{uuid.uuid4().hex[:12]}"
-    admin = _libpq_conninfo(server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(_libpq_conninfo(server_url), autocommit=True) as conn:
+        conn.execute(create)
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drops.drop(server_url, name)
 
 
 @pytest.fixture
-def postgres_url(postgres_server_url: str) -> Iterator[str]:
+def postgres_url(postgres_server_url: str, database_drops: DatabaseDrops) -> Iterator[str]:
     """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test."""
-    with _new_database(postgres_server_url) as url:
+    with _new_database(postgres_server_url, database_drops) as url:
         yield url
 
 
 @pytest.fixture
-def postgres_source_url(postgres_server_url: str) -> Iterator[str]:
+def postgres_source_url(postgres_server_url: str, database_drops: DatabaseDrops) -> Iterator[str]:
     """Another new, empty database, for a source beside a store on ``postgres_url``: a
     source is never the store's own database."""
-    with _new_database(postgres_server_url) as url:
+    with _new_database(postgres_server_url, database_drops) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _migrated_store_template(
+    postgres_server_url: str, database_drops: DatabaseDrops
+) -> Iterator[str]:
+    """A database of this session (and xdist process) holding the metadata store's schema,
+    migrated once by ``Store.upgrade``, with no connection left open on it: the template
+    of ``postgres_store_url``."""
+    from xdm_connector.store.store import Store
+
+    name = f"xdmc_template_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq_conninfo(postgres_server_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    store = Store(url)
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+    yield name
+    database_drops.drop(postgres_server_url, name)
+
+
+@pytest.fixture
+def postgres_store_url(
+    postgres_server_url: str, database_drops: DatabaseDrops, _migrated_store_template: str
+) -> Iterator[str]:
+    """A SQLAlchemy URL of a new PostgreSQL database that holds the metadata store's schema
+    at its latest revision (a copy of the session's migrated one), dropped after the test."""
+    with _new_database(postgres_server_url, database_drops, _migrated_store_template) as url:
         yield url
 
 
@@ -150,7 +223,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     with ``mysql``."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        if "postgres_url" in fixtures or "postgres_server_url" in fixtures:
+        if {"postgres_url", "postgres_server_url", "postgres_store_url"} & set(fixtures):
             item.add_marker(pytest.mark.postgres)
         if "mysql_url" in fixtures or "mysql_server_url" in fixtures:
             item.add_marker(pytest.mark.mysql)

@@ -224,7 +224,7 @@ def installation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ins
     """A demo installation on each metadata store; its processes are stopped after."""
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     installed = Installation(home=tmp_path / "home", database_url=database_url)
     installed.home.mkdir()
     try:

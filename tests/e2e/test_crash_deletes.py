@@ -39,7 +39,7 @@ SOFT_DELETED = 50
 def crash(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crash]:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     installation = Crash(tmp_path / "home", database_url)
     try:
         yield installation

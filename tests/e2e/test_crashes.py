@@ -114,7 +114,7 @@ class Crash:
 def crash(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crash]:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     installation = Crash(tmp_path / "home", database_url)
     try:
         yield installation
@@ -182,8 +182,8 @@ def test_a_worker_killed_on_this_host_is_recovered_before_its_lease_ends(crash: 
 
 
 @pytest.fixture
-def postgres_crash(postgres_url: str, tmp_path: Path) -> Iterator[Crash]:
-    installation = Crash(tmp_path / "home", postgres_url)
+def postgres_crash(postgres_store_url: str, tmp_path: Path) -> Iterator[Crash]:
+    installation = Crash(tmp_path / "home", postgres_store_url)
     try:
         yield installation
     finally:

@@ -22,7 +22,7 @@ from xdm_connector.store.store import Store
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     return Settings(home=tmp_path / "home", database_url=database_url, embedded_worker=False)
 
 

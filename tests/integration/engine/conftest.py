@@ -147,7 +147,7 @@ class Engine:
 def engine_settings(request: pytest.FixtureRequest, tmp_path: Path, **overrides: Any) -> Settings:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     values: dict[str, Any] = {
         "home": tmp_path / "home",
         "database_url": database_url,

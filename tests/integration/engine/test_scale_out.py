@@ -92,9 +92,9 @@ def wait_until_ended(store: Store, requests: list[int]) -> list[Job]:
 
 @pytest.mark.parametrize("workers", [2, 4])
 def test_workers_share_jobs_without_double_work(
-    workers: int, postgres_url: str, tmp_path: Path
+    workers: int, postgres_store_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(home=tmp_path, database_url=postgres_url)
+    settings = Settings(home=tmp_path, database_url=postgres_store_url)
     store = Store(settings.store_url)
     store.upgrade()
     prepare_demo(settings, store, profiles=PROFILES)
@@ -127,9 +127,9 @@ def test_workers_share_jobs_without_double_work(
 
 @pytest.mark.parametrize("workers", [2, 4])
 def test_workers_share_the_slices_of_a_large_job(
-    workers: int, postgres_url: str, tmp_path: Path
+    workers: int, postgres_store_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(home=tmp_path, database_url=postgres_url)
+    settings = Settings(home=tmp_path, database_url=postgres_store_url)
     store = Store(settings.store_url)
     store.upgrade()
     prepare_demo(settings, store, profiles=SLICED_PROFILES)

@@ -189,7 +189,7 @@ def source_url(postgres_server_url: str) -> Iterator[str]:
 def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     (tmp_path / "home").mkdir()
     return Settings(
         home=tmp_path / "home",

@@ -34,7 +34,7 @@ WATERMARK = {"audit": {"type": "int", "value": 7}, "key": {"type": "int", "value
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     return Settings(home=tmp_path, database_url=database_url, retry_attempts=1)
 
 

@@ -41,7 +41,7 @@ UPLOAD_FAILED = "ACP-880096 Sync Job failed to upload. Please check the error in
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     return Settings(home=tmp_path, database_url=database_url, lease_seconds=5)
 
 

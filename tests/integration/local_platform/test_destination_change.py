@@ -55,7 +55,7 @@ def settings(
     monkeypatch.setenv("XDMC_HOME", str(home))
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
         monkeypatch.setenv("XDMC_DATABASE_URL", database_url)
     return Settings(home=home, database_url=database_url, retry_base_seconds=0.05)
 

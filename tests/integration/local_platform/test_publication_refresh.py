@@ -34,7 +34,7 @@ WORK_DETAILS = "https://ns.adobe.com/xdm/context/profile-work-details"
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     return Settings(
         home=tmp_path / "connector",
         database_url=database_url,

@@ -27,7 +27,7 @@ SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     return Settings(
         home=tmp_path,
         database_url=database_url,

@@ -59,7 +59,7 @@ def settings(
     """An installation whose lake and platform home are outside its home; the environment
     of its commands says the same."""
     database_url = (
-        request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+        request.getfixturevalue("postgres_store_url") if request.param == "postgresql" else None
     )
     chosen = Settings(
         home=tmp_path / "home",

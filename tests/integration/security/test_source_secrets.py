@@ -95,7 +95,7 @@ def settings(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Settings:
     database_url = (
-        request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+        request.getfixturevalue("postgres_store_url") if request.param == "postgresql" else None
     )
     chosen = Settings(home=tmp_path / "home", database_url=database_url, embedded_worker=False)
     monkeypatch.setenv("XDMC_HOME", str(chosen.home))

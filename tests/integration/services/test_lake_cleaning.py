@@ -50,7 +50,7 @@ LEASE = dt.timedelta(minutes=10)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     settings = Settings(home=tmp_path / "home", database_url=database_url)
     settings.home.mkdir()
     opened = Store(settings.store_url)

@@ -45,7 +45,7 @@ class Installation:
 def installation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Installation]:
     database_url = None
     if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
+        database_url = request.getfixturevalue("postgres_store_url")
     settings = Settings(home=tmp_path / "home", database_url=database_url)
     settings.home.mkdir()
     store = Store(settings.store_url)

@@ -25,9 +25,9 @@ AN_HOUR = 3600.0
 
 
 @pytest.fixture
-def database_url(postgres_url: str) -> str:
+def database_url(postgres_store_url: str) -> str:
     """PostgreSQL only: SQLite has no notifications (its dispatchers poll)."""
-    return postgres_url
+    return postgres_store_url
 
 
 class FirstWait:
