@@ -79,6 +79,14 @@ def running_workers(
             process.wait(timeout=30)
 
 
+def wait_until_slices_held_by_two(store: Store, job_id: int) -> None:
+    """Return once two workers at least hold a slice of the job at the same time."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while len({p.lease_owner for p in store.slices.of_job(job_id) if p.lease_owner}) < 2:
+        assert time.monotonic() < deadline, "two workers never held a slice at once"
+        time.sleep(0.05)
+
+
 def wait_until_ended(store: Store, requests: list[int]) -> list[Job]:
     """The jobs of ``requests`` once none is in progress."""
     deadline = time.monotonic() + TIMEOUT_SECONDS
@@ -135,10 +143,20 @@ def test_workers_share_the_slices_of_a_large_job(
     prepare_demo(settings, store, profiles=SLICED_PROFILES)
 
     try:
+        # Each worker waits in its first slice (the extract fault stage) until two hold one:
+        # on a busy machine too, one worker cannot write every slice before the others wake.
         with running_workers(
-            workers, store, settings, tmp_path, XDMC_SLICE_ROWS=str(SLICE_ROWS)
+            workers,
+            store,
+            settings,
+            tmp_path,
+            XDMC_SLICE_ROWS=str(SLICE_ROWS),
+            XDMC_FAULT_PAUSE_AT="extract",
         ) as logs:
             request = store.jobs.request_ingestion("demo", "XDM44").job.id
+            wait_until_slices_held_by_two(store, request)
+            (settings.home / "faults").mkdir(exist_ok=True)
+            (settings.home / "faults" / "extract.resume").touch()
             (job,) = wait_until_ended(store, [request])
         pieces = store.slices.of_job(job.id)
     finally:
