@@ -80,6 +80,7 @@ def _round(
     server_url: str, sqlite_path: Path, folder: Path, profiles: int, hold_slices: bool
 ) -> dict[str, Any]:
     from xdm_connector.domain.job_states import JobState
+    from xdm_connector.faults import resume
     from xdm_connector.store.store import Store
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -106,8 +107,7 @@ def _round(
             os.kill(doomed.pid, signal.SIGKILL)
             killed = time.perf_counter()
             if hold_slices:
-                (folder / "faults").mkdir(exist_ok=True)
-                (folder / "faults" / "extract.resume").touch()
+                resume("extract", folder)
             deadline = time.monotonic() + TIMEOUT_SECONDS
             while JobState(state := store.jobs.get_by_id(request).state).in_progress:
                 if time.monotonic() > deadline:

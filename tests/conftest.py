@@ -141,17 +141,13 @@ def _migrated_store_template(
     of ``postgres_store_url``."""
     from xdm_connector.store.store import Store
 
-    name = f"xdmc_template_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_libpq_conninfo(postgres_server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-    store = Store(url)
-    try:
-        store.upgrade()
-    finally:
-        store.close()
-    yield name
-    database_drops.drop(postgres_server_url, name)
+    with _new_database(postgres_server_url, database_drops) as url:
+        store = Store(url)
+        try:
+            store.upgrade()
+        finally:
+            store.close()
+        yield str(make_url(url).database)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 With ``XDMC_FAULT_PAUSE_AT=<stage>`` a worker (or a webhook dispatcher) that reaches
 ``stage`` writes ``$XDMC_HOME/faults/<stage>.paused`` (holding its process id) and waits until
-``$XDMC_HOME/faults/<stage>.resume`` exists, so that a test can kill it exactly there::
+``$XDMC_HOME/faults/<stage>.resume`` exists (``resume``), so that a test can kill it exactly
+there::
 
     extract         after the first record batch is read, nothing written yet
     written         the batch files are written, no destination batch yet
@@ -43,3 +44,11 @@ def pause_at(stage: FaultStage, setting: FaultStage | None, home: Path) -> None:
     resume = folder / f"{stage}.resume"
     while not resume.exists():
         time.sleep(_POLL_SECONDS)
+
+
+def resume(stage: FaultStage, home: Path) -> None:
+    """Let every process waiting at ``stage`` under ``home`` go on, and any that reaches it
+    later pass."""
+    folder = home / "faults"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stage}.resume").touch()

@@ -25,6 +25,7 @@ import pytest
 from tests.lake import lake_commits, lake_table
 from xdm_connector.demo.setup import prepare_demo
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.faults import resume
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job, JobSlice, utcnow
 from xdm_connector.store.store import Store
@@ -254,7 +255,7 @@ def _kill_in_a_slice(crash: Crash, *, lease: str, reap: bool) -> tuple[int, str,
     assert any("-slice-" in name for name in crash.work_folders(first))
     tag = f":{doomed.pid}:"
     (lost,) = [p for p in crash.store.slices.of_job(first) if tag in (p.lease_owner or "")]
-    (crash.home / "faults" / "written.resume").touch()
+    resume("written", crash.home)
     return first, tag, lost
 
 

@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     wait_until_listening,
 )
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.faults import resume
 from xdm_connector.settings import Settings
 from xdm_connector.store.models import Job
 from xdm_connector.store.store import Store
@@ -70,7 +71,7 @@ def held_job(installation: Installation) -> int:
 
 
 def let_go(installation: Installation) -> None:
-    (installation.home / "faults" / "extract.resume").touch()
+    resume("extract", installation.home)
 
 
 @pytest.fixture

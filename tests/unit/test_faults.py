@@ -9,7 +9,7 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
-from xdm_connector.faults import pause_at
+from xdm_connector.faults import pause_at, resume
 from xdm_connector.settings import FaultStage, Settings
 
 EXPORT_STAGES = ("extract", "written", "created", "ordered", "committed", "completed")
@@ -60,6 +60,6 @@ def test_the_named_stage_pauses_until_it_is_resumed(tmp_path: Path) -> None:
         resumed.wait(0.01)
     assert not resumed.is_set()  # it waits for the resume file
     assert paused.read_text().isdigit()
-    (tmp_path / "faults" / "created.resume").touch()
+    resume("created", tmp_path)
     worker.join()
     assert resumed.is_set()

@@ -20,6 +20,7 @@ import pytest
 from tests.lake import committed_batches
 from xdm_connector.demo.setup import demo_mapping, prepare_demo
 from xdm_connector.domain.job_states import JobState
+from xdm_connector.faults import resume
 from xdm_connector.services.mappings import apply_mapping
 from xdm_connector.services.publication import publish_mapping
 from xdm_connector.settings import Settings
@@ -155,8 +156,7 @@ def test_workers_share_the_slices_of_a_large_job(
         ) as logs:
             request = store.jobs.request_ingestion("demo", "XDM44").job.id
             wait_until_slices_held_by_two(store, request)
-            (settings.home / "faults").mkdir(exist_ok=True)
-            (settings.home / "faults" / "extract.resume").touch()
+            resume("extract", settings.home)
             (job,) = wait_until_ended(store, [request])
         pieces = store.slices.of_job(job.id)
     finally:
