@@ -3,7 +3,9 @@
 A comparison names a subject (the product) and its references; every repetition runs each
 of them once, in an order that alternates from one repetition to the next, so that a
 machine busy with other work slows them alike. Its result holds, per variant, the median
-rate (rows or records per second), the peak resident memory and every run.
+rate (rows or records per second), the peak resident memory and every run, and per
+reference the ratio of the subject's median rate to its own, judged against the
+reference's goal when it has one (``met``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class Variant:
     arguments: dict[str, Any]
     unavailable: str = ""
     """Why this variant cannot run here (e.g. dlt could not be installed): shown, not run."""
+    goal: float | None = None
+    """As a reference: the least ratio of the subject's rate to this variant's that meets
+    the target (``None``: the ratio is reported, not judged)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,9 @@ def compare(comparison: Comparison, repetitions: int) -> dict[str, Any]:
         document = outcome.document()
         if not outcome.unavailable:
             document["ratio"] = round(subject.rate / outcome.rate, 3)
+            if reference.goal is not None:
+                document["goal"] = reference.goal
+                document["met"] = subject.rate >= reference.goal * outcome.rate
             if subject.cpu_rate is not None and outcome.cpu_rate is not None:
                 document["cpu_ratio"] = round(subject.cpu_rate / outcome.cpu_rate, 3)
         references.append(document)

@@ -1,6 +1,7 @@
 """A smoke run of the benchmark harness: small sources, one repetition, every row measured.
 
-No timing is asserted: only that each row ran and reported positive rates and memory.
+No timing is asserted: only that each row ran and reported positive rates and memory, and
+that each ratio is judged against its goal.
 """
 
 from __future__ import annotations
@@ -40,12 +41,30 @@ def test_a_smoke_run_measures_every_row(
             assert reference["rows"] == 2000
             assert reference["rate"] > 0
             assert reference["ratio"] > 0
+            if "goal" in reference:
+                expected = subject["rate"] >= reference["goal"] * reference["rate"]
+                assert reference["met"] is expected
+    goals = {
+        (comparison["key"], reference["variant"]): reference.get("goal")
+        for comparison in result["comparisons"]
+        for reference in comparison["references"]
+        if "unavailable" not in reference
+    }
+    assert goals[("simple", "ADBC sqlite → Arrow")] == 0.8
+    assert goals[("simple", "sqlite3 fetchmany")] is None  # reported beside the read limit
+    assert goals[("delta", "xdm-connector sqlite→batch folders parquet")] == 0.95
+    assert goals[("jsonl", "xdm-connector sqlite→batch folders parquet")] == 0.6
     merged, optimized, reconciled = result["lake"]
     assert (merged["key"], merged["rows"]) == ("merge", 20)  # 1% of 2,000
     assert (optimized["key"], optimized["rows"]) == ("optimize", 2000)
     assert (reconciled["key"], reconciled["rows"]) == ("reconcile", 2000)
     assert reconciled["cpu_seconds"] > 0
     assert all(row["seconds"] > 0 and row["peak_rss_mib"] > 0 for row in result["lake"])
+    assert [(row["limit_mib"], row["flat"]) for row in result["lake"]] == [
+        (300.0, False),
+        (None, False),
+        (300.0, True),
+    ]
     [memory] = result["memory"]
     assert memory["profiles"] == 2000
     assert memory["peak_rss_mib"] > 0

@@ -51,7 +51,8 @@ def test_the_table_has_a_line_per_reference_and_row() -> None:
             {
                 "key": "merge",
                 "title": "merge",
-                "goal": "<= 300 MiB",
+                "limit_mib": 300.0,
+                "flat": False,
                 "rows": 10,
                 "seconds": 1.5,
                 "peak_rss_mib": 250.0,
@@ -62,7 +63,9 @@ def test_the_table_has_a_line_per_reference_and_row() -> None:
     lines = table(result).splitlines()
     assert len(lines) == 2 + 2 + 1 + 1 + 1
     assert "| merge (10 records) | 1.5 s |" in lines[5]
-    assert "| 2.00x |" in lines[2]
+    assert "| <= 300 MiB (met) | 250 |" in lines[5]
+    assert "| <= 300 MiB, flat (met) | 200 |" in lines[4]
+    assert "| 2.00x (reported) |" in lines[2]  # a reference without a goal
     assert "unavailable: dlt is not installed" in lines[3]
 
 
@@ -78,6 +81,7 @@ def test_the_latency_row_gives_the_median_and_p95_of_the_triggers() -> None:
     assert row.startswith("| a 100-record delta of a 2,000,000-record table, trigger to Success")
     assert "(3 triggers, " in row
     assert "| median 61 ms, p95 99 ms |" in row
+    assert "| <= 100 ms median (met) |" in row
     assert percentile([50.0, 61.4, 99.0], 50) == 61.4
     assert percentile([10.0, 20.0], 95) == 19.5
 
@@ -95,7 +99,7 @@ def test_the_recovery_row_gives_the_median_and_max_of_the_restarts() -> None:
     [*_, row] = table({"comparisons": [], "recovery": recovery}).splitlines()
     assert row.startswith("| a SIGKILL of the embedded server during a 1,000,000-record job")
     assert "(3 kills) | median 1.8 s, max 2.5 s |" in row
-    assert row.endswith("| <= 10 s | |")
+    assert row.endswith("| <= 10 s (met) | |")
 
 
 def test_the_worker_recovery_row_gives_the_median_and_max_of_the_kills() -> None:
@@ -104,10 +108,79 @@ def test_the_worker_recovery_row_gives_the_median_and_max_of_the_kills() -> None
     assert row.startswith("| a SIGKILL of the worker holding a sliced 1,000,000-record job")
     assert "(2 workers, PostgreSQL, 120 s leases)" in row
     assert "(3 kills) | median 1.8 s, max 2.5 s |" in row
-    assert row.endswith("| <= 10 s | |")
+    assert row.endswith("| <= 10 s (met) | |")
 
 
 def test_the_worker_recovery_row_says_when_it_could_not_run() -> None:
     result = {"comparisons": [], "worker_recovery": {"unavailable": "no PostgreSQL server answers"}}
     [*_, row] = table(result).splitlines()
     assert row == "| worker recovery | unavailable: no PostgreSQL server answers | | | | | |"
+
+
+def _judged(reference: dict[str, Any]) -> str:
+    subject = {"variant": "x", "rows": 10, "rate": 900.0, "peak_rss_mib": 200.0}
+    comparison = {"key": "k", "title": "t", "target": "g", "subject": subject}
+    result = {"comparisons": [{**comparison, "references": [reference]}]}
+    return table(result).splitlines()[2]
+
+
+def test_a_ratio_says_whether_it_meets_the_goal_of_its_reference() -> None:
+    reference = {"variant": "ADBC", "rate": 1000.0, "peak_rss_mib": 80.0, "ratio": 0.9}
+    assert "| 0.90x (met) |" in _judged({**reference, "goal": 0.8, "met": True})
+    assert "| 0.90x (not met) |" in _judged({**reference, "goal": 1.0, "met": False})
+    assert "| 0.90x (reported) |" in _judged(reference)
+
+
+def test_memory_that_grows_with_the_table_or_passes_the_limit_is_not_met() -> None:
+    def memory_rows(*peaks: float) -> list[str]:
+        memory = [
+            {"profiles": 10**6 * (1 + index), "rate": 1.0, "peak_rss_mib": peak}
+            for index, peak in enumerate(peaks)
+        ]
+        return table({"comparisons": [], "memory": memory}).splitlines()[2:]
+
+    assert all("flat (met)" in row for row in memory_rows(240.0, 260.0))
+    assert all("flat (not met)" in row for row in memory_rows(200.0, 260.0))  # grew 30%
+    assert all("flat (not met)" in row for row in memory_rows(295.0, 305.0))  # over 300
+
+
+def test_a_flat_upkeep_is_judged_across_its_sizes() -> None:
+    def upkeep(key: str, peak: float, limit: float | None, flat: bool) -> dict[str, Any]:
+        return {
+            "key": key, "title": key, "rows": 10, "seconds": 1.0, "peak_rss_mib": peak,
+            "limit_mib": limit, "flat": flat,
+        }  # fmt: skip
+
+    lake = [
+        upkeep("optimize", 420.0, None, False),
+        upkeep("reconcile", 200.0, 300.0, True),
+        upkeep("reconcile", 280.0, 300.0, True),
+    ]
+    rows = table({"comparisons": [], "lake": lake}).splitlines()[2:]
+    assert "| reported | 420 |" in rows[0]
+    assert "| <= 300 MiB, flat (not met) | 200 |" in rows[1]  # 40% more at the larger size
+    assert "| <= 300 MiB, flat (not met) | 280 |" in rows[2]
+
+
+def test_the_single_rows_say_whether_they_meet_their_goals() -> None:
+    latency = {"profiles": 10, "changed": 1, "median_ms": 101.0, "p95_ms": 150.0, "runs_ms": [1]}
+    slow = {**THREE_KILLS, "max_seconds": 10.5}
+    scale = {
+        "records": 10, "two_workers_seconds": 7.0, "two_workers_rate": 1.0,
+        "one_worker_seconds": 10.0, "one_worker_rate": 1.0, "ratio": 0.7,
+    }  # fmt: skip
+    health = {"requests_per_second": 100.0, "p99_ms": 10.0}
+    api = {
+        "connections": 64, "processes": 2, "health": health,
+        "trigger": {"requests_per_second": 60.0, "p99_ms": 60.0, "ratio_to_health": 0.6},
+        "status": {"requests_per_second": 60.0, "p99_ms": 20.0, "ratio_to_health": 0.6},
+    }  # fmt: skip
+    result = {"comparisons": [], "latency": latency, "recovery": slow, "scale_out": scale}
+    trigger, status, scale_row, latency_row, recovery_row = table(
+        {**result, "api": api}
+    ).splitlines()[2:]
+    assert "| 0.60x (not met) |" in trigger  # its p99 is over 50 ms
+    assert "| 0.60x (met) |" in status
+    assert "| 0.70x time (not met) |" in scale_row
+    assert "| <= 100 ms median (not met) |" in latency_row
+    assert recovery_row.endswith("| <= 10 s (not met) | |")
