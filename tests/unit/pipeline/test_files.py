@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import pyarrow as pa
@@ -14,7 +15,8 @@ from pydantic import ValidationError
 
 from xdm_connector.domain.file_formats import FileFormat
 from xdm_connector.errors import InvalidInput
-from xdm_connector.pipeline.files import BatchFileWriter, json_lines, json_threads
+from xdm_connector.pipeline import files
+from xdm_connector.pipeline.files import BatchFileWriter, json_lines, json_threads, start_writeback
 from xdm_connector.settings import ParquetCompression, Settings
 
 IDENTITY = pa.struct([("id", pa.string()), ("primary", pa.bool_())])
@@ -237,3 +239,52 @@ def test_the_codec_setting_is_read_and_checked(
     assert Settings(home=tmp_path).parquet_compression == "zstd"
     with pytest.raises(ValidationError):
         Settings(home=tmp_path, parquet_compression="brotli")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "jsonl"])
+def test_each_slice_written_is_handed_to_the_disk_before_the_file_closes(
+    tmp_path: Path, file_format: FileFormat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed: list[tuple[str, int]] = []
+
+    def record(sink: IO[bytes]) -> None:
+        sink.flush()
+        handed.append((Path(sink.name).name, Path(sink.name).stat().st_size))
+
+    monkeypatch.setattr(files, "start_writeback", record)
+    writer = BatchFileWriter(
+        tmp_path, file_format=file_format, schema=SCHEMA, max_file_bytes=20_000
+    )
+    for start in range(0, 6000, 1500):
+        writer.write(records(1500, start))
+    written = writer.close()
+
+    assert {name for name, _ in handed} == {file.name for file in written}
+    for file in written:
+        sizes = [size for name, size in handed if name == file.name]
+        assert sizes == sorted(sizes)
+        assert 0 < sizes[-1] <= file.bytes
+        if file_format == "parquet":  # a slice is a row group
+            assert len(sizes) == pq.read_metadata(file.path).num_row_groups
+
+
+def test_starting_the_writeback_flushes_what_python_buffers(tmp_path: Path) -> None:
+    path = tmp_path / "part-00000.parquet"
+    with path.open("wb") as sink:
+        sink.write(b"x" * 100)
+        assert path.stat().st_size == 0  # still in Python's buffer
+        start_writeback(sink)
+        assert path.stat().st_size == 100
+    assert path.read_bytes() == b"x" * 100
+
+
+def test_the_writeback_is_linux_s_sync_file_range_and_nothing_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (files._sync_file_range() is not None) == sys.platform.startswith("linux")
+    monkeypatch.setattr(files, "_WRITEBACK", None)
+    path = tmp_path / "part-00000.jsonl"
+    with path.open("wb") as sink:
+        sink.write(b"{}\n")
+        start_writeback(sink)  # no such call here: nothing done, nothing raised
+        assert path.stat().st_size == 0
