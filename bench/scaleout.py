@@ -17,7 +17,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,8 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
+from bench import run_lock
+from bench.harness import ROOT
 from bench.sources import libpq_url
 
 if TYPE_CHECKING:
@@ -152,7 +153,8 @@ def start_workers(
     folder: Path, store_url: str, count: int, slice_rows: int, **settings: str
 ) -> list[subprocess.Popen[bytes]]:
     """``count`` workers, worker N pinned to core N, idle once this answers; ``settings``
-    are more of their ``XDMC_`` variables."""
+    are more of their ``XDMC_`` variables. They see only the packages of the run lock, as
+    a user's installation would (``bench/run_lock.py``)."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("XDMC_")}
     environment.update(
         XDMC_HOME=str(folder),
@@ -167,9 +169,9 @@ def start_workers(
     logs = [folder / f"worker-{number}.log" for number in range(count)]
     for number, path in enumerate(logs):
         with path.open("wb") as log:
-            command = ["taskset", "-c", str(number), sys.executable, "-m", "xdm_connector"]
+            command = ["taskset", "-c", str(number), *run_lock.command("xdm_connector", "worker")]
             processes.append(
-                subprocess.Popen([*command, "worker"], env=environment, stdout=log, stderr=log)
+                subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=log)
             )
     deadline = time.monotonic() + 120
     while not all("started" in path.read_text(errors="replace") for path in logs):
