@@ -38,8 +38,7 @@ def pause_at(stage: FaultStage, setting: FaultStage | None, home: Path) -> None:
     """Wait at ``stage`` if ``setting`` (``XDMC_FAULT_PAUSE_AT``) names it."""
     if setting != stage:
         return
-    folder = home / "faults"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _folder(home)
     (folder / f"{stage}.paused").write_text(str(os.getpid()))
     resume = folder / f"{stage}.resume"
     while not resume.exists():
@@ -49,6 +48,11 @@ def pause_at(stage: FaultStage, setting: FaultStage | None, home: Path) -> None:
 def resume(stage: FaultStage, home: Path) -> None:
     """Let every process waiting at ``stage`` under ``home`` go on, and any that reaches it
     later pass."""
+    (_folder(home) / f"{stage}.resume").touch()
+
+
+def _folder(home: Path) -> Path:
+    """``$XDMC_HOME/faults``, made if missing."""
     folder = home / "faults"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stage}.resume").touch()
+    return folder
