@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 
 from tests.integration.store.conftest import make_org, make_world
@@ -34,6 +35,20 @@ except Exception as exc:
     print(f"failed: {type(exc).__name__}: {exc}", flush=True)
 finally:
     store.close()
+"""
+
+
+# A process of the product that opens a current store: does it load Alembic?
+CURRENT_STORE_START = """
+import sys
+from xdm_connector.store.store import Store
+
+store = Store(sys.argv[1])
+try:
+    store.upgrade()
+finally:
+    store.close()
+print("alembic" in sys.modules)
 """
 
 
@@ -73,6 +88,37 @@ def test_upgrade_creates_the_models_tables_and_is_idempotent(
     other.upgrade()
     assert _revision(other) == revision
     assert [org.id for org in other.tenants.list_organizations()] == ["acme"]
+
+
+def test_the_head_revision_is_alembics_head() -> None:
+    scripts = ScriptDirectory.from_config(schema_version.alembic_config())
+    assert scripts.get_heads() == [schema_version.HEAD_REVISION]
+
+
+def test_a_process_finds_a_current_store_current_without_loading_alembic(
+    database_url: str, store: Store
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CURRENT_STORE_START, database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "False"
+    assert schema_version.current_revisions(store.engine) == {schema_version.HEAD_REVISION}
+
+
+def test_a_store_of_an_earlier_revision_is_upgraded(open_store: Callable[[], Store]) -> None:
+    store = open_store()
+    schema_version.upgrade(store.engine, "0013")
+    assert schema_version.current_revisions(store.engine) == {"0013"}
+    assert not schema_version.is_current(store.engine)
+
+    store.upgrade()
+
+    assert schema_version.current_revisions(store.engine) == {schema_version.HEAD_REVISION}
+    assert _tables(store) == set(Base.metadata.tables)
 
 
 def test_migrated_schema_matches_the_models(store: Store) -> None:
