@@ -53,8 +53,6 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.dialects.mysql.mysqldb import MySQLCompiler_mysqldb
-from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
@@ -198,21 +196,26 @@ def mysql_literal(value: object) -> str:
     raise _Unrenderable(value)
 
 
-class _LiteralCompiler(MySQLCompiler_mysqldb):
-    """MySQL's compiler writing every value as ``mysql_literal``."""
-
-    def render_literal_value(self, value: Any, type_: Any) -> str:
-        return mysql_literal(value)
-
-
-class _LiteralDialect(MySQLDialect_pymysql):
-    statement_compiler = _LiteralCompiler
-
-
 @functools.cache
 def literal_dialect() -> sa.Dialect:
-    """The MySQL dialect that writes values as literals (``mysql_literal``)."""
-    return _LiteralDialect()
+    """The MySQL dialect that writes values as literals (``mysql_literal``).
+
+    SQLAlchemy's MySQL dialects take about 50 ms to import: the first MySQL read loads
+    them, not every process that imports the sources.
+    """
+    from sqlalchemy.dialects.mysql.mysqldb import MySQLCompiler_mysqldb
+    from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
+
+    class LiteralCompiler(MySQLCompiler_mysqldb):
+        """MySQL's compiler writing every value as ``mysql_literal``."""
+
+        def render_literal_value(self, value: Any, type_: Any) -> str:
+            return mysql_literal(value)
+
+    class LiteralDialect(MySQLDialect_pymysql):
+        statement_compiler = LiteralCompiler
+
+    return LiteralDialect()
 
 
 def literal_sql(statement: sa.ClauseElement) -> str | None:

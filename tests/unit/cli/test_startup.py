@@ -1,7 +1,8 @@
 """A command imports the libraries it uses and no others: the metadata store's (SQLAlchemy,
-Alembic, the settings) only for the commands that open it, and the client's (httpx),
-Arrow's (with NumPy) and psycopg's only for the commands that need them. ``--help`` imports
-none. Each check runs in a fresh interpreter."""
+the settings) only for the commands that open it, Alembic only for a store to migrate, and
+the client's (httpx), Arrow's (with NumPy) and psycopg's only for the commands that need
+them. ``--help`` imports none. A worker loads SQLAlchemy's MySQL dialects only for a MySQL
+read. Each check runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ STORE_LIBRARIES = ["alembic", "pydantic_settings", "sqlalchemy"]
 OTHER_LIBRARIES = ["httpx", "numpy", "psycopg", "pyarrow"]
 
 
-def _libraries_imported_by(*statements: str, home: Path) -> list[str]:
-    """The libraries above that a fresh interpreter has imported once it ran ``statements``
-    (with ``XDMC_HOME`` at ``home``, and no other setting)."""
-    libraries = STORE_LIBRARIES + OTHER_LIBRARIES
+def _libraries_imported_by(
+    *statements: str, home: Path, libraries: list[str] = STORE_LIBRARIES + OTHER_LIBRARIES
+) -> list[str]:
+    """The ``libraries`` (those above by default) that a fresh interpreter has imported once
+    it ran ``statements`` (with ``XDMC_HOME`` at ``home``, and no other setting)."""
     script = "\n".join(
         [*statements, "import sys", f"print(*(n for n in {libraries!r} if n in sys.modules))"]
     )
@@ -50,3 +52,25 @@ def test_a_command_on_a_sqlite_store_imports_the_store_libraries_alone(tmp_path:
         home=tmp_path,
     )
     assert imported == STORE_LIBRARIES
+
+
+def test_a_command_on_a_current_store_leaves_alembic_unloaded(tmp_path: Path) -> None:
+    statements = [
+        "from xdm_connector.cli import app",
+        "app(['orgs', 'list'], standalone_mode=False)",
+    ]
+    assert "alembic" in _libraries_imported_by(*statements, home=tmp_path)  # a new store
+
+    imported = _libraries_imported_by(*statements, home=tmp_path)
+
+    assert imported == ["pydantic_settings", "sqlalchemy"]
+
+
+def test_a_worker_loads_no_mysql_dialect_before_a_mysql_read(tmp_path: Path) -> None:
+    imported = _libraries_imported_by(
+        "import xdm_connector.jobs.worker",
+        "import xdm_connector.sources.database",
+        home=tmp_path,
+        libraries=["sqlalchemy.dialects.mysql", "sqlalchemy.dialects.postgresql"],
+    )
+    assert imported == ["sqlalchemy.dialects.postgresql"]
