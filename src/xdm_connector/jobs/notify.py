@@ -12,7 +12,8 @@ poll interval: a lost notification (a connection that broke) costs one interval 
 
 The webhook dispatchers wait the same way on ``xdmc_webhooks``, sent with every outbox
 row (``store/webhooks.py``): ``WebhookDispatcher(..., wakeups=outbox_wakeups(store))``.
-On SQLite (one machine, no notifications) waiting is plain polling.
+On SQLite (one machine, no notifications) waiting is plain polling, and psycopg, imported
+by the first listening connection, is never loaded (about 45 ms).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
-
-import psycopg
+from typing import TYPE_CHECKING, Protocol
 
 from xdm_connector.store.engine import normalize_url
 from xdm_connector.store.jobs import JOBS_CHANNEL
 from xdm_connector.store.store import Store
 from xdm_connector.store.webhooks import WEBHOOKS_CHANNEL
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +77,15 @@ class Listening:
 
     def listen(self) -> None:
         """Open the connection and listen (done before the worker's first turn)."""
+        import psycopg
+
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(self.conninfo, autocommit=True)
             self._connection.execute(f"LISTEN {self.channel}")
 
     def wait(self, timeout: float) -> None:
+        import psycopg
+
         deadline = time.monotonic() + timeout
         try:
             self.listen()
@@ -110,6 +116,8 @@ def wakeups_for(store: Store, stopping: threading.Event, *, channel: str = JOBS_
     on PostgreSQL, polling on SQLite."""
     if store.dialect != "postgresql":
         return Polling(stopping)
+    import psycopg
+
     url = normalize_url(store.engine.url).set(drivername="postgresql")
     conninfo = url.render_as_string(hide_password=False)
     listening = Listening(conninfo, stopping, channel=channel)

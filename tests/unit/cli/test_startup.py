@@ -1,8 +1,9 @@
 """A command imports the libraries it uses and no others: the metadata store's (SQLAlchemy,
 the settings) only for the commands that open it, Alembic only for a store to migrate, and
 the client's (httpx), Arrow's (with NumPy) and psycopg's only for the commands that need
-them. ``--help`` imports none. A worker loads SQLAlchemy's MySQL dialects only for a MySQL
-read. Each check runs in a fresh interpreter."""
+them. ``--help`` imports none. A worker on a SQLite store loads neither psycopg nor
+SQLAlchemy's MySQL dialects (a MySQL read loads those). Each check runs in a fresh
+interpreter."""
 
 from __future__ import annotations
 
@@ -66,11 +67,23 @@ def test_a_command_on_a_current_store_leaves_alembic_unloaded(tmp_path: Path) ->
     assert imported == ["pydantic_settings", "sqlalchemy"]
 
 
-def test_a_worker_loads_no_mysql_dialect_before_a_mysql_read(tmp_path: Path) -> None:
+def test_a_worker_on_a_sqlite_store_loads_neither_psycopg_nor_a_mysql_dialect(
+    tmp_path: Path,
+) -> None:
     imported = _libraries_imported_by(
-        "import xdm_connector.jobs.worker",
-        "import xdm_connector.sources.database",
+        "import threading",
+        "import xdm_connector.app",
+        "from xdm_connector.jobs.notify import wakeups_for",
+        "from xdm_connector.jobs.worker import Worker",
+        "from xdm_connector.settings import Settings",
+        "from xdm_connector.store.store import Store",
+        "settings = Settings()",
+        "store = Store(settings.store_url)",
+        "store.upgrade()",
+        "wakeups_for(store, threading.Event()).close()",
+        "Worker(store, settings).run_once()",
+        "store.close()",
         home=tmp_path,
-        libraries=["sqlalchemy.dialects.mysql", "sqlalchemy.dialects.postgresql"],
+        libraries=["psycopg", "sqlalchemy.dialects.mysql", "sqlalchemy.dialects.postgresql"],
     )
     assert imported == ["sqlalchemy.dialects.postgresql"]
