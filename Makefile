@@ -54,12 +54,15 @@ run: install
 
 # Test processes: three keep two cores busy, as many tests wait on the servers and
 # commands they start; each test file runs whole in one of them (its fixtures set up once).
+# Files go out in their collection order, the end-to-end ones first: xdist's default order
+# (most tests first) left the long files of few tests (the bench's smoke run) for the end.
 TEST_PROCESSES ?= 3
 
 ## Lint, types, and every test (unit, integration on SQLite and PostgreSQL, end to end),
 ## against the PostgreSQL of XDMC_TEST_POSTGRES_URL, or a private one when it does not answer
 test: lint types chromium install-airflow
-	$(BIN)/python -m tests.servers $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
+	$(BIN)/python -m tests.servers $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile \
+	  --no-loadscope-reorder
 	XDMC_SERVER_PYTHON=$(BIN)/python $(AIRFLOW_VENV)/bin/pytest --confcutdir=tests/airflow tests/airflow
 
 ## Debian's Chromium for the browser tests (Playwright cannot download its own browser here)
